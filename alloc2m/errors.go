@@ -1,0 +1,36 @@
+package alloc2m
+
+import "errors"
+
+// Sentinel errors. Errors returned by this package wrap one of these with
+// the block ID, frame or directory concerned; test with errors.Is. The brick
+// maps them to protocol statuses (EINVAL, EEXIST, ENOSPC, ENOENT, EBUSY).
+var (
+	// ErrUnaligned: a logical ID that is not a multiple of BlockSize (EINVAL).
+	ErrUnaligned = errors.New("brick: block ID is not 2 MiB aligned")
+	// ErrExist: the ID is already allocated (EEXIST).
+	ErrExist = errors.New("brick: block already allocated")
+	// ErrNoSpace: every frame is in use (ENOSPC).
+	ErrNoSpace = errors.New("brick: no free pmem frame")
+	// ErrNotFound: the ID is not allocated (ENOENT).
+	ErrNotFound = errors.New("brick: block not allocated")
+	// ErrBusy: another operation on the same block is being committed (EBUSY).
+	ErrBusy = errors.New("brick: block busy with another operation")
+	// ErrUUIDMismatch: the metadata belongs to a different pmem region.
+	ErrUUIDMismatch = errors.New("brick: metadata belongs to another brick")
+	// ErrCorrupt: a metadata record cannot be decoded or contradicts another.
+	ErrCorrupt = errors.New("brick: metadata store corrupt")
+	// ErrTooSmall: the pmem region has fewer frames than the metadata uses.
+	ErrTooSmall = errors.New("brick: pmem region smaller than the frames in use")
+	// ErrLocked: another process (a running brickd) holds the store.
+	ErrLocked = errors.New("brick: metadata store locked")
+	// ErrReadOnly: a change was attempted on a store opened read-only.
+	ErrReadOnly = errors.New("brick: metadata store opened read-only")
+	// ErrFailed: a commit failed and its outcome on disk is unknown; the
+	// store refuses further changes until it is reopened.
+	ErrFailed = errors.New("brick: metadata store failed; restart to recover")
+	// ErrInvalid: Open was given unusable options.
+	ErrInvalid = errors.New("brick: invalid allocator options")
+	// ErrClosed: the store is closed.
+	ErrClosed = errors.New("brick: metadata store closed")
+)

@@ -1,0 +1,291 @@
+package brick
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/brick-storage/brick/alloc2m"
+	"github.com/brick-storage/brick/pmem"
+	"github.com/brick-storage/brick/protocol"
+	"github.com/brick-storage/brick/verbs"
+)
+
+// serve dispatches one decoded request. A nil reply with a nil error means
+// an empty success reply.
+func (s *Server) serve(ss *session, m protocol.Message) (reply protocol.Message, err error) {
+	start := time.Now()
+	defer func() { s.metrics.verbDone(m.Type(), err, time.Since(start)) }()
+	switch m := m.(type) {
+	case *protocol.AllocRequest:
+		return nil, s.Alloc(m.ID)
+	case *protocol.FreeRequest:
+		return nil, s.Free(m.ID)
+	case *protocol.MapRequest:
+		return s.Map(ss, m.ID, m.Flags)
+	case *protocol.UnmapRequest:
+		return nil, s.Unmap(ss, m.ID)
+	case *protocol.ListRequest:
+		return s.List(m.First, m.Last, int(m.Max))
+	case *protocol.StatusRequest:
+		return s.Status(), nil
+	case *protocol.PersistRequest:
+		return nil, s.Persist(ss, m.ID, m.Offset, m.Length)
+	}
+	return nil, fmt.Errorf("%w: %s", protocol.ErrNotSupported, m.Type())
+}
+
+// Alloc reserves block id and zeroes its frame.
+func (s *Server) Alloc(id uint64) error {
+	mu := s.stripe(id)
+	mu.Lock()
+	defer mu.Unlock()
+	return s.store.Alloc(id, s.zeroFrame)
+}
+
+// zeroFrame makes frame i zero and durable. A frame that already reads as
+// zero (never written, or zeroed before) is left alone: writing zeros into
+// a sparse file's hole would allocate it for nothing.
+func (s *Server) zeroFrame(i uint64) error {
+	if isZero(s.region.Frame(i)) {
+		return nil
+	}
+	return s.region.Zero(i)
+}
+
+// Free releases block id. A mapped block is refused with EBUSY.
+func (s *Server) Free(id uint64) error {
+	mu := s.stripe(id)
+	mu.Lock()
+	defer mu.Unlock()
+	s.mu.Lock()
+	n := len(s.mu.maps[id])
+	s.mu.Unlock()
+	if n > 0 {
+		return fmt.Errorf("%w: block %#x is mapped by %d session(s); unmap it first", protocol.ErrBusy, id, n)
+	}
+	return s.store.Free(id)
+}
+
+// mapping is one session's handle on one block.
+type mapping struct {
+	ss    *session
+	id    uint64
+	frame uint64 // fixed while mapped: Free refuses mapped blocks
+	flags uint32
+	mr    verbs.MR
+}
+
+func (m *mapping) rw() bool     { return m.flags&protocol.MapReadWrite != 0 }
+func (m *mapping) shared() bool { return m.flags&protocol.MapShared != 0 }
+
+// conflicts reports whether a new map with flags may not coexist with
+// existing: read-only maps always coexist; a read-write map coexists with
+// others only when every map involved asked for shared.
+func conflicts(existing []*mapping, flags uint32) bool {
+	rw := flags&protocol.MapReadWrite != 0
+	shared := flags&protocol.MapShared != 0
+	for _, m := range existing {
+		if (rw || m.rw()) && !(shared && m.shared()) {
+			return true
+		}
+	}
+	return false
+}
+
+// Map registers block id's frame in the session's protection domain.
+func (s *Server) Map(ss *session, id uint64, flags uint32) (*protocol.MapReply, error) {
+	if !protocol.ValidMapFlags(flags) {
+		return nil, fmt.Errorf("%w: map flags %#x: want read-only or read-write", protocol.ErrInvalid, flags)
+	}
+	mu := s.stripe(id)
+	mu.Lock()
+	defer mu.Unlock()
+	b, err := s.store.Lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	existing := s.mu.maps[id]
+	_, mine := ss.maps[id]
+	s.mu.Unlock()
+	if mine {
+		return nil, fmt.Errorf("%w: block %#x is already mapped by this session", protocol.ErrBusy, id)
+	}
+	if conflicts(existing, flags) {
+		return nil, fmt.Errorf("%w: block %#x is mapped by another session", protocol.ErrBusy, id)
+	}
+	m := &mapping{ss: ss, id: id, frame: b.Frame, flags: flags}
+	access := verbs.AccessRemoteRead
+	reply := &protocol.MapReply{Access: protocol.AccessRead, Method: s.method, Length: alloc2m.BlockSize}
+	if m.rw() {
+		access |= verbs.AccessRemoteWrite | verbs.AccessLocalWrite
+		reply.Access |= protocol.AccessWrite
+		// The durable mark comes before the key leaves the brick.
+		if !b.MarkedRW {
+			if err := s.store.MarkRW(id); err != nil {
+				return nil, err
+			}
+		}
+	}
+	m.mr, err = ss.qp.PD().Register(s.region.Frame(b.Frame), access)
+	if err != nil {
+		return nil, fmt.Errorf("brick: register block %#x: %w", id, err)
+	}
+	reply.RKey, reply.Addr = m.mr.RKey(), m.mr.Addr()
+	s.mu.Lock()
+	s.mu.maps[id] = append(s.mu.maps[id], m)
+	ss.maps[id] = m
+	s.mu.Unlock()
+	return reply, nil
+}
+
+// Unmap revokes the session's handle on block id before returning.
+func (s *Server) Unmap(ss *session, id uint64) error {
+	mu := s.stripe(id)
+	mu.Lock()
+	defer mu.Unlock()
+	s.mu.Lock()
+	m, ok := ss.maps[id]
+	s.mu.Unlock()
+	if !ok {
+		if _, err := s.store.Lookup(id); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: block %#x", protocol.ErrNotMapped, id)
+	}
+	return s.unmapLocked(m)
+}
+
+// unmapLocked revokes m. The block's stripe lock is held.
+func (s *Server) unmapLocked(m *mapping) error {
+	err := m.mr.Deregister()
+	s.mu.Lock()
+	delete(m.ss.maps, m.id)
+	rest := s.mu.maps[m.id][:0]
+	anyRW := false
+	for _, o := range s.mu.maps[m.id] {
+		if o != m {
+			rest = append(rest, o)
+			anyRW = anyRW || o.rw()
+		}
+	}
+	if len(rest) == 0 {
+		delete(s.mu.maps, m.id)
+	} else {
+		s.mu.maps[m.id] = rest
+	}
+	s.mu.Unlock()
+	if m.rw() && !anyRW {
+		// Lazy: an unclean shutdown before this reaches the disk only makes
+		// List report the block as unclean, which is the safe side.
+		if cerr := s.store.ClearRW(m.id); cerr != nil && !errors.Is(cerr, alloc2m.ErrNotFound) {
+			err = errors.Join(err, cerr)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("brick: unmap block %#x: %w", m.id, err)
+	}
+	return nil
+}
+
+// unmapAll revokes every map of a session that is ending.
+func (s *Server) unmapAll(ss *session) {
+	s.mu.Lock()
+	ids := make([]uint64, 0, len(ss.maps))
+	for id := range ss.maps {
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	for _, id := range ids {
+		mu := s.stripe(id)
+		mu.Lock()
+		s.mu.Lock()
+		m, ok := ss.maps[id]
+		s.mu.Unlock()
+		if ok {
+			if err := s.unmapLocked(m); err != nil {
+				ss.log.Error("revoking map of ended session", "block", fmt.Sprintf("%#x", id), "err", err)
+			}
+		}
+		mu.Unlock()
+	}
+}
+
+// Persist makes a range of a block mapped by the session durable (GPSPM).
+func (s *Server) Persist(ss *session, id, off, n uint64) error {
+	if s.method == protocol.PersistNone {
+		return fmt.Errorf("%w: the brick's memory is volatile (anonymous backend); nothing can be made persistent", protocol.ErrNotSupported)
+	}
+	if off >= alloc2m.BlockSize || n > alloc2m.BlockSize-off {
+		return fmt.Errorf("%w: persist range [%#x, +%#x) is outside the 2 MiB block", protocol.ErrInvalid, off, n)
+	}
+	s.mu.Lock()
+	m, ok := ss.maps[id]
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: block %#x (persist needs a map)", protocol.ErrNotMapped, id)
+	}
+	if n == 0 {
+		return nil
+	}
+	if err := s.region.Flush(s.region.Frame(m.frame)[off : off+n]); err != nil {
+		return fmt.Errorf("brick: persist block %#x: %w", id, err)
+	}
+	s.metrics.persisted(s.method, n)
+	return nil
+}
+
+// Status describes the brick.
+func (s *Server) Status() *protocol.StatusReply {
+	st := s.store.Stats()
+	s.mu.Lock()
+	mapped, sessions := len(s.mu.maps), len(s.mu.sessions)
+	s.mu.Unlock()
+	r := &protocol.StatusReply{
+		Frames: st.Frames, FreeFrames: st.FreeFrames, Blocks: st.Blocks, Unclean: st.Unclean,
+		Mapped: uint64(mapped), Sessions: uint32(sessions),
+		Persistent: s.region.Persistent(), UUID: s.region.UUID(),
+	}
+	switch s.region.Kind() {
+	case pmem.KindFile:
+		r.Backend = protocol.BackendFile
+	case pmem.KindAnonymous:
+		r.Backend = protocol.BackendAnonymous
+	}
+	if s.method != protocol.PersistNone {
+		r.Methods = 1 << s.method
+	}
+	return r
+}
+
+// statusOf maps a service error to its protocol status.
+func statusOf(err error) protocol.Status {
+	switch {
+	case errors.Is(err, alloc2m.ErrUnaligned):
+		return protocol.StatusInvalid
+	case errors.Is(err, alloc2m.ErrExist):
+		return protocol.StatusExist
+	case errors.Is(err, alloc2m.ErrNoSpace):
+		return protocol.StatusNoSpace
+	case errors.Is(err, alloc2m.ErrNotFound):
+		return protocol.StatusNotFound
+	case errors.Is(err, alloc2m.ErrBusy):
+		return protocol.StatusBusy
+	}
+	return protocol.StatusOf(err)
+}
+
+func isZero(b []byte) bool {
+	for len(b) >= 32 && binary.LittleEndian.Uint64(b)|binary.LittleEndian.Uint64(b[8:])|
+		binary.LittleEndian.Uint64(b[16:])|binary.LittleEndian.Uint64(b[24:]) == 0 {
+		b = b[32:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}

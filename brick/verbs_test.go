@@ -1,0 +1,151 @@
+package brick_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"testing"
+
+	"github.com/brick-storage/brick/client"
+	"github.com/brick-storage/brick/protocol"
+)
+
+// TestVerbErrors: every verb's error cases, as the protocol numbers them.
+func TestVerbErrors(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	a, b := e.dial(), e.dial()
+	ctx := e.ctx
+	for _, id := range []uint64{block, 2 * block, 3 * block, 4 * block} {
+		wantErr(t, "alloc", a.Alloc(ctx, id), nil)
+	}
+	mapErr := func(c *client.Client, id uint64, flags uint32) error {
+		_, err := c.Map(ctx, id, flags)
+		return err
+	}
+	ro, rw, sh := protocol.MapReadOnly, protocol.MapReadWrite, protocol.MapShared
+	steps := []struct {
+		name string
+		err  error
+		want error
+	}{
+		{"alloc unaligned", a.Alloc(ctx, 4096), client.ErrInvalid},
+		{"alloc twice", a.Alloc(ctx, block), client.ErrExist},
+		{"free unallocated", a.Free(ctx, 9*block), client.ErrNotFound},
+		{"map unallocated", mapErr(a, 9*block, ro), client.ErrNotFound},
+		{"map no access", mapErr(a, block, 0), client.ErrInvalid},
+		{"map ro and rw", mapErr(a, block, ro|rw), client.ErrInvalid},
+		{"unmap unmapped", a.Unmap(ctx, block), client.ErrNotMapped},
+		{"unmap unallocated", a.Unmap(ctx, 9*block), client.ErrNotFound},
+		{"a maps 1 rw", mapErr(a, block, rw), nil},
+		{"a maps 1 again", mapErr(a, block, ro), client.ErrBusy},
+		{"b maps 1 rw", mapErr(b, block, rw), client.ErrBusy},
+		{"b maps 1 ro", mapErr(b, block, ro), client.ErrBusy},
+		{"b unmaps a's map", b.Unmap(ctx, block), client.ErrNotMapped},
+		{"free mapped", b.Free(ctx, block), client.ErrBusy},
+		{"a maps 2 ro", mapErr(a, 2*block, ro), nil},
+		{"b maps 2 ro", mapErr(b, 2*block, ro), nil},
+		{"b maps 3 rw shared", mapErr(b, 3*block, rw|sh), nil},
+		{"a maps 3 rw shared", mapErr(a, 3*block, rw|sh), nil},
+		{"a maps 4 rw", mapErr(a, 4*block, rw), nil},
+		{"b maps 4 rw shared over exclusive", mapErr(b, 4*block, rw|sh), client.ErrBusy},
+		{"a unmaps 1", a.Unmap(ctx, block), nil},
+		{"b maps 1 rw now", mapErr(b, block, rw), nil},
+	}
+	for _, s := range steps {
+		wantErr(t, s.name, s.err, s.want)
+	}
+}
+
+// TestPersist: GPSPM on the file backend, refusal on volatile memory, and
+// the persist request's own checks.
+func TestPersist(t *testing.T) {
+	for _, file := range []bool{true, false} {
+		e := newEnv(t, envOpts{file: file})
+		c := e.dial()
+		wantErr(t, "alloc", c.Alloc(e.ctx, 0), nil)
+		h, err := c.Map(e.ctx, 0, protocol.MapReadWrite)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.WriteAt([]byte("hello"), 100); err != nil {
+			t.Fatal(err)
+		}
+		if !file {
+			if h.Method != protocol.PersistNone {
+				t.Fatalf("anonymous memory announced %v", h.Method)
+			}
+			wantErr(t, "persist volatile", h.Persist(e.ctx, 0, 5), client.ErrVolatile)
+			continue
+		}
+		if h.Method != protocol.PersistGPSPM {
+			t.Fatalf("file backend announced %v", h.Method)
+		}
+		wantErr(t, "persist", h.Persist(e.ctx, 100, 5), nil)
+		if got := e.region.Frame(0)[100:105]; string(got) != "hello" {
+			t.Fatalf("frame holds %q", got)
+		}
+		// The brick checks what the client library would not send.
+		bad := *h
+		bad.Length = 4 * block
+		wantErr(t, "persist past the end", bad.Persist(e.ctx, block, 8), client.ErrInvalid)
+		wantErr(t, "persist unmapped", h.Unmap(e.ctx), nil)
+		wantErr(t, "persist after unmap", h.Persist(e.ctx, 0, 8), client.ErrNotMapped)
+	}
+}
+
+// TestNoSpaceAndZeroReuse: ENOSPC when frames run out, and a freed frame
+// comes back zeroed to the next owner.
+func TestNoSpaceAndZeroReuse(t *testing.T) {
+	e := newEnv(t, envOpts{frames: 3, file: true})
+	c := e.dial()
+	for i := uint64(0); i < 3; i++ {
+		wantErr(t, "alloc", c.Alloc(e.ctx, i*block), nil)
+	}
+	wantErr(t, "alloc past capacity", c.Alloc(e.ctx, 7*block), client.ErrNoSpace)
+
+	secret := make([]byte, block)
+	rand.Read(secret)
+	h, err := c.Map(e.ctx, block, protocol.MapReadWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.WriteAt(secret, 0); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "unmap", h.Unmap(e.ctx), nil)
+	wantErr(t, "free", c.Free(e.ctx, block), nil)
+	wantErr(t, "alloc reuses the frame", c.Alloc(e.ctx, 7*block), nil)
+	h, err = c.Map(e.ctx, 7*block, protocol.MapReadOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, block)
+	if _, err := h.ReadAt(got, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, make([]byte, block)) {
+		t.Fatal("a reused frame still holds the previous owner's bytes")
+	}
+}
+
+// TestRevokeOnDisconnect: a session's maps die with it.
+func TestRevokeOnDisconnect(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	a, b := e.dial(), e.dial()
+	wantErr(t, "alloc", a.Alloc(e.ctx, 0), nil)
+	if _, err := a.Map(e.ctx, 0, protocol.MapReadWrite); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Map(e.ctx, 0, protocol.MapReadWrite); !isBusy(err) {
+		t.Fatalf("map while a holds it: %v", err)
+	}
+	a.Close()
+	e.waitSessions(1)
+	if _, err := b.Map(e.ctx, 0, protocol.MapReadWrite); err != nil {
+		t.Fatalf("map after a left: %v", err)
+	}
+	if st, _ := b.Status(e.ctx); st.Mapped != 1 || st.Sessions != 1 {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+func isBusy(err error) bool { return err != nil && errorsIs(err, client.ErrBusy) }

@@ -1,0 +1,362 @@
+// Package client is the initiator library: it connects to a brick, issues
+// the five verbs, and reads and writes mapped blocks with one-sided RDMA.
+//
+// A Client is one session (one queue pair) and is safe for concurrent use:
+// requests are pipelined up to the depth the brick announced in its hello,
+// and replies are matched to callers by request ID. Data operations on a
+// Handle go straight to the brick's memory with RDMA Write and Read; the
+// brick's CPU is not involved. Writes are persistent only once
+// Handle.Persist returns, by the method the brick chose for the handle.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/brick-storage/brick/protocol"
+	"github.com/brick-storage/brick/verbs"
+	"github.com/brick-storage/brick/verbs/providers"
+)
+
+// Options configure a client.
+type Options struct {
+	// Provider overrides the transport chosen by the address's scheme.
+	Provider verbs.Provider
+	// RecvDepth bounds outstanding requests from this side (default 16).
+	RecvDepth int
+	// StagingSize is the registered buffer data operations copy through
+	// (default 2 MiB, one block).
+	StagingSize int
+}
+
+// msgWR marks send work requests that carry messages (the low bits are the
+// send slot); data work requests count up from zero.
+const msgWR = 1 << 63
+
+// Client is one session with a brick.
+type Client struct {
+	qp    verbs.QP
+	hello protocol.HelloReply
+	depth int
+
+	recvMem, sendMem []byte
+	recvMR, sendMR   verbs.MR
+	sendSlots        chan int      // free message send slots
+	credits          chan struct{} // a token per request the brick can take
+
+	stage struct {
+		sync.Mutex // serialises use of the staging buffer
+		mem        []byte
+		mr         verbs.MR
+	}
+
+	nextReq atomic.Uint64
+	nextWR  atomic.Uint64
+
+	mu struct {
+		sync.Mutex
+		replies map[uint64]chan reply    // outstanding requests by ID
+		data    map[uint64]chan verbs.WC // outstanding data WRs by ID
+		err     error                    // why the session ended
+		// dataDone is set when the send CQ is drained: data waiters are
+		// then failed here rather than by their real completion.
+		dataDone bool
+	}
+	done chan struct{} // closed when the session has ended
+	wg   sync.WaitGroup
+}
+
+type reply struct {
+	h   protocol.Header
+	m   protocol.Message
+	err error
+}
+
+// Dial connects to the brick at addr (tcp://host:port or rdma://host:port).
+func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
+	p, hostport, err := providers.ForAddr(addr)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Provider != nil {
+		p = opts.Provider
+	}
+	if opts.RecvDepth <= 0 {
+		opts.RecvDepth = 16
+	}
+	if opts.StagingSize <= 0 {
+		opts.StagingSize = 2 << 20
+	}
+	hello := protocol.HelloRequest{
+		MinVersion: protocol.Version, MaxVersion: protocol.Version,
+		Features: protocol.FeatureGPSPM, RecvDepth: uint16(opts.RecvDepth),
+	}
+	cfg := verbs.QPConfig{SendDepth: 2 * opts.RecvDepth, RecvDepth: opts.RecvDepth}
+	qp, err := p.Dial(ctx, hostport, cfg, hello.Marshal())
+	if err != nil {
+		var rej *verbs.RejectedError
+		if errors.As(err, &rej) {
+			var hr protocol.HelloReply
+			if hr.Unmarshal(rej.PrivateData) == nil && hr.Status != protocol.StatusOK {
+				return nil, fmt.Errorf("brick at %s refused the session: %w", addr, hr.Status.Err())
+			}
+		}
+		return nil, fmt.Errorf("connect to brick at %s: %w", addr, err)
+	}
+	c := &Client{qp: qp, done: make(chan struct{})}
+	c.mu.replies = make(map[uint64]chan reply)
+	c.mu.data = make(map[uint64]chan verbs.WC)
+	if err := c.hello.Unmarshal(qp.PrivateData()); err != nil {
+		qp.Close()
+		return nil, fmt.Errorf("brick at %s: bad hello reply: %w", addr, err)
+	}
+	if c.hello.Version != protocol.Version {
+		qp.Close()
+		return nil, fmt.Errorf("brick at %s chose protocol version %d: %w", addr, c.hello.Version, protocol.ErrVersion)
+	}
+	c.depth = min(opts.RecvDepth, int(c.hello.RecvDepth))
+	if c.depth <= 0 {
+		qp.Close()
+		return nil, fmt.Errorf("brick at %s offers no request slots: %w", addr, protocol.ErrProtocol)
+	}
+	if err := c.setup(opts); err != nil {
+		c.release()
+		return nil, err
+	}
+	c.wg.Add(2)
+	go c.recvLoop()
+	go c.sendLoop()
+	return c, nil
+}
+
+func (c *Client) setup(opts Options) error {
+	var err error
+	n := c.depth * protocol.MaxMessage
+	if c.recvMem, err = verbs.AllocMemory(opts.RecvDepth * protocol.MaxMessage); err != nil {
+		return err
+	}
+	if c.sendMem, err = verbs.AllocMemory(n); err != nil {
+		return err
+	}
+	if c.stage.mem, err = verbs.AllocMemory(opts.StagingSize); err != nil {
+		return err
+	}
+	pd := c.qp.PD()
+	if c.recvMR, err = pd.Register(c.recvMem, verbs.AccessLocalWrite); err != nil {
+		return err
+	}
+	if c.sendMR, err = pd.Register(c.sendMem, 0); err != nil {
+		return err
+	}
+	if c.stage.mr, err = pd.Register(c.stage.mem, verbs.AccessLocalWrite); err != nil {
+		return err
+	}
+	for i := 0; i < opts.RecvDepth; i++ {
+		if err := c.postRecv(i); err != nil {
+			return err
+		}
+	}
+	c.sendSlots = make(chan int, c.depth)
+	c.credits = make(chan struct{}, c.depth)
+	for i := 0; i < c.depth; i++ {
+		c.sendSlots <- i
+		c.credits <- struct{}{}
+	}
+	return nil
+}
+
+func (c *Client) postRecv(slot int) error {
+	return c.qp.PostRecv(verbs.RecvWR{ID: uint64(slot), Local: verbs.SGEOf(c.recvMR, slot*protocol.MaxMessage, protocol.MaxMessage)})
+}
+
+// Hello is what the brick said when the session started.
+func (c *Client) Hello() protocol.HelloReply { return c.hello }
+
+// Close ends the session; the brick revokes every map it holds.
+func (c *Client) Close() error {
+	c.qp.Close()
+	c.wg.Wait()
+	c.release()
+	return nil
+}
+
+func (c *Client) release() {
+	c.qp.Close()
+	for _, mr := range []verbs.MR{c.recvMR, c.sendMR, c.stage.mr} {
+		if mr != nil {
+			mr.Deregister()
+		}
+	}
+	for _, b := range [][]byte{c.recvMem, c.sendMem, c.stage.mem} {
+		verbs.FreeMemory(b)
+	}
+	c.recvMR, c.sendMR, c.stage.mr = nil, nil, nil
+	c.recvMem, c.sendMem, c.stage.mem = nil, nil, nil
+}
+
+// fail ends the session with err, failing every outstanding operation.
+func (c *Client) fail(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mu.err != nil {
+		return
+	}
+	c.mu.err = err
+	close(c.done)
+	for id, ch := range c.mu.replies {
+		ch <- reply{err: err}
+		delete(c.mu.replies, id)
+	}
+	// Data waiters get their real completions (a remote access error, then
+	// flushes) from sendLoop, which drains the send CQ before it exits.
+}
+
+// failData fails the data waiters left when the send CQ is drained.
+func (c *Client) failData() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.mu.dataDone = true
+	for id, ch := range c.mu.data {
+		ch <- verbs.WC{ID: id, Status: verbs.StatusFlushed}
+		delete(c.mu.data, id)
+	}
+}
+
+// Done is closed when the session has ended.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err is why the session ended, nil while it lives.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mu.err
+}
+
+func (c *Client) recvLoop() {
+	defer c.wg.Done()
+	wcs := make([]verbs.WC, c.depth)
+	for {
+		n, err := c.qp.RecvCQ().Wait(context.Background(), wcs)
+		if err != nil {
+			c.fail(fmt.Errorf("%w: %v", ErrClosed, err))
+			return
+		}
+		for _, wc := range wcs[:n] {
+			if err := wc.Err(); err != nil {
+				c.fail(fmt.Errorf("%w: %v", ErrClosed, err))
+				return
+			}
+			frame := c.recvMem[int(wc.ID)*protocol.MaxMessage:][:wc.ByteLen]
+			h, m, err := protocol.Decode(frame)
+			if err != nil {
+				c.qp.Close()
+				c.fail(fmt.Errorf("brick sent a malformed reply: %w", err))
+				return
+			}
+			if err := c.postRecv(int(wc.ID)); err != nil {
+				c.fail(fmt.Errorf("%w: %v", ErrClosed, err))
+				return
+			}
+			c.mu.Lock()
+			ch, ok := c.mu.replies[h.ReqID]
+			delete(c.mu.replies, h.ReqID)
+			c.mu.Unlock()
+			if ok {
+				c.credits <- struct{}{}
+				ch <- reply{h: h, m: m}
+			}
+		}
+	}
+}
+
+func (c *Client) sendLoop() {
+	defer c.wg.Done()
+	defer c.failData()
+	wcs := make([]verbs.WC, 2*c.depth)
+	for {
+		n, err := c.qp.SendCQ().Wait(context.Background(), wcs)
+		if err != nil {
+			c.fail(fmt.Errorf("%w: %v", ErrClosed, err))
+			return
+		}
+		for _, wc := range wcs[:n] {
+			if wc.ID&msgWR != 0 {
+				c.sendSlots <- int(wc.ID &^ msgWR)
+				if err := wc.Err(); err != nil {
+					c.qp.Close()
+					c.fail(fmt.Errorf("%w: %v", ErrClosed, err))
+				}
+				continue
+			}
+			c.mu.Lock()
+			ch, ok := c.mu.data[wc.ID]
+			delete(c.mu.data, wc.ID)
+			c.mu.Unlock()
+			if ok {
+				ch <- wc
+			}
+		}
+	}
+}
+
+// call sends one request and waits for its reply.
+func (c *Client) call(ctx context.Context, req protocol.Message) (protocol.Message, error) {
+	select {
+	case <-c.credits:
+	case <-c.done:
+		return nil, c.Err()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	var slot int
+	select {
+	case slot = <-c.sendSlots:
+	case <-c.done:
+		return nil, c.Err()
+	case <-ctx.Done():
+		c.credits <- struct{}{}
+		return nil, ctx.Err()
+	}
+	id := c.nextReq.Add(1)
+	ch := make(chan reply, 1)
+	c.mu.Lock()
+	if c.mu.err != nil {
+		c.mu.Unlock()
+		return nil, c.mu.err
+	}
+	c.mu.replies[id] = ch
+	c.mu.Unlock()
+	buf := c.sendMem[slot*protocol.MaxMessage:][:protocol.MaxMessage]
+	n, err := protocol.Encode(buf, req.Type(), protocol.StatusOK, id, req)
+	if err == nil {
+		err = c.qp.PostSend(verbs.SendWR{ID: msgWR | uint64(slot), Op: verbs.OpSend, Local: verbs.SGEOf(c.sendMR, slot*protocol.MaxMessage, n)})
+	}
+	if err != nil {
+		c.mu.Lock()
+		delete(c.mu.replies, id)
+		c.mu.Unlock()
+		c.sendSlots <- slot
+		c.credits <- struct{}{}
+		return nil, fmt.Errorf("brick: send %s request: %w", req.Type(), err)
+	}
+	// A caller that gives up leaves the entry: the reply still returns the
+	// credit when it arrives.
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return nil, r.err
+		}
+		if r.h.Type != req.Type()|protocol.ReplyBit {
+			return nil, fmt.Errorf("%w: %s request answered by %s", protocol.ErrProtocol, req.Type(), r.h.Type)
+		}
+		if err := r.h.Status.Err(); err != nil {
+			return nil, err
+		}
+		return r.m, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}

@@ -1,0 +1,35 @@
+package client
+
+import (
+	"errors"
+
+	"github.com/brick-storage/brick/protocol"
+)
+
+// The brick's verb errors, as returned (wrapped) by the client. Test with
+// errors.Is.
+var (
+	ErrExist        = protocol.ErrExist
+	ErrNoSpace      = protocol.ErrNoSpace
+	ErrInvalid      = protocol.ErrInvalid
+	ErrNotFound     = protocol.ErrNotFound
+	ErrBusy         = protocol.ErrBusy
+	ErrNotMapped    = protocol.ErrNotMapped
+	ErrProtocol     = protocol.ErrProtocol
+	ErrPermission   = protocol.ErrPermission
+	ErrNotSupported = protocol.ErrNotSupported
+	ErrLimit        = protocol.ErrLimit
+)
+
+// Client-side errors.
+var (
+	// ErrClosed: the client was closed or its connection ended.
+	ErrClosed = errors.New("brick: connection to the brick is closed")
+	// ErrVolatile: the block lives in volatile memory; nothing the client
+	// does makes its writes persistent.
+	ErrVolatile = errors.New("brick: the brick's memory is volatile; writes cannot be made persistent")
+	// ErrAccess: a data operation the handle's access does not allow.
+	ErrAccess = errors.New("brick: handle does not allow this access")
+	// ErrRange: a data operation outside the block.
+	ErrRange = errors.New("brick: range is outside the block")
+)

@@ -1,0 +1,130 @@
+package client
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/brick-storage/brick/protocol"
+	"github.com/brick-storage/brick/verbs"
+)
+
+// Handle is a mapped block: the RDMA key and address the brick returned.
+// Its fields are the handle as the brick sent it.
+type Handle struct {
+	c      *Client
+	ID     uint64
+	RKey   uint32
+	Addr   uint64
+	Length uint64
+	Access uint8                  // protocol.AccessRead | protocol.AccessWrite
+	Method protocol.PersistMethod // how Persist makes writes durable
+}
+
+// Writable reports whether the handle allows RDMA Writes.
+func (h *Handle) Writable() bool { return h.Access&protocol.AccessWrite != 0 }
+
+// WriteAt writes p at offset off of the block with RDMA Writes. When it
+// returns the bytes have reached the brick but are not yet persistent: call
+// Persist. The handle's own bounds and access are checked first; the brick's
+// RNIC checks them again, and a fault there ends the session.
+func (h *Handle) WriteAt(p []byte, off int64) (int, error) {
+	if !h.Writable() {
+		return 0, fmt.Errorf("write block %#x: %w: mapped read-only", h.ID, ErrAccess)
+	}
+	if err := h.checkRange(off, len(p)); err != nil {
+		return 0, err
+	}
+	return h.transfer(verbs.OpWrite, p, off)
+}
+
+// ReadAt reads len(p) bytes at offset off of the block with RDMA Reads.
+func (h *Handle) ReadAt(p []byte, off int64) (int, error) {
+	if err := h.checkRange(off, len(p)); err != nil {
+		return 0, err
+	}
+	return h.transfer(verbs.OpRead, p, off)
+}
+
+func (h *Handle) checkRange(off int64, n int) error {
+	if off < 0 || uint64(off) > h.Length || uint64(n) > h.Length-uint64(off) {
+		return fmt.Errorf("block %#x: %w: [%d, %d) of %d bytes", h.ID, ErrRange, off, off+int64(n), h.Length)
+	}
+	return nil
+}
+
+// transfer moves p through the staging buffer in chunks.
+func (h *Handle) transfer(op verbs.Opcode, p []byte, off int64) (int, error) {
+	c := h.c
+	c.stage.Lock()
+	defer c.stage.Unlock()
+	if c.stage.mr == nil {
+		return 0, ErrClosed
+	}
+	done := 0
+	for done < len(p) {
+		n := min(len(p)-done, len(c.stage.mem))
+		if op == verbs.OpWrite {
+			copy(c.stage.mem, p[done:done+n])
+		}
+		wc, err := c.post(verbs.SendWR{
+			Op:     op,
+			Local:  verbs.SGEOf(c.stage.mr, 0, n),
+			RKey:   h.RKey,
+			Remote: h.Addr + uint64(off) + uint64(done),
+		})
+		if err == nil {
+			err = wc.Err()
+		}
+		if err != nil {
+			return done, fmt.Errorf("rdma %s block %#x at %d: %w", op, h.ID, off+int64(done), err)
+		}
+		if op == verbs.OpRead {
+			copy(p[done:done+n], c.stage.mem[:n])
+		}
+		done += n
+	}
+	return done, nil
+}
+
+// post posts a data work request and waits for its completion.
+func (c *Client) post(wr verbs.SendWR) (verbs.WC, error) {
+	wr.ID = c.nextWR.Add(1) &^ msgWR
+	ch := make(chan verbs.WC, 1)
+	c.mu.Lock()
+	if c.mu.dataDone {
+		err := c.mu.err
+		c.mu.Unlock()
+		return verbs.WC{}, err
+	}
+	c.mu.data[wr.ID] = ch
+	c.mu.Unlock()
+	if err := c.qp.PostSend(wr); err != nil {
+		c.mu.Lock()
+		delete(c.mu.data, wr.ID)
+		c.mu.Unlock()
+		return verbs.WC{}, err
+	}
+	return <-ch, nil
+}
+
+// Persist makes the writes in [off, off+n) that WriteAt has returned for
+// persistent, by the handle's method. It returns ErrVolatile when the
+// brick's memory cannot be made persistent.
+func (h *Handle) Persist(ctx context.Context, off, n int64) error {
+	if err := h.checkRange(off, int(n)); err != nil {
+		return err
+	}
+	switch h.Method {
+	case protocol.PersistNone:
+		return fmt.Errorf("persist block %#x: %w", h.ID, ErrVolatile)
+	case protocol.PersistGPSPM:
+		if _, err := h.c.call(ctx, &protocol.PersistRequest{ID: h.ID, Offset: uint64(off), Length: uint64(n)}); err != nil {
+			return fmt.Errorf("persist block %#x: %w", h.ID, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("persist block %#x: %w: method %s", h.ID, ErrNotSupported, h.Method)
+}
+
+// Unmap revokes the handle.
+func (h *Handle) Unmap(ctx context.Context) error { return h.c.Unmap(ctx, h.ID) }

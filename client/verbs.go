@@ -1,0 +1,82 @@
+package client
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/brick-storage/brick/protocol"
+)
+
+// BlockSize is the size of every block.
+const BlockSize = 2 << 20
+
+// Alloc allocates block id (a 2 MiB-aligned logical ID), zero-filled.
+func (c *Client) Alloc(ctx context.Context, id uint64) error {
+	if _, err := c.call(ctx, &protocol.AllocRequest{ID: id}); err != nil {
+		return fmt.Errorf("alloc %#x: %w", id, err)
+	}
+	return nil
+}
+
+// Free returns block id to the brick. A mapped block is refused (ErrBusy).
+func (c *Client) Free(ctx context.Context, id uint64) error {
+	if _, err := c.call(ctx, &protocol.FreeRequest{ID: id}); err != nil {
+		return fmt.Errorf("free %#x: %w", id, err)
+	}
+	return nil
+}
+
+// Map maps block id with protocol.MapReadOnly or protocol.MapReadWrite
+// (optionally | protocol.MapShared) and returns its RDMA handle.
+func (c *Client) Map(ctx context.Context, id uint64, flags uint32) (*Handle, error) {
+	m, err := c.call(ctx, &protocol.MapRequest{ID: id, Flags: flags})
+	if err != nil {
+		return nil, fmt.Errorf("map %#x: %w", id, err)
+	}
+	r := m.(*protocol.MapReply)
+	return &Handle{c: c, ID: id, RKey: r.RKey, Addr: r.Addr, Length: r.Length, Access: r.Access, Method: r.Method}, nil
+}
+
+// Unmap revokes this session's handle on block id.
+func (c *Client) Unmap(ctx context.Context, id uint64) error {
+	if _, err := c.call(ctx, &protocol.UnmapRequest{ID: id}); err != nil {
+		return fmt.Errorf("unmap %#x: %w", id, err)
+	}
+	return nil
+}
+
+// List returns the extents of allocated blocks with first ≤ ID ≤ last.
+func (c *Client) List(ctx context.Context, first, last uint64) ([]protocol.Extent, error) {
+	var out []protocol.Extent
+	for {
+		m, err := c.call(ctx, &protocol.ListRequest{First: first, Last: last, Max: protocol.MaxExtentsPerList})
+		if err != nil {
+			return nil, fmt.Errorf("list: %w", err)
+		}
+		r := m.(*protocol.ListReply)
+		// A run split across two pages continues where the last one ended.
+		for _, e := range r.Extents {
+			if n := len(out); n > 0 && out[n-1].State == e.State && out[n-1].First+out[n-1].Blocks*BlockSize == e.First {
+				out[n-1].Blocks += e.Blocks
+				continue
+			}
+			out = append(out, e)
+		}
+		if !r.More {
+			return out, nil
+		}
+		if r.Next <= first {
+			return nil, fmt.Errorf("list: %w: brick's cursor went backwards", protocol.ErrProtocol)
+		}
+		first = r.Next
+	}
+}
+
+// Status asks the brick for its status.
+func (c *Client) Status(ctx context.Context) (*protocol.StatusReply, error) {
+	m, err := c.call(ctx, &protocol.StatusRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
+	return m.(*protocol.StatusReply), nil
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/brick-storage/brick/client"
+	"github.com/brick-storage/brick/protocol"
+	"github.com/brick-storage/brick/verbs"
+)
+
+// Exit codes scripts can rely on (docs/operations.md lists them):
+//
+//	0        success
+//	1        any other failure
+//	2        the command line is wrong
+//	3        the brick could not be reached
+//	10+N     the brick answered with protocol status N (11 already
+//	         allocated, 12 no space, 13 invalid, 14 not allocated, 15 busy,
+//	         16 not mapped by this session, …)
+//	4        a data-path (RDMA) failure
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+	exitConnect = 3
+	exitRDMA    = 4
+	exitStatus  = 10
+)
+
+// connectError is a failure to reach the brick.
+type connectError struct {
+	addr string
+	err  error
+}
+
+func (e *connectError) Error() string { return fmt.Sprintf("connect to %s: %v", e.addr, e.err) }
+func (e *connectError) Unwrap() error { return e.err }
+
+func exitCode(err error) int {
+	var ue *usageError
+	var ce *connectError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.As(err, &ce):
+		return exitConnect
+	case errors.Is(err, verbs.ErrCompletion):
+		return exitRDMA
+	}
+	if st := protocol.StatusOf(err); st != protocol.StatusInternal || errors.Is(err, protocol.ErrInternal) {
+		return exitStatus + int(st)
+	}
+	if strings.Contains(err.Error(), "Required flag") || strings.Contains(err.Error(), "flag provided but not defined") {
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// sentence turns an error into something a person can act on.
+func sentence(err error) string {
+	var ue *usageError
+	var ce *connectError
+	switch {
+	case errors.As(err, &ue):
+		return ue.msg + "."
+	case errors.As(err, &ce) && protocol.StatusOf(err) == protocol.StatusInternal:
+		return fmt.Sprintf("cannot reach the brick at %s (%v); is brickd running there? Set --addr or BRICK_ADDR.", ce.addr, ce.err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return "the brick did not answer in time (" + err.Error() + "); raise --timeout or check brickd."
+	case errors.Is(err, protocol.ErrExist):
+		return "that block is already allocated (" + err.Error() + ")."
+	case errors.Is(err, protocol.ErrNotFound):
+		return "that block is not allocated (" + err.Error() + "); allocate it first with brickctl alloc."
+	case errors.Is(err, protocol.ErrInvalid):
+		return "the brick refused an invalid argument (" + err.Error() + "): block IDs are multiples of 2 MiB (0x200000)."
+	case errors.Is(err, protocol.ErrNoSpace):
+		return "the brick is full (" + err.Error() + "): free a block or give brickd a larger --pmem-size."
+	case errors.Is(err, protocol.ErrBusy):
+		return "that block is busy (" + err.Error() + "): another session has it mapped; it must unmap first."
+	case errors.Is(err, protocol.ErrNotMapped):
+		return "that block is not mapped by this brickctl session (" + err.Error() + "); maps end with the session that made them."
+	case errors.Is(err, protocol.ErrLimit):
+		return "the brick refused: a limit was reached (" + err.Error() + ")."
+	case errors.Is(err, client.ErrVolatile):
+		return "the brick runs on volatile memory; the data is there but will not survive a restart."
+	case errors.Is(err, verbs.ErrRemoteAccess):
+		return "the brick's RNIC refused the RDMA access (" + err.Error() + "): the handle was revoked or the range is outside the block."
+	}
+	return err.Error() + "."
+}

@@ -1,0 +1,36 @@
+// Command brickctl administers a brick and moves data in and out of it.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+)
+
+var version = "dev"
+
+func main() {
+	app := &cli.App{
+		Name:    "brickctl",
+		Usage:   "administer a brick and read or write its blocks",
+		Version: version,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "addr", Value: "tcp://127.0.0.1:7470", EnvVars: []string{"BRICK_ADDR"},
+				Usage: "the brick's address: tcp://HOST:PORT or rdma://HOST:PORT"},
+			&cli.BoolFlag{Name: "json", EnvVars: []string{"BRICK_JSON"}, Usage: "print results as JSON"},
+			&cli.DurationFlag{Name: "timeout", Value: defaultTimeout, EnvVars: []string{"BRICK_TIMEOUT"},
+				Usage: "give up on the brick after this long"},
+		},
+		Commands: []*cli.Command{
+			allocCommand(), freeCommand(), mapCommand(), unmapCommand(),
+			listCommand(), putCommand(), getCommand(), statusCommand(),
+		},
+		ExitErrHandler: func(*cli.Context, error) {},
+	}
+	err := app.Run(os.Args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "brickctl: %s\n", sentence(err))
+	}
+	os.Exit(exitCode(err))
+}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/brick-storage/brick/client"
+	"github.com/brick-storage/brick/protocol"
+)
+
+func mapCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "map",
+		Usage: "map a block and print its RDMA handle",
+		Description: "A map belongs to the session that made it and is revoked when that session ends.\n" +
+			"Without --hold, brickctl maps, prints the handle and exits, which unmaps: useful to check\n" +
+			"that a block can be mapped. With --hold it keeps the session (and the handle) until\n" +
+			"interrupted, then unmaps.",
+		ArgsUsage: "ID",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "rw", Usage: "map read-write (default read-only)"},
+			&cli.BoolFlag{Name: "shared", Usage: "allow other shared read-write maps of the block"},
+			&cli.BoolFlag{Name: "hold", Usage: "keep the map until interrupted"},
+		},
+		Action: func(c *cli.Context) error {
+			id, err := idArg(c, 1)
+			if err != nil {
+				return err
+			}
+			flags := protocol.MapReadOnly
+			if c.Bool("rw") {
+				flags = protocol.MapReadWrite
+			}
+			if c.Bool("shared") {
+				flags |= protocol.MapShared
+			}
+			return withClient(c, func(ctx context.Context, cl *client.Client) error {
+				h, err := cl.Map(ctx, id, flags)
+				if err != nil {
+					return err
+				}
+				access := "read-only"
+				if h.Writable() {
+					access = "read-write"
+				}
+				v := map[string]any{
+					"id": hexID(id), "rkey": fmt.Sprintf("%#x", h.RKey), "addr": fmt.Sprintf("%#x", h.Addr),
+					"length": h.Length, "access": access, "persist_method": h.Method.String(),
+				}
+				human := fmt.Sprintf("mapped %s %s: rkey %#x addr %#x length %d persist %s",
+					hexID(id), access, h.RKey, h.Addr, h.Length, h.Method)
+				if err := emit(c, v, human); err != nil {
+					return err
+				}
+				if c.Bool("hold") {
+					sig, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+					defer stop()
+					select {
+					case <-sig.Done():
+					case <-cl.Done():
+						return cl.Err()
+					}
+				}
+				uctx, cancel := context.WithTimeout(context.Background(), c.Duration("timeout"))
+				defer cancel()
+				return h.Unmap(uctx)
+			})
+		},
+	}
+}

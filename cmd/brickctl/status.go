@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/brick-storage/brick/alloc2m"
+	"github.com/brick-storage/brick/client"
+	"github.com/brick-storage/brick/protocol"
+)
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "show the brick's capacity, usage, persistence and sessions",
+		Action: func(c *cli.Context) error {
+			return withClient(c, func(ctx context.Context, cl *client.Client) error {
+				st, err := cl.Status(ctx)
+				if err != nil {
+					return err
+				}
+				return printStatus(c, c.String("addr"), st)
+			})
+		},
+	}
+}
+
+func backendName(b uint8) string {
+	switch b {
+	case protocol.BackendAnonymous:
+		return "anonymous (volatile)"
+	case protocol.BackendFile:
+		return "file (msync)"
+	case protocol.BackendFSDAX:
+		return "fsdax"
+	case protocol.BackendDevDAX:
+		return "devdax"
+	}
+	return "unknown"
+}
+
+func methodNames(bits uint8) []string {
+	var out []string
+	for m := protocol.PersistGPSPM; m <= protocol.PersistFlush; m++ {
+		if bits&(1<<m) != 0 {
+			out = append(out, m.String())
+		}
+	}
+	return out
+}
+
+func printStatus(c *cli.Context, addr string, st *protocol.StatusReply) error {
+	used := st.Frames - st.FreeFrames
+	v := map[string]any{
+		"addr": addr, "uuid": fmt.Sprintf("%x", st.UUID),
+		"frames": st.Frames, "free_frames": st.FreeFrames, "blocks": st.Blocks,
+		"capacity_bytes": st.Frames * alloc2m.BlockSize, "used_bytes": used * alloc2m.BlockSize,
+		"mapped_blocks": st.Mapped, "unclean_blocks": st.Unclean, "sessions": st.Sessions,
+		"backend": backendName(st.Backend), "persistent": st.Persistent, "persist_methods": methodNames(st.Methods),
+	}
+	methods := strings.Join(methodNames(st.Methods), ", ")
+	if methods == "" {
+		methods = "none: writes are never persistent"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "brick %x at %s\n", st.UUID, addr)
+	fmt.Fprintf(&b, "capacity   %s in %d frames, %s used (%d blocks), %d frames free\n",
+		humanBytes(st.Frames*alloc2m.BlockSize), st.Frames, humanBytes(used*alloc2m.BlockSize), st.Blocks, st.FreeFrames)
+	fmt.Fprintf(&b, "maps       %d block(s) mapped, %d session(s)\n", st.Mapped, st.Sessions)
+	fmt.Fprintf(&b, "backend    %s, persistent: %v, persist methods: %s", backendName(st.Backend), st.Persistent, methods)
+	if st.Unclean > 0 {
+		fmt.Fprintf(&b, "\nwarning    %d block(s) were mapped read-write at an unclean shutdown and may hold torn writes", st.Unclean)
+	}
+	return emit(c, v, b.String())
+}

@@ -1,0 +1,28 @@
+package pmem
+
+import "errors"
+
+// Sentinel errors. Every error returned by this package wraps one of these
+// (or an operating-system error) together with the image path or frame
+// concerned; test with errors.Is.
+var (
+	// ErrBadMagic: the image does not start with the brick superblock magic.
+	ErrBadMagic = errors.New("brick: not a brick pmem image")
+	// ErrBadChecksum: the superblock is damaged (torn write or corruption).
+	ErrBadChecksum = errors.New("brick: pmem superblock checksum mismatch (damaged superblock)")
+	// ErrVersion: the superblock was written by an incompatible brick.
+	ErrVersion = errors.New("brick: unsupported pmem superblock version")
+	// ErrGeometry: the frame size or frame count disagrees with the image size.
+	ErrGeometry = errors.New("brick: pmem geometry does not match the image")
+	// ErrInvalidSize: a size that is not a multiple of the frame size, too
+	// small to hold a superblock and one data frame, or unparseable.
+	ErrInvalidSize = errors.New("brick: invalid pmem size")
+	// ErrLocked: another process has the image mapped.
+	ErrLocked = errors.New("brick: pmem image locked")
+	// ErrNotSupported: the backend cannot be had on this system.
+	ErrNotSupported = errors.New("brick: pmem backend not supported")
+	// ErrRange: a slice passed to Flush does not lie inside the region.
+	ErrRange = errors.New("brick: range outside the pmem region")
+	// ErrClosed: the region has been closed.
+	ErrClosed = errors.New("brick: pmem region closed")
+)

@@ -1,0 +1,179 @@
+//go:build linux
+
+package pmem
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// FileOptions configures OpenFile.
+type FileOptions struct {
+	// Size is the image size in bytes for a new file: a multiple of
+	// FrameSize, at least two frames (superblock + one data frame). Zero
+	// means use the existing file's size. An existing file whose size
+	// differs from a non-zero Size is refused with ErrGeometry.
+	Size int64
+}
+
+// fileRegion is a plain file mapped MAP_SHARED.
+type fileRegion struct {
+	mapping
+	path string
+	f    *os.File // holds the flock until Close
+}
+
+var _ Region = (*fileRegion)(nil)
+
+// OpenFile maps the pmem image at path, creating it (sparse) if it does not
+// exist and formatting its superblock if the header is all zero. The image
+// is flock'ed for as long as it is open: a second OpenFile of the same image,
+// from any process, fails with ErrLocked.
+func OpenFile(path string, opts FileOptions) (Region, error) {
+	if opts.Size != 0 {
+		if _, ok := checkFrameCount(opts.Size); !ok {
+			return nil, fmt.Errorf("pmem: image %s: size %d is not a multiple of %d bytes of at least 2 frames: %w",
+				path, opts.Size, FrameSize, ErrInvalidSize)
+		}
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("pmem: opening image: %w", err)
+	}
+	r, err := openFile(f, path, opts)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+func openFile(f *os.File, path string, opts FileOptions) (*fileRegion, error) {
+	fd := int(f.Fd())
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("pmem image %s is in use by another process: %w", path, ErrLocked)
+		}
+		return nil, fmt.Errorf("pmem: locking image %s: %w", path, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, fmt.Errorf("pmem: stat image %s: %w", path, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, fmt.Errorf("pmem: image %s is not a regular file (device DAX is a different backend): %w", path, ErrNotSupported)
+	}
+	size := st.Size
+	created := false
+	switch {
+	case size == 0 && opts.Size == 0:
+		return nil, fmt.Errorf("pmem: image %s is empty and no size was given: %w", path, ErrInvalidSize)
+	case size == 0:
+		// New (or empty) image: extend it without allocating blocks.
+		if err := unix.Ftruncate(fd, opts.Size); err != nil {
+			return nil, fmt.Errorf("pmem: sizing image %s to %d bytes: %w", path, opts.Size, err)
+		}
+		size = opts.Size
+		created = true
+	case opts.Size != 0 && size != opts.Size:
+		return nil, fmt.Errorf("pmem: image %s is %d bytes, configured size is %d: %w", path, size, opts.Size, ErrGeometry)
+	}
+	if _, ok := checkFrameCount(size); !ok {
+		return nil, fmt.Errorf("pmem: image %s is %d bytes, not a multiple of %d of at least 2 frames: %w", path, size, FrameSize, ErrGeometry)
+	}
+	if uint64(size) > uint64(^uint(0)>>1) {
+		return nil, fmt.Errorf("pmem: image %s of %d bytes does not fit the address space: %w", path, size, ErrInvalidSize)
+	}
+	data, err := unix.Mmap(fd, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("pmem: mapping image %s: %w", path, err)
+	}
+	r := &fileRegion{path: path, f: f}
+	r.mapping.data = data
+	sb, formatted, err := formatOrValidate(data, size)
+	if err == nil && formatted {
+		err = r.syncHeader(created)
+	}
+	if err != nil {
+		_ = unix.Munmap(data)
+		return nil, fmt.Errorf("pmem: image %s: %w", path, err)
+	}
+	r.frames = sb.frames
+	r.uuid = sb.uuid
+	return r, nil
+}
+
+// syncHeader makes a freshly written superblock durable, and for a new file
+// also its size and directory entry.
+func (r *fileRegion) syncHeader(created bool) error {
+	if err := unix.Msync(r.data[:unix.Getpagesize()], unix.MS_SYNC); err != nil {
+		return fmt.Errorf("msync superblock: %w", err)
+	}
+	if !created {
+		return nil
+	}
+	if err := r.f.Sync(); err != nil {
+		return fmt.Errorf("fsync: %w", err)
+	}
+	d, err := os.Open(filepath.Dir(r.path))
+	if err != nil {
+		return fmt.Errorf("opening parent directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync parent directory: %w", err)
+	}
+	return nil
+}
+
+func (r *fileRegion) Kind() Kind       { return KindFile }
+func (r *fileRegion) Persistent() bool { return true }
+func (r *fileRegion) Path() string     { return r.path }
+
+// Flush writes back the pages covering b and waits for the device.
+func (r *fileRegion) Flush(b []byte) error {
+	pages, err := r.pageRange(b)
+	if err != nil || pages == nil {
+		return err
+	}
+	if err := unix.Msync(pages, unix.MS_SYNC); err != nil {
+		return fmt.Errorf("pmem: msync %s: %w", r.path, err)
+	}
+	return nil
+}
+
+// Zero punches data frame i out of the file, which both zeroes it (the
+// kernel drops the mapped pages) and returns its blocks to the file system,
+// then syncs the range so the hole is durable. File systems without hole
+// punching get zeroes written and flushed instead.
+func (r *fileRegion) Zero(i uint64) error {
+	frame := r.Frame(i)
+	off := int64(i+1) * FrameSize
+	err := unix.Fallocate(int(r.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, FrameSize)
+	switch {
+	case err == nil:
+	case errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS):
+		clear(frame)
+	default:
+		return fmt.Errorf("pmem: zeroing frame %d of %s: %w", i, r.path, err)
+	}
+	if err := unix.Msync(frame, unix.MS_SYNC); err != nil {
+		return fmt.Errorf("pmem: msync frame %d of %s: %w", i, r.path, err)
+	}
+	return nil
+}
+
+// Close unmaps the image and releases its lock.
+func (r *fileRegion) Close() error {
+	if err := r.unmap(); err != nil {
+		return err
+	}
+	if err := r.f.Close(); err != nil {
+		return fmt.Errorf("pmem: closing image %s: %w", r.path, err)
+	}
+	return nil
+}

@@ -1,0 +1,330 @@
+package pmem
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+const testSize = 8 * FrameSize // superblock + 7 data frames
+
+func openTemp(t *testing.T, size int64) (Region, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "pmem.img")
+	r, err := OpenFile(path, FileOptions{Size: size})
+	if err != nil {
+		t.Fatalf("OpenFile: %v", err)
+	}
+	return r, path
+}
+
+func TestFileFormatReopen(t *testing.T) {
+	r, path := openTemp(t, testSize)
+	if r.Kind() != KindFile || !r.Persistent() || r.Path() != path {
+		t.Fatalf("kind %q persistent %v path %q", r.Kind(), r.Persistent(), r.Path())
+	}
+	if got := r.Frames(); got != 7 {
+		t.Fatalf("Frames = %d, want 7", got)
+	}
+	id := r.UUID()
+	if id == ([16]byte{}) {
+		t.Fatal("zero UUID")
+	}
+	copy(r.Frame(6)[FrameSize-5:], "hello")
+	if err := r.Flush(r.Frame(6)[FrameSize-5:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("second Close = %v, want ErrClosed", err)
+	}
+
+	// Reopen with size 0 (use the file's) and with the same size.
+	for _, size := range []int64{0, testSize} {
+		r2, err := OpenFile(path, FileOptions{Size: size})
+		if err != nil {
+			t.Fatalf("reopen size %d: %v", size, err)
+		}
+		if r2.UUID() != id {
+			t.Fatalf("UUID changed: %x != %x", r2.UUID(), id)
+		}
+		if got := string(r2.Frame(6)[FrameSize-5:]); got != "hello" {
+			t.Fatalf("data lost: %q", got)
+		}
+		if err := r2.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestFileSparse(t *testing.T) {
+	const size = 1 << 30
+	r, path := openTemp(t, size)
+	defer r.Close()
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Size != size {
+		t.Fatalf("size %d, want %d", st.Size, size)
+	}
+	if used := st.Blocks * 512; used > 1<<20 {
+		t.Fatalf("new 1 GiB image uses %d bytes on disk; want a sparse file", used)
+	}
+}
+
+func TestFileOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.img")
+	r, err := OpenFile(good, FileOptions{Size: testSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	img, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// corrupt returns a copy of the good image with f applied to its header.
+	corrupt := func(name string, f func(b []byte)) string {
+		b := bytes.Clone(img)
+		f(b)
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	reseal := func(b []byte) {
+		binary.LittleEndian.PutUint32(b[sbOffChecksum:], crc32.Checksum(b[:sbOffChecksum], castagnoli))
+	}
+
+	tests := []struct {
+		name string
+		path string
+		opts FileOptions
+		want error
+	}{
+		{"magic", corrupt("magic.img", func(b []byte) { b[0] = 'X' }), FileOptions{}, ErrBadMagic},
+		{"checksum", corrupt("sum.img", func(b []byte) { b[sbOffUUID] ^= 1 }), FileOptions{}, ErrBadChecksum},
+		{"version", corrupt("ver.img", func(b []byte) {
+			binary.LittleEndian.PutUint32(b[sbOffVersion:], 9)
+			reseal(b)
+		}), FileOptions{}, ErrVersion},
+		{"frame count", corrupt("count.img", func(b []byte) {
+			binary.LittleEndian.PutUint64(b[sbOffFrames:], 99)
+			reseal(b)
+		}), FileOptions{}, ErrGeometry},
+		{"frame size", corrupt("fsize.img", func(b []byte) {
+			binary.LittleEndian.PutUint32(b[sbOffFrameSize:], 4096)
+			reseal(b)
+		}), FileOptions{}, ErrGeometry},
+		{"truncated image", corrupt("short.img", func(b []byte) {}), FileOptions{Size: 4 * FrameSize}, ErrGeometry},
+		{"size mismatch", good, FileOptions{Size: 16 * FrameSize}, ErrGeometry},
+		{"unaligned size", filepath.Join(dir, "new1.img"), FileOptions{Size: 3*FrameSize + 1}, ErrInvalidSize},
+		{"one frame", filepath.Join(dir, "new2.img"), FileOptions{Size: FrameSize}, ErrInvalidSize},
+		{"new without size", filepath.Join(dir, "new3.img"), FileOptions{}, ErrInvalidSize},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := OpenFile(tt.path, tt.opts)
+			if err == nil {
+				r.Close()
+				t.Fatal("OpenFile succeeded")
+			}
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+
+	// A file whose size is not a frame multiple is refused too.
+	odd := filepath.Join(dir, "odd.img")
+	if err := os.WriteFile(odd, make([]byte, FrameSize+100), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenFile(odd, FileOptions{}); !errors.Is(err, ErrGeometry) {
+		t.Fatalf("odd size: %v, want ErrGeometry", err)
+	}
+}
+
+func TestFileLock(t *testing.T) {
+	r, path := openTemp(t, testSize)
+	_, err := OpenFile(path, FileOptions{})
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second open: %v, want ErrLocked", err)
+	}
+	if want := "pmem image " + path + " is in use by another process"; !bytes.Contains([]byte(err.Error()), []byte(want)) {
+		t.Fatalf("message %q lacks %q", err, want)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := OpenFile(path, FileOptions{})
+	if err != nil {
+		t.Fatalf("open after close: %v", err)
+	}
+	r2.Close()
+}
+
+func TestFileFlushZero(t *testing.T) {
+	r, path := openTemp(t, testSize)
+	defer r.Close()
+	for i := range r.Frames() {
+		f := r.Frame(i)
+		for j := range f {
+			f[j] = byte(i + 1)
+		}
+		if err := r.Flush(f); err != nil {
+			t.Fatalf("Flush frame %d: %v", i, err)
+		}
+	}
+	// Unaligned sub-slices flush the covering pages.
+	if err := r.Flush(r.Frame(3)[4095:4097]); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Flush(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Flush(make([]byte, 10)); !errors.Is(err, ErrRange) {
+		t.Fatalf("Flush outside region: %v, want ErrRange", err)
+	}
+	var before unix.Stat_t
+	if err := unix.Stat(path, &before); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Zero(2); err != nil {
+		t.Fatal(err)
+	}
+	for i := range r.Frames() {
+		f := r.Frame(i)
+		want := byte(i + 1)
+		if i == 2 {
+			want = 0
+		}
+		if f[0] != want || f[FrameSize/2] != want || f[FrameSize-1] != want {
+			t.Fatalf("frame %d: got %d/%d/%d, want %d", i, f[0], f[FrameSize/2], f[FrameSize-1], want)
+		}
+	}
+	// The file agrees with the mapping.
+	b := make([]byte, FrameSize)
+	fd, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fd.Close()
+	if _, err := fd.ReadAt(b, 3*FrameSize); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b, make([]byte, FrameSize)) {
+		t.Fatal("zeroed frame not zero in the file")
+	}
+	var after unix.Stat_t
+	if err := unix.Stat(path, &after); err != nil {
+		t.Fatal(err)
+	}
+	// Zero punches the frame out of the file (on file systems that can).
+	if after.Blocks > before.Blocks-FrameSize/512 {
+		t.Errorf("Zero did not release the frame's blocks: %d → %d (512-byte blocks)", before.Blocks, after.Blocks)
+	}
+}
+
+func TestFramePanicsOutOfRange(t *testing.T) {
+	r, err := NewAnonymous(testSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer func() {
+		if recover() == nil {
+			t.Fatal("Frame(Frames()) did not panic")
+		}
+	}()
+	r.Frame(r.Frames())
+}
+
+func TestAnonymous(t *testing.T) {
+	r, err := NewAnonymous(testSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Kind() != KindAnonymous || r.Persistent() || r.Path() != "" || r.Frames() != 7 {
+		t.Fatalf("kind %q persistent %v path %q frames %d", r.Kind(), r.Persistent(), r.Path(), r.Frames())
+	}
+	if r.UUID() == ([16]byte{}) {
+		t.Fatal("zero UUID")
+	}
+	f := r.Frame(0)
+	copy(f, "data")
+	if err := r.Flush(f[:4]); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Zero(0); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(r.Frame(0)[:4], make([]byte, 4)) {
+		t.Fatal("Zero left data behind")
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewAnonymous(FrameSize); !errors.Is(err, ErrInvalidSize) {
+		t.Fatalf("NewAnonymous(one frame) = %v, want ErrInvalidSize", err)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"2097152", 2 << 20, true},
+		{"0", 0, true},
+		{"512MiB", 512 << 20, true},
+		{"1GiB", 1 << 30, true},
+		{"1gib", 1 << 30, true},
+		{"4g", 4 << 30, true},
+		{"4G", 4 << 30, true},
+		{"3T", 3 << 40, true},
+		{"2TiB", 2 << 40, true},
+		{"64K", 64 << 10, true},
+		{"64KiB", 64 << 10, true},
+		{"10M", 10 << 20, true},
+		{"100B", 100, true},
+		{" 8 GiB ", 8 << 30, true},
+		{"", 0, false},
+		{"GiB", 0, false},
+		{"-1", 0, false},
+		{"1.5GiB", 0, false},
+		{"4GB", 0, false},
+		{"4 PiB", 0, false},
+		{"99999999999T", 0, false},
+		{"9223372036854775808", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseSize(tt.in)
+			if tt.ok {
+				if err != nil || got != tt.want {
+					t.Fatalf("ParseSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalidSize) {
+				t.Fatalf("ParseSize(%q) = %d, %v; want ErrInvalidSize", tt.in, got, err)
+			}
+		})
+	}
+}

@@ -1,0 +1,390 @@
+package protocol
+
+import "encoding/binary"
+
+var be = binary.BigEndian
+
+// Map flags.
+const (
+	MapReadOnly  uint32 = 1 << 0
+	MapReadWrite uint32 = 1 << 1
+	MapShared    uint32 = 1 << 2 // RW maps: coexist with other shared RW maps
+	mapKnown            = MapReadOnly | MapReadWrite | MapShared
+)
+
+// Access in a MapReply.
+const (
+	AccessRead  uint8 = 1 << 0
+	AccessWrite uint8 = 1 << 1
+)
+
+// PersistMethod tells the client how to make its writes persistent.
+type PersistMethod uint8
+
+// Persist methods. The numbers are part of the wire protocol.
+const (
+	PersistNone  PersistMethod = 0 // volatile memory: nothing is persistent
+	PersistGPSPM PersistMethod = 1 // send a PersistRequest; the brick flushes
+	PersistAPM   PersistMethod = 2 // a small RDMA Read after the writes
+	PersistFlush PersistMethod = 3 // native RDMA FLUSH
+)
+
+func (m PersistMethod) String() string {
+	switch m {
+	case PersistNone:
+		return "none (volatile)"
+	case PersistGPSPM:
+		return "gpspm"
+	case PersistAPM:
+		return "apm"
+	case PersistFlush:
+		return "flush"
+	}
+	return "unknown"
+}
+
+// ExtentState is the state of a run of blocks in a ListReply.
+type ExtentState uint8
+
+// Extent states. The numbers are part of the wire protocol.
+const (
+	StateResident ExtentState = 1 // allocated, in pmem, not mapped
+	StateMappedRO ExtentState = 2 // mapped read-only by some session
+	StateMappedRW ExtentState = 3 // mapped read-write by some session
+	StateUnclean  ExtentState = 4 // was mapped read-write at an unclean shutdown
+	StateTiered   ExtentState = 5 // on the slow tier
+)
+
+func (s ExtentState) String() string {
+	switch s {
+	case StateResident:
+		return "resident"
+	case StateMappedRO:
+		return "mapped-ro"
+	case StateMappedRW:
+		return "mapped-rw"
+	case StateUnclean:
+		return "unclean"
+	case StateTiered:
+		return "tiered"
+	}
+	return "unknown"
+}
+
+// Backend kinds in a StatusReply.
+const (
+	BackendAnonymous uint8 = 1
+	BackendFile      uint8 = 2
+	BackendFSDAX     uint8 = 3
+	BackendDevDAX    uint8 = 4
+)
+
+// Message sizes.
+const (
+	idSize            = 8
+	mapRequestSize    = 12
+	MapReplySize      = 24
+	listRequestSize   = 20
+	listReplyHead     = 16
+	extentSize        = 24
+	statusReplySize   = 64
+	persistReqSize    = 24
+	MaxExtentsPerList = (MaxPayload - listReplyHead) / extentSize
+)
+
+func checkLen(b []byte, n int) error {
+	if len(b) != n {
+		return ErrLength
+	}
+	return nil
+}
+
+// AllocRequest asks for block ID.
+type AllocRequest struct{ ID uint64 }
+
+// FreeRequest frees block ID.
+type FreeRequest struct{ ID uint64 }
+
+// UnmapRequest revokes this session's handle on block ID.
+type UnmapRequest struct{ ID uint64 }
+
+func (*AllocRequest) Type() Type { return TypeAlloc }
+func (*FreeRequest) Type() Type  { return TypeFree }
+func (*UnmapRequest) Type() Type { return TypeUnmap }
+
+func (*AllocRequest) size() int { return idSize }
+func (*FreeRequest) size() int  { return idSize }
+func (*UnmapRequest) size() int { return idSize }
+
+func (m *AllocRequest) marshal(b []byte) { be.PutUint64(b, m.ID) }
+func (m *FreeRequest) marshal(b []byte)  { be.PutUint64(b, m.ID) }
+func (m *UnmapRequest) marshal(b []byte) { be.PutUint64(b, m.ID) }
+
+func (m *AllocRequest) unmarshal(b []byte) error { return unmarshalID(b, &m.ID) }
+func (m *FreeRequest) unmarshal(b []byte) error  { return unmarshalID(b, &m.ID) }
+func (m *UnmapRequest) unmarshal(b []byte) error { return unmarshalID(b, &m.ID) }
+
+func unmarshalID(b []byte, id *uint64) error {
+	if err := checkLen(b, idSize); err != nil {
+		return err
+	}
+	*id = be.Uint64(b)
+	return nil
+}
+
+// MapRequest maps block ID with Flags (MapReadOnly or MapReadWrite, and
+// optionally MapShared).
+type MapRequest struct {
+	ID    uint64
+	Flags uint32
+}
+
+func (*MapRequest) Type() Type { return TypeMap }
+func (*MapRequest) size() int  { return mapRequestSize }
+func (m *MapRequest) marshal(b []byte) {
+	be.PutUint64(b[0:], m.ID)
+	be.PutUint32(b[8:], m.Flags)
+}
+func (m *MapRequest) unmarshal(b []byte) error {
+	if err := checkLen(b, mapRequestSize); err != nil {
+		return err
+	}
+	m.ID = be.Uint64(b[0:])
+	m.Flags = be.Uint32(b[8:])
+	return nil
+}
+
+// ValidFlags reports whether exactly one of read-only/read-write is set and
+// no unknown bit is.
+func ValidMapFlags(f uint32) bool {
+	if f&^mapKnown != 0 {
+		return false
+	}
+	ro, rw := f&MapReadOnly != 0, f&MapReadWrite != 0
+	return ro != rw
+}
+
+// MapReply is the RDMA handle of a mapped block.
+type MapReply struct {
+	RKey   uint32
+	Access uint8 // AccessRead, AccessWrite
+	Method PersistMethod
+	Addr   uint64 // remote address of the block's first byte
+	Length uint64 // 2 MiB
+}
+
+func (*MapReply) Type() Type { return TypeMap | ReplyBit }
+func (*MapReply) size() int  { return MapReplySize }
+func (m *MapReply) marshal(b []byte) {
+	be.PutUint32(b[0:], m.RKey)
+	b[4] = m.Access
+	b[5] = uint8(m.Method)
+	be.PutUint16(b[6:], 0)
+	be.PutUint64(b[8:], m.Addr)
+	be.PutUint64(b[16:], m.Length)
+}
+func (m *MapReply) unmarshal(b []byte) error {
+	if err := checkLen(b, MapReplySize); err != nil {
+		return err
+	}
+	m.RKey = be.Uint32(b[0:])
+	m.Access = b[4]
+	m.Method = PersistMethod(b[5])
+	m.Addr = be.Uint64(b[8:])
+	m.Length = be.Uint64(b[16:])
+	return nil
+}
+
+// ListRequest asks for the extents with First ≤ ID ≤ Last, at most Max.
+type ListRequest struct {
+	First, Last uint64
+	Max         uint32
+}
+
+func (*ListRequest) Type() Type { return TypeList }
+func (*ListRequest) size() int  { return listRequestSize }
+func (m *ListRequest) marshal(b []byte) {
+	be.PutUint64(b[0:], m.First)
+	be.PutUint64(b[8:], m.Last)
+	be.PutUint32(b[16:], m.Max)
+}
+func (m *ListRequest) unmarshal(b []byte) error {
+	if err := checkLen(b, listRequestSize); err != nil {
+		return err
+	}
+	m.First = be.Uint64(b[0:])
+	m.Last = be.Uint64(b[8:])
+	m.Max = be.Uint32(b[16:])
+	return nil
+}
+
+// Extent is a run of Blocks consecutive allocated IDs from First in one state.
+type Extent struct {
+	First  uint64
+	Blocks uint64
+	State  ExtentState
+}
+
+// ListReply carries extents in ascending order. When More is set, the
+// client asks again from Next.
+type ListReply struct {
+	Extents []Extent
+	More    bool
+	Next    uint64
+}
+
+func (*ListReply) Type() Type  { return TypeList | ReplyBit }
+func (m *ListReply) size() int { return listReplyHead + extentSize*len(m.Extents) }
+func (m *ListReply) marshal(b []byte) {
+	be.PutUint32(b[0:], uint32(len(m.Extents)))
+	var flags uint32
+	if m.More {
+		flags |= 1
+	}
+	be.PutUint32(b[4:], flags)
+	be.PutUint64(b[8:], m.Next)
+	for i, e := range m.Extents {
+		x := b[listReplyHead+i*extentSize:][:extentSize]
+		be.PutUint64(x[0:], e.First)
+		be.PutUint64(x[8:], e.Blocks)
+		clear(x[16:])
+		x[16] = uint8(e.State)
+	}
+}
+func (m *ListReply) unmarshal(b []byte) error {
+	if len(b) < listReplyHead {
+		return ErrShort
+	}
+	n := be.Uint32(b[0:])
+	if n > MaxExtentsPerList {
+		return ErrTooLarge
+	}
+	if err := checkLen(b, listReplyHead+int(n)*extentSize); err != nil {
+		return err
+	}
+	flags := be.Uint32(b[4:])
+	if flags&^1 != 0 {
+		return ErrFlags
+	}
+	m.More = flags&1 != 0
+	m.Next = be.Uint64(b[8:])
+	m.Extents = make([]Extent, n)
+	for i := range m.Extents {
+		x := b[listReplyHead+i*extentSize:][:extentSize]
+		m.Extents[i] = Extent{First: be.Uint64(x[0:]), Blocks: be.Uint64(x[8:]), State: ExtentState(x[16])}
+	}
+	return nil
+}
+
+// StatusRequest asks for the brick's status.
+type StatusRequest struct{}
+
+func (*StatusRequest) Type() Type               { return TypeStatus }
+func (*StatusRequest) size() int                { return 0 }
+func (*StatusRequest) marshal([]byte)           {}
+func (*StatusRequest) unmarshal(b []byte) error { return checkLen(b, 0) }
+
+// StatusReply describes the brick.
+type StatusReply struct {
+	Frames, FreeFrames, Blocks, Mapped, Unclean uint64
+	Sessions                                    uint32
+	Backend                                     uint8
+	Persistent                                  bool
+	Methods                                     uint8 // bit (1<<PersistMethod) per method offered
+	UUID                                        [16]byte
+}
+
+func (*StatusReply) Type() Type { return TypeStatus | ReplyBit }
+func (*StatusReply) size() int  { return statusReplySize }
+func (m *StatusReply) marshal(b []byte) {
+	be.PutUint64(b[0:], m.Frames)
+	be.PutUint64(b[8:], m.FreeFrames)
+	be.PutUint64(b[16:], m.Blocks)
+	be.PutUint64(b[24:], m.Mapped)
+	be.PutUint64(b[32:], m.Unclean)
+	be.PutUint32(b[40:], m.Sessions)
+	b[44] = m.Backend
+	b[45] = 0
+	if m.Persistent {
+		b[45] = 1
+	}
+	b[46] = m.Methods
+	b[47] = 0
+	copy(b[48:64], m.UUID[:])
+}
+func (m *StatusReply) unmarshal(b []byte) error {
+	if err := checkLen(b, statusReplySize); err != nil {
+		return err
+	}
+	m.Frames = be.Uint64(b[0:])
+	m.FreeFrames = be.Uint64(b[8:])
+	m.Blocks = be.Uint64(b[16:])
+	m.Mapped = be.Uint64(b[24:])
+	m.Unclean = be.Uint64(b[32:])
+	m.Sessions = be.Uint32(b[40:])
+	m.Backend = b[44]
+	m.Persistent = b[45] != 0
+	m.Methods = b[46]
+	copy(m.UUID[:], b[48:64])
+	return nil
+}
+
+// PersistRequest asks the brick to make [Offset, Offset+Length) of block ID
+// persistent (the GPSPM method).
+type PersistRequest struct {
+	ID, Offset, Length uint64
+}
+
+func (*PersistRequest) Type() Type { return TypePersist }
+func (*PersistRequest) size() int  { return persistReqSize }
+func (m *PersistRequest) marshal(b []byte) {
+	be.PutUint64(b[0:], m.ID)
+	be.PutUint64(b[8:], m.Offset)
+	be.PutUint64(b[16:], m.Length)
+}
+func (m *PersistRequest) unmarshal(b []byte) error {
+	if err := checkLen(b, persistReqSize); err != nil {
+		return err
+	}
+	m.ID = be.Uint64(b[0:])
+	m.Offset = be.Uint64(b[8:])
+	m.Length = be.Uint64(b[16:])
+	return nil
+}
+
+// EmptyReply is the successful reply to Alloc, Free, Unmap and Persist.
+type EmptyReply struct{ T Type }
+
+func (m *EmptyReply) Type() Type             { return m.T }
+func (*EmptyReply) size() int                { return 0 }
+func (*EmptyReply) marshal([]byte)           {}
+func (*EmptyReply) unmarshal(b []byte) error { return checkLen(b, 0) }
+
+// newMessage returns an empty message for frame type t, nil if unknown.
+func newMessage(t Type) Message {
+	switch t {
+	case TypeAlloc:
+		return &AllocRequest{}
+	case TypeFree:
+		return &FreeRequest{}
+	case TypeMap:
+		return &MapRequest{}
+	case TypeUnmap:
+		return &UnmapRequest{}
+	case TypeList:
+		return &ListRequest{}
+	case TypeStatus:
+		return &StatusRequest{}
+	case TypePersist:
+		return &PersistRequest{}
+	case TypeMap | ReplyBit:
+		return &MapReply{}
+	case TypeList | ReplyBit:
+		return &ListReply{}
+	case TypeStatus | ReplyBit:
+		return &StatusReply{}
+	case TypeAlloc | ReplyBit, TypeFree | ReplyBit, TypeUnmap | ReplyBit, TypePersist | ReplyBit:
+		return &EmptyReply{T: t}
+	}
+	return nil
+}

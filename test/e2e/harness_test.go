@@ -1,0 +1,205 @@
+// Package e2e drives the real brickd and brickctl binaries: start, verbs,
+// data through the software RNIC, SIGKILL, restart, and the after-crash view.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "brick-e2e-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	args := []string{"build", "-tags", "pebblegozstd", "-o", dir + "/"}
+	if raceFlag != "" {
+		args = append(args, raceFlag)
+	}
+	args = append(args, "github.com/brick-storage/brick/cmd/brickd", "github.com/brick-storage/brick/cmd/brickctl")
+	cmd := exec.Command("go", args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building binaries:", err)
+		return 1
+	}
+	binDir = dir
+	return m.Run()
+}
+
+// daemon is a running brickd.
+type daemon struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	addr string // tcp://127.0.0.1:PORT
+	log  *bytes.Buffer
+	done chan error
+}
+
+// brickdArgs are the flags for a test brick rooted at dir.
+func brickdArgs(dir string, extra ...string) []string {
+	return append([]string{
+		"--pmem", filepath.Join(dir, "pmem.img"), "--pmem-size", "64MiB",
+		"--meta", filepath.Join(dir, "meta"),
+		"--listen", "tcp://127.0.0.1:0", "--metrics", "",
+	}, extra...)
+}
+
+var listenRE = regexp.MustCompile(`msg="brickd listening" listen=(\S+)`)
+
+// startDaemon starts brickd and waits for its "listening" log line.
+func startDaemon(t *testing.T, args ...string) *daemon {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "brickd"), args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{t: t, cmd: cmd, log: new(bytes.Buffer), done: make(chan error, 1)}
+	addrc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			d.log.WriteString(line + "\n")
+			if m := listenRE.FindStringSubmatch(line); m != nil {
+				addrc <- m[1]
+			}
+		}
+		d.done <- cmd.Wait()
+	}()
+	select {
+	case d.addr = <-addrc:
+	case err := <-d.done:
+		t.Fatalf("brickd exited before listening: %v\n%s", err, d.log)
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("brickd did not start listening\n%s", d.log)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-d.done
+		}
+	})
+	return d
+}
+
+// kill sends sig and waits for the process to end.
+func (d *daemon) stop(sig syscall.Signal) error {
+	d.t.Helper()
+	if err := d.cmd.Process.Signal(sig); err != nil {
+		d.t.Fatal(err)
+	}
+	select {
+	case err := <-d.done:
+		return err
+	case <-time.After(60 * time.Second):
+		d.cmd.Process.Kill()
+		d.t.Fatalf("brickd did not exit after %v\n%s", sig, d.log)
+	}
+	return nil
+}
+
+// ctlResult is one brickctl run.
+type ctlResult struct {
+	code   int
+	stdout string
+	stderr string
+}
+
+// ctl runs brickctl against the daemon at addr.
+func ctl(t *testing.T, addr string, args ...string) ctlResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "brickctl"), append([]string{"--addr", addr}, args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := ctlResult{stdout: out.String(), stderr: errb.String()}
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatalf("brickctl %v: %v", args, err)
+		}
+		r.code = ee.ExitCode()
+	}
+	return r
+}
+
+// mustCtl runs brickctl and fails the test unless it succeeds.
+func mustCtl(t *testing.T, addr string, args ...string) string {
+	t.Helper()
+	r := ctl(t, addr, args...)
+	if r.code != 0 {
+		t.Fatalf("brickctl %s: exit %d: %s%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+type extent struct {
+	First  string `json:"first"`
+	Last   string `json:"last"`
+	Blocks uint64 `json:"blocks"`
+	State  string `json:"state"`
+}
+
+func listJSON(t *testing.T, addr string, args ...string) []extent {
+	t.Helper()
+	out := mustCtl(t, addr, append([]string{"--json", "list"}, args...)...)
+	var es []extent
+	if err := json.Unmarshal([]byte(out), &es); err != nil {
+		t.Fatalf("list --json: %v\n%s", err, out)
+	}
+	return es
+}
+
+// holdMap runs `brickctl map --hold` in the background until the returned
+// function is called; it returns once the map is in place.
+func holdMap(t *testing.T, addr string, args ...string) (release func()) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "brickctl"), append([]string{"--addr", addr, "map", "--hold"}, args...)...)
+	stdout, _ := cmd.StdoutPipe()
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "mapped ") {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("map --hold: %q %v %s", line, err, errb.String())
+	}
+	go io.Copy(io.Discard, stdout)
+	return func() {
+		cmd.Process.Signal(syscall.SIGINT)
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("map --hold exited: %v %s", err, errb.String())
+		}
+	}
+}

@@ -1,0 +1,30 @@
+// Package providers picks the verbs provider for a transport URL's scheme:
+// tcp:// is the software RNIC, rdma:// the libibverbs provider (present only
+// in builds with the ibverbs tag).
+package providers
+
+import (
+	"fmt"
+
+	"github.com/brick-storage/brick/verbs"
+	"github.com/brick-storage/brick/verbs/soft"
+)
+
+// ForAddr returns the provider for url and its host:port.
+func ForAddr(url string) (verbs.Provider, string, error) {
+	scheme, hostport, err := verbs.ParseAddr(url)
+	if err != nil {
+		return nil, "", err
+	}
+	switch scheme {
+	case "tcp":
+		return soft.New(), hostport, nil
+	case "rdma":
+		p, err := rdmaProvider()
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", url, err)
+		}
+		return p, hostport, nil
+	}
+	return nil, "", fmt.Errorf("%w: transport %q", verbs.ErrNotSupported, scheme)
+}

@@ -1,0 +1,146 @@
+package soft
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/brick-storage/brick/verbs"
+)
+
+// TestMain fails the run if goroutines outlive the tests (bounded wait).
+func TestMain(m *testing.M) {
+	before := runtime.NumGoroutine()
+	code := m.Run()
+	if code == 0 {
+		deadline := time.Now().Add(5 * time.Second)
+		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n := runtime.NumGoroutine(); n > before {
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			fmt.Fprintf(os.Stderr, "goroutine leak: %d before, %d after\n%s\n", before, n, buf)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// pair is a connected client/server queue pair over loopback.
+type pair struct {
+	c, s *QP
+	ln   verbs.Listener
+}
+
+func listen(t testing.TB) verbs.Listener {
+	t.Helper()
+	ln, err := New().Listen(testCtx(t), "127.0.0.1:0", verbs.ListenConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+func newPair(t testing.TB, ccfg, scfg verbs.QPConfig, prepare func(verbs.QP) error) *pair {
+	t.Helper()
+	ctx := testCtx(t)
+	ln := listen(t)
+	type res struct {
+		qp  verbs.QP
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		cr, err := ln.Accept(ctx)
+		if err != nil {
+			ch <- res{nil, err}
+			return
+		}
+		qp, err := cr.Accept(scfg, []byte("server-hello"), prepare)
+		ch <- res{qp, err}
+	}()
+	c, err := New().Dial(ctx, ln.Addr(), ccfg, []byte("client-hello"))
+	r := <-ch
+	if err != nil || r.err != nil {
+		t.Fatalf("dial: %v, accept: %v", err, r.err)
+	}
+	p := &pair{c: c.(*QP), s: r.qp.(*QP), ln: ln}
+	t.Cleanup(func() {
+		p.c.Close()
+		p.s.Close()
+	})
+	return p
+}
+
+// region registers a fresh heap buffer and deregisters it at cleanup.
+func region(t testing.TB, pd verbs.PD, n int, access verbs.Access) (verbs.MR, []byte) {
+	t.Helper()
+	buf := make([]byte, n)
+	mr, err := pd.Register(buf, access)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mr.Deregister() })
+	return mr, buf
+}
+
+const rw = verbs.AccessLocalWrite | verbs.AccessRemoteWrite | verbs.AccessRemoteRead
+
+// waitN collects exactly n completions from cq.
+func waitN(t testing.TB, cq verbs.CQ, n int) []verbs.WC {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out := make([]verbs.WC, 0, n)
+	wcs := make([]verbs.WC, 16)
+	for len(out) < n {
+		k, err := cq.Wait(ctx, wcs[:min(len(wcs), n-len(out))])
+		if err != nil {
+			t.Fatalf("waiting for %d completions, have %v: %v", n, out, err)
+		}
+		out = append(out, wcs[:k]...)
+	}
+	return out
+}
+
+func waitDone(t testing.TB, q verbs.QP) {
+	t.Helper()
+	select {
+	case <-q.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("queue pair did not end")
+	}
+}
+
+func mustPost(t testing.TB, q verbs.QP, wr verbs.SendWR) {
+	t.Helper()
+	if err := q.PostSend(wr); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantStatuses(t testing.TB, wcs []verbs.WC, want ...verbs.Status) {
+	t.Helper()
+	if len(wcs) != len(want) {
+		t.Fatalf("got %d completions %v, want %d", len(wcs), wcs, len(want))
+	}
+	for i, wc := range wcs {
+		if wc.ID != uint64(i) || wc.Status != want[i] {
+			t.Fatalf("completion %d = %+v (%v), want ID %d status %v", i, wc, wc.Status, i, want[i])
+		}
+	}
+}
+
+func isClosed(err error) bool { return errors.Is(err, verbs.ErrClosed) }

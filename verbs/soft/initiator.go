@@ -1,0 +1,284 @@
+package soft
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"net"
+	"time"
+
+	"github.com/brick-storage/brick/verbs"
+)
+
+// txState is owned by the send goroutine: the buffers of one FPDU in
+// flight (header, payload from registered memory, pad+CRC trailer) and the
+// outbound MSNs.
+type txState struct {
+	hdr     [mpaLenSize + untaggedHdrSize + readReqSize]byte
+	trl     [3 + crcSize]byte
+	term    [maxTermSize]byte
+	iov     [3][]byte
+	bufs    net.Buffers
+	sendMSN uint32
+	readMSN uint32
+	termMSN uint32
+}
+
+// errLocalRevoked: a local region was deregistered under a posted request.
+var errLocalRevoked = errors.New("soft: local memory region deregistered under a posted request")
+
+// txLoop transmits queued Read Responses, the send queue, completion
+// fences and a final Terminate. The MPA responder first waits for the
+// initiator's first FPDU (RFC 5044 §7.1.2).
+func (q *QP) txLoop() {
+	defer close(q.txDone)
+	if q.passive {
+		select {
+		case <-q.firstRx:
+		case <-q.closing:
+			return
+		}
+	}
+	for {
+		select {
+		case <-q.wake:
+		case <-q.closing:
+			return
+		}
+		for {
+			more, err := q.txStep()
+			if err != nil {
+				q.fail(err)
+				return
+			}
+			if !more {
+				break
+			}
+		}
+	}
+}
+
+// txStep sends one message and says whether there may be more to send.
+func (q *QP) txStep() (bool, error) {
+	q.mu.Lock()
+	if q.txStop {
+		q.mu.Unlock()
+		return false, nil
+	}
+	if q.irqHead < q.irqTail {
+		r := q.irq[q.irqHead%uint64(len(q.irq))]
+		q.irqHead++
+		q.mu.Unlock()
+		return true, q.serveRead(r)
+	}
+	if q.term != nil {
+		t := q.term
+		q.term = nil
+		q.txStop = true
+		q.mu.Unlock()
+		q.writeTerminate(t) // best effort: the QP is failing anyway
+		return false, nil
+	}
+	if q.broken {
+		q.mu.Unlock()
+		return false, nil
+	}
+	if q.sqTx < q.sqTail {
+		seq := q.sqTx
+		q.sqTx++
+		e := &q.sq[seq%uint64(len(q.sq))]
+		switch e.wr.Op {
+		case verbs.OpSend:
+			e.msn = q.tx.sendMSN
+			q.tx.sendMSN++
+			q.unfenced = true
+		case verbs.OpWrite:
+			q.unfenced = true
+		case verbs.OpRead:
+			e.msn = q.tx.readMSN
+			q.tx.readMSN++
+			q.pushORQLocked(orqe{seq: seq, stag: e.wr.Local.LKey, to: e.wr.Local.Addr,
+				size: e.wr.Local.Length, mr: e.mr, off: e.off})
+			q.unfenced = false
+		}
+		w := *e
+		q.mu.Unlock()
+		var err error
+		switch w.wr.Op {
+		case verbs.OpSend:
+			err = q.sendSend(w.mr, w.off, int(w.wr.Local.Length), w.msn)
+		case verbs.OpWrite:
+			err = q.sendWrite(w.mr, w.off, int(w.wr.Local.Length), w.wr.RKey, w.wr.Remote)
+		case verbs.OpRead:
+			err = q.sendReadReq(readReq{sinkSTag: w.wr.Local.LKey, sinkTO: w.wr.Local.Addr,
+				size: w.wr.Local.Length, srcSTag: w.wr.RKey, srcTO: w.wr.Remote}, w.msn)
+		}
+		if errors.Is(err, errLocalRevoked) {
+			q.mu.Lock()
+			q.setFaultLocked(seq, verbs.StatusLocalProt, false)
+			q.mu.Unlock()
+		}
+		return true, err
+	}
+	if q.unfenced {
+		// Completion fence: a zero-length Read whose Response confirms
+		// every Send/Write before it.
+		q.unfenced = false
+		msn := q.tx.readMSN
+		q.tx.readMSN++
+		q.pushORQLocked(orqe{seq: q.sqTx, fence: true})
+		q.mu.Unlock()
+		return true, q.sendReadReq(readReq{}, msn)
+	}
+	q.mu.Unlock()
+	return false, nil
+}
+
+// pushORQLocked records an outstanding Read before its request goes out.
+// The ORQ holds at most SendDepth Reads and SendDepth fences (a fence
+// always covers at least one outstanding Send/Write), so it cannot fill.
+func (q *QP) pushORQLocked(e orqe) {
+	q.orq[q.orqTail%uint64(len(q.orq))] = e
+	q.orqTail++
+}
+
+// writeFPDU frames hdr (which starts with two bytes for ULPDU_Length)
+// and payload as one FPDU and writes it with one writev.
+func (q *QP) writeFPDU(hdr, payload []byte) error {
+	t := &q.tx
+	ulen := len(hdr) - mpaLenSize + len(payload)
+	binary.BigEndian.PutUint16(hdr, uint16(ulen))
+	crc := crc32.Update(0, castagnoli, hdr)
+	crc = crc32.Update(crc, castagnoli, payload)
+	pad := padLen(ulen)
+	clear(t.trl[:pad])
+	crc = crc32.Update(crc, castagnoli, t.trl[:pad])
+	binary.LittleEndian.PutUint32(t.trl[pad:], crc)
+	t.iov[0], t.iov[1], t.iov[2] = hdr, payload, t.trl[:pad+crcSize]
+	t.bufs = t.iov[:]
+	_, err := t.bufs.WriteTo(q.conn)
+	t.iov = [3][]byte{}
+	return err
+}
+
+// sendWrite sends an RDMA Write from local memory, one FPDU per
+// maxSegPayload, holding the region's read lock per FPDU only.
+func (q *QP) sendWrite(m *mr, off, n int, stag uint32, to uint64) error {
+	hdr := q.tx.hdr[:mpaLenSize+taggedHdrSize]
+	for sent := 0; ; {
+		k := min(n-sent, maxSegPayload)
+		last := sent+k == n
+		putTagged(hdr[mpaLenSize:], opWrite, last, stag, to+uint64(sent))
+		m.mu.RLock()
+		if m.dead {
+			m.mu.RUnlock()
+			return errLocalRevoked
+		}
+		err := q.writeFPDU(hdr, m.buf[off+sent:off+sent+k])
+		m.mu.RUnlock()
+		if err != nil || last {
+			return err
+		}
+		sent += k
+	}
+}
+
+// sendSend sends an untagged Send on queue 0.
+func (q *QP) sendSend(m *mr, off, n int, msn uint32) error {
+	hdr := q.tx.hdr[:mpaLenSize+untaggedHdrSize]
+	for sent := 0; ; {
+		k := min(n-sent, maxSegPayload)
+		last := sent+k == n
+		putUntagged(hdr[mpaLenSize:], opSend, last, qnSend, msn, uint32(sent))
+		m.mu.RLock()
+		if m.dead {
+			m.mu.RUnlock()
+			return errLocalRevoked
+		}
+		err := q.writeFPDU(hdr, m.buf[off+sent:off+sent+k])
+		m.mu.RUnlock()
+		if err != nil || last {
+			return err
+		}
+		sent += k
+	}
+}
+
+// sendReadReq sends an RDMA Read Request on queue 1.
+func (q *QP) sendReadReq(r readReq, msn uint32) error {
+	hdr := q.tx.hdr[:mpaLenSize+untaggedHdrSize+readReqSize]
+	putUntagged(hdr[mpaLenSize:], opReadReq, true, qnReadReq, msn, 0)
+	r.put(hdr[mpaLenSize+untaggedHdrSize:])
+	return q.writeFPDU(hdr, nil)
+}
+
+// serveRead answers an inbound Read Request from registered memory,
+// re-validating the source per FPDU so that a Deregister between FPDUs
+// stops it (the request was validated on arrival too).
+func (q *QP) serveRead(r irqe) error {
+	hdr := q.tx.hdr[:mpaLenSize+taggedHdrSize]
+	n := int(r.rr.size)
+	for sent := 0; ; {
+		k := min(n-sent, maxSegPayload)
+		last := sent+k == n
+		putTagged(hdr[mpaLenSize:], opReadResp, last, r.rr.sinkSTag, r.rr.sinkTO+uint64(sent))
+		var err error
+		if k == 0 {
+			err = q.writeFPDU(hdr, nil)
+		} else {
+			m, off, f := q.pd.acquire(r.rr.srcSTag, r.rr.srcTO+uint64(sent), uint64(k), verbs.AccessRemoteRead)
+			if f != faultNone {
+				q.txFault(termForFault(f, false).withSegment(readReqSegment(r)).withReadReq(readReqBytes(r.rr)),
+					fmt.Errorf("soft: serving RDMA Read of STag %#x: %v: %w", r.rr.srcSTag, f, verbs.ErrRemoteAccess))
+				return nil
+			}
+			err = q.writeFPDU(hdr, m.buf[off:off+k])
+			m.mu.RUnlock()
+		}
+		if err != nil || last {
+			return err
+		}
+		sent += k
+	}
+}
+
+// txFault handles a fault found while transmitting: it is earlier in the
+// stream than anything the receiver may have found since, so its
+// Terminate goes out now and replaces a pending one.
+func (q *QP) txFault(t *termMsg, err error) {
+	q.mu.Lock()
+	if !q.broken {
+		q.broken = true
+		q.err = err
+	}
+	q.term = nil
+	q.txStop = true
+	q.mu.Unlock()
+	q.writeTerminate(t)
+	q.dying.Store(true)
+	q.conn.SetReadDeadline(time.Now().Add(termTimeout))
+}
+
+// writeTerminate sends a Terminate on queue 2.
+func (q *QP) writeTerminate(t *termMsg) error {
+	hdr := q.tx.hdr[:mpaLenSize+untaggedHdrSize]
+	putUntagged(hdr[mpaLenSize:], opTerminate, true, qnTerminate, q.tx.termMSN, 0)
+	q.tx.termMSN++
+	return q.writeFPDU(hdr, t.appendPayload(q.tx.term[:0]))
+}
+
+// readReqSegment rebuilds the ULPDU_Length and DDP header of a received
+// Read Request for a Terminate.
+func readReqSegment(r irqe) []byte {
+	var b [mpaLenSize + untaggedHdrSize]byte
+	binary.BigEndian.PutUint16(b[:], untaggedHdrSize+readReqSize)
+	putUntagged(b[mpaLenSize:], opReadReq, true, qnReadReq, r.msn, 0)
+	return b[:]
+}
+
+func readReqBytes(r readReq) []byte {
+	var b [readReqSize]byte
+	r.put(b[:])
+	return b[:]
+}

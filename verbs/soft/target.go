@@ -1,0 +1,359 @@
+package soft
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+
+	"github.com/brick-storage/brick/verbs"
+)
+
+// rxState is owned by the receive goroutine.
+type rxState struct {
+	hdr   [mpaLenSize + maxHdrSize]byte // ULPDU_Length + header of the current FPDU
+	small [maxTermSize]byte             // Read Request / Terminate payload
+	trl   [3 + crcSize]byte
+
+	sendMSN uint32 // next expected MSN per untagged queue
+	readMSN uint32
+	termMSN uint32
+
+	recvOn  bool // a Send is being placed into recv
+	recv    rqe
+	recvLen uint32
+
+	respPlaced uint32 // bytes of the head ORQ entry placed so far
+}
+
+// errStop tells the receive loop that a Terminate is on its way and the
+// rest of the input is to be discarded.
+var errStop = errors.New("soft: stream terminated")
+
+// receive reads FPDUs until the connection ends. Tagged payloads (Write,
+// Read Response) and Send payloads are read from the socket straight into
+// registered memory; the CRC is computed over the placed bytes.
+func (q *QP) receive() error {
+	rx := &q.rx
+	for {
+		if q.dying.Load() {
+			// Let the peer read our Terminate; return when it closes
+			// or termTimeout passes.
+			io.Copy(io.Discard, q.br)
+			return q.Err()
+		}
+		b := rx.hdr[:]
+		if _, err := io.ReadFull(q.br, b[:mpaLenSize+ctrlSize]); err != nil {
+			return fmt.Errorf("soft: connection ended: %w", err)
+		}
+		q.firstOnce.Do(func() { close(q.firstRx) })
+		ulen := int(binary.BigEndian.Uint16(b))
+		hl := hdrLen(b[mpaLenSize])
+		if ulen < hl {
+			q.terminate(newTerm(layerLLP, etypeMPA, codeMPALen),
+				fmt.Errorf("%w: ULPDU_Length %d below header length %d", errFraming, ulen, hl))
+			continue
+		}
+		seg := b[:mpaLenSize+hl]
+		if _, err := io.ReadFull(q.br, seg[mpaLenSize+ctrlSize:]); err != nil {
+			return fmt.Errorf("soft: connection ended: %w", err)
+		}
+		h, _, err := parseHeader(seg[mpaLenSize:])
+		if err != nil {
+			q.terminate(newTerm(layerRDMAP, etypeRemoteOperation, codeUnexpectedOp).withSegment(seg), err)
+			continue
+		}
+		plen := ulen - hl
+		crc := crc32.Update(0, castagnoli, seg)
+		switch h.op {
+		case opWrite:
+			crc, err = q.rxWrite(&h, seg, plen, crc)
+		case opReadResp:
+			crc, err = q.rxReadResp(&h, seg, plen, crc)
+		case opSend:
+			crc, err = q.rxSend(&h, seg, plen, crc)
+		default: // Read Request, Terminate: small payloads
+			if plen > len(rx.small) {
+				q.terminate(newTerm(layerRDMAP, etypeRemoteOperation, codeUnspecified).withSegment(seg),
+					fmt.Errorf("%w: opcode %d with %d-byte payload", errFraming, h.op, plen))
+				continue
+			}
+			if _, err = io.ReadFull(q.br, rx.small[:plen]); err == nil {
+				crc = crc32.Update(crc, castagnoli, rx.small[:plen])
+			}
+		}
+		if err == errStop {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("soft: connection ended: %w", err)
+		}
+		pad := padLen(ulen)
+		if _, err := io.ReadFull(q.br, rx.trl[:pad+crcSize]); err != nil {
+			return fmt.Errorf("soft: connection ended: %w", err)
+		}
+		crc = crc32.Update(crc, castagnoli, rx.trl[:pad])
+		if got := binary.LittleEndian.Uint32(rx.trl[pad:]); got != crc {
+			q.terminate(newTerm(layerLLP, etypeMPA, codeMPACRC).withSegment(seg),
+				fmt.Errorf("%w: CRC %#08x, want %#08x", errFraming, got, crc))
+			continue
+		}
+		switch h.op {
+		case opSend:
+			q.commitSend(&h)
+		case opReadResp:
+			q.commitReadResp(&h, seg)
+		case opReadReq:
+			q.rxReadReq(&h, seg, rx.small[:plen])
+		case opTerminate:
+			return q.rxTerminate(rx.small[:plen])
+		}
+	}
+}
+
+// rxWrite places one RDMA Write segment after checking the STag, its PD,
+// the range and RemoteWrite.
+func (q *QP) rxWrite(h *header, seg []byte, plen int, crc uint32) (uint32, error) {
+	m, off, f := q.pd.acquire(h.stag, h.to, uint64(plen), verbs.AccessRemoteWrite)
+	if f != faultNone {
+		q.terminate(termForFault(f, true).withSegment(seg),
+			fmt.Errorf("soft: RDMA Write to STag %#x [%#x,+%d): %v: %w", h.stag, h.to, plen, f, verbs.ErrRemoteAccess))
+		return crc, errStop
+	}
+	dst := m.buf[off : off+plen]
+	_, err := io.ReadFull(q.br, dst)
+	crc = crc32.Update(crc, castagnoli, dst)
+	m.mu.RUnlock()
+	return crc, err
+}
+
+// rxReadResp places one Read Response segment into the sink of the oldest
+// outstanding Read, which it must match exactly.
+func (q *QP) rxReadResp(h *header, seg []byte, plen int, crc uint32) (uint32, error) {
+	q.mu.Lock()
+	if q.orqHead == q.orqTail {
+		q.mu.Unlock()
+		q.terminate(newTerm(layerRDMAP, etypeRemoteOperation, codeUnexpectedOp).withSegment(seg),
+			fmt.Errorf("%w: Read Response without a Read Request", errFraming))
+		return crc, errStop
+	}
+	e := q.orq[q.orqHead%uint64(len(q.orq))]
+	q.mu.Unlock()
+	placed := q.rx.respPlaced
+	if h.stag != e.stag {
+		q.terminate(newTerm(layerDDP, etypeDDPTagged, codeTInvalidSTag).withSegment(seg),
+			fmt.Errorf("%w: Read Response for STag %#x, want %#x", errFraming, h.stag, e.stag))
+		return crc, errStop
+	}
+	if h.to != e.to+uint64(placed) || uint64(placed)+uint64(plen) > uint64(e.size) {
+		q.terminate(newTerm(layerDDP, etypeDDPTagged, codeTBounds).withSegment(seg),
+			fmt.Errorf("%w: Read Response at %#x+%d outside the sink", errFraming, h.to, plen))
+		return crc, errStop
+	}
+	if plen > 0 {
+		m := e.mr
+		m.mu.RLock()
+		if m.dead {
+			m.mu.RUnlock()
+			q.mu.Lock()
+			q.setFaultLocked(e.seq, verbs.StatusLocalProt, false)
+			q.mu.Unlock()
+			return crc, errLocalRevoked
+		}
+		dst := m.buf[e.off+int(placed) : e.off+int(placed)+plen]
+		_, err := io.ReadFull(q.br, dst)
+		crc = crc32.Update(crc, castagnoli, dst)
+		m.mu.RUnlock()
+		if err != nil {
+			return crc, err
+		}
+	}
+	q.rx.respPlaced += uint32(plen)
+	return crc, nil
+}
+
+// commitReadResp completes the head Read when its last segment checked out:
+// the Read and every request before it are done.
+func (q *QP) commitReadResp(h *header, seg []byte) {
+	if !h.last {
+		return
+	}
+	q.mu.Lock()
+	e := &q.orq[q.orqHead%uint64(len(q.orq))]
+	if q.rx.respPlaced != e.size {
+		q.mu.Unlock()
+		q.terminate(newTerm(layerDDP, etypeDDPTagged, codeTBounds).withSegment(seg),
+			fmt.Errorf("%w: Read Response of %d bytes for a %d-byte Read", errFraming, q.rx.respPlaced, e.size))
+		return
+	}
+	upTo := e.seq + 1
+	if e.fence {
+		upTo = e.seq
+	}
+	*e = orqe{}
+	q.orqHead++
+	q.confirmed = max(q.confirmed, upTo)
+	q.completeLocked()
+	q.mu.Unlock()
+	q.rx.respPlaced = 0
+}
+
+// rxSend places one Send segment into the oldest posted receive.
+func (q *QP) rxSend(h *header, seg []byte, plen int, crc uint32) (uint32, error) {
+	rx := &q.rx
+	if h.msn != rx.sendMSN {
+		q.terminate(newTerm(layerDDP, etypeDDPUntagged, codeUMSNRange).withSegment(seg),
+			fmt.Errorf("%w: Send MSN %d, want %d", errFraming, h.msn, rx.sendMSN))
+		return crc, errStop
+	}
+	if h.mo != rx.recvLen {
+		q.terminate(newTerm(layerDDP, etypeDDPUntagged, codeUInvalidMO).withSegment(seg),
+			fmt.Errorf("%w: Send MO %d, want %d", errFraming, h.mo, rx.recvLen))
+		return crc, errStop
+	}
+	if !rx.recvOn {
+		q.mu.Lock()
+		if q.rqHead == q.rqTail {
+			q.mu.Unlock()
+			q.terminate(newTerm(layerDDP, etypeDDPUntagged, codeUMSNNoBuf).withSegment(seg),
+				fmt.Errorf("soft: Send arrived with no receive posted: %w", verbs.ErrCompletion))
+			return crc, errStop
+		}
+		i := q.rqHead % uint64(len(q.rq))
+		rx.recv = q.rq[i]
+		q.rq[i] = rqe{}
+		q.rqHead++
+		rx.recvOn = true
+		q.mu.Unlock()
+	}
+	if uint64(h.mo)+uint64(plen) > uint64(rx.recv.wr.Local.Length) {
+		q.rcq.push(verbs.WC{ID: rx.recv.wr.ID, Op: verbs.OpRecv, Status: verbs.StatusLocalLength})
+		rx.recvOn = false
+		q.terminate(newTerm(layerDDP, etypeDDPUntagged, codeUTooLong).withSegment(seg),
+			fmt.Errorf("soft: Send of more than %d bytes overflows the %d-byte receive buffer: %w",
+				uint64(h.mo)+uint64(plen), rx.recv.wr.Local.Length, verbs.ErrCompletion))
+		return crc, errStop
+	}
+	if plen > 0 {
+		m := rx.recv.mr
+		m.mu.RLock()
+		if m.dead {
+			m.mu.RUnlock()
+			q.rcq.push(verbs.WC{ID: rx.recv.wr.ID, Op: verbs.OpRecv, Status: verbs.StatusLocalProt})
+			rx.recvOn = false
+			q.terminate(newTerm(layerRDMAP, etypeLocalCatastrophic, 0).withSegment(seg), errLocalRevoked)
+			return crc, errStop
+		}
+		off := rx.recv.off + int(h.mo)
+		dst := m.buf[off : off+plen]
+		_, err := io.ReadFull(q.br, dst)
+		crc = crc32.Update(crc, castagnoli, dst)
+		m.mu.RUnlock()
+		if err != nil {
+			return crc, err
+		}
+	}
+	rx.recvLen += uint32(plen)
+	return crc, nil
+}
+
+// commitSend completes the receive on the last segment.
+func (q *QP) commitSend(h *header) {
+	rx := &q.rx
+	if !h.last {
+		return
+	}
+	q.rcq.push(verbs.WC{ID: rx.recv.wr.ID, Op: verbs.OpRecv, ByteLen: rx.recvLen})
+	rx.recvOn = false
+	rx.recv = rqe{}
+	rx.recvLen = 0
+	rx.sendMSN++
+}
+
+// rxReadReq validates an inbound Read Request and queues it for the
+// sender. The source is checked now, in stream order, and again per FPDU
+// when served.
+func (q *QP) rxReadReq(h *header, seg, payload []byte) {
+	rx := &q.rx
+	r, err := parseReadReq(payload)
+	if err != nil || !h.last || h.mo != 0 {
+		q.terminate(newTerm(layerDDP, etypeDDPUntagged, codeUInvalidMO).withSegment(seg),
+			fmt.Errorf("%w: Read Request must be one %d-byte segment", errFraming, readReqSize))
+		return
+	}
+	if h.msn != rx.readMSN {
+		q.terminate(newTerm(layerDDP, etypeDDPUntagged, codeUMSNRange).withSegment(seg),
+			fmt.Errorf("%w: Read Request MSN %d, want %d", errFraming, h.msn, rx.readMSN))
+		return
+	}
+	rx.readMSN++
+	if r.size > 0 {
+		m, _, f := q.pd.acquire(r.srcSTag, r.srcTO, uint64(r.size), verbs.AccessRemoteRead)
+		if f != faultNone {
+			q.terminate(termForFault(f, false).withSegment(seg).withReadReq(payload),
+				fmt.Errorf("soft: RDMA Read of STag %#x [%#x,+%d): %v: %w", r.srcSTag, r.srcTO, r.size, f, verbs.ErrRemoteAccess))
+			return
+		}
+		m.mu.RUnlock()
+	}
+	q.mu.Lock()
+	if q.irqTail-q.irqHead == uint64(len(q.irq)) {
+		q.mu.Unlock()
+		q.terminate(newTerm(layerRDMAP, etypeRemoteOperation, codeCatStream).withSegment(seg),
+			fmt.Errorf("%w: more than %d outstanding Read Requests", errFraming, len(q.irq)))
+		return
+	}
+	q.irq[q.irqTail%uint64(len(q.irq))] = irqe{rr: r, msn: h.msn}
+	q.irqTail++
+	q.mu.Unlock()
+	q.kick()
+}
+
+// rxTerminate handles the peer's Terminate: find the request it refers to
+// (by STag/TO for a Write, by MSN for a Send or Read; else the oldest
+// outstanding one) and fail the QP.
+func (q *QP) rxTerminate(payload []byte) error {
+	t, err := parseTerm(payload)
+	if err != nil {
+		return err
+	}
+	st := t.status()
+	q.mu.Lock()
+	seq := q.sqHead
+	if h, ok := t.segment(); ok {
+		n := uint64(len(q.sq))
+		for s := q.sqHead; s < q.sqTx; s++ {
+			e := &q.sq[s%n]
+			if termMatches(e, h) {
+				seq = s
+				break
+			}
+		}
+	}
+	q.setFaultLocked(seq, st, true)
+	sentinel := verbs.ErrCompletion
+	if st == verbs.StatusRemoteAccess {
+		sentinel = verbs.ErrRemoteAccess
+	}
+	err = fmt.Errorf("soft: peer sent %v (%v): %w", t, st, sentinel)
+	if !q.broken {
+		q.broken = true
+		q.err = err
+	}
+	q.mu.Unlock()
+	return err
+}
+
+func termMatches(e *sqe, h header) bool {
+	switch {
+	case h.tagged && h.op == opWrite:
+		return e.wr.Op == verbs.OpWrite && e.wr.RKey == h.stag &&
+			h.to >= e.wr.Remote && h.to-e.wr.Remote <= uint64(e.wr.Local.Length)
+	case !h.tagged && h.qn == qnSend:
+		return e.wr.Op == verbs.OpSend && e.msn == h.msn
+	case !h.tagged && h.qn == qnReadReq:
+		return e.wr.Op == verbs.OpRead && e.msn == h.msn
+	}
+	return false
+}
