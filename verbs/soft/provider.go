@@ -83,8 +83,12 @@ func (provider) Dial(ctx context.Context, hostport string, cfg verbs.QPConfig, p
 	}
 	if err != nil {
 		conn.Close()
-		if ctx.Err() != nil {
-			err = fmt.Errorf("soft: dial %s: %w (%v)", hostport, ctx.Err(), err)
+		var ne net.Error
+		if cerr := ctx.Err(); cerr != nil {
+			err = fmt.Errorf("soft: dial %s: %w (%v)", hostport, cerr, err)
+		} else if errors.As(err, &ne) && ne.Timeout() {
+			// The socket deadline (ctx's deadline) fired just before ctx.
+			err = fmt.Errorf("soft: dial %s: %w (%v)", hostport, context.DeadlineExceeded, err)
 		}
 		return nil, err
 	}
@@ -116,6 +120,7 @@ func (provider) Listen(ctx context.Context, hostport string, cfg verbs.ListenCon
 		reqs:    make(chan *connReq, cfg.Backlog),
 		closing: make(chan struct{}),
 		slots:   make(chan struct{}, maxHandshakes),
+		shakes:  make(map[net.Conn]struct{}),
 	}
 	l.wg.Add(1)
 	go l.acceptLoop()
@@ -129,6 +134,9 @@ type listener struct {
 	slots   chan struct{}
 	wg      sync.WaitGroup
 	once    sync.Once
+
+	mu     sync.Mutex
+	shakes map[net.Conn]struct{} // connections in MPA negotiation
 }
 
 func (l *listener) Addr() string { return l.ln.Addr().String() }
@@ -161,6 +169,17 @@ func (l *listener) acceptLoop() {
 			conn.Close() // too many handshakes in progress
 			continue
 		}
+		l.mu.Lock()
+		select {
+		case <-l.closing:
+			l.mu.Unlock()
+			conn.Close()
+			<-l.slots
+			return
+		default:
+		}
+		l.shakes[conn] = struct{}{}
+		l.mu.Unlock()
 		l.wg.Add(1)
 		go l.handshake(conn)
 	}
@@ -170,7 +189,12 @@ func (l *listener) acceptLoop() {
 // request for Accept, waiting at most as long for backlog space.
 func (l *listener) handshake(conn net.Conn) {
 	defer l.wg.Done()
-	defer func() { <-l.slots }()
+	defer func() {
+		l.mu.Lock()
+		delete(l.shakes, conn)
+		l.mu.Unlock()
+		<-l.slots
+	}()
 	if tc, ok := conn.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
@@ -220,7 +244,12 @@ func (l *listener) Accept(ctx context.Context) (verbs.ConnRequest, error) {
 func (l *listener) Close() error {
 	var err error
 	l.once.Do(func() {
+		l.mu.Lock()
 		close(l.closing)
+		for c := range l.shakes {
+			c.Close() // interrupts a negotiation in progress
+		}
+		l.mu.Unlock()
 		err = l.ln.Close()
 		l.wg.Wait()
 		for {

@@ -178,9 +178,10 @@ func TestSendErrors(t *testing.T) {
 			}
 			p := newPair(t, verbs.QPConfig{}, verbs.QPConfig{}, prepare)
 			src, _ := region(t, p.c.PD(), 100, 0)
-			mustPost(t, p.c, verbs.SendWR{ID: 0, Op: verbs.OpSend, Local: verbs.SGEOf(src, 0, 100)})
-			mustPost(t, p.c, verbs.SendWR{ID: 1, Op: verbs.OpSend, Local: verbs.SGEOf(src, 0, 1)})
-			wantStatuses(t, waitN(t, p.c.SendCQ(), 2), tc.wantSend, verbs.StatusFlushed)
+			n := postAll(t, p.c,
+				verbs.SendWR{ID: 0, Op: verbs.OpSend, Local: verbs.SGEOf(src, 0, 100)},
+				verbs.SendWR{ID: 1, Op: verbs.OpSend, Local: verbs.SGEOf(src, 0, 1)})
+			wantStatuses(t, waitN(t, p.c.SendCQ(), n), []verbs.Status{tc.wantSend, verbs.StatusFlushed}[:n]...)
 			if tc.recvPosted {
 				wantStatuses(t, waitN(t, p.s.RecvCQ(), 1), tc.wantRecv)
 			}
@@ -222,6 +223,7 @@ func TestWriteReadBack(t *testing.T) {
 		if !bytes.Equal(kb[tc.loff:tc.loff+tc.n], sb[tc.loff:tc.loff+tc.n]) {
 			t.Fatalf("case %+v: read back differs", tc)
 		}
+		syncMR(tgt) // the target's memory is another machine's: order our view after its placement
 		if !bytes.Equal(tb[tc.off:tc.off+tc.n], sb[tc.loff:tc.loff+tc.n]) {
 			t.Fatalf("case %+v: target memory differs", tc)
 		}
@@ -242,9 +244,6 @@ func TestManyOutstandingOrdering(t *testing.T) {
 			off := i / 2 * chunk
 			mustPost(t, p.c, verbs.SendWR{ID: uint64(i), Op: verbs.OpWrite, Local: verbs.SGEOf(src, off, chunk), RKey: tgt.RKey(), Remote: tgt.Addr() + uint64(off)})
 			mustPost(t, p.c, verbs.SendWR{ID: uint64(i + 1), Op: verbs.OpRead, Local: verbs.SGEOf(sink, off, chunk), RKey: tgt.RKey(), Remote: tgt.Addr() + uint64(off)})
-		}
-		if err := p.c.PostSend(verbs.SendWR{Op: verbs.OpWrite, Local: verbs.SGEOf(src, 0, 1), RKey: tgt.RKey(), Remote: tgt.Addr()}); !errors.Is(err, verbs.ErrQueueFull) {
-			t.Fatalf("post beyond depth: %v", err)
 		}
 		st := make([]verbs.Status, depth)
 		wantStatuses(t, waitN(t, p.c.SendCQ(), depth), st...)
@@ -346,14 +345,18 @@ func TestRemoteAccessFaults(t *testing.T) {
 			s.other, _ = region(t, newPD(), 4096, rw)
 			good, _ := region(t, s.p.s.PD(), 4096, rw)
 			c := s.p.c
-			mustPost(t, c, verbs.SendWR{ID: 0, Op: verbs.OpWrite, Local: verbs.SGEOf(s.src, 0, 8), RKey: good.RKey(), Remote: good.Addr()})
 			bad := tc.wr(s)
 			bad.ID = 1
-			mustPost(t, c, bad)
-			mustPost(t, c, verbs.SendWR{ID: 2, Op: verbs.OpWrite, Local: verbs.SGEOf(s.src, 0, 8), RKey: good.RKey(), Remote: good.Addr()})
-			mustPost(t, c, verbs.SendWR{ID: 3, Op: verbs.OpRead, Local: verbs.SGEOf(s.src, 0, 8), RKey: good.RKey(), Remote: good.Addr()})
-			wcs := waitN(t, c.SendCQ(), 4)
-			wantStatuses(t, wcs, verbs.StatusSuccess, verbs.StatusRemoteAccess, verbs.StatusFlushed, verbs.StatusFlushed)
+			n := postAll(t, c,
+				verbs.SendWR{ID: 0, Op: verbs.OpWrite, Local: verbs.SGEOf(s.src, 0, 8), RKey: good.RKey(), Remote: good.Addr()},
+				bad,
+				verbs.SendWR{ID: 2, Op: verbs.OpWrite, Local: verbs.SGEOf(s.src, 0, 8), RKey: good.RKey(), Remote: good.Addr()},
+				verbs.SendWR{ID: 3, Op: verbs.OpRead, Local: verbs.SGEOf(s.src, 0, 8), RKey: good.RKey(), Remote: good.Addr()})
+			if n < 2 {
+				t.Fatalf("only %d posted", n)
+			}
+			wcs := waitN(t, c.SendCQ(), n)
+			wantStatuses(t, wcs, []verbs.Status{verbs.StatusSuccess, verbs.StatusRemoteAccess, verbs.StatusFlushed, verbs.StatusFlushed}[:n]...)
 			if !errors.Is(wcs[1].Err(), verbs.ErrRemoteAccess) {
 				t.Fatal(wcs[1].Err())
 			}
@@ -390,6 +393,7 @@ func TestRevocationRace(t *testing.T) {
 		stormDone := make(chan struct{})
 		go func() { // the storm: keep the send queue full of Writes
 			defer close(stormDone)
+			started := started
 			wcs := make([]verbs.WC, 16)
 			var id uint64
 			completed := 0
@@ -475,9 +479,9 @@ func TestGarbageIsolated(t *testing.T) {
 	if err != nil || rep.reject {
 		t.Fatalf("reply %+v %v", rep, err)
 	}
-	var h [untaggedHdrSize]byte
-	putUntagged(h[:], opSend, true, qnSend, 1, 0)
-	f := appendFPDU(nil, h[:], []byte("data"))
+	var h [untaggedHdrSize + readReqSize]byte
+	putUntagged(h[:], opReadReq, true, qnReadReq, 1, 0)
+	f := appendFPDU(nil, h[:], nil)
 	f[len(f)-1] ^= 1
 	junk.Write(f)
 	junkQP := <-accepted
@@ -562,6 +566,25 @@ func TestCloseFlushes(t *testing.T) {
 				t.Fatalf("post after close: %v", err)
 			}
 		})
+	}
+}
+
+// The MPA responder sends nothing before the initiator's first FPDU, so
+// its send queue fills deterministically.
+func TestQueueFull(t *testing.T) {
+	p := newPair(t, verbs.QPConfig{}, verbs.QPConfig{SendDepth: 2, RecvDepth: 1}, nil)
+	mr, _ := region(t, p.s.PD(), 64, verbs.AccessLocalWrite)
+	for i := range 2 {
+		mustPost(t, p.s, verbs.SendWR{ID: uint64(i), Op: verbs.OpSend, Local: verbs.SGEOf(mr, 0, 1)})
+	}
+	if err := p.s.PostSend(verbs.SendWR{Op: verbs.OpSend, Local: verbs.SGEOf(mr, 0, 1)}); !errors.Is(err, verbs.ErrQueueFull) {
+		t.Fatalf("post beyond SendDepth: %v", err)
+	}
+	if err := p.s.PostRecv(verbs.RecvWR{Local: verbs.SGEOf(mr, 0, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.s.PostRecv(verbs.RecvWR{Local: verbs.SGEOf(mr, 0, 1)}); !errors.Is(err, verbs.ErrQueueFull) {
+		t.Fatalf("post beyond RecvDepth: %v", err)
 	}
 }
 
