@@ -43,6 +43,13 @@ const (
 	AccessLocalWrite  Access = 1 << 0
 	AccessRemoteWrite Access = 1 << 1
 	AccessRemoteRead  Access = 1 << 2
+	// AccessRemoteAtomic allows ATOMIC WRITE (IBTA 1.5; an iWARP extension
+	// of the software RNIC).
+	AccessRemoteAtomic Access = 1 << 3
+	// AccessFlushPersistent allows FLUSH with the persistence placement type.
+	AccessFlushPersistent Access = 1 << 4
+	// AccessMWBind allows binding memory windows over the region.
+	AccessMWBind Access = 1 << 5
 )
 
 // Opcode names a work request or completion.
@@ -54,6 +61,18 @@ const (
 	OpWrite                   // RDMA Write: local SGE → (RKey, RemoteAddr)
 	OpRead                    // RDMA Read: (RKey, RemoteAddr) → local SGE
 	OpRecv                    // completion of a posted receive
+	// OpSendInv is a Send with Invalidate: the peer's RNIC invalidates
+	// InvalidateRKey (one of its own memory windows or regions bound to
+	// this connection) before it delivers the message.
+	OpSendInv
+	// OpAtomicWrite writes the 8 bytes of Local to (RKey, Remote), which
+	// must be 8-byte aligned, as one indivisible placement.
+	OpAtomicWrite
+	// OpFlush makes [Remote, Remote+Local.Length) of (RKey) persistent at
+	// the target (IBTA 1.5 FLUSH, placement type persistent, range
+	// selectivity); it completes once the target reports it done. Local
+	// names no memory: only its Length is used.
+	OpFlush
 )
 
 func (o Opcode) String() string {
@@ -66,6 +85,12 @@ func (o Opcode) String() string {
 		return "read"
 	case OpRecv:
 		return "recv"
+	case OpSendInv:
+		return "send-inv"
+	case OpAtomicWrite:
+		return "atomic-write"
+	case OpFlush:
+		return "flush"
 	}
 	return "unknown"
 }
@@ -121,10 +146,12 @@ type SGE struct {
 // SendWR is a work request on the send queue.
 type SendWR struct {
 	ID     uint64 // returned in the completion
-	Op     Opcode // OpSend, OpWrite or OpRead
+	Op     Opcode // OpSend, OpSendInv, OpWrite, OpRead, OpAtomicWrite, OpFlush
 	Local  SGE    // source for Send/Write, sink for Read
-	RKey   uint32 // Write/Read: the remote key
-	Remote uint64 // Write/Read: the remote address (tagged offset)
+	RKey   uint32 // Write/Read/AtomicWrite/Flush: the remote key
+	Remote uint64 // Write/Read/AtomicWrite/Flush: the remote address (tagged offset)
+	// InvalidateRKey is the peer's key that OpSendInv invalidates.
+	InvalidateRKey uint32
 }
 
 // RecvWR is a work request on the receive queue.
@@ -139,6 +166,9 @@ type WC struct {
 	Op      Opcode
 	Status  Status
 	ByteLen uint32 // bytes received, for OpRecv
+	// Invalidated is the local key a received Send with Invalidate
+	// revoked (0 if none), for OpRecv.
+	Invalidated uint32
 }
 
 // Err returns nil for a successful completion and an error wrapping the
@@ -216,6 +246,14 @@ type QP interface {
 	RecvCQ() CQ
 	// RemoteAddr is the peer's address.
 	RemoteAddr() string
+	// Caps are the optional features usable on this connection (what both
+	// ends and the device support).
+	Caps() Caps
+	// BindMW binds a new type-2 memory window over [off, off+length) of mr
+	// to this queue pair and returns it. mr must allow AccessMWBind; the
+	// window's access may not exceed the region's. Errors wrap
+	// ErrNotSupported when the device has no memory windows.
+	BindMW(mr MR, off, length int, access Access) (MW, error)
 	// Close disconnects and flushes outstanding work requests. Memory
 	// regions of the PD are deregistered by the PD's owner, not here.
 	Close() error
@@ -232,6 +270,13 @@ type CQ interface {
 	Wait(ctx context.Context, wcs []WC) (int, error)
 }
 
+// Caps are optional features of a connection.
+type Caps struct {
+	MemoryWindows bool // type-2 memory windows and Send with Invalidate
+	AtomicWrite   bool // OpAtomicWrite
+	Flush         bool // OpFlush with the persistent placement type
+}
+
 // PD is a protection domain: memory registered in it is reachable only
 // through queue pairs of the same domain.
 type PD interface {
@@ -239,6 +284,48 @@ type PD interface {
 	// to the peer. buf must stay valid and unmoved until Deregister: use
 	// mmap'd memory or long-lived buffers.
 	Register(buf []byte, access Access) (MR, error)
+	// RegisterWith is Register with data-path hooks (see Hooks).
+	RegisterWith(buf []byte, access Access, opts RegisterOptions) (MR, error)
+}
+
+// RegisterOptions are optional parts of a registration.
+type RegisterOptions struct {
+	// Hooks, if set, observe the data path on the region.
+	Hooks Hooks
+}
+
+// Hooks let memory that models persistence see what an RNIC does to it.
+// A hardware RNIC does these things in silicon and a hardware provider
+// ignores Hooks except Flush (see below); the software RNIC calls them so
+// that the power-fail simulator (pmem) can model where bytes are, and so
+// that FLUSH can make file-backed memory durable. Offsets are relative to
+// the registered buffer. Calls for one region come from one goroutine at
+// a time per queue pair, in wire order.
+type Hooks interface {
+	// Placed: inbound bytes (RDMA Write, ATOMIC WRITE) were placed at
+	// [off, off+n); they are in the NIC/PCIe path, not yet in memory.
+	Placed(off, n int)
+	// ReadServed: the RNIC answered an RDMA Read on a queue pair of this
+	// region's protection domain, after every placement it had made
+	// before. By PCIe ordering, those placements have reached the memory
+	// controller (or the CPU cache, when DDIO is on).
+	ReadServed()
+	// Flush: an RDMA FLUSH (persistent) for [off, off+n) must make those
+	// bytes persistent before the RNIC reports it complete.
+	Flush(off, n int) error
+}
+
+// MW is a type-2 memory window: a key onto part of a memory region, bound
+// to one queue pair. Invalidate (or a Send with Invalidate from the peer)
+// revokes it with the same guarantee as MR.Deregister.
+type MW interface {
+	RKey() uint32
+	Addr() uint64
+	Len() int
+	// Invalidate revokes the window: when it returns, no operation with
+	// its key is in progress and none will start. Invalidating a window
+	// the peer already invalidated is not an error.
+	Invalidate() error
 }
 
 // MR is a registered memory region.
