@@ -2,26 +2,38 @@
 GO      ?= go
 # pebblegozstd: Pebble's pure-Go zstd, so the build needs no zstd C library.
 TAGS    ?= pebblegozstd
+# ibverbs: the libibverbs/librdmacm provider for rdma:// (cgo; libibverbs-dev, librdmacm-dev).
+IBTAGS  := ibverbs,$(TAGS)
 BIN     := bin
 PKGS    := ./...
 FUZZTIME ?= 5s
 
-.PHONY: all build run test test-short fuzz lint vet fmt clean help
+.PHONY: all build build-ibverbs run test test-short fuzz lint vet fmt clean help bench-net bench-tier soak
 
 all: build
 
 build: ## build brickd and brickctl into ./bin
 	$(GO) build -tags '$(TAGS)' -o $(BIN)/ ./cmd/brickd ./cmd/brickctl
 
+build-ibverbs: ## compile and vet everything with the RDMA NIC provider (-tags ibverbs)
+	$(GO) build -tags '$(IBTAGS)' $(PKGS)
+	$(GO) vet -tags '$(IBTAGS)' $(PKGS)
+
 run: build ## start brickd on the embedded defaults (./var/brick, tcp://127.0.0.1:7470)
 	./$(BIN)/brickd
 
 test: vet ## vet, unit and end-to-end tests with the race detector, short fuzz runs
 	$(GO) test -race -tags '$(TAGS)' -count=1 -timeout 15m $(PKGS)
+	$(MAKE) --no-print-directory build-ibverbs
+	$(GO) test -race -tags '$(IBTAGS)' -count=1 -timeout 10m ./verbs/ibverbs/
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
 test-short: ## tests without the race detector
 	$(GO) test -tags '$(TAGS)' -count=1 $(PKGS)
+
+SOAKTIME ?= 2m
+soak: ## 256 sessions of mixed verbs and data for SOAKTIME (race detector on), then leak checks
+	BRICK_SOAK=$(SOAKTIME) $(GO) test -race -tags '$(TAGS)' -count=1 -timeout 30m -run '^TestLoad$$' -v ./brick/
 
 fuzz: ## run every fuzz target for FUZZTIME each
 	@for pkg in $$($(GO) list -tags '$(TAGS)' $(PKGS)); do \
@@ -30,6 +42,12 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	    $(GO) test -tags '$(TAGS)' -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null || exit 1; \
 	  done; \
 	done
+
+bench-net: ## software RNIC vs iperf3 and ucx_perftest on loopback (docs/benchmarks.md)
+	GO=$(GO) ./scripts/bench-net.sh
+
+bench-tier: ## tier demote/promote vs a plain copy, Map of a tiered vs a resident block (docs/benchmarks.md)
+	$(GO) test -tags '$(TAGS)' -run '^$$' -bench 'Tier|PlainCopy' -count 5 ./brick/
 
 vet: ## go vet
 	$(GO) vet -tags '$(TAGS)' $(PKGS)

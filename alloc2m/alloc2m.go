@@ -1,21 +1,45 @@
-// Package alloc2m allocates the 2 MiB frames of a pmem region to logical
-// block IDs and keeps the logical→physical map durable in Pebble.
+// Package alloc2m allocates the 2 MiB frames of a pmem region and the
+// slots of a slow tier to logical block IDs and keeps the logical→physical
+// map durable in Pebble.
 //
 // # Model
 //
 // A block's logical ID is any BlockSize-aligned 64-bit value chosen by the
-// client; its frame is a data-frame index in the pmem region, chosen here
-// (the lowest free one). Pebble is the only durable state (see keys.go for
-// the layout). At Open the whole map is read back into an in-memory index —
-// an ordered B-tree of ID→record for lookups and range walks, and a bitmap
-// of frames in use — so that no verb reads Pebble. Open refuses metadata
-// that contradicts itself (two blocks on one frame, a frame outside the
-// region, an undecodable record) rather than hand out the wrong memory, and
-// refuses metadata that belongs to another pmem region (UUID mismatch).
+// client. Its location is one of: nowhere (allocated but never mapped; it
+// reads as zeros and costs no space), a data frame of the pmem region
+// (resident), or a slot of the slow tier (tiered). Pebble is the only
+// durable state (see keys.go for the layout). At Open the whole map is read
+// back into an in-memory index — an ordered B-tree of ID→record for lookups
+// and range walks, and bitmaps of the frames and slots in use — so that no
+// verb reads Pebble. Open refuses metadata that contradicts itself (two
+// blocks on one frame or slot, a location outside the region or tier, an
+// undecodable record) rather than hand out the wrong memory, and refuses
+// metadata that belongs to another pmem region (UUID mismatch).
+//
+// # Capacity
+//
+// Every block ends up in exactly one frame or slot, so Alloc admits blocks
+// while their number is below frames + slots. With a tier, one location is
+// held back: when every frame and every other slot is taken, promoting a
+// tiered block means demoting a resident one, and doing that crash-safely
+// needs somewhere to copy the victim before its frame is reused.
+//
+// # Moves
+//
+// A block changes location with Relocate, to a frame or slot the caller
+// reserved (ReserveFrame, ReserveSlot): the caller's copy function copies
+// the bytes and makes them durable, then the new location is committed
+// (one synced Pebble write), and only then is the old location released in
+// memory. A crash before the commit leaves the record on the old copy and
+// the reserved destination unreferenced; after it, on the new copy with the
+// old location unreferenced. Nothing else records which frames or slots
+// are free: at Open every location no record names is free, so a crash
+// leaks nothing.
 //
 // # Durability
 //
-// Alloc, Free and MarkRW are synced to Pebble's WAL before they return: an
+// Alloc, Free, MarkRW, Place and Relocate are synced to Pebble's WAL
+// before they return: an
 // acknowledged change survives a crash. ClearRW is lazy (NoSync): losing it
 // in a crash leaves a block marked read-write, which is the conservative
 // direction (it is then reported Unclean), and the next synced commit carries
@@ -23,15 +47,16 @@
 // was mapped read-write when the brick stopped uncleanly, so it may hold torn
 // writes; Block.Unclean says so until ClearRW.
 //
-// Alloc calls its prepare callback (the brick zeroes the frame there) before
-// the commit, so a block is never durably allocated over a frame holding the
-// previous owner's data.
+// A block gets its first frame from Place, whose prepare callback (the brick
+// zeroes the frame there) runs before the commit, so a block is never
+// durably placed on a frame holding the previous owner's data. Moves
+// overwrite the whole destination, so they need no zeroing.
 //
 // # Group commit
 //
 // A synced commit costs an fsync. The store does not hold its mutex across
-// it: an operation reserves its block under the lock (an Alloc claims the ID
-// and a frame, a Free or mark update pins the record) in a pending state,
+// it: an operation reserves its block under the lock (an Alloc claims the
+// ID, a Free, mark update or move pins the record) in a pending state,
 // commits to Pebble without the lock, and finalises under the lock. Pebble's
 // commit pipeline writes concurrent batches to the WAL in order and its WAL
 // writer covers every batch queued since the last fsync with the next one, so
@@ -69,13 +94,59 @@ const BlockSize = 2 << 20
 // MaxID is the highest block ID.
 const MaxID = math.MaxUint64 &^ (BlockSize - 1)
 
+// LocKind says where a block's bytes are. The numbers are stored in block
+// records: never renumber.
+type LocKind uint8
+
+const (
+	Nowhere LocKind = 0 // allocated, never placed: reads as zeros
+	InFrame LocKind = 1 // resident in a pmem data frame
+	InSlot  LocKind = 2 // on the slow tier
+)
+
+func (k LocKind) String() string {
+	switch k {
+	case Nowhere:
+		return "none"
+	case InFrame:
+		return "frame"
+	case InSlot:
+		return "slot"
+	}
+	return fmt.Sprintf("location(%d)", uint8(k))
+}
+
+// Location is a frame or slot index, or Nowhere.
+type Location struct {
+	Kind  LocKind
+	Index uint64 // frame or slot index; zero for Nowhere
+}
+
+func (l Location) String() string {
+	if l.Kind == Nowhere {
+		return "none"
+	}
+	return fmt.Sprintf("%v %d", l.Kind, l.Index)
+}
+
+// FrameLoc and SlotLoc build locations.
+func FrameLoc(i uint64) Location { return Location{Kind: InFrame, Index: i} }
+func SlotLoc(i uint64) Location  { return Location{Kind: InSlot, Index: i} }
+
 // Block describes one allocated block.
 type Block struct {
-	ID       uint64 // logical ID (2 MiB aligned)
-	Frame    uint64 // data frame index in the pmem region
-	MarkedRW bool   // a durable "mapped read-write" mark is set
-	Unclean  bool   // the mark was found at Open: the block was mapped RW when the brick last stopped uncleanly (torn writes possible)
+	ID       uint64   // logical ID (2 MiB aligned)
+	Loc      Location // where its bytes are
+	Frame    uint64   // data frame index in the pmem region; valid when Loc.Kind == InFrame
+	MarkedRW bool     // a durable "mapped read-write" mark is set
+	Unclean  bool     // the mark was found at Open: the block was mapped RW when the brick last stopped uncleanly (torn writes possible)
 }
+
+// Resident reports whether the block is in a pmem frame.
+func (b Block) Resident() bool { return b.Loc.Kind == InFrame }
+
+// Tiered reports whether the block is on the slow tier.
+func (b Block) Tiered() bool { return b.Loc.Kind == InSlot }
 
 // Options configures Open.
 type Options struct {
@@ -86,6 +157,9 @@ type Options struct {
 	// the region may keep its size or grow, and may shrink only if no
 	// block uses a frame past the new end (ErrTooSmall).
 	Frames uint64
+	// Slots is the number of slow-tier slots (zero: no tier). Like
+	// Frames, it may grow, and shrink only past unused slots.
+	Slots uint64
 	// FS is the file system Pebble uses; nil means vfs.Default. Tests pass
 	// a memory or fault-injecting FS.
 	FS vfs.FS
@@ -97,9 +171,17 @@ type Options struct {
 // Stats counts the store's contents.
 type Stats struct {
 	Frames     uint64 // data frames in the region
-	FreeFrames uint64 // frames not allocated (nor being allocated)
+	FreeFrames uint64 // frames neither holding a block nor reserved for a move
 	Blocks     uint64 // allocated blocks (acknowledged Allocs not yet freed)
 	Unclean    uint64 // blocks that were mapped read-write at an unclean stop
+	Slots      uint64 // slow-tier slots (zero: no tier)
+	FreeSlots  uint64 // slots neither holding a block nor reserved for a move
+	Tiered     uint64 // blocks in a tier slot
+	// TieredUnclean counts the Unclean blocks that are also Tiered (List
+	// shows them as unclean).
+	TieredUnclean uint64
+	Unplaced      uint64 // blocks never placed (no frame or slot yet)
+	Capacity      uint64 // blocks Alloc admits in all (frames + slots, less one held back with a tier)
 }
 
 // opState is where a record is in its life. Records not in stateLive are
@@ -111,19 +193,24 @@ const (
 	stateAllocating                // Alloc reserved it; not acknowledged yet
 	stateFreeing                   // Free is committing its deletion
 	stateUpdating                  // MarkRW or ClearRW is committing new flags
+	stateMoving                    // Relocate is copying or committing a new location
 )
 
 // record is the in-memory state of one block. Its fields are guarded by
 // Store.mu.
 type record struct {
-	frame   uint64
-	flags   uint8 // committed flags
+	loc     Location // committed location
+	flags   uint8    // committed flags
 	unclean bool
 	state   opState
 }
 
 func (r *record) block(id uint64) Block {
-	return Block{ID: id, Frame: r.frame, MarkedRW: r.flags&flagMarkedRW != 0, Unclean: r.unclean}
+	b := Block{ID: id, Loc: r.loc, MarkedRW: r.flags&flagMarkedRW != 0, Unclean: r.unclean}
+	if r.loc.Kind == InFrame {
+		b.Frame = r.loc.Index
+	}
+	return b
 }
 
 // Store is the frame allocator and the logical→physical map. Its methods
@@ -135,6 +222,7 @@ type Store struct {
 	readOnly bool
 	uuid     [16]byte
 	frames   uint64
+	slots    uint64
 	log      *slog.Logger
 
 	// inflight counts operations between reservation and finalisation, so
@@ -150,10 +238,15 @@ type Store struct {
 		failed error
 		// blocks maps ID to record, including pending Allocs.
 		blocks *btreemap.BTreeMap[uint64, *record]
-		// used is the set of frames allocated or being allocated.
+		// used is the set of frames holding a block or reserved for one.
 		used *frameBitmap
+		// slotsUsed is the same for tier slots.
+		slotsUsed *frameBitmap
 		// live counts records that are not stateAllocating.
 		live uint64
+		// tiered and unplaced count live records in a slot and nowhere;
+		// tieredUnclean the tiered ones with unclean set.
+		tiered, unplaced, tieredUnclean uint64
 		// unclean counts records with unclean set.
 		unclean uint64
 	}
@@ -267,6 +360,10 @@ func (s *Store) load(opts Options) error {
 	if err != nil {
 		return err
 	}
+	slotsVal, haveSlots, err := s.getMeta(keyMetaSlots, 8)
+	if err != nil {
+		return err
+	}
 	fresh := !haveSchema && !haveUUID && !haveFrames
 	if fresh {
 		if s.readOnly {
@@ -280,20 +377,23 @@ func (s *Store) load(opts Options) error {
 		_ = b.Set([]byte(keyMetaSchema), encodeU32(schemaVersion), nil)
 		_ = b.Set([]byte(keyMetaUUID), opts.UUID[:], nil)
 		_ = b.Set([]byte(keyMetaFrames), encodeU64(opts.Frames), nil)
+		_ = b.Set([]byte(keyMetaSlots), encodeU64(opts.Slots), nil)
 		if err := b.Commit(pebble.Sync); err != nil {
 			return fmt.Errorf("initialising: %w", err)
 		}
-		s.log.Info("alloc2m: new metadata store", "dir", s.dir, "uuid", fmtUUID(opts.UUID), "frames", opts.Frames)
-		s.uuid, s.frames = opts.UUID, opts.Frames
+		s.log.Info("alloc2m: new metadata store", "dir", s.dir, "uuid", fmtUUID(opts.UUID), "frames", opts.Frames, "slots", opts.Slots)
+		s.uuid, s.frames, s.slots = opts.UUID, opts.Frames, opts.Slots
 		s.mu.blocks = btreemap.New[uint64, *record](32, cmpU64)
 		s.mu.used = newFrameBitmap(opts.Frames)
+		s.mu.slotsUsed = newFrameBitmap(opts.Slots)
 		return nil
 	}
 	if !haveSchema || !haveUUID || !haveFrames {
 		return fmt.Errorf("incomplete meta keys (schema %v, uuid %v, frames %v): %w", haveSchema, haveUUID, haveFrames, ErrCorrupt)
 	}
-	if v := binary.BigEndian.Uint32(schema); v != schemaVersion {
-		return fmt.Errorf("schema version %d, this brick reads %d: %w", v, schemaVersion, ErrCorrupt)
+	schemaV := binary.BigEndian.Uint32(schema)
+	if schemaV != schemaVersion && schemaV != schemaV1 {
+		return fmt.Errorf("schema version %d, this brick reads %d and %d: %w", schemaV, schemaV1, schemaVersion, ErrCorrupt)
 	}
 	copy(s.uuid[:], uuid)
 	stored := binary.BigEndian.Uint64(framesVal)
@@ -301,33 +401,57 @@ func (s *Store) load(opts Options) error {
 		return fmt.Errorf("recorded frame count is zero: %w", ErrCorrupt)
 	}
 	s.frames = stored
+	var storedSlots uint64 // a schema-1 store has no tier
+	if haveSlots {
+		storedSlots = binary.BigEndian.Uint64(slotsVal)
+	}
+	s.slots = storedSlots
 	if !s.readOnly {
 		if s.uuid != opts.UUID {
 			return fmt.Errorf("metadata in %s belongs to brick %s, pmem region is brick %s; refusing to start: %w",
 				s.dir, fmtUUID(s.uuid), fmtUUID(opts.UUID), ErrUUIDMismatch)
 		}
-		s.frames = opts.Frames
+		s.frames, s.slots = opts.Frames, opts.Slots
 	}
-	if err := s.rebuild(stored); err != nil {
+	if err := s.rebuild(stored, storedSlots); err != nil {
 		return err
 	}
-	if !s.readOnly && stored != opts.Frames {
-		if err := s.db.Set([]byte(keyMetaFrames), encodeU64(opts.Frames), pebble.Sync); err != nil {
-			return fmt.Errorf("recording new frame count: %w", err)
-		}
+	if s.readOnly || (schemaV == schemaVersion && stored == opts.Frames && haveSlots && storedSlots == opts.Slots) {
+		return nil
+	}
+	// Upgrade the schema (before any version-2 record is written) and
+	// record the geometry, in one synced batch.
+	b := s.db.NewBatch()
+	defer b.Close()
+	_ = b.Set([]byte(keyMetaSchema), encodeU32(schemaVersion), nil)
+	_ = b.Set([]byte(keyMetaFrames), encodeU64(opts.Frames), nil)
+	_ = b.Set([]byte(keyMetaSlots), encodeU64(opts.Slots), nil)
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("recording the schema version and geometry: %w", err)
+	}
+	if schemaV != schemaVersion {
+		s.log.Info("alloc2m: metadata schema upgraded", "dir", s.dir, "from", schemaV, "to", schemaVersion)
+	}
+	if stored != opts.Frames {
 		s.log.Info("alloc2m: pmem region resized", "dir", s.dir, "from_frames", stored, "to_frames", opts.Frames)
+	}
+	if storedSlots != opts.Slots {
+		s.log.Info("alloc2m: tier resized", "dir", s.dir, "from_slots", storedSlots, "to_slots", opts.Slots)
 	}
 	return nil
 }
 
-// rebuild reads every block record into the index, checking each against
-// the recorded frame count (stored) and the region's (s.frames).
-func (s *Store) rebuild(stored uint64) error {
+// rebuild reads every block record into the index, checking each location
+// against the recorded geometry (storedFrames, storedSlots) and the current
+// one (s.frames, s.slots).
+func (s *Store) rebuild(storedFrames, storedSlots uint64) error {
 	s.mu.blocks = btreemap.New[uint64, *record](32, cmpU64)
-	// Frames past s.frames but within stored are legal records on a region
-	// that shrank; track them to report ErrTooSmall, not ErrCorrupt.
 	s.mu.used = newFrameBitmap(s.frames)
-	owner := make(map[uint64]uint64) // frame → ID, only for frames ≥ s.frames
+	s.mu.slotsUsed = newFrameBitmap(s.slots)
+	spaces := map[LocKind]*space{
+		InFrame: {noun: "frame", holder: "pmem region", stored: storedFrames, now: s.frames, used: s.mu.used, past: map[uint64]uint64{}},
+		InSlot:  {noun: "slot", holder: "tier", stored: storedSlots, now: s.slots, used: s.mu.slotsUsed, past: map[uint64]uint64{}},
+	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{blockPrefix}, UpperBound: []byte{blockPrefix + 1}})
 	if err != nil {
 		return fmt.Errorf("scanning blocks: %w", err)
@@ -343,37 +467,27 @@ func (s *Store) rebuild(stored uint64) error {
 		if err != nil {
 			return fmt.Errorf("reading block %#x: %w", id, err)
 		}
-		frame, flags, err := decodeRecord(v)
+		loc, flags, err := decodeRecord(v)
 		if err != nil {
 			return fmt.Errorf("block %#x: %w", id, err)
 		}
-		switch {
-		case frame >= stored:
-			return fmt.Errorf("block %#x claims frame %d, the store has %d frames: %w", id, frame, stored, ErrCorrupt)
-		case frame >= s.frames:
-			if other, dup := owner[frame]; dup {
-				return fmt.Errorf("blocks %#x and %#x both claim frame %d: %w", other, id, frame, ErrCorrupt)
+		if sp := spaces[loc.Kind]; sp != nil {
+			beyond, err := sp.claim(id, loc.Index, s.mu.blocks)
+			if err != nil {
+				return err
 			}
-			owner[frame] = id
-			if tooSmall == nil {
-				tooSmall = fmt.Errorf("pmem region has %d frames but block %#x uses frame %d; it must not shrink below the frames in use: %w",
-					s.frames, id, frame, ErrTooSmall)
-			}
-			continue
-		case !s.mu.used.set(frame):
-			var other uint64
-			s.mu.blocks.AscendFunc(btreemap.Min[uint64](), btreemap.Max[uint64](), func(k uint64, r *record) bool {
-				if r.frame == frame {
-					other = k
-					return false
+			if beyond {
+				if tooSmall == nil {
+					tooSmall = fmt.Errorf("%s has %d %ss but block %#x uses %s %d; it must not shrink below the %ss in use: %w",
+						sp.holder, sp.now, sp.noun, id, sp.noun, loc.Index, sp.noun, ErrTooSmall)
 				}
-				return true
-			})
-			return fmt.Errorf("blocks %#x and %#x both claim frame %d: %w", other, id, frame, ErrCorrupt)
+				continue
+			}
 		}
-		r := &record{frame: frame, flags: flags, unclean: flags&flagMarkedRW != 0}
+		r := &record{loc: loc, flags: flags, unclean: flags&flagMarkedRW != 0}
 		s.mu.blocks.ReplaceOrInsert(id, r)
 		s.mu.live++
+		s.countLocked(r, 1)
 		if r.unclean {
 			s.mu.unclean++
 		}
@@ -389,6 +503,57 @@ func (s *Store) rebuild(stored uint64) error {
 			"dir", s.dir, "blocks", s.mu.unclean)
 	}
 	return nil
+}
+
+// space is the frames or the slots while rebuild checks the records.
+type space struct {
+	noun, holder string
+	stored, now  uint64
+	used         *frameBitmap
+	// past maps index → ID for indexes ≥ now: legal records on a region
+	// or tier that shrank, reported as ErrTooSmall rather than ErrCorrupt.
+	past map[uint64]uint64
+}
+
+// claim marks index i used by block id. beyond says it is past the current
+// end (the caller reports ErrTooSmall); two claims on one index and an index
+// past the recorded end are ErrCorrupt.
+func (sp *space) claim(id, i uint64, blocks *btreemap.BTreeMap[uint64, *record]) (beyond bool, err error) {
+	switch {
+	case i >= sp.stored:
+		return false, fmt.Errorf("block %#x claims %s %d, the store has %d %ss: %w", id, sp.noun, i, sp.stored, sp.noun, ErrCorrupt)
+	case i >= sp.now:
+		if other, dup := sp.past[i]; dup {
+			return false, fmt.Errorf("blocks %#x and %#x both claim %s %d: %w", other, id, sp.noun, i, ErrCorrupt)
+		}
+		sp.past[i] = id
+		return true, nil
+	case !sp.used.set(i):
+		var other uint64
+		blocks.AscendFunc(btreemap.Min[uint64](), btreemap.Max[uint64](), func(k uint64, r *record) bool {
+			if r.loc.Index == i && r.loc.Kind != Nowhere && (r.loc.Kind == InFrame) == (sp.noun == "frame") {
+				other = k
+				return false
+			}
+			return true
+		})
+		return false, fmt.Errorf("blocks %#x and %#x both claim %s %d: %w", other, id, sp.noun, i, ErrCorrupt)
+	}
+	return false, nil
+}
+
+// countLocked adds (d = 1) or removes (d = -1) live record r to or from
+// the per-location counters.
+func (s *Store) countLocked(r *record, d int) {
+	switch r.loc.Kind {
+	case InSlot:
+		s.mu.tiered += uint64(d)
+		if r.unclean {
+			s.mu.tieredUnclean += uint64(d)
+		}
+	case Nowhere:
+		s.mu.unplaced += uint64(d)
+	}
 }
 
 // hasBlocks returns ErrCorrupt if block records exist without meta keys.
@@ -423,11 +588,11 @@ func (s *Store) getMeta(key string, size int) ([]byte, bool, error) {
 // UUID is the pmem region UUID recorded in the store.
 func (s *Store) UUID() [16]byte { return s.uuid }
 
-// Alloc allocates block id: it picks the lowest free frame, calls
-// prepare(frame) (which must leave the frame zeroed and durable), then makes
-// the allocation durable. If prepare or the commit fails, nothing changes:
-// the frame returns to the pool and id stays free. prepare may be nil.
-func (s *Store) Alloc(id uint64, prepare func(frame uint64) error) error {
+// Alloc allocates block id without placing it anywhere: it reads as zeros
+// until Place gives it a frame. The allocation is durable when Alloc
+// returns. It fails with ErrNoSpace when the store already holds Capacity
+// blocks.
+func (s *Store) Alloc(id uint64) error {
 	if id%BlockSize != 0 {
 		return fmt.Errorf("alloc %#x: %w", id, ErrUnaligned)
 	}
@@ -440,42 +605,47 @@ func (s *Store) Alloc(id uint64, prepare func(frame uint64) error) error {
 		s.mu.Unlock()
 		return fmt.Errorf("alloc %#x: %w", id, ErrExist)
 	}
-	frame, ok := s.mu.used.take()
-	if !ok {
+	// Pending Allocs and Frees count: the former may be acknowledged, the
+	// latter may fail.
+	if c := s.capacity(); uint64(s.mu.blocks.Len()) >= c {
 		s.mu.Unlock()
-		return fmt.Errorf("alloc %#x: all %d frames in use: %w", id, s.frames, ErrNoSpace)
+		if s.slots == 0 {
+			return fmt.Errorf("alloc %#x: all %d pmem frames are allocated: %w", id, s.frames, ErrNoSpace)
+		}
+		return fmt.Errorf("alloc %#x: all %d pmem frames and %d tier slots are allocated (one is held back for moves): %w",
+			id, s.frames, s.slots, ErrNoSpace)
 	}
-	r := &record{frame: frame, state: stateAllocating}
+	r := &record{state: stateAllocating}
 	s.mu.blocks.ReplaceOrInsert(id, r)
 	s.inflight.Add(1)
 	s.mu.Unlock()
 	defer s.inflight.Done()
 
-	undo := func() {
+	if err := s.commit(blockKey(id), encodeRecord(Location{}, 0), pebble.Sync); err != nil {
 		s.mu.Lock()
 		s.mu.blocks.Delete(id)
-		s.mu.used.put(frame)
 		s.mu.Unlock()
-	}
-	if prepare != nil {
-		if err := prepare(frame); err != nil {
-			undo()
-			return fmt.Errorf("alloc %#x: preparing frame %d: %w", id, frame, err)
-		}
-	}
-	if err := s.commit(blockKey(id), encodeRecord(frame, 0), pebble.Sync); err != nil {
-		undo()
 		return fmt.Errorf("alloc %#x: %w", id, err)
 	}
 	s.mu.Lock()
 	r.state = stateLive
 	s.mu.live++
+	s.mu.unplaced++
 	s.mu.Unlock()
 	return nil
 }
 
-// Free releases block id; its frame becomes reusable once the deletion is
-// durable. The caller zeroes frames before reuse (Alloc's prepare).
+// capacity is how many blocks the store admits.
+func (s *Store) capacity() uint64 {
+	if s.slots == 0 {
+		return s.frames
+	}
+	return s.frames + s.slots - 1
+}
+
+// Free releases block id; its frame or slot becomes reusable once the
+// deletion is durable. The caller zeroes frames before reuse (Place's
+// prepare).
 func (s *Store) Free(id uint64) error {
 	r, err := s.pin(id, "free", stateFreeing, nil)
 	if err != nil {
@@ -490,7 +660,8 @@ func (s *Store) Free(id uint64) error {
 	}
 	s.mu.Lock()
 	s.mu.blocks.Delete(id)
-	s.mu.used.put(r.frame)
+	s.releaseLocked(r.loc)
+	s.countLocked(r, -1)
 	s.mu.live--
 	if r.unclean {
 		s.mu.unclean--
@@ -526,7 +697,7 @@ func (s *Store) setFlags(id uint64, op string, mark bool, wo *pebble.WriteOption
 	if mark {
 		flags |= flagMarkedRW
 	}
-	if err := s.commit(blockKey(id), encodeRecord(r.frame, flags), wo); err != nil {
+	if err := s.commit(blockKey(id), encodeRecord(r.loc, flags), wo); err != nil {
 		s.mu.Lock()
 		r.state = stateLive
 		s.mu.Unlock()
@@ -535,7 +706,9 @@ func (s *Store) setFlags(id uint64, op string, mark bool, wo *pebble.WriteOption
 	s.mu.Lock()
 	r.flags = flags
 	if !mark && r.unclean {
+		s.countLocked(r, -1)
 		r.unclean = false
+		s.countLocked(r, 1)
 		s.mu.unclean--
 	}
 	r.state = stateLive
@@ -569,6 +742,140 @@ func (s *Store) pin(id uint64, op string, state opState, noop func(*record) bool
 	r.state = state
 	s.inflight.Add(1)
 	return r, nil
+}
+
+// ReserveFrame takes the lowest free frame for a Place or Relocate the
+// caller is about to make. The caller owes either that call or Release.
+// ErrNoSpace: every frame holds a block or is reserved.
+func (s *Store) ReserveFrame() (uint64, error) {
+	return s.reserve(InFrame)
+}
+
+// ReserveSlot takes the lowest free tier slot, as ReserveFrame does a frame.
+func (s *Store) ReserveSlot() (uint64, error) {
+	return s.reserve(InSlot)
+}
+
+func (s *Store) reserve(kind LocKind) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writableLocked(); err != nil {
+		return 0, fmt.Errorf("reserve a %v: %w", kind, err)
+	}
+	set, n := s.mu.used, s.frames
+	if kind == InSlot {
+		set, n = s.mu.slotsUsed, s.slots
+	}
+	i, ok := set.take()
+	if !ok {
+		if kind == InSlot && n == 0 {
+			return 0, fmt.Errorf("reserve a tier slot: the brick has no tier: %w", ErrNoSpace)
+		}
+		return 0, fmt.Errorf("reserve a %v: all %d are in use: %w", kind, n, ErrNoSpace)
+	}
+	return i, nil
+}
+
+// Release returns a location reserved with ReserveFrame or ReserveSlot (or
+// handed back by Relocate with keepOld) that the caller will not use.
+func (s *Store) Release(loc Location) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.releaseLocked(loc)
+}
+
+func (s *Store) releaseLocked(loc Location) {
+	switch loc.Kind {
+	case InFrame:
+		s.mu.used.put(loc.Index)
+	case InSlot:
+		s.mu.slotsUsed.put(loc.Index)
+	}
+}
+
+// Place gives block id, which has no location yet, a frame: the lowest free
+// one, or frame if the caller reserved one (pass Location{} to let Place
+// pick). prepare(frame) must leave the frame zeroed and durable; then the
+// placement is committed. If prepare or the commit fails, the block stays
+// unplaced and the frame is released. ErrNoSpace: no frame is free (the
+// caller demotes a block and retries).
+func (s *Store) Place(id uint64, frame Location, prepare func(frame uint64) error) (Block, error) {
+	if b, err := s.Lookup(id); err != nil {
+		s.Release(frame)
+		return Block{}, fmt.Errorf("place: %w", err)
+	} else if b.Loc.Kind != Nowhere {
+		s.Release(frame)
+		return Block{}, fmt.Errorf("place %#x: the block is already in %v: %w", id, b.Loc, ErrBusy)
+	}
+	if frame.Kind == Nowhere {
+		f, err := s.ReserveFrame()
+		if err != nil {
+			return Block{}, fmt.Errorf("place %#x: %w", id, err)
+		}
+		frame = FrameLoc(f)
+	}
+	b, _, err := s.Relocate(id, frame, false, func(from Block) error {
+		if from.Loc.Kind != Nowhere {
+			return fmt.Errorf("block is already in %v: %w", from.Loc, ErrBusy)
+		}
+		if prepare == nil {
+			return nil
+		}
+		return prepare(frame.Index)
+	})
+	return b, err
+}
+
+// Relocate moves block id to location to, which the caller reserved. It
+// pins the block, calls move(b) with the block as committed (b.Loc is the
+// source), which must copy the bytes to `to` and make them durable, then
+// commits the new location with a synced write. Only after the commit is the
+// old location released — or, if keepOld, handed to the caller still
+// reserved (a demotion that frees a frame for a promotion). On any failure
+// `to` is released and the block stays where it was. It returns the block at
+// its new location and the old location.
+//
+// The caller keeps the block from being used while it moves (the brick
+// holds the block's lock and moves only unmapped blocks); the store only
+// refuses a block another store operation is changing (ErrBusy).
+func (s *Store) Relocate(id uint64, to Location, keepOld bool, move func(b Block) error) (Block, Location, error) {
+	if to.Kind != InFrame && to.Kind != InSlot {
+		return Block{}, Location{}, fmt.Errorf("relocate %#x to %v: %w", id, to, ErrInvalid)
+	}
+	r, err := s.pin(id, "relocate", stateMoving, nil)
+	if err != nil {
+		s.Release(to)
+		return Block{}, Location{}, err
+	}
+	defer s.inflight.Done()
+	s.mu.Lock()
+	b := r.block(id) // loc and flags only change in states we exclude
+	s.mu.Unlock()
+	fail := func(err error) (Block, Location, error) {
+		s.mu.Lock()
+		r.state = stateLive
+		s.releaseLocked(to)
+		s.mu.Unlock()
+		return Block{}, Location{}, fmt.Errorf("move %#x from %v to %v: %w", id, b.Loc, to, err)
+	}
+	if err := move(b); err != nil {
+		return fail(err)
+	}
+	if err := s.commit(blockKey(id), encodeRecord(to, r.flags), pebble.Sync); err != nil {
+		return fail(err)
+	}
+	s.mu.Lock()
+	old := r.loc
+	s.countLocked(r, -1)
+	r.loc = to
+	s.countLocked(r, 1)
+	r.state = stateLive
+	if !keepOld {
+		s.releaseLocked(old)
+	}
+	nb := r.block(id)
+	s.mu.Unlock()
+	return nb, old, nil
 }
 
 // lookupLocked returns the record of an acknowledged block.
@@ -681,11 +988,31 @@ func (s *Store) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return Stats{
-		Frames:     s.frames,
-		FreeFrames: s.mu.used.free(),
-		Blocks:     s.mu.live,
-		Unclean:    s.mu.unclean,
+		Frames:        s.frames,
+		FreeFrames:    s.mu.used.free(),
+		Blocks:        s.mu.live,
+		Unclean:       s.mu.unclean,
+		Slots:         s.slots,
+		FreeSlots:     s.mu.slotsUsed.free(),
+		Tiered:        s.mu.tiered,
+		TieredUnclean: s.mu.tieredUnclean,
+		Unplaced:      s.mu.unplaced,
+		Capacity:      s.capacity(),
 	}
+}
+
+// Metrics returns Pebble's metrics for the store (disk usage, compactions,
+// read amplification, WAL), or nil once the store is closed.
+func (s *Store) Metrics() *pebble.Metrics {
+	s.mu.Lock()
+	if s.mu.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.inflight.Add(1) // Close waits for it before closing Pebble
+	s.mu.Unlock()
+	defer s.inflight.Done()
+	return s.db.Metrics()
 }
 
 // Close waits for operations in flight, then closes Pebble and releases the

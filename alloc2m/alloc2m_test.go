@@ -41,11 +41,29 @@ func openMem(t testing.TB, fsys vfs.FS, frames uint64) *Store {
 func mustAlloc(t testing.TB, s *Store, ids ...uint64) {
 	t.Helper()
 	for _, i := range ids {
-		if err := s.Alloc(i, nil); err != nil {
+		if err := allocIn(s, i, nil); err != nil {
 			t.Fatalf("Alloc(%#x): %v", i, err)
 		}
 	}
 }
+
+// allocIn allocates id and places it in the lowest free frame, calling
+// prepare there; if placing fails the block is freed again.
+func allocIn(s *Store, id uint64, prepare func(frame uint64) error) error {
+	if err := s.Alloc(id); err != nil {
+		return err
+	}
+	if _, err := s.Place(id, Location{}, prepare); err != nil {
+		if ferr := s.Free(id); ferr != nil {
+			return errors.Join(err, ferr)
+		}
+		return err
+	}
+	return nil
+}
+
+// inFrame is a clean block resident in frame f.
+func inFrame(id, f uint64) Block { return Block{ID: id, Loc: FrameLoc(f), Frame: f} }
 
 // snapshot returns the store's blocks by ID.
 func snapshot(s *Store) map[uint64]Block {
@@ -64,8 +82,8 @@ func TestVerbErrors(t *testing.T) {
 		op   func() error
 		want error
 	}{
-		{"alloc unaligned", func() error { return s.Alloc(id(2)+4096, nil) }, ErrUnaligned},
-		{"alloc exists", func() error { return s.Alloc(id(1), nil) }, ErrExist},
+		{"alloc unaligned", func() error { return s.Alloc(id(2) + 4096) }, ErrUnaligned},
+		{"alloc exists", func() error { return s.Alloc(id(1)) }, ErrExist},
 		{"free unaligned", func() error { return s.Free(1) }, ErrUnaligned},
 		{"free missing", func() error { return s.Free(id(7)) }, ErrNotFound},
 		{"lookup unaligned", func() error { _, err := s.Lookup(3); return err }, ErrUnaligned},
@@ -86,7 +104,7 @@ func TestVerbErrors(t *testing.T) {
 			}
 		})
 	}
-	if st := s.Stats(); st != (Stats{Frames: 8, FreeFrames: 7, Blocks: 1}) {
+	if st := s.Stats(); st != (Stats{Frames: 8, FreeFrames: 7, Blocks: 1, Capacity: 8}) {
 		t.Fatalf("stats after failed verbs: %+v", st)
 	}
 }
@@ -96,7 +114,7 @@ func TestAllocFreeReopen(t *testing.T) {
 	s := openMem(t, fsys, 8)
 	var prepared []uint64
 	for _, i := range []uint64{id(5), 0, MaxID} {
-		if err := s.Alloc(i, func(f uint64) error { prepared = append(prepared, f); return nil }); err != nil {
+		if err := allocIn(s, i, func(f uint64) error { prepared = append(prepared, f); return nil }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -117,9 +135,9 @@ func TestAllocFreeReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[uint64]Block{
-		id(5): {ID: id(5), Frame: 0},
-		id(9): {ID: id(9), Frame: 1},
-		MaxID: {ID: MaxID, Frame: 2, MarkedRW: true},
+		id(5): inFrame(id(5), 0),
+		id(9): inFrame(id(9), 1),
+		MaxID: {ID: MaxID, Loc: FrameLoc(2), Frame: 2, MarkedRW: true},
 	}
 	if got := snapshot(s); !maps.Equal(got, want) {
 		t.Fatalf("before reopen: %v, want %v", got, want)
@@ -130,17 +148,17 @@ func TestAllocFreeReopen(t *testing.T) {
 	if err := s.Close(); !errors.Is(err, ErrClosed) {
 		t.Fatalf("second Close: %v", err)
 	}
-	if err := s.Alloc(id(3), nil); !errors.Is(err, ErrClosed) {
+	if err := s.Alloc(id(3)); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Alloc after Close: %v", err)
 	}
 
 	s = openMem(t, fsys, 8)
 	defer s.Close()
-	want[MaxID] = Block{ID: MaxID, Frame: 2, MarkedRW: true, Unclean: true}
+	want[MaxID] = Block{ID: MaxID, Loc: FrameLoc(2), Frame: 2, MarkedRW: true, Unclean: true}
 	if got := snapshot(s); !maps.Equal(got, want) {
 		t.Fatalf("after reopen: %v, want %v", got, want)
 	}
-	if st := s.Stats(); st != (Stats{Frames: 8, FreeFrames: 5, Blocks: 3, Unclean: 1}) {
+	if st := s.Stats(); st != (Stats{Frames: 8, FreeFrames: 5, Blocks: 3, Unclean: 1, Capacity: 8}) {
 		t.Fatalf("stats %+v", st)
 	}
 	if s.UUID() != testUUID {
@@ -164,7 +182,7 @@ func TestAllocFreeReopen(t *testing.T) {
 	}
 	// The next frame handed out is the lowest free one.
 	var got uint64
-	if err := s.Alloc(id(100), func(f uint64) error { got = f; return nil }); err != nil || got != 3 {
+	if err := allocIn(s, id(100), func(f uint64) error { got = f; return nil }); err != nil || got != 3 {
 		t.Fatalf("Alloc: frame %d, %v; want frame 3", got, err)
 	}
 }
@@ -173,7 +191,7 @@ func TestNoSpace(t *testing.T) {
 	s := openMem(t, vfs.NewMem(), 4)
 	defer s.Close()
 	mustAlloc(t, s, id(0), id(1), id(2), id(3))
-	if err := s.Alloc(id(4), nil); !errors.Is(err, ErrNoSpace) {
+	if err := s.Alloc(id(4)); !errors.Is(err, ErrNoSpace) {
 		t.Fatalf("Alloc with no frames: %v, want ErrNoSpace", err)
 	}
 	if st := s.Stats(); st.FreeFrames != 0 || st.Blocks != 4 {
@@ -183,7 +201,7 @@ func TestNoSpace(t *testing.T) {
 		t.Fatal(err)
 	}
 	var frame uint64
-	if err := s.Alloc(id(4), func(f uint64) error { frame = f; return nil }); err != nil {
+	if err := allocIn(s, id(4), func(f uint64) error { frame = f; return nil }); err != nil {
 		t.Fatalf("Alloc after Free: %v", err)
 	}
 	if frame != 2 {
@@ -197,7 +215,7 @@ func TestPrepareFailure(t *testing.T) {
 	mustAlloc(t, s, id(1))
 	before := s.Stats()
 	errZero := errors.New("zeroing failed")
-	err := s.Alloc(id(2), func(uint64) error { return errZero })
+	err := allocIn(s, id(2), func(uint64) error { return errZero })
 	if !errors.Is(err, errZero) {
 		t.Fatalf("Alloc: %v, want the prepare error", err)
 	}
@@ -208,7 +226,7 @@ func TestPrepareFailure(t *testing.T) {
 		t.Fatalf("stats %+v, want %+v", st, before)
 	}
 	var frame uint64
-	if err := s.Alloc(id(2), func(f uint64) error { frame = f; return nil }); err != nil || frame != 1 {
+	if err := allocIn(s, id(2), func(f uint64) error { frame = f; return nil }); err != nil || frame != 1 {
 		t.Fatalf("retry: frame %d, %v; want frame 1 again", frame, err)
 	}
 }
@@ -240,7 +258,7 @@ func TestCommitFailure(t *testing.T) {
 	before, blocks := s.Stats(), snapshot(s)
 
 	inj.on.Store(true)
-	err := s.Alloc(id(2), nil)
+	err := s.Alloc(id(2))
 	inj.on.Store(false)
 	if !errors.Is(err, ErrFailed) {
 		t.Fatalf("Alloc with failing WAL: %v, want ErrFailed", err)
@@ -254,7 +272,7 @@ func TestCommitFailure(t *testing.T) {
 	}
 	// A failed store refuses changes; reads still work.
 	for name, op := range map[string]func() error{
-		"alloc":   func() error { return s.Alloc(id(3), nil) },
+		"alloc":   func() error { return s.Alloc(id(3)) },
 		"free":    func() error { return s.Free(id(1)) },
 		"clearrw": func() error { return s.ClearRW(id(1)) },
 	} {
@@ -275,17 +293,47 @@ func TestCommitFailure(t *testing.T) {
 	}
 }
 
-// TestPending checks what other callers see while an Alloc, Free or mark
-// update is between its reservation and its commit.
+// TestPending checks what other callers see while an Alloc, a Place, a
+// Free or a mark update is between its reservation and its commit.
 func TestPending(t *testing.T) {
 	s := openMem(t, vfs.NewMem(), 4)
 	defer s.Close()
 	mustAlloc(t, s, id(1))
 
+	// A pending Alloc: reserved in memory, hidden until acknowledged.
+	s.mu.Lock()
+	s.mu.blocks.ReplaceOrInsert(id(4), &record{state: stateAllocating})
+	s.mu.Unlock()
+	for name, c := range map[string]struct {
+		op   func() error
+		want error
+	}{
+		"alloc same id":  {func() error { return s.Alloc(id(4)) }, ErrExist},
+		"free pending":   {func() error { return s.Free(id(4)) }, ErrNotFound},
+		"lookup pending": {func() error { _, err := s.Lookup(id(4)); return err }, ErrNotFound},
+		"markrw pending": {func() error { return s.MarkRW(id(4)) }, ErrNotFound},
+		"place pending":  {func() error { _, err := s.Place(id(4), Location{}, nil); return err }, ErrNotFound},
+	} {
+		if err := c.op(); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", name, err, c.want)
+		}
+	}
+	if n := len(snapshot(s)); n != 1 {
+		t.Errorf("Walk sees %d blocks, want 1 (pending Alloc hidden)", n)
+	}
+	s.mu.Lock()
+	s.mu.blocks.Delete(id(4))
+	s.mu.Unlock()
+
+	// A pending Place: the block is live and busy, its frame reserved.
+	if err := s.Alloc(id(2)); err != nil {
+		t.Fatal(err)
+	}
 	entered, release := make(chan struct{}), make(chan struct{})
 	done := make(chan error)
 	go func() {
-		done <- s.Alloc(id(2), func(uint64) error { close(entered); <-release; return nil })
+		_, err := s.Place(id(2), Location{}, func(uint64) error { close(entered); <-release; return nil })
+		done <- err
 	}()
 	<-entered
 	checks := []struct {
@@ -293,26 +341,29 @@ func TestPending(t *testing.T) {
 		op   func() error
 		want error
 	}{
-		{"alloc same id", func() error { return s.Alloc(id(2), nil) }, ErrExist},
-		{"free pending", func() error { return s.Free(id(2)) }, ErrNotFound},
-		{"lookup pending", func() error { _, err := s.Lookup(id(2)); return err }, ErrNotFound},
-		{"markrw pending", func() error { return s.MarkRW(id(2)) }, ErrNotFound},
-		{"other ids proceed", func() error { return s.Alloc(id(3), nil) }, nil},
+		{"alloc same id", func() error { return s.Alloc(id(2)) }, ErrExist},
+		{"free while placing", func() error { return s.Free(id(2)) }, ErrBusy},
+		{"markrw while placing", func() error { return s.MarkRW(id(2)) }, ErrBusy},
+		{"place twice", func() error { _, err := s.Place(id(2), Location{}, nil); return err }, ErrBusy},
+		{"other ids proceed", func() error { return s.Alloc(id(3)) }, nil},
 	}
 	for _, c := range checks {
 		if err := c.op(); !errors.Is(err, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, err, c.want)
 		}
 	}
-	if n := len(snapshot(s)); n != 2 {
-		t.Errorf("Walk sees %d blocks, want 2 (pending Alloc hidden)", n)
+	if b, err := s.Lookup(id(2)); err != nil || b.Loc.Kind != Nowhere {
+		t.Errorf("lookup while placing: %+v %v, want the committed (unplaced) block", b, err)
 	}
-	if st := s.Stats(); st.Blocks != 2 || st.FreeFrames != 1 {
+	if st := s.Stats(); st.Blocks != 3 || st.FreeFrames != 2 || st.Unplaced != 2 {
 		t.Errorf("stats %+v: the pending frame must be reserved", st)
 	}
 	close(release)
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	if b, _ := s.Lookup(id(2)); b.Loc != FrameLoc(1) {
+		t.Errorf("placed in %v, want frame 1", b.Loc)
 	}
 
 	// A live block being changed is busy for other changes.
@@ -395,13 +446,19 @@ func TestCorruptRecords(t *testing.T) {
 	}{
 		{"empty value", [][2][]byte{{block(1), {}}}, ErrCorrupt},
 		{"short value", [][2][]byte{{block(1), {recordVersion, 0, 1}}}, ErrCorrupt},
-		{"long value", [][2][]byte{{block(1), append(encodeRecord(0, 0), 0)}}, ErrCorrupt},
+		{"long value", [][2][]byte{{block(1), append(encodeRecord(FrameLoc(0), 0), 0)}}, ErrCorrupt},
 		{"unknown version", [][2][]byte{{block(1), {9, 0, 0, 0, 0, 0, 0, 0, 0, 0}}}, ErrCorrupt},
-		{"unknown flags", [][2][]byte{{block(1), encodeRecord(0, 0x80)}}, ErrCorrupt},
-		{"frame past the store", [][2][]byte{{block(1), encodeRecord(8, 0)}}, ErrCorrupt},
-		{"frame claimed twice", [][2][]byte{{block(1), encodeRecord(3, 0)}, {block(2), encodeRecord(3, 0)}}, ErrCorrupt},
-		{"unaligned id", [][2][]byte{{append([]byte{'b'}, 0, 0, 0, 0, 0, 0, 0x10, 0), encodeRecord(0, 0)}}, ErrCorrupt},
-		{"short key", [][2][]byte{{[]byte("b123"), encodeRecord(0, 0)}}, ErrCorrupt},
+		{"short version 1", [][2][]byte{{block(1), {recordV1, 0, 0, 0, 0, 0, 0, 0, 0}}}, ErrCorrupt},
+		{"unknown location", [][2][]byte{{block(1), {recordVersion, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0}}}, ErrCorrupt},
+		{"nowhere with index", [][2][]byte{{block(1), {recordVersion, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}}}, ErrCorrupt},
+		{"reserved byte", [][2][]byte{{block(1), {recordVersion, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1}}}, ErrCorrupt},
+		{"slot without a tier", [][2][]byte{{block(1), encodeRecord(SlotLoc(0), 0)}}, ErrCorrupt},
+		{"bad slots meta", [][2][]byte{{[]byte(keyMetaSlots), []byte{1}}}, ErrCorrupt},
+		{"unknown flags", [][2][]byte{{block(1), encodeRecord(FrameLoc(0), 0x80)}}, ErrCorrupt},
+		{"frame past the store", [][2][]byte{{block(1), encodeRecord(FrameLoc(8), 0)}}, ErrCorrupt},
+		{"frame claimed twice", [][2][]byte{{block(1), encodeRecord(FrameLoc(3), 0)}, {block(2), encodeRecord(FrameLoc(3), 0)}}, ErrCorrupt},
+		{"unaligned id", [][2][]byte{{append([]byte{'b'}, 0, 0, 0, 0, 0, 0, 0x10, 0), encodeRecord(FrameLoc(0), 0)}}, ErrCorrupt},
+		{"short key", [][2][]byte{{[]byte("b123"), encodeRecord(FrameLoc(0), 0)}}, ErrCorrupt},
 		{"bad schema", [][2][]byte{{[]byte(keyMetaSchema), encodeU32(7)}}, ErrCorrupt},
 		{"bad frames meta", [][2][]byte{{[]byte(keyMetaFrames), []byte{1}}}, ErrCorrupt},
 		{"missing uuid", [][2][]byte{{[]byte(keyMetaUUID), nil}}, ErrCorrupt},
@@ -468,8 +525,8 @@ func TestOpenReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[uint64]Block{
-		id(1): {ID: id(1), Frame: 0},
-		id(2): {ID: id(2), Frame: 1, MarkedRW: true, Unclean: true},
+		id(1): inFrame(id(1), 0),
+		id(2): {ID: id(2), Loc: FrameLoc(1), Frame: 1, MarkedRW: true, Unclean: true},
 	}
 	if got := snapshot(ro); !maps.Equal(got, want) {
 		t.Fatalf("read-only view %v, want %v", got, want)
@@ -478,7 +535,7 @@ func TestOpenReadOnly(t *testing.T) {
 		t.Fatalf("uuid %x stats %+v", ro.UUID(), ro.Stats())
 	}
 	for name, op := range map[string]func() error{
-		"alloc":   func() error { return ro.Alloc(id(3), nil) },
+		"alloc":   func() error { return ro.Alloc(id(3)) },
 		"free":    func() error { return ro.Free(id(1)) },
 		"markrw":  func() error { return ro.MarkRW(id(1)) },
 		"clearrw": func() error { return ro.ClearRW(id(2)) },
@@ -529,9 +586,9 @@ func TestCrash(t *testing.T) {
 		switch op := rng.IntN(10); {
 		case op < 4:
 			var frame uint64
-			err = s.Alloc(n, func(f uint64) error { frame = f; return nil })
+			err = allocIn(s, n, func(f uint64) error { frame = f; return nil })
 			if err == nil {
-				model[n] = Block{ID: n, Frame: frame}
+				model[n] = inFrame(n, frame)
 			}
 		case op < 6:
 			err = s.Free(n)
@@ -598,7 +655,7 @@ func TestCrashConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range per {
 				n := id(uint64(w*per + i))
-				if err := s.Alloc(n, nil); err != nil {
+				if err := s.Alloc(n); err != nil {
 					t.Error(err)
 					return
 				}
@@ -637,14 +694,14 @@ func TestConcurrentAlloc(t *testing.T) {
 		wg.Go(func() {
 			for i := range per {
 				n := id(uint64(w*per + i))
-				if err := s.Alloc(n, nil); err != nil {
+				if err := allocIn(s, n, nil); err != nil {
 					t.Errorf("Alloc(%#x): %v", n, err)
 				}
 				if i%5 == 0 {
 					if err := s.Free(n); err != nil {
 						t.Errorf("Free(%#x): %v", n, err)
 					}
-					if err := s.Alloc(n, nil); err != nil {
+					if err := allocIn(s, n, nil); err != nil {
 						t.Errorf("re-Alloc(%#x): %v", n, err)
 					}
 				}
@@ -673,7 +730,7 @@ func TestConcurrentAlloc(t *testing.T) {
 	var wins atomic.Int32
 	for range workers {
 		wg.Go(func() {
-			switch err := s2.Alloc(id(7), nil); {
+			switch err := s2.Alloc(id(7)); {
 			case err == nil:
 				wins.Add(1)
 			case !errors.Is(err, ErrExist):
@@ -743,7 +800,7 @@ func BenchmarkAllocSerial(b *testing.B) {
 	var n atomic.Uint64
 	b.ResetTimer()
 	for b.Loop() {
-		if err := s.Alloc(id(n.Add(1)), nil); err != nil {
+		if err := s.Alloc(id(n.Add(1))); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -757,7 +814,7 @@ func BenchmarkAllocParallel(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if err := s.Alloc(id(n.Add(1)), nil); err != nil {
+			if err := s.Alloc(id(n.Add(1))); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -776,7 +833,7 @@ func BenchmarkGroupCommit(b *testing.B) {
 	for b.Loop() {
 		start := time.Now()
 		for range n {
-			if err := s.Alloc(id(next.Add(1)), nil); err != nil {
+			if err := s.Alloc(id(next.Add(1))); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -786,7 +843,7 @@ func BenchmarkGroupCommit(b *testing.B) {
 		for range workers {
 			wg.Go(func() {
 				for range n / workers {
-					if err := s.Alloc(id(next.Add(1)), nil); err != nil {
+					if err := s.Alloc(id(next.Add(1))); err != nil {
 						b.Error(err)
 						return
 					}
@@ -814,15 +871,19 @@ func Example() {
 		panic(err)
 	}
 	defer s.Close()
-	err = s.Alloc(0x200000, func(frame uint64) error {
+	// Alloc reserves the ID; the block has no frame until it is placed.
+	fmt.Println(s.Alloc(0x200000))
+	err = s.Alloc(0x200000)
+	fmt.Println(errors.Is(err, ErrExist), err)
+	// The brick places it in a frame at its first map, zeroing the frame.
+	b, err := s.Place(0x200000, Location{}, func(frame uint64) error {
 		fmt.Println("zero frame", frame)
 		return nil
 	})
-	fmt.Println(err)
-	err = s.Alloc(0x200000, nil)
-	fmt.Println(errors.Is(err, ErrExist), err)
+	fmt.Println(b.Loc, err)
 	// Output:
-	// zero frame 0
 	// <nil>
 	// true alloc 0x200000: brick: block already allocated
+	// zero frame 0
+	// frame 0 <nil>
 }

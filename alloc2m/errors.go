@@ -10,8 +10,9 @@ var (
 	ErrUnaligned = errors.New("brick: block ID is not 2 MiB aligned")
 	// ErrExist: the ID is already allocated (EEXIST).
 	ErrExist = errors.New("brick: block already allocated")
-	// ErrNoSpace: every frame is in use (ENOSPC).
-	ErrNoSpace = errors.New("brick: no free pmem frame")
+	// ErrNoSpace: the store is at capacity, or every frame (or slot) is
+	// in use or reserved (ENOSPC).
+	ErrNoSpace = errors.New("brick: no free pmem frame or tier slot")
 	// ErrNotFound: the ID is not allocated (ENOENT).
 	ErrNotFound = errors.New("brick: block not allocated")
 	// ErrBusy: another operation on the same block is being committed (EBUSY).

@@ -12,28 +12,47 @@ import (
 //	"m/schema"               u32  schema version (schemaVersion)
 //	"m/uuid"                 [16] UUID of the pmem region this metadata maps
 //	"m/frames"               u64  data frames in the region when last opened
+//	"m/slots"                u64  tier slots when last opened (absent: 0)
 //	"b" + u64 ID             block record, see below
 //
-// A block record (version 1) is 10 bytes:
+// A block record is written in version 2, 12 bytes:
+//
+//	offset  size  field
+//	     0     1  record version (2)
+//	     1     1  flags: bit 0 = flagMarkedRW, other bits zero
+//	     2     1  location: 0 none (never mapped: reads as zeros),
+//	              1 pmem data frame, 2 tier slot
+//	     3     1  reserved, zero
+//	     4     8  frame or slot index (zero for none)
+//
+// Version 1 (schema 1, before tiering) is still read: 10 bytes, the block
+// always in a frame:
 //
 //	offset  size  field
 //	     0     1  record version (1)
-//	     1     1  flags: bit 0 = flagMarkedRW, other bits zero
+//	     1     1  flags
 //	     2     8  data frame index
 //
 // Every decoded field is bound-checked; a record that fails is reported as
-// ErrCorrupt at Open instead of being trusted.
+// ErrCorrupt at Open instead of being trusted. Schema 2 differs from schema
+// 1 only by the "m/slots" key and version-2 records; a writable Open
+// upgrades the schema number before it writes either, so an older brick
+// refuses the store with a clear message instead of misreading a record.
 const (
 	keyMetaSchema = "m/schema"
 	keyMetaUUID   = "m/uuid"
 	keyMetaFrames = "m/frames"
+	keyMetaSlots  = "m/slots"
 
 	blockPrefix   = 'b'
 	blockKeyLen   = 1 + 8
-	schemaVersion = 1
+	schemaVersion = 2
+	schemaV1      = 1
 
-	recordVersion = 1
-	recordLen     = 10
+	recordVersion = 2
+	recordLen     = 12
+	recordV1      = 1
+	recordV1Len   = 10
 
 	// flagMarkedRW: the block was handed out read-write and the handle
 	// has not been returned; set durably before the handle exists.
@@ -61,31 +80,53 @@ func decodeBlockKey(k []byte) (uint64, error) {
 	return id, nil
 }
 
-// encodeRecord returns the value of a block record.
-func encodeRecord(frame uint64, flags uint8) []byte {
+// encodeRecord returns the value of a block record (always the newest
+// version).
+func encodeRecord(loc Location, flags uint8) []byte {
 	v := make([]byte, recordLen)
 	v[0] = recordVersion
 	v[1] = flags
-	binary.BigEndian.PutUint64(v[2:], frame)
+	v[2] = uint8(loc.Kind)
+	binary.BigEndian.PutUint64(v[4:], loc.Index)
 	return v
 }
 
-// decodeRecord decodes and checks a block record's value.
-func decodeRecord(v []byte) (frame uint64, flags uint8, err error) {
+// decodeRecord decodes and checks a block record's value, of either version.
+func decodeRecord(v []byte) (loc Location, flags uint8, err error) {
 	if len(v) < 1 {
-		return 0, 0, fmt.Errorf("empty block record: %w", ErrCorrupt)
+		return Location{}, 0, fmt.Errorf("empty block record: %w", ErrCorrupt)
 	}
-	if v[0] != recordVersion {
-		return 0, 0, fmt.Errorf("block record version %d, this brick reads %d: %w", v[0], recordVersion, ErrCorrupt)
-	}
-	if len(v) != recordLen {
-		return 0, 0, fmt.Errorf("block record of %d bytes, want %d: %w", len(v), recordLen, ErrCorrupt)
+	switch v[0] {
+	case recordV1:
+		if len(v) != recordV1Len {
+			return Location{}, 0, fmt.Errorf("version-1 block record of %d bytes, want %d: %w", len(v), recordV1Len, ErrCorrupt)
+		}
+		loc = Location{Kind: InFrame, Index: binary.BigEndian.Uint64(v[2:])}
+	case recordVersion:
+		if len(v) != recordLen {
+			return Location{}, 0, fmt.Errorf("block record of %d bytes, want %d: %w", len(v), recordLen, ErrCorrupt)
+		}
+		loc = Location{Kind: LocKind(v[2]), Index: binary.BigEndian.Uint64(v[4:])}
+		if v[3] != 0 {
+			return Location{}, 0, fmt.Errorf("block record reserved byte %#02x is not zero: %w", v[3], ErrCorrupt)
+		}
+		switch loc.Kind {
+		case Nowhere:
+			if loc.Index != 0 {
+				return Location{}, 0, fmt.Errorf("block record without a location has index %d: %w", loc.Index, ErrCorrupt)
+			}
+		case InFrame, InSlot:
+		default:
+			return Location{}, 0, fmt.Errorf("block record location kind %d is unknown: %w", v[2], ErrCorrupt)
+		}
+	default:
+		return Location{}, 0, fmt.Errorf("block record version %d, this brick reads %d and %d: %w", v[0], recordV1, recordVersion, ErrCorrupt)
 	}
 	flags = v[1]
 	if flags&^knownFlags != 0 {
-		return 0, 0, fmt.Errorf("block record flags %#02x has unknown bits: %w", flags, ErrCorrupt)
+		return Location{}, 0, fmt.Errorf("block record flags %#02x has unknown bits: %w", flags, ErrCorrupt)
 	}
-	return binary.BigEndian.Uint64(v[2:]), flags, nil
+	return loc, flags, nil
 }
 
 // encodeU64 and encodeU32 encode meta values.

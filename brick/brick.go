@@ -32,8 +32,10 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/brick-storage/brick/alloc2m"
+	"github.com/brick-storage/brick/persist"
 	"github.com/brick-storage/brick/pmem"
 	"github.com/brick-storage/brick/protocol"
 	"github.com/brick-storage/brick/verbs"
@@ -50,6 +52,27 @@ type Config struct {
 	RecvDepth int
 	// MaxSessions bounds concurrent sessions (default 4096).
 	MaxSessions int
+	// MaxMapsPerSession bounds one session's live maps (default 1024).
+	MaxMapsPerSession int
+	// SessionTimeout ends a session that has sent nothing for this long
+	// and has no request in progress (default 30 s; negative: never). The
+	// hello tells clients, which ping when idle.
+	SessionTimeout time.Duration
+	// AuthKey, if set, is the pre-shared key every session must prove
+	// before any verb is served (protocol.CheckKey bounds it). Without
+	// one, any peer that reaches the listener can use the brick.
+	AuthKey []byte
+	// Persistence is the posture the brick serves under (persist.Probe):
+	// it chooses each session's persist method and is what Status shows.
+	// Nil: the default policy for the region's properties, sessions on the
+	// software RNIC, no RDMA devices looked for (tests, embedding).
+	Persistence *persist.Posture
+	// Tier is the slow tier (nil: none); Store must have been opened with
+	// its slot count (alloc2m.Options.Slots). See tiering.go.
+	Tier Tier
+	// TierLowWater and TierHighWater are the free-frame watermarks of
+	// background demotion (0: an eighth and a quarter of the frames).
+	TierLowWater, TierHighWater uint64
 }
 
 // Server is a running brick service.
@@ -60,7 +83,12 @@ type Server struct {
 	metrics *Metrics
 	depth   int
 	maxSess int
-	method  protocol.PersistMethod
+	maxMaps int
+	timeout time.Duration // 0: sessions never time out
+	authKey []byte
+	method  protocol.PersistMethod // what a persist request serves: GPSPM, or none
+	posture *persist.Posture
+	tiering *tiering // nil without a tier (tiering.go)
 
 	// stripes serialise Map, Unmap and Free of the same block.
 	stripes [64]sync.Mutex
@@ -101,19 +129,56 @@ func New(cfg Config) (*Server, error) {
 	if s.maxSess <= 0 {
 		s.maxSess = 4096
 	}
+	if s.maxMaps = cfg.MaxMapsPerSession; s.maxMaps <= 0 {
+		s.maxMaps = 1024
+	}
+	switch s.timeout = cfg.SessionTimeout; {
+	case s.timeout == 0:
+		s.timeout = 30 * time.Second
+	case s.timeout < 0:
+		s.timeout = 0
+	}
+	if cfg.AuthKey != nil {
+		if err := protocol.CheckKey(cfg.AuthKey); err != nil {
+			return nil, err
+		}
+		s.authKey = append([]byte(nil), cfg.AuthKey...)
+	}
 	if !s.region.Persistent() {
 		s.method = protocol.PersistNone
 	}
+	if s.posture = cfg.Persistence; s.posture == nil {
+		p, err := persist.Probe(persist.Options{Memory: s.region.Properties(), Software: true,
+			SoftwareDDIO: persist.SimulatedDDIO(s.region), NoDevices: true})
+		if err != nil {
+			return nil, err
+		}
+		s.posture = p
+	}
+	if s.posture.Memory != s.region.Properties() {
+		return nil, fmt.Errorf("brick: the persistence posture was probed for %s memory, but the region is %s; refusing to announce methods for other memory",
+			s.posture.Memory.Kind, s.region.Kind())
+	}
 	s.mu.sessions = make(map[uint64]*session)
 	s.mu.maps = make(map[uint64][]*mapping)
+	if cfg.Tier != nil {
+		if err := s.initTiering(cfg); err != nil {
+			return nil, err
+		}
+	}
 	if s.metrics != nil {
 		s.metrics.attach(s)
 	}
 	return s, nil
 }
 
-// PersistMethod is the method announced in every Map reply.
+// PersistMethod is what a persist request is served with: GPSPM, or none
+// for volatile memory. Map replies carry each session's own method
+// (Posture.Method).
 func (s *Server) PersistMethod() protocol.PersistMethod { return s.method }
+
+// Posture is the persistence posture the brick serves under.
+func (s *Server) Posture() *persist.Posture { return s.posture }
 
 // Serve accepts sessions from l until ctx ends or l is closed. It returns
 // nil on a clean stop. The caller closes l; Serve does not.
@@ -141,13 +206,16 @@ func (s *Server) Close() error {
 	s.mu.closed = true
 	sessions := make([]*session, 0, len(s.mu.sessions))
 	for _, ss := range s.mu.sessions {
-		sessions = append(sessions, ss)
+		if ss.qp != nil { // nil: not accepted yet, and prepare will refuse
+			sessions = append(sessions, ss)
+		}
 	}
 	s.mu.Unlock()
 	for _, ss := range sessions {
 		ss.qp.Close()
 	}
 	s.wg.Wait()
+	s.stopTiering()
 	return nil
 }
 

@@ -3,6 +3,7 @@ package brick_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/brick-storage/brick/brick"
 	"github.com/brick-storage/brick/client"
 	"github.com/brick-storage/brick/pmem"
+	"github.com/brick-storage/brick/tier"
 	"github.com/brick-storage/brick/verbs"
 	"github.com/brick-storage/brick/verbs/soft"
 )
@@ -23,6 +25,7 @@ type env struct {
 	srv    *brick.Server
 	region pmem.Region
 	store  *alloc2m.Store
+	tier   *tier.Store // nil without envOpts.tierSlots
 	addr   string
 	ctx    context.Context
 }
@@ -31,6 +34,14 @@ type envOpts struct {
 	frames      uint64 // data frames (default 16)
 	file        bool   // file backend instead of anonymous memory
 	maxSessions int
+	maxMaps     int
+	depth       int           // brick's recv depth (default 16)
+	timeout     time.Duration // session timeout (default: 30 s)
+	authKey     []byte
+	log         *logBuffer // captures the brick's and the listener's log
+	// tierSlots gives the brick a slow tier of that many slots in the
+	// test's directory; tierLow/tierHigh are its watermarks (0: default).
+	tierSlots, tierLow, tierHigh uint64
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -50,16 +61,31 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := alloc2m.Open(filepath.Join(dir, "meta"), alloc2m.Options{UUID: region.UUID(), Frames: region.Frames()})
+	var tr *tier.Store
+	var brickTier brick.Tier // stays a nil interface without a tier
+	if o.tierSlots > 0 {
+		tr, err = tier.Open(filepath.Join(dir, "tier.img"), tier.Options{Size: int64(o.tierSlots) * tier.SlotSize, UUID: region.UUID()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		brickTier = tr
+	}
+	store, err := alloc2m.Open(filepath.Join(dir, "meta"), alloc2m.Options{UUID: region.UUID(), Frames: region.Frames(), Slots: o.tierSlots})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := brick.New(brick.Config{Region: region, Store: store, MaxSessions: o.maxSessions})
+	var logger *slog.Logger
+	if o.log != nil {
+		logger = o.log.logger()
+	}
+	srv, err := brick.New(brick.Config{Region: region, Store: store, MaxSessions: o.maxSessions, Logger: logger,
+		MaxMapsPerSession: o.maxMaps, RecvDepth: o.depth, SessionTimeout: o.timeout, AuthKey: o.authKey,
+		Tier: brickTier, TierLowWater: o.tierLow, TierHighWater: o.tierHigh})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	l, err := soft.New().Listen(ctx, "127.0.0.1:0", verbs.ListenConfig{})
+	l, err := soft.New().Listen(ctx, "127.0.0.1:0", verbs.ListenConfig{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,9 +99,12 @@ func newEnv(t *testing.T, o envOpts) *env {
 		srv.Close()
 		cancel()
 		store.Close()
+		if tr != nil {
+			tr.Close()
+		}
 		region.Close()
 	})
-	return &env{t: t, srv: srv, region: region, store: store, addr: "tcp://" + l.Addr(), ctx: ctx}
+	return &env{t: t, srv: srv, region: region, store: store, tier: tr, addr: "tcp://" + l.Addr(), ctx: ctx}
 }
 
 // dial opens a client session closed at the end of the test.

@@ -34,9 +34,15 @@ func (s *Server) List(first, last uint64, max int) (*protocol.ListReply, error) 
 }
 
 // BlockState is the state of an unmapped block as the store records it.
+// Unclean comes first: it is what an application must act on, wherever the
+// block lives. A block never mapped (no frame yet) lists as resident: it
+// reads as zeros and maps without a copy.
 func BlockState(b alloc2m.Block) protocol.ExtentState {
-	if b.Unclean {
+	switch {
+	case b.Unclean:
 		return protocol.StateUnclean
+	case b.Tiered():
+		return protocol.StateTiered
 	}
 	return protocol.StateResident
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/brick-storage/brick/alloc2m"
 	"github.com/brick-storage/brick/protocol"
 )
 
@@ -17,7 +18,11 @@ type Metrics struct {
 	latency   *prometheus.HistogramVec
 	persists  *prometheus.CounterVec
 	persistB  *prometheus.CounterVec
-	reg       prometheus.Registerer
+	// The slow tier (tiering.go), by direction: demote, promote.
+	tierMoves  *prometheus.CounterVec
+	tierBytes  *prometheus.CounterVec
+	tierMoveLt *prometheus.HistogramVec
+	reg        prometheus.Registerer
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -44,7 +49,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "brick", Name: "persist_bytes_total", Help: "Bytes made persistent by the brick, by method.",
 		}, []string{"method"}),
 	}
-	reg.MustRegister(m.sessions, m.sessTotal, m.verbs, m.latency, m.persists, m.persistB)
+	m.tierMoves = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "brick", Name: "tier_moves_total", Help: "Blocks moved between pmem and the slow tier, by direction (demote, promote).",
+	}, []string{"direction"})
+	m.tierBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "brick", Name: "tier_moved_bytes_total", Help: "Bytes moved between pmem and the slow tier, by direction.",
+	}, []string{"direction"})
+	m.tierMoveLt = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "brick", Name: "tier_move_duration_seconds", Help: "Time to move one block (copy, sync, commit), by direction.",
+		Buckets: prometheus.ExponentialBuckets(1e-5, 4, 10),
+	}, []string{"direction"})
+	reg.MustRegister(m.sessions, m.sessTotal, m.verbs, m.latency, m.persists, m.persistB, m.tierMoves, m.tierBytes, m.tierMoveLt)
 	return m
 }
 
@@ -64,7 +79,72 @@ func (m *Metrics) attach(s *Server) {
 			stat(func(st *protocol.StatusReply) float64 { return float64(st.Mapped) })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "brick", Name: "blocks_unclean", Help: "Blocks that were mapped read-write at an unclean shutdown."},
 			stat(func(st *protocol.StatusReply) float64 { return float64(st.Unclean) })),
+		blockStates{s},
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "brick", Name: "tier_slots", Help: "Slots of the slow tier (0: no tier)."},
+			stat(func(st *protocol.StatusReply) float64 { return float64(st.TierSlots) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "brick", Name: "tier_slots_free", Help: "Free slots of the slow tier."},
+			stat(func(st *protocol.StatusReply) float64 { return float64(st.TierFreeSlots) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "brick", Name: "blocks_tiered", Help: "Blocks on the slow tier."},
+			stat(func(st *protocol.StatusReply) float64 { return float64(st.Tiered) })),
 	)
+}
+
+// moved records one block moved to or from the slow tier.
+func (m *Metrics) moved(direction string, d time.Duration) {
+	if m != nil {
+		m.tierMoves.WithLabelValues(direction).Inc()
+		m.tierBytes.WithLabelValues(direction).Add(alloc2m.BlockSize)
+		m.tierMoveLt.WithLabelValues(direction).Observe(d.Seconds())
+	}
+}
+
+// blockStatesDesc: every allocated block is in exactly one state, the one
+// brickctl list shows (a mapped block counts as mapped even if unclean).
+var blockStatesDesc = prometheus.NewDesc("brick_blocks_by_state",
+	"Allocated blocks by state: resident, tiered, mapped-ro, mapped-rw, unclean (as brickctl list shows them).",
+	[]string{"state"}, nil)
+
+// blockStates collects brick_blocks_by_state at scrape time, in time
+// proportional to the mapped blocks.
+type blockStates struct{ s *Server }
+
+func (b blockStates) Describe(ch chan<- *prometheus.Desc) { ch <- blockStatesDesc }
+
+func (b blockStates) Collect(ch chan<- prometheus.Metric) {
+	n := b.s.blockStates()
+	for _, st := range []protocol.ExtentState{protocol.StateResident, protocol.StateTiered, protocol.StateMappedRO, protocol.StateMappedRW, protocol.StateUnclean} {
+		ch <- prometheus.MustNewConstMetric(blockStatesDesc, prometheus.GaugeValue, float64(n[st]), st.String())
+	}
+}
+
+// blockStates counts the allocated blocks in each state.
+func (s *Server) blockStates() map[protocol.ExtentState]uint64 {
+	s.mu.Lock()
+	mapped := make(map[uint64]bool, len(s.mu.maps)) // ID → has a read-write map
+	for id, ms := range s.mu.maps {
+		for _, m := range ms {
+			mapped[id] = mapped[id] || m.rw()
+		}
+	}
+	s.mu.Unlock()
+	st := s.store.Stats()
+	n := map[protocol.ExtentState]uint64{protocol.StateUnclean: st.Unclean}
+	for id, rw := range mapped {
+		if rw {
+			n[protocol.StateMappedRW]++
+		} else {
+			n[protocol.StateMappedRO]++
+		}
+		if b, err := s.store.Lookup(id); err == nil && b.Unclean && n[protocol.StateUnclean] > 0 {
+			n[protocol.StateUnclean]-- // shown as mapped
+		}
+	}
+	// Mapped blocks are never tiered; unclean tiered blocks count as unclean.
+	n[protocol.StateTiered] = st.Tiered - st.TieredUnclean
+	if used := n[protocol.StateMappedRO] + n[protocol.StateMappedRW] + n[protocol.StateUnclean] + n[protocol.StateTiered]; st.Blocks > used {
+		n[protocol.StateResident] = st.Blocks - used
+	}
+	return n
 }
 
 func (m *Metrics) sessionStarted() {

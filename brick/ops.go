@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/brick-storage/brick/alloc2m"
+	"github.com/brick-storage/brick/persist"
 	"github.com/brick-storage/brick/pmem"
 	"github.com/brick-storage/brick/protocol"
 	"github.com/brick-storage/brick/verbs"
@@ -41,7 +42,7 @@ func (s *Server) Alloc(id uint64) error {
 	mu := s.stripe(id)
 	mu.Lock()
 	defer mu.Unlock()
-	return s.store.Alloc(id, s.zeroFrame)
+	return s.store.Alloc(id) // no frame until its first map (tiering.go)
 }
 
 // zeroFrame makes frame i zero and durable. A frame that already reads as
@@ -65,7 +66,11 @@ func (s *Server) Free(id uint64) error {
 	if n > 0 {
 		return fmt.Errorf("%w: block %#x is mapped by %d session(s); unmap it first", protocol.ErrBusy, id, n)
 	}
-	return s.store.Free(id)
+	if err := s.store.Free(id); err != nil {
+		return err
+	}
+	s.tiering.forget(id)
+	return nil
 }
 
 // mapping is one session's handle on one block.
@@ -74,7 +79,8 @@ type mapping struct {
 	id    uint64
 	frame uint64 // fixed while mapped: Free refuses mapped blocks
 	flags uint32
-	mr    verbs.MR
+	mr    verbs.MR // per-map registration, or
+	mw    verbs.MW // a window over the session's region (window.go)
 }
 
 func (m *mapping) rw() bool     { return m.flags&protocol.MapReadWrite != 0 }
@@ -109,18 +115,32 @@ func (s *Server) Map(ss *session, id uint64, flags uint32) (*protocol.MapReply, 
 	s.mu.Lock()
 	existing := s.mu.maps[id]
 	_, mine := ss.maps[id]
+	nmaps := len(ss.maps)
 	s.mu.Unlock()
 	if mine {
 		return nil, fmt.Errorf("%w: block %#x is already mapped by this session", protocol.ErrBusy, id)
 	}
+	if nmaps >= s.maxMaps {
+		return nil, fmt.Errorf("%w: this session already has %d maps (the brick's per-session limit); unmap some first", protocol.ErrLimit, nmaps)
+	}
 	if conflicts(existing, flags) {
 		return nil, fmt.Errorf("%w: block %#x is mapped by another session", protocol.ErrBusy, id)
 	}
+	// A tiered or never-mapped block is brought into a frame first.
+	if b, err = s.resident(id, b); err != nil {
+		return nil, err
+	}
 	m := &mapping{ss: ss, id: id, frame: b.Frame, flags: flags}
 	access := verbs.AccessRemoteRead
-	reply := &protocol.MapReply{Access: protocol.AccessRead, Method: s.method, Length: alloc2m.BlockSize}
+	// The session's persist method: what its RNIC, its client and the
+	// memory allow (package persist).
+	method := s.posture.Method(ss.qp.Caps(), persist.PathOf(ss.qp), ss.hello.Features)
+	reply := &protocol.MapReply{Access: protocol.AccessRead, Method: method, Length: alloc2m.BlockSize}
 	if m.rw() {
 		access |= verbs.AccessRemoteWrite | verbs.AccessLocalWrite
+		if method == protocol.PersistFlush {
+			access |= verbs.AccessFlushPersistent
+		}
 		reply.Access |= protocol.AccessWrite
 		// The durable mark comes before the key leaves the brick.
 		if !b.MarkedRW {
@@ -129,11 +149,26 @@ func (s *Server) Map(ss *session, id uint64, flags uint32) (*protocol.MapReply, 
 			}
 		}
 	}
-	m.mr, err = ss.qp.PD().Register(s.region.Frame(b.Frame), access)
+	// A memory window over the session's region where the QP has them
+	// (window.go), else a registration of the frame.
+	bound, err := s.bindWindow(ss, m, access, reply)
 	if err != nil {
-		return nil, fmt.Errorf("brick: register block %#x: %w", id, err)
+		return nil, err
 	}
-	reply.RKey, reply.Addr = m.mr.RKey(), m.mr.Addr()
+	if !bound {
+		// The region's data-path hooks: the power-fail simulator's model, or
+		// for real memory a Flush that makes an RDMA FLUSH durable.
+		frame := s.region.Frame(b.Frame)
+		hooks, err := pmem.HooksFor(s.region, frame)
+		if err != nil {
+			return nil, fmt.Errorf("brick: hooks for block %#x: %w", id, err)
+		}
+		m.mr, err = ss.qp.PD().RegisterWith(frame, access, verbs.RegisterOptions{Hooks: hooks})
+		if err != nil {
+			return nil, fmt.Errorf("brick: register block %#x: %w", id, err)
+		}
+		reply.RKey, reply.Addr = m.mr.RKey(), m.mr.Addr()
+	}
 	s.mu.Lock()
 	s.mu.maps[id] = append(s.mu.maps[id], m)
 	ss.maps[id] = m
@@ -160,7 +195,7 @@ func (s *Server) Unmap(ss *session, id uint64) error {
 
 // unmapLocked revokes m. The block's stripe lock is held.
 func (s *Server) unmapLocked(m *mapping) error {
-	err := m.mr.Deregister()
+	err := m.revoke()
 	s.mu.Lock()
 	delete(m.ss.maps, m.id)
 	rest := s.mu.maps[m.id][:0]
@@ -172,6 +207,7 @@ func (s *Server) unmapLocked(m *mapping) error {
 		}
 	}
 	if len(rest) == 0 {
+		s.tiering.touch(m.id) // unmapped: a demotion candidate
 		delete(s.mu.maps, m.id)
 	} else {
 		s.mu.maps[m.id] = rest
@@ -253,10 +289,15 @@ func (s *Server) Status() *protocol.StatusReply {
 		r.Backend = protocol.BackendFile
 	case pmem.KindAnonymous:
 		r.Backend = protocol.BackendAnonymous
+	case pmem.KindFSDAX:
+		r.Backend = protocol.BackendFSDAX
+	case pmem.KindDevDAX:
+		r.Backend = protocol.BackendDevDAX
+	case pmem.KindPowerFail:
+		r.Backend = protocol.BackendPowerFail
 	}
-	if s.method != protocol.PersistNone {
-		r.Methods = 1 << s.method
-	}
+	s.posture.Fill(r) // methods offered, domain, DDIO per device
+	r.TierSlots, r.TierFreeSlots, r.Tiered = st.Slots, st.FreeSlots, st.Tiered
 	return r
 }
 

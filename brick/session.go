@@ -2,31 +2,79 @@ package brick
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/brick-storage/brick/pmem"
 	"github.com/brick-storage/brick/protocol"
 	"github.com/brick-storage/brick/verbs"
 )
 
-// session is one connection: one queue pair, one protection domain, and the
-// maps made through it. Its requests are served in order by one goroutine.
+// A session is one connection: one queue pair, one protection domain, and
+// the maps made through it. Its life is a small state machine:
+//
+//	connecting ──hello──▶ [authenticating] ──auth ok──▶ ready ──▶ closing
+//	     │ bad hello,           │ wrong key, anything            ▲
+//	     │ no common version,   │ but Auth, silence              │ peer gone, malformed
+//	     ▼ limit: reject        └────────────────────────────────┘ frame, silence, Close
+//
+// "connecting" is serveConn before Accept; "authenticating" exists only
+// when the brick has a key. In "ready" the receive loop makes the first
+// dispatch on the request's class (protocol.Type.Class): persist requests
+// and pings are served inline, so they never wait behind a verb that
+// blocks on metadata; verbs go through a bounded queue to one worker that
+// serves them in order. Each queued verb keeps its receive buffer until it
+// is answered, so the queue can never hold more than the recv depth the
+// hello announced: back-pressure on a client that ignores it is the RNIC's
+// (a Send with no receive posted breaks the connection), never an
+// unbounded buffer here.
 type session struct {
 	id  uint64
 	srv *Server
-	qp  verbs.QP
+	qp  verbs.QP // set by prepare under srv.mu
 	log *slog.Logger
 
 	// recv and send are registered slabs of depth message slots each.
 	recvMem, sendMem []byte
 	recvMR, sendMR   verbs.MR
-	freeSend         []int // free send slots; owned by the session goroutine
+
+	send struct {
+		sync.Mutex // serialises slot allocation and send-CQ reaping
+		free       []int
+	}
+
+	// Owned by the receive loop.
+	authed bool
+	hello  protocol.HelloReply // what the brick said, for the auth transcript
+
+	verbs    chan verbWork // bounded by depth: see the type comment
+	inflight atomic.Int32  // verbs queued or being served
+	lastRx   atomic.Int64  // unix nanos of the last frame in or verb answered
+	closing  atomic.Bool   // the receive loop has ended: serve nothing more
 
 	// maps are this session's live maps by block ID; guarded by srv.mu.
 	maps map[uint64]*mapping
+
+	win windows // memory windows' region (window.go)
 }
+
+type verbWork struct {
+	slot int
+	h    protocol.Header
+	m    protocol.Message
+}
+
+// Session-ending causes that are not the peer's transport going away.
+var (
+	errSilent   = errors.New("brick: the peer was silent for longer than the session timeout; presuming it dead")
+	errNotAuthd = fmt.Errorf("%w: request before authentication", protocol.ErrPermission)
+	errBadProof = fmt.Errorf("%w: authentication failed: the peer does not know the key", protocol.ErrPermission)
+)
 
 // serveConn answers one connection request and, if it is accepted, serves
 // the session until it ends.
@@ -34,13 +82,20 @@ func (s *Server) serveConn(req verbs.ConnRequest) {
 	log := s.log.With("peer", req.RemoteAddr())
 	var hello protocol.HelloRequest
 	if err := hello.Unmarshal(req.PrivateData()); err != nil {
-		log.Warn("rejecting connection: bad hello", "err", err)
+		log.Warn("rejecting connection: bad hello", "err", err, "bytes", len(req.PrivateData()))
 		s.reject(req, protocol.StatusProtocol)
 		return
 	}
-	if hello.MinVersion > protocol.Version || hello.MaxVersion < protocol.Version {
-		log.Warn("rejecting connection: no common protocol version", "min", hello.MinVersion, "max", hello.MaxVersion)
+	version, ok := protocol.NegotiateVersion(hello.MinVersion, hello.MaxVersion)
+	if !ok {
+		log.Warn("rejecting connection: no common protocol version", "min", hello.MinVersion, "max", hello.MaxVersion,
+			"brick_min", protocol.MinVersion, "brick_max", protocol.MaxVersion)
 		s.reject(req, protocol.StatusNotSupported)
+		return
+	}
+	if s.authKey != nil && hello.Features&protocol.FeatureAuth == 0 {
+		log.Warn("rejecting connection: the brick requires authentication and the peer does not offer it")
+		s.reject(req, protocol.StatusPermission)
 		return
 	}
 	ss := &session{id: s.nextSession.Add(1), srv: s, maps: make(map[uint64]*mapping)}
@@ -52,33 +107,57 @@ func (s *Server) serveConn(req verbs.ConnRequest) {
 	}
 	defer s.removeSession(ss)
 
-	reply := protocol.HelloReply{
-		Version:    protocol.Version,
+	ss.hello = protocol.HelloReply{
+		Version:    version,
 		RecvDepth:  uint16(s.depth),
 		MaxMessage: protocol.MaxMessage,
-		Features:   hello.Features & s.features(),
+		Features:   protocol.NegotiateFeatures(hello.Features, s.features(), s.authKey != nil),
 		UUID:       s.region.UUID(),
 		FrameSize:  pmem.FrameSize,
 		Frames:     s.region.Frames(),
 		SessionID:  ss.id,
+		TimeoutMS:  uint32(s.timeout / time.Millisecond),
+	}
+	if s.authKey != nil {
+		rand.Read(ss.hello.Nonce[:])
+	} else {
+		ss.authed = true
 	}
 	cfg := verbs.QPConfig{SendDepth: s.depth, RecvDepth: s.depth}
 	// prepare sets ss.qp before the peer can send anything.
-	if _, err := req.Accept(cfg, reply.Marshal(), ss.prepare); err != nil {
+	if _, err := req.Accept(cfg, ss.hello.Marshal(), ss.prepare); err != nil {
 		ss.freeBuffers()
 		log.Warn("accept failed", "err", err)
 		return
 	}
-	ss.log.Info("session started")
+	ss.log.Info("session started", "version", version, "features", fmt.Sprintf("%#x", ss.hello.Features), "authenticating", !ss.authed)
 	s.metrics.sessionStarted()
 	err := ss.run()
 	ss.end()
 	s.metrics.sessionEnded()
-	if err != nil {
+	switch fault := transportFault(ss.qp); {
+	case fault != nil: // the root cause of whatever run saw
+		ss.log.Warn("session ended: transport error (the peer broke the RDMA protocol, accessed memory it may not, or sent more requests than the hello's recv depth)",
+			"err", fault, "recv_depth", s.depth)
+	case err != nil:
 		ss.log.Warn("session ended", "err", err)
-	} else {
+	default:
 		ss.log.Info("session ended")
 	}
+}
+
+// transportFault is why the queue pair failed, if its provider says and
+// it was not a plain disconnect or local close.
+func transportFault(qp verbs.QP) error {
+	e, ok := qp.(interface{ Err() error })
+	if !ok {
+		return nil
+	}
+	err := e.Err()
+	if errors.Is(err, verbs.ErrCompletion) || errors.Is(err, verbs.ErrRemoteAccess) {
+		return err
+	}
+	return nil
 }
 
 func (s *Server) reject(req verbs.ConnRequest, st protocol.Status) {
@@ -88,11 +167,10 @@ func (s *Server) reject(req verbs.ConnRequest, st protocol.Status) {
 	}
 }
 
+// features are what the brick offers; a session gets those its client
+// asked for too.
 func (s *Server) features() uint64 {
-	if s.method == protocol.PersistGPSPM {
-		return protocol.FeatureGPSPM
-	}
-	return 0
+	return s.posture.Features()
 }
 
 func (s *Server) addSession(ss *session) error {
@@ -102,7 +180,7 @@ func (s *Server) addSession(ss *session) error {
 		return fmt.Errorf("%w: the brick is shutting down", protocol.ErrLimit)
 	}
 	if len(s.mu.sessions) >= s.maxSess {
-		return fmt.Errorf("%w: %d sessions already", protocol.ErrLimit, s.maxSess)
+		return fmt.Errorf("%w: %d sessions already (the brick's session limit)", protocol.ErrLimit, s.maxSess)
 	}
 	s.mu.sessions[ss.id] = ss
 	return nil
@@ -117,8 +195,15 @@ func (s *Server) removeSession(ss *session) {
 // prepare registers the session's message buffers and posts every receive
 // before the peer learns the connection is up.
 func (ss *session) prepare(qp verbs.QP) error {
+	s := ss.srv
+	s.mu.Lock()
+	if s.mu.closed {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: the brick is shutting down", protocol.ErrLimit)
+	}
 	ss.qp = qp
-	depth := ss.srv.depth
+	s.mu.Unlock()
+	depth := s.depth
 	var err error
 	if ss.recvMem, err = verbs.AllocMemory(depth * protocol.MaxMessage); err != nil {
 		return err
@@ -136,8 +221,10 @@ func (ss *session) prepare(qp verbs.QP) error {
 		if err := ss.postRecv(i); err != nil {
 			return err
 		}
-		ss.freeSend = append(ss.freeSend, i)
+		ss.send.free = append(ss.send.free, i)
 	}
+	ss.verbs = make(chan verbWork, depth)
+	ss.touch()
 	return nil
 }
 
@@ -148,13 +235,61 @@ func (ss *session) postRecv(slot int) error {
 	})
 }
 
-// run serves requests until the connection ends or a peer misbehaves.
+func (ss *session) touch() { ss.lastRx.Store(time.Now().UnixNano()) }
+
+// run serves the session until the connection ends, the peer misbehaves or
+// falls silent. The verb worker runs beside the receive loop and is done
+// when run returns.
 func (ss *session) run() error {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := ss.worker(); err != nil {
+			cancel(err)
+		}
+	}()
+	err := ss.receive(ctx)
+	if ctx.Err() != nil {
+		err = context.Cause(ctx) // the worker failed
+	}
+	// Closing the queue pair flushes what the worker may be waiting on
+	// (a send slot); it then drains the queue without serving it.
+	ss.closing.Store(true)
+	ss.qp.Close()
+	close(ss.verbs)
+	wg.Wait()
+	return err
+}
+
+// receive is the session's receive loop: decode, first dispatch, and
+// dead-peer detection.
+func (ss *session) receive(ctx context.Context) error {
 	wcs := make([]verbs.WC, ss.srv.depth)
+	timeout := ss.srv.timeout
 	for {
-		n, err := ss.qp.RecvCQ().Wait(context.Background(), wcs)
+		wctx, stop := ctx, context.CancelFunc(func() {})
+		if timeout > 0 {
+			deadline := time.Unix(0, ss.lastRx.Load()).Add(timeout)
+			if ss.inflight.Load() > 0 {
+				deadline = time.Now().Add(timeout) // not silent: waiting for us
+			}
+			wctx, stop = context.WithDeadline(ctx, deadline)
+		}
+		n, err := ss.qp.RecvCQ().Wait(wctx, wcs)
+		stop()
 		if err != nil {
-			if errors.Is(err, verbs.ErrClosed) {
+			switch {
+			case ctx.Err() != nil:
+				return ctx.Err()
+			case errors.Is(err, context.DeadlineExceeded):
+				if ss.inflight.Load() > 0 || time.Since(time.Unix(0, ss.lastRx.Load())) < timeout {
+					continue // busy, or a verb was answered meanwhile
+				}
+				return fmt.Errorf("%w (%v, session timeout)", errSilent, timeout)
+			case errors.Is(err, verbs.ErrClosed):
 				return nil
 			}
 			return err
@@ -166,37 +301,119 @@ func (ss *session) run() error {
 			if err := wc.Err(); err != nil {
 				return err
 			}
+			ss.touch()
 			slot := int(wc.ID)
 			frame := ss.recvMem[slot*protocol.MaxMessage:][:wc.ByteLen]
-			if err := ss.handleFrame(frame); err != nil {
+			queued, err := ss.dispatch(slot, frame)
+			if err != nil {
 				return err
 			}
-			if err := ss.postRecv(slot); err != nil {
-				return err
+			if !queued {
+				if err := ss.postRecv(slot); err != nil {
+					return err
+				}
 			}
 		}
 	}
 }
 
-// handleFrame decodes one request, serves it and posts the reply. A frame
-// that does not decode ends the session: the peer is not speaking the
-// protocol, and guessing at its request IDs would only hide that.
-func (ss *session) handleFrame(frame []byte) error {
+// dispatch decodes one request and serves it inline or queues it for the
+// worker (queued: the worker reposts the slot). A frame that does not
+// decode ends the session: the peer is not speaking the protocol, and
+// guessing at its request IDs would only hide that.
+func (ss *session) dispatch(slot int, frame []byte) (queued bool, err error) {
 	h, m, err := protocol.Decode(frame)
 	if err != nil {
-		return fmt.Errorf("malformed frame (%d bytes): %w", len(frame), err)
+		return false, fmt.Errorf("malformed frame (%d bytes): %w", len(frame), err)
 	}
 	if h.Type.IsReply() {
-		return fmt.Errorf("%w: peer sent a %s", protocol.ErrProtocol, h.Type)
+		return false, fmt.Errorf("%w: peer sent a %s", protocol.ErrProtocol, h.Type)
 	}
+	class := h.Type.Class()
+	if !ss.authed {
+		if class != protocol.ClassAuth {
+			ss.sendFinal(h, protocol.StatusPermission)
+			return false, fmt.Errorf("%w: the peer sent %s", errNotAuthd, h.Type)
+		}
+		return false, ss.authenticate(h, m.(*protocol.AuthRequest))
+	}
+	switch class {
+	case protocol.ClassVerb:
+		ss.inflight.Add(1)
+		// Never blocks: a queued verb holds its receive slot, and there
+		// are as many slots as the channel has room.
+		ss.verbs <- verbWork{slot: slot, h: h, m: m}
+		return true, nil
+	case protocol.ClassFast:
+		if h.Type == protocol.TypePing {
+			return false, ss.sendReply(h.Type|protocol.ReplyBit, protocol.StatusOK, h.ReqID, &protocol.EmptyReply{T: h.Type | protocol.ReplyBit})
+		}
+		return false, ss.serveOne(h, m)
+	case protocol.ClassAuth:
+		st := protocol.StatusProtocol // already authenticated
+		if ss.srv.authKey == nil {
+			st = protocol.StatusNotSupported
+		}
+		ss.log.Debug("auth request refused", "status", st)
+		return false, ss.sendReply(h.Type|protocol.ReplyBit, st, h.ReqID, nil)
+	}
+	return false, fmt.Errorf("%w: %s", protocol.ErrType, h.Type)
+}
+
+// authenticate checks the client's proof and answers with the brick's.
+func (ss *session) authenticate(h protocol.Header, req *protocol.AuthRequest) error {
+	key := ss.srv.authKey
+	tr := protocol.TranscriptOf(&ss.hello, req.Nonce)
+	if !protocol.ProofEqual(req.Proof, protocol.ClientProof(key, &tr)) {
+		ss.sendFinal(h, protocol.StatusPermission)
+		return errBadProof
+	}
+	ss.authed = true
+	ss.log.Info("session authenticated")
+	return ss.sendReply(h.Type|protocol.ReplyBit, protocol.StatusOK, h.ReqID, &protocol.AuthReply{Proof: protocol.BrickProof(key, &tr)})
+}
+
+// sendFinal answers h with an error status and waits (briefly) until the
+// reply has left, so that the peer learns why before the session ends.
+func (ss *session) sendFinal(h protocol.Header, st protocol.Status) {
+	if ss.sendReply(h.Type|protocol.ReplyBit, st, h.ReqID, nil) == nil {
+		ss.drainSends(time.Second)
+	}
+}
+
+// worker serves queued verbs in order, one at a time: Map and Unmap of a
+// session stay in the order the client sent them, and the striped locks
+// in the service order them against other sessions.
+func (ss *session) worker() error {
+	var err error
+	for w := range ss.verbs {
+		if err == nil && !ss.closing.Load() {
+			if err = ss.serveOne(w.h, w.m); err == nil {
+				err = ss.postRecv(w.slot)
+			}
+		}
+		ss.touch()
+		ss.inflight.Add(-1)
+		if err != nil {
+			return err // run closes the queue pair and drains the rest
+		}
+	}
+	return nil
+}
+
+// serveOne serves one request through the service and posts the reply.
+func (ss *session) serveOne(h protocol.Header, m protocol.Message) error {
 	reply, err := ss.srv.serve(ss, m)
 	st := protocol.StatusOK
 	if err != nil {
 		st = statusOf(err)
 		reply = nil
-		if st == protocol.StatusInternal {
+		switch st {
+		case protocol.StatusInternal:
 			ss.log.Error("verb failed", "verb", h.Type, "err", err)
-		} else {
+		case protocol.StatusLimit:
+			ss.log.Warn("verb refused: limit", "verb", h.Type, "err", err)
+		default:
 			ss.log.Debug("verb refused", "verb", h.Type, "err", err)
 		}
 	} else if reply == nil {
@@ -213,6 +430,7 @@ func (ss *session) sendReply(t protocol.Type, st protocol.Status, reqID uint64, 
 	buf := ss.sendMem[slot*protocol.MaxMessage:][:protocol.MaxMessage]
 	n, err := protocol.Encode(buf, t, st, reqID, m)
 	if err != nil {
+		ss.releaseSlot(slot)
 		return fmt.Errorf("brick: encode %s: %w", t, err)
 	}
 	return ss.qp.PostSend(verbs.SendWR{ID: uint64(slot), Op: verbs.OpSend, Local: verbs.SGEOf(ss.sendMR, slot*protocol.MaxMessage, n)})
@@ -221,32 +439,58 @@ func (ss *session) sendReply(t protocol.Type, st protocol.Status, reqID uint64, 
 // sendSlot returns a free send buffer, reaping send completions (waiting
 // for one if every slot is in flight).
 func (ss *session) sendSlot() (int, error) {
+	ss.send.Lock()
+	defer ss.send.Unlock()
 	var wcs [8]verbs.WC
-	for len(ss.freeSend) == 0 {
+	for len(ss.send.free) == 0 {
 		n, err := ss.qp.SendCQ().Wait(context.Background(), wcs[:])
 		if err != nil {
 			return 0, err
 		}
-		ss.reap(wcs[:n])
+		ss.reapLocked(wcs[:n])
 	}
 	if n := ss.qp.SendCQ().Poll(wcs[:]); n > 0 {
-		ss.reap(wcs[:n])
+		ss.reapLocked(wcs[:n])
 	}
-	slot := ss.freeSend[len(ss.freeSend)-1]
-	ss.freeSend = ss.freeSend[:len(ss.freeSend)-1]
+	slot := ss.send.free[len(ss.send.free)-1]
+	ss.send.free = ss.send.free[:len(ss.send.free)-1]
 	return slot, nil
 }
 
-func (ss *session) reap(wcs []verbs.WC) {
+func (ss *session) releaseSlot(slot int) {
+	ss.send.Lock()
+	ss.send.free = append(ss.send.free, slot)
+	ss.send.Unlock()
+}
+
+func (ss *session) reapLocked(wcs []verbs.WC) {
 	for _, wc := range wcs {
-		ss.freeSend = append(ss.freeSend, int(wc.ID))
+		ss.send.free = append(ss.send.free, int(wc.ID))
 	}
 }
 
-// end revokes every map of the session and releases its resources.
+// drainSends waits until every posted send has completed, or d passes.
+func (ss *session) drainSends(d time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	ss.send.Lock()
+	defer ss.send.Unlock()
+	var wcs [8]verbs.WC
+	for len(ss.send.free) < ss.srv.depth {
+		n, err := ss.qp.SendCQ().Wait(ctx, wcs[:])
+		if err != nil {
+			return
+		}
+		ss.reapLocked(wcs[:n])
+	}
+}
+
+// end revokes every map of the session and releases its resources. The
+// queue pair is closed and the worker has stopped.
 func (ss *session) end() {
-	ss.srv.unmapAll(ss)
 	ss.qp.Close()
+	ss.srv.unmapAll(ss)
+	ss.endWindows()
 	ss.freeBuffers()
 }
 

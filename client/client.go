@@ -11,10 +11,12 @@ package client
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/brick-storage/brick/protocol"
 	"github.com/brick-storage/brick/verbs"
@@ -30,7 +32,26 @@ type Options struct {
 	// StagingSize is the registered buffer data operations copy through
 	// (default 2 MiB, one block).
 	StagingSize int
+	// AuthKey is the brick's pre-shared key (protocol.ReadKeyFile reads
+	// one). With a key, the client and the brick prove it to each other
+	// before any verb, and a brick that does not authenticate is refused:
+	// it could be anyone. Without one, a brick that requires a key refuses
+	// the session (ErrPermission).
+	AuthKey []byte
+	// KeepAlive is how long the client may send nothing before it pings
+	// the brick (0: a third of the session timeout the brick announced;
+	// negative: never). A brick that answers nothing for three intervals
+	// while the client waits on it is presumed dead: the session fails
+	// with ErrClosed.
+	KeepAlive time.Duration
+	// PersistFeatures, if not zero, restricts the persist methods the
+	// client asks for (protocol.FeatureAPM, FeatureFlush); GPSPM is always
+	// asked for. Zero asks for every method the library implements.
+	PersistFeatures uint64
 }
+
+// features are what this client can use: asked for in the hello.
+const features = protocol.FeatureGPSPM | protocol.FeatureAPM | protocol.FeatureFlush
 
 // msgWR marks send work requests that carry messages (the low bits are the
 // send slot); data work requests count up from zero.
@@ -55,6 +76,10 @@ type Client struct {
 
 	nextReq atomic.Uint64
 	nextWR  atomic.Uint64
+
+	authed   bool
+	lastSend atomic.Int64 // unix nanos of the last request sent
+	lastRecv atomic.Int64 // unix nanos of the last reply received
 
 	mu struct {
 		sync.Mutex
@@ -90,9 +115,21 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	if opts.StagingSize <= 0 {
 		opts.StagingSize = 2 << 20
 	}
+	if opts.AuthKey != nil {
+		if err := protocol.CheckKey(opts.AuthKey); err != nil {
+			return nil, err
+		}
+	}
+	asked := features
+	if opts.PersistFeatures != 0 {
+		asked = opts.PersistFeatures&features | protocol.FeatureGPSPM
+	}
+	if opts.AuthKey != nil {
+		asked |= protocol.FeatureAuth
+	}
 	hello := protocol.HelloRequest{
-		MinVersion: protocol.Version, MaxVersion: protocol.Version,
-		Features: protocol.FeatureGPSPM, RecvDepth: uint16(opts.RecvDepth),
+		MinVersion: protocol.MinVersion, MaxVersion: protocol.MaxVersion,
+		Features: asked, RecvDepth: uint16(opts.RecvDepth),
 	}
 	cfg := verbs.QPConfig{SendDepth: 2 * opts.RecvDepth, RecvDepth: opts.RecvDepth}
 	qp, err := p.Dial(ctx, hostport, cfg, hello.Marshal())
@@ -113,9 +150,22 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 		qp.Close()
 		return nil, fmt.Errorf("brick at %s: bad hello reply: %w", addr, err)
 	}
-	if c.hello.Version != protocol.Version {
+	if c.hello.Version < protocol.MinVersion || c.hello.Version > protocol.MaxVersion {
 		qp.Close()
 		return nil, fmt.Errorf("brick at %s chose protocol version %d: %w", addr, c.hello.Version, protocol.ErrVersion)
+	}
+	if extra := c.hello.Features &^ (asked | protocol.FeatureAuth); extra != 0 {
+		qp.Close()
+		return nil, fmt.Errorf("brick at %s granted features %#x nobody asked for: %w", addr, extra, protocol.ErrProtocol)
+	}
+	switch brickAuth := c.hello.Features&protocol.FeatureAuth != 0; {
+	case brickAuth && opts.AuthKey == nil:
+		qp.Close()
+		return nil, fmt.Errorf("brick at %s requires authentication and no key was given: %w", addr, protocol.ErrPermission)
+	case !brickAuth && opts.AuthKey != nil:
+		qp.Close()
+		return nil, fmt.Errorf("brick at %s does not authenticate (it has no key), so it cannot prove it is the brick; refusing it because a key was given: %w",
+			addr, protocol.ErrPermission)
 	}
 	c.depth = min(opts.RecvDepth, int(c.hello.RecvDepth))
 	if c.depth <= 0 {
@@ -126,10 +176,97 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 		c.release()
 		return nil, err
 	}
+	now := time.Now().UnixNano()
+	c.lastSend.Store(now)
+	c.lastRecv.Store(now)
 	c.wg.Add(2)
 	go c.recvLoop()
 	go c.sendLoop()
+	if opts.AuthKey != nil {
+		if err := c.authenticate(ctx, opts.AuthKey); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("brick at %s: %w", addr, err)
+		}
+	}
+	interval := opts.KeepAlive
+	if interval == 0 {
+		interval = time.Duration(c.hello.TimeoutMS) * time.Millisecond / 3
+	}
+	if interval > 0 {
+		c.wg.Add(1)
+		go c.keepAlive(interval)
+	}
 	return c, nil
+}
+
+// authenticate proves the key to the brick and checks the brick's proof.
+func (c *Client) authenticate(ctx context.Context, key []byte) error {
+	var nonce [protocol.NonceSize]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return err
+	}
+	tr := protocol.TranscriptOf(&c.hello, nonce)
+	m, err := c.call(ctx, &protocol.AuthRequest{Proof: protocol.ClientProof(key, &tr), Nonce: nonce})
+	if err != nil {
+		if errors.Is(err, protocol.ErrPermission) {
+			return fmt.Errorf("the brick refused the key (not the key it was given): %w", err)
+		}
+		return fmt.Errorf("authentication: %w", err)
+	}
+	if !protocol.ProofEqual(m.(*protocol.AuthReply).Proof, protocol.BrickProof(key, &tr)) {
+		return fmt.Errorf("the brick's answer does not prove the key (an impostor, or a brick with another key): %w", protocol.ErrPermission)
+	}
+	c.authed = true
+	return nil
+}
+
+// Authenticated reports whether the session proved a pre-shared key both
+// ways. A session with a brick that has no key is not.
+func (c *Client) Authenticated() bool { return c.authed }
+
+// Ping sends a keep-alive and waits for the brick's answer.
+func (c *Client) Ping(ctx context.Context) error {
+	if _, err := c.call(ctx, &protocol.PingRequest{}); err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	return nil
+}
+
+// keepAlive pings when the client has sent nothing for interval, and
+// fails the session when the brick has answered nothing for three
+// intervals while something waits on it.
+func (c *Client) keepAlive(interval time.Duration) {
+	defer c.wg.Done()
+	dead := 3 * interval
+	t := time.NewTicker(interval / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		c.mu.Lock()
+		waiting := len(c.mu.replies) > 0
+		c.mu.Unlock()
+		if waiting && now.Sub(time.Unix(0, c.lastRecv.Load())) > dead {
+			c.fail(fmt.Errorf("%w: the brick answered nothing for %v; presuming it dead", ErrClosed, dead))
+			c.qp.Close()
+			return
+		}
+		if now.Sub(time.Unix(0, c.lastSend.Load())) < interval {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), dead)
+		err := c.Ping(ctx)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			c.fail(fmt.Errorf("%w: the brick did not answer a keep-alive within %v; presuming it dead", ErrClosed, dead))
+			c.qp.Close()
+			return
+		}
+	}
 }
 
 func (c *Client) setup(opts Options) error {
@@ -260,6 +397,7 @@ func (c *Client) recvLoop() {
 				c.fail(fmt.Errorf("%w: %v", ErrClosed, err))
 				return
 			}
+			c.lastRecv.Store(time.Now().UnixNano())
 			c.mu.Lock()
 			ch, ok := c.mu.replies[h.ReqID]
 			delete(c.mu.replies, h.ReqID)
@@ -277,17 +415,19 @@ func (c *Client) sendLoop() {
 	defer c.failData()
 	wcs := make([]verbs.WC, 2*c.depth)
 	for {
+		// Reply waiters are failed by recvLoop alone, once the receive
+		// queue is drained: a reply the brick sent just before it closed
+		// the session (a refusal, say) must reach its caller rather than
+		// lose a race with this loop noticing the close.
 		n, err := c.qp.SendCQ().Wait(context.Background(), wcs)
 		if err != nil {
-			c.fail(fmt.Errorf("%w: %v", ErrClosed, err))
 			return
 		}
 		for _, wc := range wcs[:n] {
 			if wc.ID&msgWR != 0 {
 				c.sendSlots <- int(wc.ID &^ msgWR)
-				if err := wc.Err(); err != nil {
-					c.qp.Close()
-					c.fail(fmt.Errorf("%w: %v", ErrClosed, err))
+				if wc.Err() != nil {
+					c.qp.Close() // recvLoop drains and fails the waiters
 				}
 				continue
 			}
@@ -327,12 +467,17 @@ func (c *Client) call(ctx context.Context, req protocol.Message) (protocol.Messa
 		c.mu.Unlock()
 		return nil, c.mu.err
 	}
+	if len(c.mu.replies) == 0 {
+		// The brick's silence counts from when we start waiting on it.
+		c.lastRecv.Store(time.Now().UnixNano())
+	}
 	c.mu.replies[id] = ch
 	c.mu.Unlock()
 	buf := c.sendMem[slot*protocol.MaxMessage:][:protocol.MaxMessage]
 	n, err := protocol.Encode(buf, req.Type(), protocol.StatusOK, id, req)
 	if err == nil {
 		err = c.qp.PostSend(verbs.SendWR{ID: msgWR | uint64(slot), Op: verbs.OpSend, Local: verbs.SGEOf(c.sendMR, slot*protocol.MaxMessage, n)})
+		c.lastSend.Store(time.Now().UnixNano())
 	}
 	if err != nil {
 		c.mu.Lock()

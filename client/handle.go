@@ -94,6 +94,9 @@ func (c *Client) post(wr verbs.SendWR) (verbs.WC, error) {
 	if c.mu.dataDone {
 		err := c.mu.err
 		c.mu.Unlock()
+		if err == nil {
+			err = ErrClosed
+		}
 		return verbs.WC{}, err
 	}
 	c.mu.data[wr.ID] = ch
@@ -108,22 +111,68 @@ func (c *Client) post(wr verbs.SendWR) (verbs.WC, error) {
 }
 
 // Persist makes the writes in [off, off+n) that WriteAt has returned for
-// persistent, by the handle's method. It returns ErrVolatile when the
-// brick's memory cannot be made persistent.
+// persistent, by the handle's method, and returns only once the method has
+// completed:
+//
+//   - FLUSH: an RDMA FLUSH of the range; done when the brick's RNIC
+//     reports the range persistent.
+//   - APM: a 1-byte RDMA Read from the range on the same queue pair as the
+//     writes; done when the Read completes, which the brick's RNIC answers
+//     only after placing every earlier Write, into memory the brick
+//     announced to be in the persistence domain (DDIO off, or eADR).
+//   - GPSPM: a persist request; done when the brick has flushed the range
+//     (CPU flush or msync) and replied.
+//
+// It returns ErrVolatile when the brick's memory cannot be made persistent.
 func (h *Handle) Persist(ctx context.Context, off, n int64) error {
 	if err := h.checkRange(off, int(n)); err != nil {
 		return err
 	}
+	var err error
 	switch h.Method {
 	case protocol.PersistNone:
 		return fmt.Errorf("persist block %#x: %w", h.ID, ErrVolatile)
 	case protocol.PersistGPSPM:
-		if _, err := h.c.call(ctx, &protocol.PersistRequest{ID: h.ID, Offset: uint64(off), Length: uint64(n)}); err != nil {
-			return fmt.Errorf("persist block %#x: %w", h.ID, err)
+		_, err = h.c.call(ctx, &protocol.PersistRequest{ID: h.ID, Offset: uint64(off), Length: uint64(n)})
+	case protocol.PersistAPM:
+		if n > 0 {
+			err = h.readBarrier(off)
 		}
-		return nil
+	case protocol.PersistFlush:
+		if n > 0 {
+			err = h.flush(off, n)
+		}
+	default:
+		return fmt.Errorf("persist block %#x: %w: method %s", h.ID, ErrNotSupported, h.Method)
 	}
-	return fmt.Errorf("persist block %#x: %w: method %s", h.ID, ErrNotSupported, h.Method)
+	if err != nil {
+		return fmt.Errorf("persist block %#x by %s: %w", h.ID, h.Method, err)
+	}
+	return nil
+}
+
+// readBarrier is APM's small Read, through the staging buffer.
+func (h *Handle) readBarrier(off int64) error {
+	c := h.c
+	c.stage.Lock()
+	defer c.stage.Unlock()
+	if c.stage.mr == nil {
+		return ErrClosed
+	}
+	wc, err := c.post(verbs.SendWR{Op: verbs.OpRead, Local: verbs.SGEOf(c.stage.mr, 0, 1), RKey: h.RKey, Remote: h.Addr + uint64(off)})
+	if err != nil {
+		return err
+	}
+	return wc.Err()
+}
+
+// flush is an RDMA FLUSH (persistent placement) of [off, off+n).
+func (h *Handle) flush(off, n int64) error {
+	wc, err := h.c.post(verbs.SendWR{Op: verbs.OpFlush, Local: verbs.SGE{Length: uint32(n)}, RKey: h.RKey, Remote: h.Addr + uint64(off)})
+	if err != nil {
+		return err
+	}
+	return wc.Err()
 }
 
 // Unmap revokes the handle.

@@ -44,6 +44,11 @@ func (r *anonRegion) Kind() Kind       { return KindAnonymous }
 func (r *anonRegion) Persistent() bool { return false }
 func (r *anonRegion) Path() string     { return "" }
 
+// Properties: volatile, nothing to flush.
+func (r *anonRegion) Properties() Properties {
+	return Properties{Kind: KindAnonymous, FlushMethod: FlushNone}
+}
+
 // Flush checks b lies in the region; there is nothing to make durable.
 func (r *anonRegion) Flush(b []byte) error {
 	_, err := r.pageRange(b)

@@ -20,11 +20,14 @@ type FileOptions struct {
 	Size int64
 }
 
-// fileRegion is a plain file mapped MAP_SHARED.
+// fileRegion is a plain file mapped MAP_SHARED, or (dax) a file on a DAX
+// file system mapped MAP_SHARED_VALIDATE|MAP_SYNC and flushed by the CPU.
 type fileRegion struct {
 	mapping
-	path string
-	f    *os.File // holds the flock until Close
+	path  string
+	f     *os.File // holds the flock until Close
+	dax   bool
+	props Properties
 }
 
 var _ Region = (*fileRegion)(nil)
@@ -44,7 +47,7 @@ func OpenFile(path string, opts FileOptions) (Region, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pmem: opening image: %w", err)
 	}
-	r, err := openFile(f, path, opts)
+	r, err := openFile(f, path, opts, fileMode{})
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -52,7 +55,13 @@ func OpenFile(path string, opts FileOptions) (Region, error) {
 	return r, nil
 }
 
-func openFile(f *os.File, path string, opts FileOptions) (*fileRegion, error) {
+// fileMode selects between a plain file and fsdax.
+type fileMode struct {
+	dax    bool
+	domain Domain // fsdax only
+}
+
+func openFile(f *os.File, path string, opts FileOptions, mode fileMode) (*fileRegion, error) {
 	fd := int(f.Fd())
 	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		if errors.Is(err, unix.EWOULDBLOCK) {
@@ -88,11 +97,26 @@ func openFile(f *os.File, path string, opts FileOptions) (*fileRegion, error) {
 	if uint64(size) > uint64(^uint(0)>>1) {
 		return nil, fmt.Errorf("pmem: image %s of %d bytes does not fit the address space: %w", path, size, ErrInvalidSize)
 	}
-	data, err := unix.Mmap(fd, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	r := &fileRegion{path: path, f: f, dax: mode.dax}
+	r.props = Properties{Kind: KindFile, Persistent: true, FlushMethod: FlushMsync}
+	flags := unix.MAP_SHARED
+	if mode.dax {
+		if !cpuFlushSupported() {
+			return nil, fmt.Errorf("pmem: image %s is on DAX but this CPU has no user-space cache flush: %w", path, ErrNotSupported)
+		}
+		if mapSync == 0 {
+			return nil, fmt.Errorf("pmem: MAP_SYNC is not available on this architecture: %w", ErrNotSupported)
+		}
+		flags = unix.MAP_SHARED_VALIDATE | mapSync
+		r.props = daxProperties(KindFSDAX, mode.domain)
+	}
+	data, err := unix.Mmap(fd, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, flags)
+	if mode.dax && errors.Is(err, unix.EOPNOTSUPP) {
+		return nil, fmt.Errorf("pmem: image %s is not on a DAX file system: the kernel refused MAP_SYNC, so CPU flushes could not make it persistent (use the plain file backend): %w", path, ErrNotSupported)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("pmem: mapping image %s: %w", path, err)
 	}
-	r := &fileRegion{path: path, f: f}
 	r.mapping.data = data
 	sb, formatted, err := formatOrValidate(data, size)
 	if err == nil && formatted {
@@ -110,7 +134,11 @@ func openFile(f *os.File, path string, opts FileOptions) (*fileRegion, error) {
 // syncHeader makes a freshly written superblock durable, and for a new file
 // also its size and directory entry.
 func (r *fileRegion) syncHeader(created bool) error {
-	if err := unix.Msync(r.data[:unix.Getpagesize()], unix.MS_SYNC); err != nil {
+	if r.dax {
+		if err := r.cpuFlush(r.data[:superblockSize]); err != nil {
+			return fmt.Errorf("flushing superblock: %w", err)
+		}
+	} else if err := unix.Msync(r.data[:unix.Getpagesize()], unix.MS_SYNC); err != nil {
 		return fmt.Errorf("msync superblock: %w", err)
 	}
 	if !created {
@@ -130,12 +158,29 @@ func (r *fileRegion) syncHeader(created bool) error {
 	return nil
 }
 
-func (r *fileRegion) Kind() Kind       { return KindFile }
-func (r *fileRegion) Persistent() bool { return true }
-func (r *fileRegion) Path() string     { return r.path }
+func (r *fileRegion) Kind() Kind             { return r.props.Kind }
+func (r *fileRegion) Persistent() bool       { return r.props.Persistent }
+func (r *fileRegion) Path() string           { return r.path }
+func (r *fileRegion) Properties() Properties { return r.props }
 
-// Flush writes back the pages covering b and waits for the device.
+// cpuFlush flushes b by cache lines (SFENCE only under eADR).
+func (r *fileRegion) cpuFlush(b []byte) error {
+	if r.props.SkipCPUFlush {
+		Fence()
+		return nil
+	}
+	return CPUFlush(b)
+}
+
+// Flush writes back the pages covering b and waits for the device; on
+// fsdax it flushes the cache lines covering b instead.
 func (r *fileRegion) Flush(b []byte) error {
+	if r.dax {
+		if err := r.checkRange(b); err != nil {
+			return err
+		}
+		return r.cpuFlush(b)
+	}
 	pages, err := r.pageRange(b)
 	if err != nil || pages == nil {
 		return err
@@ -150,8 +195,16 @@ func (r *fileRegion) Flush(b []byte) error {
 // kernel drops the mapped pages) and returns its blocks to the file system,
 // then syncs the range so the hole is durable. File systems without hole
 // punching get zeroes written and flushed instead.
+//
+// On fsdax the frame is cleared with stores and flushed instead: punching
+// a hole in a DAX file would wait for every pin on its pages (an RNIC
+// registration) to drop.
 func (r *fileRegion) Zero(i uint64) error {
 	frame := r.Frame(i)
+	if r.dax {
+		clear(frame)
+		return r.cpuFlush(frame)
+	}
 	off := int64(i+1) * FrameSize
 	err := unix.Fallocate(int(r.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, FrameSize)
 	switch {

@@ -37,6 +37,20 @@ func (m *mapping) Frame(i uint64) []byte {
 	return m.data[off : off+FrameSize : off+FrameSize]
 }
 
+// checkRange checks that b lies inside the mapping.
+func (m *mapping) checkRange(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(m.data)))
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	if p < base || p+uintptr(len(b)) > base+uintptr(len(m.data)) {
+		return fmt.Errorf("pmem: flush of %d bytes at %#x, region spans [%#x, %#x): %w",
+			len(b), p, base, base+uintptr(len(m.data)), ErrRange)
+	}
+	return nil
+}
+
 // pageRange returns the page-aligned sub-slice of the mapping covering b.
 func (m *mapping) pageRange(b []byte) ([]byte, error) {
 	if len(b) == 0 {

@@ -16,12 +16,52 @@
 //     GPSPM method of DESIGN.md). New images are created sparse, and Zero
 //     punches the frame out of the file, so an image costs disk space only
 //     for the frames in use.
+//
 //   - KindAnonymous: MAP_ANONYMOUS|MAP_PRIVATE memory. Volatile, and it says
 //     so: Persistent() is false and Flush is a no-op. For tests and demos.
 //
-// Device DAX, fsdax with MAP_SYNC (flushed with CLWB/CLFLUSHOPT+SFENCE from
-// user space) and a power-fail simulator are further implementations of the
-// same Region interface.
+//   - KindDevDAX: a device-DAX character device (/dev/daxX.Y) mapped
+//     MAP_SHARED. Size and alignment come from sysfs; alignment must be at
+//     least 2 MiB so frames never straddle a device page. Stores are made
+//     durable from user space with CLWB (else CLFLUSHOPT, else CLFLUSH) and
+//     SFENCE, see flush.go; on eADR platforms only the SFENCE is kept.
+//
+//   - KindFSDAX: a file on a DAX file system mapped
+//     MAP_SHARED_VALIDATE|MAP_SYNC, so that page faults make the file
+//     system's metadata durable and CPU flushes alone persist data. The
+//     kernel refuses MAP_SYNC (EOPNOTSUPP) for a file not on DAX; OpenFSDAX
+//     reports that as ErrNotSupported.
+//
+//   - KindPowerFail: the power-fail simulator (powerfail.go), live memory
+//     plus a shadow persistent image, tracking where every byte is (posted
+//     in the NIC/PCIe path, in the CPU cache, or persistent). Tests only.
+//
+// Open chooses the backend for a path: device-DAX for /dev/dax*, fsdax when
+// statx reports STATX_ATTR_DAX, otherwise a plain file.
+//
+// What a backend can promise is its Properties: whether it is persistent at
+// all, how a range is flushed (FlushCPU, FlushMsync, FlushNone), whether
+// bytes that reach the memory controller are already persistent (the
+// persistence domain: ADR or eADR, read from
+// /sys/bus/nd/devices/region*/persistence_domain), and whether CPU flushes
+// are skipped because the caches themselves are in the domain (eADR). The
+// persist package chooses the persist method (FLUSH, APM, GPSPM) from them.
+//
+// Data-path hooks: HooksFor(r, b) returns an object with the method set of
+// verbs.Hooks (Placed, ReadServed, Flush) for memory b registered with an
+// RNIC. For real memory only Flush does something (it flushes the range
+// like Region.Flush); for the power-fail simulator the hooks drive its
+// model. pmem does not import verbs; the method sets match structurally.
+//
+// The API the rest of brick uses (persist/, brick/, cmd/brickd):
+//
+//	Open(path, Options) (Region, error)     choose and open a backend
+//	ParseKind, ParseDomain                  brickd flag values
+//	Region.Properties() Properties          what the region can promise
+//	DetectDomain(sysfsRoot) (Domain, error) the platform's persistence domain
+//	HooksFor(r, buf) (DataPath, error)      verbs.Hooks for a registration
+//	CPUFlush(b), Fence(), CPUFlushInstruction()
+//	NewPowerFail, (*PowerFail).Crash, Stored, StateAt, Stats  (tests)
 //
 // The superblock (frame 0, offset 0, little-endian; offsets are the sbOff*
 // constants in superblock.go):
@@ -53,7 +93,56 @@ type Kind string
 const (
 	KindFile      Kind = "file"
 	KindAnonymous Kind = "anonymous"
+	KindDevDAX    Kind = "devdax"
+	KindFSDAX     Kind = "fsdax"
+	KindPowerFail Kind = "powerfail"
 )
+
+// FlushMethod is how a backend makes a range durable.
+type FlushMethod string
+
+// Flush methods.
+const (
+	// FlushCPU: cache-line write-back instructions and SFENCE from user
+	// space (CLWB, else CLFLUSHOPT, else CLFLUSH). Device DAX, fsdax with
+	// MAP_SYNC, the power-fail simulator.
+	FlushCPU FlushMethod = "cpu"
+	// FlushMsync: msync(MS_SYNC) of the covering pages. Plain files.
+	FlushMsync FlushMethod = "msync"
+	// FlushNone: nothing can make the bytes durable. Anonymous memory.
+	FlushNone FlushMethod = "none"
+)
+
+// Properties say what a region can promise. They are fixed when the region
+// is opened.
+type Properties struct {
+	// Kind is the backend.
+	Kind Kind
+	// Persistent: data survives a power failure once flushed (by
+	// FlushMethod). False for anonymous memory and for DAX memory outside
+	// any persistence domain.
+	Persistent bool
+	// FlushMethod is what Region.Flush does.
+	FlushMethod FlushMethod
+	// Domain is the platform persistence domain of the memory: DomainADR
+	// (memory controller), DomainEADR (CPU caches), DomainNone (a DAX
+	// region with no persistence guarantee), or DomainUnknown for memory
+	// that is not DAX (files, anonymous memory).
+	Domain Domain
+	// InPersistenceDomain: bytes that reach the memory controller are
+	// persistent without any CPU action (devdax and fsdax in an ADR or
+	// eADR domain, the power-fail simulator). This is what makes the APM
+	// method possible when the NIC's writes bypass the CPU cache (DDIO
+	// off), and what lets an RNIC's FLUSH be persistent.
+	InPersistenceDomain bool
+	// SkipCPUFlush: the CPU caches are in the persistence domain (eADR), so
+	// Flush issues only SFENCE and no cache-line flushes.
+	SkipCPUFlush bool
+	// CPUFlush is the instruction Flush uses for FlushCPU backends
+	// ("clwb", "clflushopt", "clflush"; "sfence" alone under eADR); empty
+	// otherwise.
+	CPUFlush string
+}
 
 // Region is one mapped pmem region: frame 0 holds the superblock, data frames
 // follow.
@@ -74,12 +163,16 @@ type Region interface {
 	// if i >= Frames().
 	Frame(i uint64) []byte
 	// Flush makes b, a sub-slice of a Frame, durable. For a file it is
-	// msync(MS_SYNC) of the pages covering b; a no-op for anonymous memory.
+	// msync(MS_SYNC) of the pages covering b; for devdax and fsdax a CPU
+	// flush of the cache lines covering b (SFENCE only under eADR); a
+	// no-op for anonymous memory. A slice outside the region: ErrRange.
 	Flush(b []byte) error
 	// Zero zeroes data frame i and makes the zeroes durable.
 	Zero(i uint64) error
 	// Path is the backing file, "" for anonymous memory.
 	Path() string
+	// Properties say what the region can promise (added for persist/).
+	Properties() Properties
 	// Close unmaps the region and releases the image lock.
 	Close() error
 }

@@ -12,8 +12,11 @@
 //
 // The active side's connection request carries a HelloRequest (16 bytes,
 // under InfiniBand's 56-byte limit for connect private data); the brick
-// answers with a HelloReply (56 bytes, under the 196-byte accept limit), or
-// rejects the connection with a HelloReply whose Status says why.
+// answers with a HelloReply (96 bytes, under the 196-byte accept limit), or
+// rejects the connection with a HelloReply whose Status says why. The
+// version is the highest in both ranges (NegotiateVersion); the features
+// are the intersection of asked and offered, plus FeatureAuth when the
+// brick requires a key (NegotiateFeatures).
 //
 //	HelloRequest                      HelloReply
 //	 0  magic      u16 0xB71C          0  magic       u16 0xB71C
@@ -27,6 +30,16 @@
 //	                                  36  frame size  u32
 //	                                  40  frames      u64
 //	                                  48  session ID  u64
+//	                                  56  timeout ms  u32 (silence ends a session)
+//	                                  60  reserved    u32 = 0
+//	                                  64  nonce       [32] (brick's challenge)
+//
+// # Session states
+//
+//	connecting ─hello─▶ [authenticating] ─Auth ok─▶ ready ─▶ closing
+//
+// With FeatureAuth the first frame must be an AuthRequest; anything else,
+// or a wrong proof, is answered StatusPermission and ends the session.
 //
 // # Frame
 //
@@ -58,9 +71,24 @@
 //	StatusRequest:  empty                                                 (0)
 //	StatusReply:    frames, free frames, blocks, mapped, unclean u64,
 //	                sessions u32, backend u8, persistent u8, methods u8,
-//	                reserved u8, brick UUID [16]                          (64)
+//	                reserved u8, brick UUID [16],
+//	                domain u8, platform domain u8, ddio policy u8,
+//	                software rnic u8, software ddio u8, reserved u8,
+//	                count u16 (≤ 32),
+//	                count × {name [64], pci [16], root port [16] (NUL-padded),
+//	                         platform u8, ddio state u8, reason u8, pad [5]},
+//	                tier slots u64, free tier slots u64, tiered blocks u64
+//	                                                                      (96+104n)
 //	PersistRequest: id u64, offset u64, length u64                        (24)
-//	empty replies:  Alloc, Free, Unmap, Persist                           (0)
+//	PingRequest:    empty                                                 (0)
+//	AuthRequest:    proof [32], client nonce [32]                         (64)
+//	AuthReply:      proof [32]                                            (32)
+//	empty replies:  Alloc, Free, Unmap, Persist, Ping                     (0)
+//
+// A proof is HMAC-SHA256(key, label ‖ transcript), the transcript being
+// version u8, features u64, session ID u64, UUID [16], brick nonce [32],
+// client nonce [32]; the labels are "brick-auth-v1 client proof" and
+// "brick-auth-v1 brick proof" (auth.go).
 //
 // docs/protocol.md is the prose specification of the same bytes.
 package protocol

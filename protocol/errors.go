@@ -18,6 +18,9 @@ var (
 	ErrLimit        = errors.New("brick: limit reached")
 )
 
+// ErrKey: a pre-shared key or key file that cannot be used.
+var ErrKey = errors.New("brick: unusable authentication key")
+
 // Decoding errors; each wraps ErrProtocol.
 var (
 	ErrShort     = wrapProto("brick: message too short")

@@ -7,8 +7,13 @@ import (
 
 // Frame constants.
 const (
-	Magic   uint16 = 0xB71C
-	Version uint8  = 1 // the only version this build speaks
+	Magic uint16 = 0xB71C
+	// MinVersion and MaxVersion are the protocol versions this build
+	// speaks; the hello picks the highest version both sides speak.
+	MinVersion uint8 = 1
+	MaxVersion uint8 = 1
+	// Version is the version this build proposes and frames carry.
+	Version = MaxVersion
 
 	HeaderSize = 24
 	// MaxMessage bounds a whole frame (header and payload); receive buffers
@@ -46,7 +51,41 @@ const (
 	TypeList    Type = 0x05
 	TypeStatus  Type = 0x06
 	TypePersist Type = 0x07
+	TypePing    Type = 0x08 // keep-alive; the reply is the pong
+	TypeAuth    Type = 0x09 // authentication: the first frame when FeatureAuth
 )
+
+// Class is how a session dispatches a request type: the first decision the
+// receive loop makes about a frame.
+type Class uint8
+
+const (
+	// ClassVerb requests (alloc, free, map, unmap, list, status) go to the
+	// brick service through the session's bounded queue and are served in
+	// order; they may block on metadata I/O.
+	ClassVerb Class = iota
+	// ClassFast requests (persist, ping) are served inline by the receive
+	// loop: they never block on metadata and must not wait behind verbs.
+	ClassFast
+	// ClassAuth is the authentication exchange, the only request accepted
+	// before a session is authenticated.
+	ClassAuth
+	// ClassUnknown is any other type (an error).
+	ClassUnknown
+)
+
+// Class returns the dispatch class of request type t.
+func (t Type) Class() Class {
+	switch t {
+	case TypeAlloc, TypeFree, TypeMap, TypeUnmap, TypeList, TypeStatus:
+		return ClassVerb
+	case TypePersist, TypePing:
+		return ClassFast
+	case TypeAuth:
+		return ClassAuth
+	}
+	return ClassUnknown
+}
 
 // IsReply reports whether t is a reply type.
 func (t Type) IsReply() bool { return t&ReplyBit != 0 }
@@ -71,6 +110,10 @@ func (t Type) String() string {
 		name = "status"
 	case TypePersist:
 		name = "persist"
+	case TypePing:
+		name = "ping"
+	case TypeAuth:
+		name = "auth"
 	}
 	if t.IsReply() {
 		return name + " reply"
@@ -140,7 +183,7 @@ func DecodeHeader(frame []byte) (Header, []byte, error) {
 	if binary.BigEndian.Uint16(frame[offMagic:]) != Magic {
 		return h, nil, ErrMagic
 	}
-	if frame[offVersion] != Version {
+	if v := frame[offVersion]; v < MinVersion || v > MaxVersion {
 		return h, nil, ErrVersion
 	}
 	h.Type = Type(frame[offType])

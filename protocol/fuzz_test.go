@@ -37,6 +37,7 @@ func FuzzDecode(f *testing.F) {
 func FuzzHello(f *testing.F) {
 	f.Add((&HelloRequest{MinVersion: 1, MaxVersion: 1}).Marshal())
 	f.Add((&HelloReply{Version: 1}).Marshal())
+	f.Add((&HelloReply{Version: 1, Features: FeatureAuth, TimeoutMS: 1000, Nonce: [NonceSize]byte{1}}).Marshal())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var rq HelloRequest
 		if rq.Unmarshal(b) == nil {

@@ -2,18 +2,55 @@ package protocol
 
 // Hello sizes: under the InfiniBand CM private-data limits (56 bytes on
 // connect, 196 on accept) so that the same hello works on every transport.
+// A hello's length is fixed by its version; a later version may append
+// fields, never move them.
 const (
 	HelloRequestSize = 16
-	HelloReplySize   = 56
+	HelloReplySize   = 96
+
+	// NonceSize is the size of the brick's and the client's challenges.
+	NonceSize = 32
 )
 
-// Feature bits, negotiated in the hello: the reply carries the intersection
-// of what the client asked for and what the brick offers.
+// Feature bits, negotiated in the hello. The client asks for the features
+// it can use; the reply carries the intersection with what the brick
+// offers, except FeatureAuth, which the brick sets when it requires
+// authentication whether or not the client asked (a client that did not
+// ask is rejected with StatusPermission). Unknown bits in a request are
+// ignored, so that newer clients can talk to older bricks; a reply never
+// has a bit the client did not ask for except FeatureAuth.
 const (
-	FeatureGPSPM uint64 = 1 << 0 // PersistRequest is served
-	FeatureAPM   uint64 = 1 << 1
-	FeatureFlush uint64 = 1 << 2
+	FeatureGPSPM         uint64 = 1 << 0 // persist method: PersistRequest is served
+	FeatureAPM           uint64 = 1 << 1 // persist method: RDMA Read after the writes
+	FeatureFlush         uint64 = 1 << 2 // persist method: native RDMA FLUSH
+	FeatureAtomicWrite   uint64 = 1 << 3 // RDMA ATOMIC WRITE on mapped blocks
+	FeatureMemoryWindows uint64 = 1 << 4 // map handles are type-2 memory windows
+	FeatureAuth          uint64 = 1 << 5 // pre-shared-key authentication
+
+	// KnownFeatures is every bit this version defines.
+	KnownFeatures = FeatureGPSPM | FeatureAPM | FeatureFlush | FeatureAtomicWrite |
+		FeatureMemoryWindows | FeatureAuth
 )
+
+// NegotiateVersion returns the highest version in both [min, max] and
+// [MinVersion, MaxVersion], or false if the ranges do not meet.
+func NegotiateVersion(lo, hi uint8) (uint8, bool) {
+	v := min(hi, MaxVersion)
+	if lo > hi || v < max(lo, MinVersion) {
+		return 0, false
+	}
+	return v, true
+}
+
+// NegotiateFeatures returns the features of a session: those asked and
+// offered, plus FeatureAuth when the brick requires it.
+func NegotiateFeatures(asked, offered uint64, authRequired bool) uint64 {
+	f := asked & offered &^ FeatureAuth
+	if authRequired {
+		f |= FeatureAuth
+	}
+	return f
+}
 
 // HelloRequest is the connection request's private data.
 type HelloRequest struct {
@@ -67,6 +104,13 @@ type HelloReply struct {
 	FrameSize  uint32
 	Frames     uint64
 	SessionID  uint64
+	// TimeoutMS is how long, in milliseconds, the brick lets a session be
+	// silent before it ends it (0: never). The client sends a ping when it
+	// has sent nothing for a third of it.
+	TimeoutMS uint32
+	// Nonce is the brick's challenge when Features has FeatureAuth, zero
+	// otherwise.
+	Nonce [NonceSize]byte
 }
 
 // Marshal encodes the reply.
@@ -83,6 +127,9 @@ func (m *HelloReply) Marshal() []byte {
 	be.PutUint32(b[36:], m.FrameSize)
 	be.PutUint64(b[40:], m.Frames)
 	be.PutUint64(b[48:], m.SessionID)
+	be.PutUint32(b[56:], m.TimeoutMS)
+	be.PutUint32(b[60:], 0)
+	copy(b[64:96], m.Nonce[:])
 	return b
 }
 
@@ -95,7 +142,7 @@ func (m *HelloReply) Unmarshal(b []byte) error {
 	if be.Uint16(b[0:]) != Magic {
 		return ErrMagic
 	}
-	if b[3] != 0 {
+	if b[3] != 0 || be.Uint32(b[60:]) != 0 {
 		return ErrFlags
 	}
 	m.Version = b[2]
@@ -107,6 +154,8 @@ func (m *HelloReply) Unmarshal(b []byte) error {
 	m.FrameSize = be.Uint32(b[36:])
 	m.Frames = be.Uint64(b[40:])
 	m.SessionID = be.Uint64(b[48:])
+	m.TimeoutMS = be.Uint32(b[56:])
+	copy(m.Nonce[:], b[64:96])
 	return nil
 }
 

@@ -77,18 +77,28 @@ const (
 	BackendFile      uint8 = 2
 	BackendFSDAX     uint8 = 3
 	BackendDevDAX    uint8 = 4
+	BackendPowerFail uint8 = 5 // the power-fail simulator (tests)
 )
 
 // Message sizes.
 const (
-	idSize            = 8
-	mapRequestSize    = 12
-	MapReplySize      = 24
-	listRequestSize   = 20
-	listReplyHead     = 16
-	extentSize        = 24
-	statusReplySize   = 64
+	idSize          = 8
+	mapRequestSize  = 12
+	MapReplySize    = 24
+	listRequestSize = 20
+	listReplyHead   = 16
+	extentSize      = 24
+	statusReplyBase = 64 // the fields before the persistence posture
+	statusReplyHead = statusReplyBase + 8
+	ddioDeviceSize  = 104
+	ddioNameSize    = 64 // IB_DEVICE_NAME_MAX
+	pciAddrSize     = 16
+	statusTierSize  = 24 // the slow-tier trailer after the devices
+	// MaxStatusDevices bounds the RDMA devices a StatusReply describes.
+	MaxStatusDevices  = 32
 	persistReqSize    = 24
+	authRequestSize   = ProofSize + NonceSize
+	authReplySize     = ProofSize
 	MaxExtentsPerList = (MaxPayload - listReplyHead) / extentSize
 )
 
@@ -284,7 +294,9 @@ func (*StatusRequest) size() int                { return 0 }
 func (*StatusRequest) marshal([]byte)           {}
 func (*StatusRequest) unmarshal(b []byte) error { return checkLen(b, 0) }
 
-// StatusReply describes the brick.
+// StatusReply describes the brick. The fields after UUID are its
+// persistence posture (package persist defines the numbers of Domain,
+// DDIOPolicy, the DDIO states, platforms and reasons).
 type StatusReply struct {
 	Frames, FreeFrames, Blocks, Mapped, Unclean uint64
 	Sessions                                    uint32
@@ -292,10 +304,35 @@ type StatusReply struct {
 	Persistent                                  bool
 	Methods                                     uint8 // bit (1<<PersistMethod) per method offered
 	UUID                                        [16]byte
+
+	Domain         uint8 // effective persistence domain of the brick's memory
+	PlatformDomain uint8 // what the platform's NVDIMM regions report
+	DDIOPolicy     uint8
+	// SoftwareRNIC: sessions arrive on the software RNIC; SoftwareDDIO is
+	// the DDIO state used for them.
+	SoftwareRNIC bool
+	SoftwareDDIO uint8
+	Devices      []DDIODevice // at most MaxStatusDevices
+
+	// The slow tier (a trailer after the devices): its slots, how many are
+	// free, and the blocks on it. All zero without a tier.
+	TierSlots, TierFreeSlots, Tiered uint64
+}
+
+// DDIODevice is one RDMA device's DDIO state in a StatusReply.
+type DDIODevice struct {
+	Name     string // at most 64 bytes (longer is cut)
+	PCI      string // PCI function, at most 16 bytes
+	RootPort string // root port, at most 16 bytes
+	Platform uint8
+	State    uint8
+	Reason   uint8
 }
 
 func (*StatusReply) Type() Type { return TypeStatus | ReplyBit }
-func (*StatusReply) size() int  { return statusReplySize }
+func (m *StatusReply) size() int {
+	return statusReplyHead + ddioDeviceSize*min(len(m.Devices), MaxStatusDevices) + statusTierSize
+}
 func (m *StatusReply) marshal(b []byte) {
 	be.PutUint64(b[0:], m.Frames)
 	be.PutUint64(b[8:], m.FreeFrames)
@@ -304,16 +341,37 @@ func (m *StatusReply) marshal(b []byte) {
 	be.PutUint64(b[32:], m.Unclean)
 	be.PutUint32(b[40:], m.Sessions)
 	b[44] = m.Backend
-	b[45] = 0
-	if m.Persistent {
-		b[45] = 1
-	}
+	b[45] = boolByte(m.Persistent)
 	b[46] = m.Methods
 	b[47] = 0
 	copy(b[48:64], m.UUID[:])
+	h := b[statusReplyBase:statusReplyHead]
+	h[0], h[1], h[2] = m.Domain, m.PlatformDomain, m.DDIOPolicy
+	h[3], h[4], h[5] = boolByte(m.SoftwareRNIC), m.SoftwareDDIO, 0
+	n := min(len(m.Devices), MaxStatusDevices)
+	be.PutUint16(h[6:], uint16(n))
+	for i, d := range m.Devices[:n] {
+		x := b[statusReplyHead+i*ddioDeviceSize:][:ddioDeviceSize]
+		clear(x)
+		copy(x[0:ddioNameSize], d.Name)
+		copy(x[ddioNameSize:][:pciAddrSize], d.PCI)
+		copy(x[ddioNameSize+pciAddrSize:][:pciAddrSize], d.RootPort)
+		x[96], x[97], x[98] = d.Platform, d.State, d.Reason
+	}
+	t := b[statusReplyHead+n*ddioDeviceSize:][:statusTierSize]
+	be.PutUint64(t[0:], m.TierSlots)
+	be.PutUint64(t[8:], m.TierFreeSlots)
+	be.PutUint64(t[16:], m.Tiered)
 }
 func (m *StatusReply) unmarshal(b []byte) error {
-	if err := checkLen(b, statusReplySize); err != nil {
+	if len(b) < statusReplyHead {
+		return ErrShort
+	}
+	n := int(be.Uint16(b[statusReplyBase+6:]))
+	if n > MaxStatusDevices {
+		return ErrTooLarge
+	}
+	if err := checkLen(b, statusReplyHead+n*ddioDeviceSize+statusTierSize); err != nil {
 		return err
 	}
 	m.Frames = be.Uint64(b[0:])
@@ -326,7 +384,44 @@ func (m *StatusReply) unmarshal(b []byte) error {
 	m.Persistent = b[45] != 0
 	m.Methods = b[46]
 	copy(m.UUID[:], b[48:64])
+	h := b[statusReplyBase:statusReplyHead]
+	m.Domain, m.PlatformDomain, m.DDIOPolicy = h[0], h[1], h[2]
+	m.SoftwareRNIC, m.SoftwareDDIO = h[3] != 0, h[4]
+	m.Devices = nil
+	if n > 0 {
+		m.Devices = make([]DDIODevice, n)
+	}
+	for i := range m.Devices {
+		x := b[statusReplyHead+i*ddioDeviceSize:][:ddioDeviceSize]
+		m.Devices[i] = DDIODevice{
+			Name:     cString(x[0:ddioNameSize]),
+			PCI:      cString(x[ddioNameSize:][:pciAddrSize]),
+			RootPort: cString(x[ddioNameSize+pciAddrSize:][:pciAddrSize]),
+			Platform: x[96], State: x[97], Reason: x[98],
+		}
+	}
+	t := b[statusReplyHead+n*ddioDeviceSize:][:statusTierSize]
+	m.TierSlots = be.Uint64(t[0:])
+	m.TierFreeSlots = be.Uint64(t[8:])
+	m.Tiered = be.Uint64(t[16:])
 	return nil
+}
+
+func boolByte(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+// cString is a NUL-padded string field.
+func cString(b []byte) string {
+	for i, c := range b {
+		if c == 0 {
+			return string(b[:i])
+		}
+	}
+	return string(b)
 }
 
 // PersistRequest asks the brick to make [Offset, Offset+Length) of block ID
@@ -352,7 +447,55 @@ func (m *PersistRequest) unmarshal(b []byte) error {
 	return nil
 }
 
-// EmptyReply is the successful reply to Alloc, Free, Unmap and Persist.
+// PingRequest is a keep-alive: the brick answers with an empty ping reply
+// (the pong). Either a request or its reply proves the peer alive.
+type PingRequest struct{}
+
+func (*PingRequest) Type() Type               { return TypePing }
+func (*PingRequest) size() int                { return 0 }
+func (*PingRequest) marshal([]byte)           {}
+func (*PingRequest) unmarshal(b []byte) error { return checkLen(b, 0) }
+
+// AuthRequest is the client's answer to the brick's challenge: its proof
+// of the key over the session transcript, and its own challenge.
+type AuthRequest struct {
+	Proof [ProofSize]byte
+	Nonce [NonceSize]byte
+}
+
+func (*AuthRequest) Type() Type { return TypeAuth }
+func (*AuthRequest) size() int  { return authRequestSize }
+func (m *AuthRequest) marshal(b []byte) {
+	copy(b[0:ProofSize], m.Proof[:])
+	copy(b[ProofSize:], m.Nonce[:])
+}
+func (m *AuthRequest) unmarshal(b []byte) error {
+	if err := checkLen(b, authRequestSize); err != nil {
+		return err
+	}
+	copy(m.Proof[:], b[0:ProofSize])
+	copy(m.Nonce[:], b[ProofSize:])
+	return nil
+}
+
+// AuthReply is the brick's proof of the key over the same transcript.
+type AuthReply struct {
+	Proof [ProofSize]byte
+}
+
+func (*AuthReply) Type() Type         { return TypeAuth | ReplyBit }
+func (*AuthReply) size() int          { return authReplySize }
+func (m *AuthReply) marshal(b []byte) { copy(b, m.Proof[:]) }
+func (m *AuthReply) unmarshal(b []byte) error {
+	if err := checkLen(b, authReplySize); err != nil {
+		return err
+	}
+	copy(m.Proof[:], b)
+	return nil
+}
+
+// EmptyReply is the successful reply to Alloc, Free, Unmap, Persist and
+// Ping.
 type EmptyReply struct{ T Type }
 
 func (m *EmptyReply) Type() Type             { return m.T }
@@ -377,13 +520,20 @@ func newMessage(t Type) Message {
 		return &StatusRequest{}
 	case TypePersist:
 		return &PersistRequest{}
+	case TypePing:
+		return &PingRequest{}
+	case TypeAuth:
+		return &AuthRequest{}
+	case TypeAuth | ReplyBit:
+		return &AuthReply{}
 	case TypeMap | ReplyBit:
 		return &MapReply{}
 	case TypeList | ReplyBit:
 		return &ListReply{}
 	case TypeStatus | ReplyBit:
 		return &StatusReply{}
-	case TypeAlloc | ReplyBit, TypeFree | ReplyBit, TypeUnmap | ReplyBit, TypePersist | ReplyBit:
+	case TypeAlloc | ReplyBit, TypeFree | ReplyBit, TypeUnmap | ReplyBit, TypePersist | ReplyBit,
+		TypePing | ReplyBit:
 		return &EmptyReply{T: t}
 	}
 	return nil

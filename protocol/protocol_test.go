@@ -2,7 +2,10 @@ package protocol
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -24,9 +27,17 @@ func sampleMessages() []struct {
 		{TypeMap | ReplyBit, &MapReply{RKey: 0xdeadbeef, Access: AccessRead | AccessWrite, Method: PersistGPSPM, Addr: 0x7f0000000000, Length: 2 << 20}},
 		{TypeList | ReplyBit, &ListReply{Extents: []Extent{{First: 0, Blocks: 3, State: StateResident}, {First: 0x800000, Blocks: 1, State: StateUnclean}}, More: true, Next: 0xa00000}},
 		{TypeList | ReplyBit, &ListReply{Extents: []Extent{}}},
-		{TypeStatus | ReplyBit, &StatusReply{Frames: 511, FreeFrames: 500, Blocks: 11, Mapped: 1, Unclean: 2, Sessions: 3, Backend: BackendFile, Persistent: true, Methods: 2, UUID: [16]byte{1, 2, 3}}},
+		{TypeStatus | ReplyBit, &StatusReply{Frames: 511, FreeFrames: 500, Blocks: 11, Mapped: 1, Unclean: 2, Sessions: 3, Backend: BackendFile, Persistent: true, Methods: 2, UUID: [16]byte{1, 2, 3}, TierSlots: 64, TierFreeSlots: 60, Tiered: 4}},
+		{TypeStatus | ReplyBit, &StatusReply{Frames: 7, Backend: BackendDevDAX, Persistent: true, Methods: 14, UUID: [16]byte{9},
+			Domain: 2, PlatformDomain: 2, DDIOPolicy: 1, SoftwareRNIC: true, SoftwareDDIO: 3,
+			Devices: []DDIODevice{{Name: "mlx5_0", PCI: "0000:3b:00.0", RootPort: "0000:3a:00.0", Platform: 1, State: 2},
+				{Name: "rxe0", Reason: 6}, {Name: strings.Repeat("n", 64), PCI: "0000:ff:1f.7", RootPort: "ffff:ff:1f.7", Platform: 5, State: 3, Reason: 1}}}},
 		{TypeAlloc | ReplyBit, &EmptyReply{T: TypeAlloc | ReplyBit}},
 		{TypePersist | ReplyBit, &EmptyReply{T: TypePersist | ReplyBit}},
+		{TypePing, &PingRequest{}},
+		{TypePing | ReplyBit, &EmptyReply{T: TypePing | ReplyBit}},
+		{TypeAuth, &AuthRequest{Proof: [ProofSize]byte{1, 2, 3}, Nonce: [NonceSize]byte{31: 9}}},
+		{TypeAuth | ReplyBit, &AuthReply{Proof: [ProofSize]byte{0: 0xff, 31: 0xee}}},
 	}
 }
 
@@ -160,9 +171,10 @@ func TestHello(t *testing.T) {
 	if err := got.Unmarshal(append(b, 0, 0, 0)); err != nil || got != req {
 		t.Fatalf("got %+v err %v", got, err)
 	}
-	rep := HelloReply{Version: 1, RecvDepth: 32, MaxMessage: MaxMessage, Features: FeatureGPSPM, UUID: [16]byte{9}, FrameSize: 2 << 20, Frames: 511, SessionID: 5}
+	rep := HelloReply{Version: 1, RecvDepth: 32, MaxMessage: MaxMessage, Features: FeatureGPSPM | FeatureAuth, UUID: [16]byte{9},
+		FrameSize: 2 << 20, Frames: 511, SessionID: 5, TimeoutMS: 30000, Nonce: [NonceSize]byte{1, 31: 2}}
 	rb := rep.Marshal()
-	if len(rb) > 196 {
+	if len(rb) != HelloReplySize || len(rb) > 196 {
 		t.Fatalf("hello reply %d bytes, over the IB accept limit", len(rb))
 	}
 	var grep HelloReply
@@ -177,6 +189,167 @@ func TestHello(t *testing.T) {
 	} {
 		if err := new(HelloRequest).Unmarshal(bad); !errors.Is(err, ErrProtocol) {
 			t.Errorf("%s: err=%v", name, err)
+		}
+	}
+	for name, bad := range map[string][]byte{
+		"old 56-byte reply": rb[:56],
+		"reserved byte":     func() []byte { b := append([]byte(nil), rb...); b[3] = 1; return b }(),
+		"reserved word":     func() []byte { b := append([]byte(nil), rb...); b[61] = 1; return b }(),
+		"trailing junk":     append(append([]byte(nil), rb...), 7),
+	} {
+		if err := new(HelloReply).Unmarshal(bad); !errors.Is(err, ErrProtocol) {
+			t.Errorf("reply %s: err=%v", name, err)
+		}
+	}
+}
+
+func TestNegotiateVersion(t *testing.T) {
+	cases := []struct {
+		lo, hi uint8
+		want   uint8
+		ok     bool
+	}{
+		{1, 1, 1, true},
+		{0, 1, 1, true},
+		{1, 9, MaxVersion, true},
+		{0, 0, 0, false},
+		{2, 9, 0, false},
+		{3, 1, 0, false},
+	}
+	for _, tc := range cases {
+		v, ok := NegotiateVersion(tc.lo, tc.hi)
+		if v != tc.want || ok != tc.ok {
+			t.Errorf("NegotiateVersion(%d, %d) = %d, %v; want %d, %v", tc.lo, tc.hi, v, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestNegotiateFeatures(t *testing.T) {
+	cases := []struct {
+		asked, offered uint64
+		auth           bool
+		want           uint64
+	}{
+		{FeatureGPSPM | FeatureFlush, FeatureGPSPM, false, FeatureGPSPM},
+		{FeatureGPSPM | 1<<40, FeatureGPSPM | FeatureAPM, false, FeatureGPSPM}, // unknown bits ignored
+		{FeatureAuth, FeatureAuth, false, 0},                                   // a brick without a key
+		{0, FeatureGPSPM, true, FeatureAuth},                                   // auth is imposed, not asked
+		{KnownFeatures, KnownFeatures, true, KnownFeatures},
+	}
+	for _, tc := range cases {
+		if got := NegotiateFeatures(tc.asked, tc.offered, tc.auth); got != tc.want {
+			t.Errorf("NegotiateFeatures(%#x, %#x, %v) = %#x, want %#x", tc.asked, tc.offered, tc.auth, got, tc.want)
+		}
+	}
+}
+
+func TestClass(t *testing.T) {
+	want := map[Type]Class{
+		TypeAlloc: ClassVerb, TypeFree: ClassVerb, TypeMap: ClassVerb, TypeUnmap: ClassVerb,
+		TypeList: ClassVerb, TypeStatus: ClassVerb, TypePersist: ClassFast, TypePing: ClassFast,
+		TypeAuth: ClassAuth, 0: ClassUnknown, 0x7f: ClassUnknown, TypeAlloc | ReplyBit: ClassUnknown,
+	}
+	for typ, c := range want {
+		if got := typ.Class(); got != c {
+			t.Errorf("%s: class %d, want %d", typ, got, c)
+		}
+	}
+}
+
+func TestAuthProofs(t *testing.T) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	h := HelloReply{Version: 1, Features: FeatureAuth, SessionID: 7, UUID: [16]byte{1}, Nonce: [NonceSize]byte{2}}
+	tr := TranscriptOf(&h, [NonceSize]byte{3})
+	cp, bp := ClientProof(key, &tr), BrickProof(key, &tr)
+	if ProofEqual(cp, bp) {
+		t.Fatal("client and brick proofs are equal: a proof could be reflected")
+	}
+	if !ProofEqual(cp, ClientProof(key, &tr)) {
+		t.Fatal("proof is not deterministic")
+	}
+	mutations := map[string]func(tr *Transcript){
+		"session":      func(tr *Transcript) { tr.SessionID++ },
+		"brick nonce":  func(tr *Transcript) { tr.BrickNonce[31] ^= 1 },
+		"client nonce": func(tr *Transcript) { tr.ClientNonce[0] ^= 1 },
+		"features":     func(tr *Transcript) { tr.Features = 0 },
+		"uuid":         func(tr *Transcript) { tr.UUID[15] = 1 },
+		"version":      func(tr *Transcript) { tr.Version = 2 },
+	}
+	for name, mut := range mutations {
+		t2 := tr
+		mut(&t2)
+		if ProofEqual(cp, ClientProof(key, &t2)) {
+			t.Errorf("%s: proof does not cover it", name)
+		}
+	}
+	if ProofEqual(cp, ClientProof([]byte("0123456789abcdef0123456789abcdeF"), &tr)) {
+		t.Error("proof does not depend on the key")
+	}
+}
+
+func TestReadKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, data string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good", "correct horse battery staple\n", 0o600)
+	key, err := ReadKeyFile(good)
+	if err != nil || string(key) != "correct horse battery staple" {
+		t.Fatalf("key %q err %v", key, err)
+	}
+	cases := map[string]string{
+		"group readable": write("group", "correct horse battery staple", 0o640),
+		"world readable": write("world", "correct horse battery staple", 0o604),
+		"short":          write("short", "hunter2\n", 0o600),
+		"empty":          write("empty", "", 0o600),
+		"missing":        filepath.Join(dir, "nope"),
+		"directory":      dir,
+	}
+	for name, p := range cases {
+		if _, err := ReadKeyFile(p); !errors.Is(err, ErrKey) {
+			t.Errorf("%s: err=%v, want ErrKey", name, err)
+		}
+	}
+	if _, err := ReadKeyFile(cases["group readable"]); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("group-readable key: %v does not say what to do", err)
+	}
+}
+
+// TestStatusReplyPosture: the device list is bounded and its length exact.
+func TestStatusReplyPosture(t *testing.T) {
+	full := &StatusReply{Devices: make([]DDIODevice, MaxStatusDevices+5)}
+	b := make([]byte, full.size())
+	full.marshal(b)
+	var m StatusReply
+	if err := m.unmarshal(b); err != nil || len(m.Devices) != MaxStatusDevices {
+		t.Fatalf("%d devices, %v; want the first %d", len(m.Devices), err, MaxStatusDevices)
+	}
+	one := &StatusReply{Devices: []DDIODevice{{Name: "mlx5_0"}}}
+	b = make([]byte, one.size())
+	one.marshal(b)
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want error
+	}{
+		{"old 64-byte reply", b[:64], ErrShort},
+		{"device cut", b[:len(b)-1], ErrLength},
+		{"extra byte", append(append([]byte(nil), b...), 0), ErrLength},
+		{"count too large", func() []byte {
+			c := append([]byte(nil), b...)
+			be.PutUint16(c[statusReplyBase+6:], MaxStatusDevices+1)
+			return c
+		}(), ErrTooLarge},
+	} {
+		if err := m.unmarshal(tc.b); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
 }

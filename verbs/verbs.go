@@ -32,6 +32,7 @@ package verbs
 
 import (
 	"context"
+	"log/slog"
 	"time"
 )
 
@@ -195,6 +196,10 @@ type Provider interface {
 type ListenConfig struct {
 	// Backlog bounds connection requests awaiting Accept.
 	Backlog int
+	// Logger, if set, hears about connections dropped before they became
+	// connection requests (garbage, stalled or excess handshakes), which
+	// the consumer of Accept never sees.
+	Logger *slog.Logger
 }
 
 // QPConfig sizes a queue pair.

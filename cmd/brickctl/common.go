@@ -7,11 +7,13 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/brick-storage/brick/client"
+	"github.com/brick-storage/brick/protocol"
 )
 
 const defaultTimeout = 30 * time.Second
@@ -40,15 +42,55 @@ func idArg(c *cli.Context, want int) (uint64, error) {
 	return parseID(c.Args().First())
 }
 
-// connect dials the brick named by --addr, bounded by --timeout.
+// connect dials the brick named by --addr, bounded by --timeout, with the
+// key from --auth-key or BRICK_AUTH_KEY.
 func connect(c *cli.Context) (*client.Client, context.Context, context.CancelFunc, error) {
+	return connectWith(c, client.Options{})
+}
+
+// noKeyWarning is printed once per process, however many sessions it opens.
+var noKeyWarning sync.Once
+
+// connectWith is connect with more client options (bench restricts the
+// persist methods); the key is filled in here.
+func connectWith(c *cli.Context, opts client.Options) (*client.Client, context.Context, context.CancelFunc, error) {
+	key, err := authKey(c)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	opts.AuthKey = key
 	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
-	cl, err := client.Dial(ctx, c.String("addr"), client.Options{})
+	cl, err := client.Dial(ctx, c.String("addr"), opts)
 	if err != nil {
 		cancel()
 		return nil, nil, nil, &connectError{addr: c.String("addr"), err: err}
 	}
+	if !cl.Authenticated() {
+		noKeyWarning.Do(func() {
+			fmt.Fprintf(os.Stderr, "brickctl: warning: the brick at %s has no key (brickd --auth-key): any peer that reaches it can read, write and free its blocks.\n", c.String("addr"))
+		})
+	}
 	return cl, ctx, cancel, nil
+}
+
+// authKey is the pre-shared key: the file named by --auth-key
+// (BRICK_AUTH_KEY_FILE), else the contents of BRICK_AUTH_KEY, else none.
+func authKey(c *cli.Context) ([]byte, error) {
+	if path := c.String("auth-key"); path != "" {
+		key, err := protocol.ReadKeyFile(path)
+		if err != nil {
+			return nil, usagef("--auth-key: %v", err)
+		}
+		return key, nil
+	}
+	if k, ok := os.LookupEnv("BRICK_AUTH_KEY"); ok {
+		key := []byte(k)
+		if err := protocol.CheckKey(key); err != nil {
+			return nil, usagef("BRICK_AUTH_KEY: %v", err)
+		}
+		return key, nil
+	}
+	return nil, nil
 }
 
 // withClient runs fn with a connected client and closes it after.

@@ -39,6 +39,15 @@ type connectError struct {
 func (e *connectError) Error() string { return fmt.Sprintf("connect to %s: %v", e.addr, e.err) }
 func (e *connectError) Unwrap() error { return e.err }
 
+// metaInUseError: list --meta found the metadata held by a running brickd.
+type metaInUseError struct {
+	dir string
+	err error
+}
+
+func (e *metaInUseError) Error() string { return fmt.Sprintf("metadata %s in use: %v", e.dir, e.err) }
+func (e *metaInUseError) Unwrap() error { return e.err }
+
 func exitCode(err error) int {
 	var ue *usageError
 	var ce *connectError
@@ -65,9 +74,16 @@ func exitCode(err error) int {
 func sentence(err error) string {
 	var ue *usageError
 	var ce *connectError
+	var me *metaInUseError
 	switch {
 	case errors.As(err, &ue):
 		return ue.msg + "."
+	case errors.As(err, &me):
+		return "the metadata in " + me.dir + " is in use by a running brickd; stop brickd for the offline view, or drop --meta to ask it."
+	case errors.As(err, &ce) && errors.Is(err, protocol.ErrPermission):
+		return fmt.Sprintf("the brick at %s did not accept this session (%v); give the brick's key with --auth-key FILE or BRICK_AUTH_KEY.", ce.addr, ce.err)
+	case errors.As(err, &ce) && errors.Is(err, protocol.ErrLimit):
+		return fmt.Sprintf("the brick at %s refused a new session: a limit was reached (%v); end other sessions or raise brickd --max-sessions.", ce.addr, ce.err)
 	case errors.As(err, &ce) && protocol.StatusOf(err) == protocol.StatusInternal:
 		return fmt.Sprintf("cannot reach the brick at %s (%v); is brickd running there? Set --addr or BRICK_ADDR.", ce.addr, ce.err)
 	case errors.Is(err, context.DeadlineExceeded):
@@ -85,7 +101,9 @@ func sentence(err error) string {
 	case errors.Is(err, protocol.ErrNotMapped):
 		return "that block is not mapped by this brickctl session (" + err.Error() + "); maps end with the session that made them."
 	case errors.Is(err, protocol.ErrLimit):
-		return "the brick refused: a limit was reached (" + err.Error() + ")."
+		return "the brick refused: a limit was reached (" + err.Error() + "); unmap or end sessions, or raise brickd's --max-maps-per-session / --max-sessions."
+	case errors.Is(err, protocol.ErrPermission):
+		return "the brick refused permission (" + err.Error() + "); give the brick's key with --auth-key FILE or BRICK_AUTH_KEY."
 	case errors.Is(err, client.ErrVolatile):
 		return "the brick runs on volatile memory; the data is there but will not survive a restart."
 	case errors.Is(err, verbs.ErrRemoteAccess):

@@ -1,8 +1,9 @@
 package main
 
 import (
-	"context"
+	"bufio"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -14,13 +15,19 @@ import (
 func getCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "get",
-		Usage: "read a block (or part of it) into a file, or to stdout with -",
-		Description: "Maps the block read-only, reads it with one-sided RDMA Reads, and unmaps.\n" +
-			"The brick does not record file sizes: without --length the whole 2 MiB block is read.",
+		Usage: "read consecutive blocks from ID into a file, or to stdout with -",
+		Description: "Reads from byte --offset of block ID, continuing into the next blocks\n" +
+			"(ID+0x200000, …) as needed. Block by block, get maps read-only, reads with\n" +
+			"one-sided RDMA Reads, and unmaps.\n" +
+			"The brick records no file sizes. With --length N, get reads exactly N bytes and\n" +
+			"every block they span must be allocated. Without --length it reads to the end of\n" +
+			"the run of consecutive allocated blocks that starts at ID: one block (2 MiB) when\n" +
+			"the next ID is not allocated, the whole run after a multi-block put (give --length\n" +
+			"the size put reported to get the file back without the block's tail).",
 		ArgsUsage: "ID FILE",
 		Flags: []cli.Flag{
-			&cli.Int64Flag{Name: "offset", Usage: "byte offset in the block"},
-			&cli.Int64Flag{Name: "length", Usage: "bytes to read (default: to the end of the block)"},
+			&cli.Int64Flag{Name: "offset", Usage: "byte offset in block ID where reading starts"},
+			&cli.Int64Flag{Name: "length", Usage: "bytes to read (default: to the end of the consecutive allocated run)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {
@@ -30,38 +37,112 @@ func getCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			off := c.Int64("offset")
-			n := c.Int64("length")
-			if !c.IsSet("length") {
-				n = client.BlockSize - off
+			off, n := c.Int64("offset"), c.Int64("length")
+			if off < 0 || n < 0 {
+				return usagef("--offset and --length cannot be negative")
 			}
-			if off < 0 || n < 0 || off+n > client.BlockSize {
-				return usagef("range [%d, %d) is outside the 2 MiB block", off, off+n)
+			if _, err := pieces(id, off, n); err != nil {
+				return err
 			}
-			buf := make([]byte, n)
-			err = withClient(c, func(ctx context.Context, cl *client.Client) error {
-				h, err := cl.Map(ctx, id, protocol.MapReadOnly)
-				if err != nil {
-					return err
-				}
-				if _, err := h.ReadAt(buf, off); err != nil {
-					return err
-				}
-				return h.Unmap(ctx)
-			})
+			cl, err := dial(c)
 			if err != nil {
 				return err
 			}
+			defer cl.Close()
+
+			// The span: every block must be allocated; without --length, the run.
+			startID := id + uint64(off/blockSize)*blockSize
+			var want uint64
+			if c.IsSet("length") {
+				ps, _ := pieces(id, off, n)
+				want = uint64(len(ps))
+			}
+			ctx, cancel := opContext(c)
+			run, err := allocatedRun(ctx, cl, startID, want)
+			cancel()
+			if err != nil {
+				return err
+			}
+			if !c.IsSet("length") {
+				if run == 0 {
+					return notAllocated([]uint64{startID}, "is not allocated; allocate it first with brickctl alloc")
+				}
+				n = int64(run)*blockSize - off%blockSize
+			}
+			ps, err := pieces(id, off, n)
+			if err != nil {
+				return err
+			}
+			if run < uint64(len(ps)) {
+				var missing []uint64
+				for _, p := range ps[run:] {
+					missing = append(missing, p.id)
+				}
+				return notAllocated(missing[:1], fmt.Sprintf("(block %d of the %d the range spans) is not allocated", run+1, len(ps)))
+			}
+
 			path := c.Args().Get(1)
+			var out *os.File
 			if path == "-" {
-				_, err = os.Stdout.Write(buf)
+				out = os.Stdout
+			} else if out, err = os.Create(path); err != nil {
 				return err
 			}
-			if err := os.WriteFile(path, buf, 0o644); err != nil {
+			w := bufio.NewWriterSize(out, chunk)
+			bar := newProgress(c, "get", n)
+			err = getPieces(c, cl, w, ps, bar)
+			bar.end()
+			if err == nil {
+				err = w.Flush()
+			}
+			if path != "-" {
+				if cerr := out.Close(); err == nil {
+					err = cerr
+				}
+			}
+			if err != nil {
 				return err
 			}
-			v := map[string]any{"id": hexID(id), "offset": off, "bytes": n, "file": path}
-			return emit(c, v, fmt.Sprintf("read %d bytes from %s at offset %d into %s", n, hexID(id), off, path))
+			if path == "-" {
+				return nil
+			}
+			v := map[string]any{"id": hexID(id), "last": hexID(ps[len(ps)-1].id), "blocks": len(ps), "offset": off, "bytes": n, "file": path}
+			human := fmt.Sprintf("read %d bytes from %s at offset %d into %s", n, hexID(id), off, path)
+			if len(ps) > 1 {
+				human = fmt.Sprintf("read %d bytes from %d blocks %s…%s from offset %d into %s", n, len(ps), hexID(id), hexID(ps[len(ps)-1].id), off, path)
+			}
+			return emit(c, v, human)
 		},
 	}
+}
+
+// getPieces reads each piece into w, mapping and unmapping block by block.
+func getPieces(c *cli.Context, cl *client.Client, w io.Writer, ps []piece, bar *progress) error {
+	buf := make([]byte, chunk)
+	for _, p := range ps {
+		ctx, cancel := opContext(c)
+		h, err := cl.Map(ctx, p.id, protocol.MapReadOnly)
+		cancel()
+		if err != nil {
+			return err
+		}
+		err = copyChunks(p.n, bar, func(off, k int64) error {
+			if _, err := h.ReadAt(buf[:k], p.off+off); err != nil {
+				return err
+			}
+			_, err := w.Write(buf[:k])
+			return err
+		})
+		if err != nil {
+			unmapQuietly(c, h)
+			return err
+		}
+		ctx, cancel = opContext(c)
+		err = h.Unmap(ctx)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

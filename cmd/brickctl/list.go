@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -18,7 +19,8 @@ func listCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "list",
 		Usage: "list allocated blocks as extents: runs of consecutive IDs in one state",
-		Description: "States: resident (allocated, not mapped), mapped-ro, mapped-rw, and unclean\n" +
+		Description: "States: resident (allocated, not mapped), tiered (on the slow tier; brought back\n" +
+			"into pmem by its next map), mapped-ro, mapped-rw, and unclean\n" +
 			"(mapped read-write when the brick last stopped uncleanly: may hold torn writes).\n" +
 			"With --meta DIR, reads the metadata directly while brickd is down (the after-crash view).",
 		ArgsUsage: "[FIRST [LAST]]",
@@ -61,6 +63,9 @@ func listCommand() *cli.Command {
 // listOffline reads the extents straight from a stopped brick's metadata.
 func listOffline(dir string, first, last uint64) ([]protocol.Extent, error) {
 	st, err := alloc2m.OpenReadOnly(dir)
+	if errors.Is(err, alloc2m.ErrLocked) {
+		return nil, &metaInUseError{dir: dir, err: err}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -21,12 +21,16 @@ func main() {
 			&cli.BoolFlag{Name: "json", EnvVars: []string{"BRICK_JSON"}, Usage: "print results as JSON"},
 			&cli.DurationFlag{Name: "timeout", Value: defaultTimeout, EnvVars: []string{"BRICK_TIMEOUT"},
 				Usage: "give up on the brick after this long"},
+			&cli.StringFlag{Name: "auth-key", EnvVars: []string{"BRICK_AUTH_KEY_FILE"}, TakesFile: true,
+				Usage: "file holding the brick's pre-shared key (mode 0600); or put the key itself in BRICK_AUTH_KEY"},
 		},
 		Commands: []*cli.Command{
 			allocCommand(), freeCommand(), mapCommand(), unmapCommand(),
 			listCommand(), putCommand(), getCommand(), statusCommand(),
+			benchCommand(), completionCommand(),
 		},
-		ExitErrHandler: func(*cli.Context, error) {},
+		EnableBashCompletion: true,
+		ExitErrHandler:       func(*cli.Context, error) {},
 	}
 	err := app.Run(os.Args)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -15,13 +16,18 @@ import (
 func putCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "put",
-		Usage: "write a file (up to 2 MiB) into an allocated block and make it persistent",
-		Description: "Maps the block read-write, writes the file with one-sided RDMA Writes at\n" +
-			"--offset, makes the bytes persistent by the method the brick chose, and unmaps.\n" +
-			"The rest of the block keeps its contents.",
+		Usage: "write a file into consecutive blocks from ID and make it persistent",
+		Description: "Writes FILE at byte --offset of block ID; a file that does not fit continues in\n" +
+			"the next blocks (ID+0x200000, ID+0x400000, …). Block by block, put maps read-write,\n" +
+			"writes with one-sided RDMA Writes, makes the bytes persistent by the method the\n" +
+			"brick chose, and unmaps. Every block must be allocated (put checks before writing\n" +
+			"anything); --alloc allocates the missing ones. Bytes of a block outside the file\n" +
+			"keep their contents. The brick records no file size: give `get --length` the size\n" +
+			"put reports.",
 		ArgsUsage: "ID FILE",
 		Flags: []cli.Flag{
-			&cli.Int64Flag{Name: "offset", Usage: "byte offset in the block"},
+			&cli.Int64Flag{Name: "offset", Usage: "byte offset in block ID where the file starts"},
+			&cli.BoolFlag{Name: "alloc", Usage: "allocate blocks of the span that are not allocated"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {
@@ -32,48 +38,145 @@ func putCommand() *cli.Command {
 				return err
 			}
 			path := c.Args().Get(1)
-			data, err := readSmallFile(path, client.BlockSize)
+			f, err := os.Open(path)
 			if err != nil {
 				return err
 			}
-			off := c.Int64("offset")
-			if off < 0 || off+int64(len(data)) > client.BlockSize {
-				return usagef("%s (%d bytes) at offset %d does not fit in a 2 MiB block", path, len(data), off)
+			defer f.Close()
+			st, err := f.Stat()
+			if err != nil {
+				return err
 			}
-			return withClient(c, func(ctx context.Context, cl *client.Client) error {
-				h, err := cl.Map(ctx, id, protocol.MapReadWrite)
-				if err != nil {
-					return err
-				}
-				if _, err := h.WriteAt(data, off); err != nil {
-					return err
-				}
-				persistent := true
-				if err := h.Persist(ctx, off, int64(len(data))); err != nil {
-					if !errors.Is(err, client.ErrVolatile) {
-						return err
-					}
-					persistent = false
-					fmt.Fprintln(os.Stderr, "brickctl: warning: the brick's memory is volatile; the data will not survive a brickd restart.")
-				}
-				if err := h.Unmap(ctx); err != nil {
-					return err
-				}
-				v := map[string]any{"id": hexID(id), "offset": off, "bytes": len(data), "persistent": persistent, "method": h.Method.String()}
-				return emit(c, v, fmt.Sprintf("wrote %d bytes to %s at offset %d (persisted by %s)", len(data), hexID(id), off, h.Method))
-			})
+			if !st.Mode().IsRegular() {
+				return usagef("%s is not a regular file: put needs to know the size before it writes", path)
+			}
+			ps, err := pieces(id, c.Int64("offset"), st.Size())
+			if err != nil {
+				return err
+			}
+			cl, err := dial(c)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			allocated, err := prepareSpan(c, cl, ps, c.Bool("alloc"))
+			if err != nil {
+				return err
+			}
+			bar := newProgress(c, "put", st.Size())
+			persistent, method, err := putPieces(c, cl, f, ps, bar)
+			bar.end()
+			if err != nil {
+				return err
+			}
+			if !persistent {
+				fmt.Fprintln(os.Stderr, "brickctl: warning: the brick's memory is volatile; the data will not survive a brickd restart.")
+			}
+			last := ps[len(ps)-1].id
+			v := map[string]any{"id": hexID(id), "last": hexID(last), "blocks": len(ps), "allocated": allocated,
+				"offset": c.Int64("offset"), "bytes": st.Size(), "persistent": persistent, "method": method.String()}
+			human := fmt.Sprintf("wrote %d bytes to %s at offset %d (persisted by %s)", st.Size(), hexID(id), c.Int64("offset"), method)
+			if len(ps) > 1 {
+				human = fmt.Sprintf("wrote %d bytes to %d blocks %s…%s from offset %d (persisted by %s); read them back with get --length %d",
+					st.Size(), len(ps), hexID(id), hexID(last), c.Int64("offset"), method, st.Size())
+			}
+			if allocated > 0 {
+				human += fmt.Sprintf("\nallocated %d block(s)", allocated)
+			}
+			return emit(c, v, human)
 		},
 	}
 }
 
-// readSmallFile reads path, refusing files larger than limit.
-func readSmallFile(path string, limit int64) ([]byte, error) {
-	st, err := os.Stat(path)
+// prepareSpan checks that every block of the span is allocated, allocating
+// the missing ones when alloc is set, before any byte is written. It
+// returns how many it allocated.
+func prepareSpan(c *cli.Context, cl *client.Client, ps []piece, alloc bool) (int, error) {
+	ctx, cancel := opContext(c)
+	defer cancel()
+	ext, err := cl.List(ctx, ps[0].id, ps[len(ps)-1].id)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	if st.Size() > limit {
-		return nil, usagef("%s is %d bytes; put writes at most one 2 MiB block (%d bytes)", path, st.Size(), limit)
+	have := make(map[uint64]bool)
+	for _, e := range ext {
+		for i := uint64(0); i < e.Blocks; i++ {
+			have[e.First+i*blockSize] = true
+		}
 	}
-	return os.ReadFile(path)
+	var missing []uint64
+	for _, p := range ps {
+		if !have[p.id] {
+			missing = append(missing, p.id)
+		}
+	}
+	if len(missing) == 0 {
+		return 0, nil
+	}
+	if !alloc {
+		return 0, notAllocated(missing, "of the span are not allocated; allocate them or give put --alloc")
+	}
+	n := 0
+	for _, id := range missing {
+		ctx, cancel := opContext(c)
+		err := cl.Alloc(ctx, id)
+		cancel()
+		switch {
+		case err == nil:
+			n++
+		case errors.Is(err, protocol.ErrExist): // allocated since the List: fine
+		default:
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// putPieces writes each piece from f, persists it and unmaps.
+func putPieces(c *cli.Context, cl *client.Client, f io.ReaderAt, ps []piece, bar *progress) (persistent bool, method protocol.PersistMethod, err error) {
+	buf := make([]byte, chunk)
+	persistent = true
+	for _, p := range ps {
+		ctx, cancel := opContext(c)
+		h, err := cl.Map(ctx, p.id, protocol.MapReadWrite)
+		cancel()
+		if err != nil {
+			return false, 0, err
+		}
+		method = h.Method
+		err = copyChunks(p.n, bar, func(off, k int64) error {
+			if n, err := f.ReadAt(buf[:k], p.fileOff+off); n < int(k) {
+				return fmt.Errorf("reading the file at %d: %w (did it shrink?)", p.fileOff+off, err)
+			}
+			_, err := h.WriteAt(buf[:k], p.off+off)
+			return err
+		})
+		if err == nil {
+			ctx, cancel := opContext(c)
+			if perr := h.Persist(ctx, p.off, p.n); errors.Is(perr, client.ErrVolatile) {
+				persistent = false
+			} else {
+				err = perr
+			}
+			cancel()
+		}
+		ctx, cancel = opContext(c)
+		uerr := h.Unmap(ctx)
+		cancel()
+		if err == nil {
+			err = uerr
+		}
+		if err != nil {
+			return false, method, err
+		}
+	}
+	return persistent, method, nil
+}
+
+// unmapQuietly is used on error paths where the unmap's own error would
+// hide the first one; the session's end revokes the map anyway.
+func unmapQuietly(c *cli.Context, h *client.Handle) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.Duration("timeout"))
+	defer cancel()
+	h.Unmap(ctx)
 }

@@ -38,6 +38,8 @@ func backendName(b uint8) string {
 		return "fsdax"
 	case protocol.BackendDevDAX:
 		return "devdax"
+	case protocol.BackendPowerFail:
+		return "power-fail simulator"
 	}
 	return "unknown"
 }
@@ -60,6 +62,8 @@ func printStatus(c *cli.Context, addr string, st *protocol.StatusReply) error {
 		"capacity_bytes": st.Frames * alloc2m.BlockSize, "used_bytes": used * alloc2m.BlockSize,
 		"mapped_blocks": st.Mapped, "unclean_blocks": st.Unclean, "sessions": st.Sessions,
 		"backend": backendName(st.Backend), "persistent": st.Persistent, "persist_methods": methodNames(st.Methods),
+		"persistence": postureJSON(st),
+		"tier_slots":  st.TierSlots, "tier_free_slots": st.TierFreeSlots, "tiered_blocks": st.Tiered,
 	}
 	methods := strings.Join(methodNames(st.Methods), ", ")
 	if methods == "" {
@@ -69,8 +73,13 @@ func printStatus(c *cli.Context, addr string, st *protocol.StatusReply) error {
 	fmt.Fprintf(&b, "brick %x at %s\n", st.UUID, addr)
 	fmt.Fprintf(&b, "capacity   %s in %d frames, %s used (%d blocks), %d frames free\n",
 		humanBytes(st.Frames*alloc2m.BlockSize), st.Frames, humanBytes(used*alloc2m.BlockSize), st.Blocks, st.FreeFrames)
+	if st.TierSlots > 0 {
+		fmt.Fprintf(&b, "tier       %s in %d slots, %d block(s) tiered, %d slots free\n",
+			humanBytes(st.TierSlots*alloc2m.BlockSize), st.TierSlots, st.Tiered, st.TierFreeSlots)
+	}
 	fmt.Fprintf(&b, "maps       %d block(s) mapped, %d session(s)\n", st.Mapped, st.Sessions)
 	fmt.Fprintf(&b, "backend    %s, persistent: %v, persist methods: %s", backendName(st.Backend), st.Persistent, methods)
+	postureText(&b, st)
 	if st.Unclean > 0 {
 		fmt.Fprintf(&b, "\nwarning    %d block(s) were mapped read-write at an unclean shutdown and may hold torn writes", st.Unclean)
 	}

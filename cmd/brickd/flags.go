@@ -1,23 +1,50 @@
 package main
 
-import "github.com/urfave/cli/v2"
+import (
+	"time"
 
-// Flag names double as config keys; each has an environment variable.
+	"github.com/urfave/cli/v2"
+)
+
+// Flag names double as config keys (config.go wraps every flag here, so a
+// new flag needs nothing more); each has an environment variable BRICK_….
 func flags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "pmem", Value: "./var/brick/pmem.img", EnvVars: []string{"BRICK_PMEM"},
 			Usage: "persistent memory: a file (created sparse on first start)"},
-		&cli.StringFlag{Name: "pmem-backend", Value: "file", EnvVars: []string{"BRICK_PMEM_BACKEND"},
-			Usage: "file (persistent through msync) or anonymous (volatile memory: nothing survives a restart)"},
+		&cli.StringFlag{Name: "pmem-backend", Value: "auto", EnvVars: []string{"BRICK_PMEM_BACKEND"},
+			Usage: "auto (devdax for a /dev/dax device, fsdax for a file on a DAX file system, else file), devdax, fsdax, file (persistent through msync) or anonymous (volatile memory: nothing survives a restart)"},
+		&cli.StringFlag{Name: "pmem-domain", Value: "auto", EnvVars: []string{"BRICK_PMEM_DOMAIN"},
+			Usage: "persistence domain of DAX memory: auto (read /sys/bus/nd), adr, eadr or none (the administrator's word where firmware does not say)"},
 		&cli.StringFlag{Name: "pmem-size", Value: "1GiB", EnvVars: []string{"BRICK_PMEM_SIZE"},
 			Usage: "size of a new pmem file or of anonymous memory (suffixes KiB, MiB, GiB, TiB)"},
 		&cli.StringFlag{Name: "meta", Value: "./var/brick/meta", EnvVars: []string{"BRICK_META"},
 			Usage: "metadata directory (Pebble)"},
+		&cli.StringFlag{Name: "tier", EnvVars: []string{"BRICK_TIER"},
+			Usage: "directory of the slow tier (a preallocated file tier.img): unmapped blocks move there when pmem frames run short, so the brick holds more blocks than pmem (empty: no tier)"},
+		&cli.StringFlag{Name: "tier-size", Value: "4GiB", EnvVars: []string{"BRICK_TIER_SIZE"},
+			Usage: "size of a new tier, in 2 MiB slots (suffixes MiB, GiB, TiB); an existing tier keeps its size"},
 		&cli.StringFlag{Name: "listen", Value: "tcp://127.0.0.1:7470", EnvVars: []string{"BRICK_LISTEN"},
 			Usage: "transport address: tcp://HOST:PORT (software RNIC) or rdma://HOST:PORT"},
+		&cli.StringFlag{Name: "rdma-netdev", EnvVars: []string{"BRICK_RDMA_NETDEV"},
+			Usage: "network interface whose RDMA device serves rdma:// (e.g. ens1f0; default: the device rdma_cm finds for the address)"},
+		&cli.StringFlag{Name: "ddio", Value: "verify", EnvVars: []string{"BRICK_DDIO"},
+			Usage: "DDIO policy for the APM persist method: verify (APM only where DDIO is read off), disable (turn it off on Skylake-SP/Cascade Lake root ports, then verify), assume-off (the administrator's word) or off (never APM); see docs/persistence.md"},
 		&cli.StringFlag{Name: "metrics", Value: "127.0.0.1:9470", EnvVars: []string{"BRICK_METRICS"},
 			Usage: "Prometheus metrics address (empty disables)"},
 		&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"BRICK_LOG_LEVEL"},
 			Usage: "debug, info, warn or error"},
+		&cli.StringFlag{Name: "log-format", Value: "text", EnvVars: []string{"BRICK_LOG_FORMAT"},
+			Usage: "text (logfmt key=value) or json (one object per line)"},
+		&cli.StringFlag{Name: "auth-key", EnvVars: []string{"BRICK_AUTH_KEY_FILE"}, TakesFile: true,
+			Usage: "file holding the pre-shared key every session must prove (mode 0600, 16+ bytes); without one any peer that reaches --listen can use the brick"},
+		&cli.DurationFlag{Name: "session-timeout", Value: 30 * time.Second, EnvVars: []string{"BRICK_SESSION_TIMEOUT"},
+			Usage: "end a session whose peer sends nothing for this long (clients ping at a third of it; 0 disables)"},
+		&cli.IntFlag{Name: "max-sessions", Value: 4096, EnvVars: []string{"BRICK_MAX_SESSIONS"},
+			Usage: "refuse new sessions beyond this many"},
+		&cli.IntFlag{Name: "max-maps-per-session", Value: 1024, EnvVars: []string{"BRICK_MAX_MAPS_PER_SESSION"},
+			Usage: "refuse a session's map beyond this many live maps"},
+		&cli.StringFlag{Name: configFlag, EnvVars: []string{"BRICK_CONFIG"}, TakesFile: true,
+			Usage: "YAML file whose keys are these flags' long names; flags and env vars override it"},
 	}
 }

@@ -12,17 +12,31 @@ import (
 var version = "dev"
 
 func main() {
-	app := &cli.App{
-		Name:    "brickd",
-		Usage:   "export persistent memory as 2 MiB RDMA blocks",
-		Version: version,
-		Flags:   flags(),
-		Action:  run,
-		// Errors are printed once, as sentences, by main.
-		ExitErrHandler: func(*cli.Context, error) {},
+	app, err := newApp()
+	if err == nil {
+		err = app.Run(os.Args)
 	}
-	if err := app.Run(os.Args); err != nil {
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "brickd: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// newApp builds the command line; every flag can also come from the
+// config file (config.go).
+func newApp() (*cli.App, error) {
+	fl, before, err := withConfig(flags())
+	if err != nil {
+		return nil, err
+	}
+	return &cli.App{
+		Name:    "brickd",
+		Usage:   "export persistent memory as 2 MiB RDMA blocks",
+		Version: version,
+		Flags:   fl,
+		Before:  before,
+		Action:  run,
+		// Errors are printed once, as sentences, by main.
+		ExitErrHandler: func(*cli.Context, error) {},
+	}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -20,13 +21,15 @@ import (
 
 	"github.com/brick-storage/brick/alloc2m"
 	"github.com/brick-storage/brick/brick"
+	"github.com/brick-storage/brick/persist"
 	"github.com/brick-storage/brick/pmem"
+	"github.com/brick-storage/brick/protocol"
 	"github.com/brick-storage/brick/verbs"
 	"github.com/brick-storage/brick/verbs/providers"
 )
 
 func run(c *cli.Context) error {
-	log, err := newLogger(c.String("log-level"))
+	log, err := newLogger(c.String("log-level"), c.String("log-format"))
 	if err != nil {
 		return err
 	}
@@ -38,12 +41,22 @@ func run(c *cli.Context) error {
 		return err
 	}
 	defer region.Close()
+	// Before anything else is created: a refused posture leaves no trace.
+	posture, err := probePersistence(c, region)
+	if err != nil {
+		return err
+	}
+	tr, err := openTier(c, region, log) // nil without --tier
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
 
 	meta := c.String("meta")
 	if err := os.MkdirAll(meta, 0o755); err != nil {
 		return fmt.Errorf("cannot create the metadata directory: %w", err)
 	}
-	store, err := alloc2m.Open(meta, alloc2m.Options{UUID: region.UUID(), Frames: region.Frames(), Logger: log})
+	store, err := alloc2m.Open(meta, alloc2m.Options{UUID: region.UUID(), Frames: region.Frames(), Slots: tr.Slots(), Logger: log})
 	if err != nil {
 		return err
 	}
@@ -51,16 +64,33 @@ func run(c *cli.Context) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv, err := brick.New(brick.Config{Region: region, Store: store, Logger: log, Metrics: brick.NewMetrics(reg)})
+	registerProcessMetrics(reg, store)
+	var key []byte
+	if path := c.String("auth-key"); path != "" {
+		if key, err = protocol.ReadKeyFile(path); err != nil {
+			return fmt.Errorf("--auth-key: %w", err)
+		}
+	} else {
+		log.Warn("no --auth-key: sessions are not authenticated, and any peer that can reach the listen address can allocate, map, read and write every block")
+	}
+	timeout := c.Duration("session-timeout")
+	if timeout == 0 {
+		timeout = -1 // brick.Config: negative disables
+	}
+	posture.Log(log)
+	srv, err := brick.New(brick.Config{Region: region, Store: store, Logger: log, Metrics: brick.NewMetrics(reg),
+		Persistence: posture, AuthKey: key, SessionTimeout: timeout, MaxSessions: c.Int("max-sessions"), MaxMapsPerSession: c.Int("max-maps-per-session"),
+		Tier: tr.brickTier()})
 	if err != nil {
 		return err
 	}
+	registerPostureMetrics(reg, srv.Status)
 
-	provider, hostport, err := providers.ForAddr(c.String("listen"))
+	provider, hostport, err := providers.ForAddrWith(c.String("listen"), providers.Options{RDMANetdev: c.String("rdma-netdev")})
 	if err != nil {
 		return err
 	}
-	l, err := provider.Listen(ctx, hostport, verbs.ListenConfig{Backlog: 128})
+	l, err := provider.Listen(ctx, hostport, verbs.ListenConfig{Backlog: 128, Logger: log})
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", c.String("listen"), err)
 	}
@@ -82,7 +112,8 @@ func run(c *cli.Context) error {
 		"listen", provider.Scheme()+"://"+l.Addr(),
 		"uuid", fmt.Sprintf("%x", region.UUID()),
 		"backend", region.Kind(), "persistent", region.Persistent(), "persist_method", srv.PersistMethod(),
-		"frames", st.Frames, "free_frames", st.FreeFrames, "blocks", st.Blocks, "unclean", st.Unclean)
+		"frames", st.Frames, "free_frames", st.FreeFrames, "blocks", st.Blocks, "unclean", st.Unclean,
+		"tier_slots", st.Slots, "tier_free_slots", st.FreeSlots, "tiered", st.Tiered)
 	if st.Unclean > 0 {
 		log.Warn("blocks were mapped read-write when the brick last stopped uncleanly; they may hold torn writes (brickctl list shows them as unclean)", "blocks", st.Unclean)
 	}
@@ -106,33 +137,58 @@ func run(c *cli.Context) error {
 	return nil
 }
 
+// probePersistence applies --ddio to the region and the transport: the
+// software RNIC (tcp://) has no PCI device, so only an rdma:// brick looks
+// at (and, with --ddio disable, writes) root ports.
+func probePersistence(c *cli.Context, region pmem.Region) (*persist.Posture, error) {
+	pol, err := persist.ParsePolicy(c.String("ddio"))
+	if err != nil {
+		return nil, fmt.Errorf("--ddio: %w", err)
+	}
+	scheme, _, _ := strings.Cut(c.String("listen"), "://")
+	software := scheme == "tcp"
+	return persist.Probe(persist.Options{Policy: pol, Memory: region.Properties(), Software: software, NoDevices: software})
+}
+
 func openRegion(c *cli.Context, log *slog.Logger) (pmem.Region, error) {
 	size, err := pmem.ParseSize(c.String("pmem-size"))
 	if err != nil {
 		return nil, fmt.Errorf("--pmem-size: %w", err)
 	}
-	switch b := c.String("pmem-backend"); b {
-	case "anonymous":
-		log.Warn("pmem backend is anonymous memory: it is VOLATILE, every block is lost when brickd stops, and no write is ever persistent")
-		return pmem.NewAnonymous(size)
-	case "file":
-		path := c.String("pmem")
-		if _, err := os.Stat(path); err == nil && !c.IsSet("pmem-size") {
-			size = 0 // an existing image keeps its size
-		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return nil, fmt.Errorf("cannot create the pmem directory: %w", err)
-		}
-		return pmem.OpenFile(path, pmem.FileOptions{Size: size})
-	default:
-		return nil, fmt.Errorf("unknown --pmem-backend %q: want file or anonymous", b)
+	kind, err := pmem.ParseKind(c.String("pmem-backend"))
+	if err != nil {
+		return nil, fmt.Errorf("--pmem-backend: %w", err)
 	}
+	domain, err := pmem.ParseDomain(c.String("pmem-domain"))
+	if err != nil {
+		return nil, fmt.Errorf("--pmem-domain: %w", err)
+	}
+	path := c.String("pmem")
+	if kind == pmem.KindAnonymous {
+		log.Warn("pmem backend is anonymous memory: it is VOLATILE, every block is lost when brickd stops, and no write is ever persistent")
+	} else {
+		if _, err := os.Stat(path); err == nil && !c.IsSet("pmem-size") {
+			size = 0 // an existing image or device keeps its size
+		} else if !strings.HasPrefix(path, "/dev/") {
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				return nil, fmt.Errorf("cannot create the pmem directory: %w", err)
+			}
+		}
+	}
+	return pmem.Open(path, pmem.Options{Size: size, Backend: kind, Domain: domain})
 }
 
-func newLogger(level string) (*slog.Logger, error) {
+func newLogger(level, format string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }

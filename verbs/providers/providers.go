@@ -10,8 +10,20 @@ import (
 	"github.com/brick-storage/brick/verbs/soft"
 )
 
+// Options tune providers. The zero value is the default.
+type Options struct {
+	// RDMANetdev names the network interface whose RDMA device rdma://
+	// uses (brickd --rdma-netdev); empty lets rdma_cm pick by address.
+	RDMANetdev string
+}
+
 // ForAddr returns the provider for url and its host:port.
 func ForAddr(url string) (verbs.Provider, string, error) {
+	return ForAddrWith(url, Options{})
+}
+
+// ForAddrWith is ForAddr with options.
+func ForAddrWith(url string, opts Options) (verbs.Provider, string, error) {
 	scheme, hostport, err := verbs.ParseAddr(url)
 	if err != nil {
 		return nil, "", err
@@ -20,7 +32,7 @@ func ForAddr(url string) (verbs.Provider, string, error) {
 	case "tcp":
 		return soft.New(), hostport, nil
 	case "rdma":
-		p, err := rdmaProvider()
+		p, err := rdmaProvider(opts)
 		if err != nil {
 			return nil, "", fmt.Errorf("%s: %w", url, err)
 		}

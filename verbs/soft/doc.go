@@ -13,7 +13,7 @@
 //	+---------------------------------------------------------------+
 //	|  Key: "MPA ID Req Frame" or "MPA ID Rep Frame" (16 bytes)      |
 //	+-+-+-+-------+---------------+-------------------------------+
-//	|M|C|R| Res   |   Rev = 1     |      PD_Length (<= 512)       |
+//	|M|C|R| Res   |   Rev = 1|2   |      PD_Length (<= 512)       |
 //	+-+-+-+-------+---------------+-------------------------------+
 //	|  Private data (PD_Length bytes)                              |
 //	+---------------------------------------------------------------+
@@ -23,10 +23,47 @@
 // private data reaches the dialer as *verbs.RejectedError. The listener
 // negotiates each connection in its own goroutine (bounded by
 // verbs.DefaultTimeout and maxHandshakes) before queueing it for Accept
-// (Backlog entries). Accept runs prepare, then sends the Reply. Enhanced
-// connection setup (RFC 6581) is not implemented, so per RFC 5044 the
-// passive side transmits nothing until the first FPDU from the active
-// side has arrived: the active side must speak first.
+// (Backlog entries). Accept runs prepare, then sends the Reply. In every
+// revision the passive side transmits nothing until the first FPDU from
+// the active side has arrived (RFC 5044 §7.1.2).
+//
+// # Enhanced connection setup (RFC 6581) and brick's extensions
+//
+// The dialer sends Rev = 2. The private data of a revision 2 Request and
+// Reply starts with the enhanced connection data; between two software
+// RNICs an 8-byte extension header follows; then the caller's private
+// data (so callers get MaxPrivateData = 512 - 12 = 500 bytes):
+//
+//	+-+-+---------------------------+-+-+---------------------------+
+//	|P|Z|  IRD (14 bits)            |W|R|  ORD (14 bits)            |
+//	+-+-+---------------------------+-+-+---------------------------+
+//	|  magic "BrkX" (4 bytes)                                       |
+//	+---------------+---------------+---------------+---------------+
+//	| version = 1   | extensions    | reserved = 0 (2 bytes)        |
+//	+---------------+---------------+---------------+---------------+
+//	|  caller's private data                                        |
+//
+// P = peer-to-peer mode; Z, W, R = zero-length Send, RDMA Write, RDMA
+// Read RTR (Request: the kinds offered; Reply: the one chosen). We offer
+// and accept only the zero-length RDMA Read RTR: with P set in the Reply
+// the dialer sends it as its first FPDU, and the listener's Read Response
+// to it is an ordinary completion fence. IRD is the Read (and FLUSH)
+// Requests the sender queues (we announce maxIRD); ORD what it will have
+// outstanding. The dialer never has more Reads, FLUSHes and completion
+// fences outstanding than the listener's IRD.
+//
+// The extension header is recognised by its magic and version; a peer
+// without it (another iWARP stack) gets none back and no extension is
+// used. Extension bits: 0x01 ATOMIC WRITE, 0x02 FLUSH; the Reply carries
+// the bits both ends offered, and only those opcodes may be sent (an
+// unnegotiated one is terminated as an unexpected opcode). Memory windows
+// and Send with Invalidate are standard (RFC 5040) and always on
+// (Caps().MemoryWindows).
+//
+// Fallback: a listener answers a revision 1 Request with a revision 1
+// Reply, and a dialer that gets a revision 1 Reply proceeds in revision 1
+// without extensions. (An RFC 5044 peer that refuses revision 2 outright
+// instead of answering with revision 1 is not retried.)
 //
 // # FPDU (RFC 5044 §4, RFC 5041 §4, RFC 5040 §4)
 //
@@ -35,11 +72,15 @@
 //	+---------------+---------------+---------------+---------------+
 //	|  tagged (Write 0, Read Response 2):                           |
 //	|    STag (32) | Tagged Offset (64)                  = 14 bytes |
-//	|  untagged (Send 3 QN 0, Read Request 1 QN 1, Terminate 7 QN 2)|
-//	|    RsvdULP (32) | QN (32) | MSN (32) | MO (32)     = 18 bytes |
+//	|  untagged (Send 3 and Send with Invalidate 4 QN 0, Read       |
+//	|  Request 1 QN 1, Terminate 7 QN 2; FLUSH Request 0xD QN 1)    |
+//	|    RsvdULP or Invalidate STag (32) | QN (32) | MSN (32) |      |
+//	|    MO (32)                                         = 18 bytes |
 //	+---------------------------------------------------------------+
 //	|  payload (Read Request: sink STag 32, sink TO 64, size 32,     |
 //	|  source STag 32, source TO 64 = 28 bytes;                    |
+//	|  FLUSH Request: STag 32, TO 64, length 32 = 16 bytes;         |
+//	|  ATOMIC WRITE: the 8 bytes to store;                          |
 //	|  Terminate: layer/type 8, code 8, M D R bits, optional        |
 //	|  terminated ULPDU_Length + DDP header + Read Request header)  |
 //	+---------------------------------------------------------------+
@@ -47,6 +88,14 @@
 //	+---------------------------------------------------------------+
 //	|  CRC32c over everything above, least significant byte first  |
 //	+---------------------------------------------------------------+
+//
+// Extension opcodes — brick's own, negotiated (above), NOT standard
+// iWARP: RFC 7306 assigns 0x8/0x9 to Immediate Data and 0xA/0xB to
+// Atomic Request/Response, so we use unassigned codes: 0xC ATOMIC WRITE
+// (tagged, STag/TO of the target, exactly 8 bytes, one segment), 0xD
+// FLUSH Request (untagged on queue 1, sharing the Read Request MSNs and
+// IRD), 0xE FLUSH Response (tagged, STag/TO of the request, no payload).
+// Wireshark shows them as unknown RDMAP opcodes.
 //
 // DDP control: T(0x80) L(0x40) Rsvd DV=1. RDMAP control: RV=1 (0x40) |
 // opcode. ULPDU_Length counts the DDP/RDMAP header and payload, not
@@ -74,6 +123,36 @@
 // StatusRemoteInvalidRequest at the sender).
 //
 // Send and Write completions wait for proof of placement: see QP.
+//
+// Send with Invalidate carries the STag in every segment; on the last
+// one the target invalidates it (a region or window of this QP's PD; a
+// window must be bound to this QP) before completing the receive with
+// WC.Invalidated. A refused STag completes the receive with
+// StatusRemoteInvalidRequest and terminates the stream with RDMAP error
+// "STag cannot be invalidated" (0x09): type Remote Protection when the
+// STag belongs to another PD or QP, Remote Operation when it does not
+// exist or is already invalid (as Linux siw does).
+//
+// ATOMIC WRITE needs AccessRemoteAtomic and an 8-byte aligned target and
+// is placed after its CRC checked, with one 8-byte atomic store. FLUSH
+// needs AccessFlushPersistent; the target calls the region's Hooks.Flush
+// in stream order (after every earlier placement) and queues the FLUSH
+// Response behind the Read Responses before it; the initiator completes
+// OpFlush, and everything posted before it, when the response arrives.
+// A failing Flush hook terminates with RDMAP Remote Operation,
+// unspecified (StatusRemoteOp).
+//
+// # Memory windows and hooks
+//
+// A type-2 window is an entry in the same STag table as regions, with
+// its own read/write lock: every tagged access validates and holds the
+// window's lock for one FPDU, Invalidate takes it for writing. A region's
+// Deregister invalidates the windows bound over it first. Hooks
+// (RegisterWith) are called on the receive goroutine: Placed after each
+// Write segment or ATOMIC WRITE (offsets in the registered buffer, also
+// through windows), ReadServed on every hooked region of the PD when a
+// Read Request (including our completion fences and the RTR) arrives —
+// the answer is sent after every earlier placement — and Flush for FLUSH.
 //
 // # Revocation
 //

@@ -16,6 +16,8 @@ const (
 	untaggedHdrSize = 18 // ctrl(2) RsvdULP(4) QN(4) MSN(4) MO(4)
 	maxHdrSize      = untaggedHdrSize
 	readReqSize     = 28 // sink STag(4) sink TO(8) size(4) src STag(4) src TO(8)
+	flushReqSize    = 16 // STag(4) TO(8) length(4)
+	atomicSize      = 8  // ATOMIC WRITE payload
 	termCtrlSize    = 4  // layer/etype, code, header-control bits, reserved
 
 	// maxTermSize bounds a received Terminate payload: control, DDP
@@ -51,7 +53,18 @@ const (
 	opReadReq   = 0x1
 	opReadResp  = 0x2
 	opSend      = 0x3
+	opSendInv   = 0x4
 	opTerminate = 0x7
+)
+
+// brick's own negotiated extension opcodes: NOT standard iWARP. RFC 7306
+// assigns 0x8/0x9 (Immediate Data) and 0xA/0xB (Atomic Request and
+// Response); these take the unassigned 0xC..0xE and are sent only to a
+// peer that offered them in the MPA extension header (see doc.go).
+const (
+	opAtomicWrite = 0xC // tagged: 8 bytes at (STag, TO), one store
+	opFlushReq    = 0xD // untagged, queue 1: STag, TO, length
+	opFlushResp   = 0xE // tagged, no payload: (STag, TO) of the request
 )
 
 // Untagged queue numbers (RFC 5040 §5).
@@ -76,6 +89,7 @@ type header struct {
 	qn     uint32 // untagged
 	msn    uint32 // untagged
 	mo     uint32 // untagged
+	inv    uint32 // Send with Invalidate: the STag to invalidate
 }
 
 // hdrLen is the DDP/RDMAP header length implied by the first control byte.
@@ -119,15 +133,18 @@ func parseHeader(b []byte) (header, int, error) {
 		h.qn = binary.BigEndian.Uint32(b[6:10])
 		h.msn = binary.BigEndian.Uint32(b[10:14])
 		h.mo = binary.BigEndian.Uint32(b[14:18])
+		if h.op == opSendInv {
+			h.inv = binary.BigEndian.Uint32(b[2:6])
+		}
 	}
 	var wantTagged bool
 	var wantQN uint32
 	switch h.op {
-	case opWrite, opReadResp:
+	case opWrite, opReadResp, opAtomicWrite, opFlushResp:
 		wantTagged = true
-	case opReadReq:
+	case opReadReq, opFlushReq:
 		wantQN = qnReadReq
-	case opSend:
+	case opSend, opSendInv:
 		wantQN = qnSend
 	case opTerminate:
 		wantQN = qnTerminate
@@ -157,13 +174,19 @@ func putTagged(b []byte, op uint8, last bool, stag uint32, to uint64) {
 
 // putUntagged writes an untagged header (18 bytes) into b.
 func putUntagged(b []byte, op uint8, last bool, qn, msn, mo uint32) {
+	putUntaggedInv(b, op, last, qn, msn, mo, 0)
+}
+
+// putUntaggedInv is putUntagged with the Invalidate STag field (RsvdULP
+// for every opcode but Send with Invalidate).
+func putUntaggedInv(b []byte, op uint8, last bool, qn, msn, mo, inv uint32) {
 	_ = b[untaggedHdrSize-1]
 	b[0] = ddpVersion
 	if last {
 		b[0] |= ddpLast
 	}
 	b[1] = rdmapVersion | op
-	binary.BigEndian.PutUint32(b[2:6], 0) // RsvdULP (Invalidate STag: unused)
+	binary.BigEndian.PutUint32(b[2:6], inv) // Invalidate STag / RsvdULP
 	binary.BigEndian.PutUint32(b[6:10], qn)
 	binary.BigEndian.PutUint32(b[10:14], msn)
 	binary.BigEndian.PutUint32(b[14:18], mo)
@@ -197,6 +220,31 @@ func parseReadReq(b []byte) (readReq, error) {
 		size:     binary.BigEndian.Uint32(b[12:16]),
 		srcSTag:  binary.BigEndian.Uint32(b[16:20]),
 		srcTO:    binary.BigEndian.Uint64(b[20:28]),
+	}, nil
+}
+
+// flushReq is brick's FLUSH Request payload.
+type flushReq struct {
+	stag uint32
+	to   uint64
+	size uint32
+}
+
+func (r *flushReq) put(b []byte) {
+	_ = b[flushReqSize-1]
+	binary.BigEndian.PutUint32(b[0:4], r.stag)
+	binary.BigEndian.PutUint64(b[4:12], r.to)
+	binary.BigEndian.PutUint32(b[12:16], r.size)
+}
+
+func parseFlushReq(b []byte) (flushReq, error) {
+	if len(b) != flushReqSize {
+		return flushReq{}, fmt.Errorf("%w: flush request of %d bytes", errFraming, len(b))
+	}
+	return flushReq{
+		stag: binary.BigEndian.Uint32(b[0:4]),
+		to:   binary.BigEndian.Uint64(b[4:12]),
+		size: binary.BigEndian.Uint32(b[12:16]),
 	}, nil
 }
 

@@ -28,6 +28,16 @@ func FuzzParseFPDU(f *testing.F) {
 	putTagged(seg[mpaLenSize:], opWrite, true, 5, 6)
 	term := newTerm(layerDDP, etypeDDPTagged, codeTBounds).withSegment(seg).appendPayload(nil)
 	f.Add(appendFPDU(nil, uh[:untaggedHdrSize], term))
+	putUntaggedInv(uh[:], opSendInv, true, qnSend, 2, 0, 0xabcdef01)
+	f.Add(appendFPDU(nil, uh[:untaggedHdrSize], []byte{4, 5}))
+	putTagged(th[:], opAtomicWrite, true, 0x1234_5601, 0x1000)
+	f.Add(appendFPDU(nil, th[:], []byte{1, 2, 3, 4, 5, 6, 7, 8}))
+	var fh [untaggedHdrSize + flushReqSize]byte
+	putUntagged(fh[:], opFlushReq, true, qnReadReq, 3, 0)
+	(&flushReq{stag: 1, to: 2, size: 3}).put(fh[untaggedHdrSize:])
+	f.Add(appendFPDU(nil, fh[:], nil))
+	putTagged(th[:], opFlushResp, true, 1, 2)
+	f.Add(appendFPDU(nil, th[:], nil))
 	f.Add([]byte{0xff, 0xff, 0x41, 0x43})
 	f.Add([]byte{})
 
@@ -35,6 +45,13 @@ func FuzzParseFPDU(f *testing.F) {
 		parseHeader(b)
 		parseTerm(b)
 		parseReadReq(b)
+		if r, err := parseFlushReq(b); err == nil {
+			var enc [flushReqSize]byte
+			r.put(enc[:])
+			if !bytes.Equal(enc[:], b) {
+				t.Fatalf("flush request re-encodes as %x, want %x", enc, b)
+			}
+		}
 		fp, n, err := parseFPDU(b)
 		if err != nil {
 			// Give the fuzzer a way past the CRC: fix it up and retry.
@@ -65,7 +82,7 @@ func FuzzParseFPDU(f *testing.F) {
 		if h.tagged {
 			putTagged(hb[:], h.op, h.last, h.stag, h.to)
 		} else {
-			putUntagged(hb[:], h.op, h.last, h.qn, h.msn, h.mo)
+			putUntaggedInv(hb[:], h.op, h.last, h.qn, h.msn, h.mo, h.inv)
 		}
 		if h2, _, err := parseHeader(hb[:hl]); err != nil || h2 != h {
 			t.Fatalf("re-encoded header %+v, %v; want %+v", h2, err, h)
@@ -73,6 +90,8 @@ func FuzzParseFPDU(f *testing.F) {
 		switch h.op {
 		case opReadReq:
 			parseReadReq(fp.payload)
+		case opFlushReq:
+			parseFlushReq(fp.payload)
 		case opTerminate:
 			if tm, err := parseTerm(fp.payload); err == nil {
 				tm.segment()
@@ -98,11 +117,11 @@ func FuzzMPARequest(f *testing.F) {
 			if err != nil {
 				continue
 			}
-			if len(fr.pd) > mpaMaxPD || fr.markers || fr.rev != mpaRev {
+			if len(fr.pd) > mpaMaxPD || fr.markers || (fr.rev != mpaRev1 && fr.rev != mpaRev2) {
 				t.Fatalf("accepted %+v", fr)
 			}
 			if fr.crc && b[16]&^mpaFlagsMask == 0 {
-				if enc := appendMPA(nil, reply, fr.reject, fr.pd); !bytes.Equal(enc, b) {
+				if enc := appendMPARev(nil, reply, fr.reject, fr.rev, fr.pd); !bytes.Equal(enc, b) {
 					t.Fatalf("re-encoding %x, want %x", enc, b)
 				}
 			}
@@ -110,6 +129,24 @@ func FuzzMPARequest(f *testing.F) {
 			if err != nil || !bytes.Equal(fr2.pd, fr.pd) {
 				t.Fatalf("readMPA disagrees: %v", err)
 			}
+		}
+	})
+}
+
+// FuzzConnData: the enhanced connection data and extension header decode
+// without panicking, and what decodes re-encodes to the same bytes.
+func FuzzConnData(f *testing.F) {
+	f.Add(appendConnData(nil, enhanced{ird: 1024, ord: 32, p2p: true, readRTR: true}, extHdr{present: true, flags: extAll}, []byte("hello")))
+	f.Add(appendConnData(nil, enhanced{}, extHdr{}, nil))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 'B', 'r', 'k', 'X', 1, 0xff, 0, 1})
+	f.Add([]byte{1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, x, user, err := parseConnData(b)
+		if err != nil {
+			return
+		}
+		if enc := appendConnData(nil, e, x, user); !bytes.Equal(enc, b) {
+			t.Fatalf("re-encoded %x, want %x", enc, b)
 		}
 	})
 }
@@ -129,17 +166,31 @@ func FuzzReceive(f *testing.F) {
 	putTagged(th[:], opReadResp, true, 0, 0)
 	f.Add(appendFPDU(nil, th[:], nil))
 	f.Add([]byte{0xff, 0xff, 0x01, 0x43, 0, 0})
+	putUntaggedInv(uh[:], opSendInv, true, qnSend, 1, 0, 0x100)
+	f.Add(appendFPDU(nil, uh[:untaggedHdrSize], []byte("x")))
+	putTagged(th[:], opAtomicWrite, true, 0x100, 0)
+	f.Add(appendFPDU(nil, th[:], make([]byte, 8)))
+	var fh [untaggedHdrSize + flushReqSize]byte
+	putUntagged(fh[:], opFlushReq, true, qnReadReq, 1, 0)
+	(&flushReq{stag: 0x100, size: 8}).put(fh[untaggedHdrSize:])
+	f.Add(appendFPDU(nil, fh[:], nil))
+	putTagged(th[:], opFlushResp, true, 0x100, 0)
+	f.Add(appendFPDU(nil, th[:], nil))
 
 	f.Fuzz(func(t *testing.T, b []byte) {
 		a, z := net.Pipe()
 		defer z.Close()
 		go io.Copy(io.Discard, z) // whatever the QP answers
 		q := newQP(a, bufio.NewReaderSize(a, rxBufSize), verbs.QPConfig{SendDepth: 4, RecvDepth: 4, MaxReadSize: 1 << 20}, nil, false)
-		mr, err := q.pd.Register(make([]byte, 4096), verbs.AccessLocalWrite|verbs.AccessRemoteWrite|verbs.AccessRemoteRead)
+		negotiated{rev: mpaRev2, ext: extAll, peerIRD: 4}.apply(q) // every extension opcode is live
+		mr, err := q.pd.register(make([]byte, 4096), regionAccess, nopHooks{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer mr.Deregister()
+		if _, err := q.BindMW(mr, 64, 1024, verbs.AccessRemoteWrite|verbs.AccessRemoteAtomic); err != nil {
+			t.Fatal(err)
+		}
 		q.PostRecv(verbs.RecvWR{Local: verbs.SGEOf(mr, 0, 64)})
 		q.start()
 		z.Write(fixCRCs(b))
@@ -164,3 +215,9 @@ func fixCRCs(b []byte) []byte {
 	}
 	return append(out, b...)
 }
+
+type nopHooks struct{}
+
+func (nopHooks) Placed(int, int)      {}
+func (nopHooks) ReadServed()          {}
+func (nopHooks) Flush(int, int) error { return nil }

@@ -58,9 +58,11 @@ type pair struct {
 	ln   verbs.Listener
 }
 
-func listen(t testing.TB) verbs.Listener {
+func listen(t testing.TB) verbs.Listener { return listenWith(t, provider{}) }
+
+func listenWith(t testing.TB, prov provider) verbs.Listener {
 	t.Helper()
-	ln, err := New().Listen(testCtx(t), "127.0.0.1:0", verbs.ListenConfig{})
+	ln, err := prov.Listen(testCtx(t), "127.0.0.1:0", verbs.ListenConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,8 +72,14 @@ func listen(t testing.TB) verbs.Listener {
 
 func newPair(t testing.TB, ccfg, scfg verbs.QPConfig, prepare func(verbs.QP) error) *pair {
 	t.Helper()
+	return newPairWith(t, provider{}, provider{}, ccfg, scfg, prepare)
+}
+
+// newPairWith connects a client of provider dial to a server of listen.
+func newPairWith(t testing.TB, dial, listen provider, ccfg, scfg verbs.QPConfig, prepare func(verbs.QP) error) *pair {
+	t.Helper()
 	ctx := testCtx(t)
-	ln := listen(t)
+	ln := listenWith(t, listen)
 	type res struct {
 		qp  verbs.QP
 		err error
@@ -83,10 +91,15 @@ func newPair(t testing.TB, ccfg, scfg verbs.QPConfig, prepare func(verbs.QP) err
 			ch <- res{nil, err}
 			return
 		}
+		if string(cr.PrivateData()) != "client-hello" {
+			cr.Reject(nil)
+			ch <- res{nil, fmt.Errorf("request private data %q", cr.PrivateData())}
+			return
+		}
 		qp, err := cr.Accept(scfg, []byte("server-hello"), prepare)
 		ch <- res{qp, err}
 	}()
-	c, err := New().Dial(ctx, ln.Addr(), ccfg, []byte("client-hello"))
+	c, err := dial.Dial(ctx, ln.Addr(), ccfg, []byte("client-hello"))
 	r := <-ch
 	if err != nil || r.err != nil {
 		t.Fatalf("dial: %v, accept: %v", err, r.err)
@@ -96,6 +109,23 @@ func newPair(t testing.TB, ccfg, scfg verbs.QPConfig, prepare func(verbs.QP) err
 		p.c.Close()
 		p.s.Close()
 	})
+	if string(p.c.PrivateData()) != "server-hello" {
+		t.Fatalf("accept private data %q", p.c.PrivateData())
+	}
+	// With MPA revision 2 the client's RTR (a zero-length Read) is in
+	// flight: wait for its response, so that tests see a quiet server
+	// (hooks hear no ReadServed from it).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		p.c.mu.Lock()
+		idle := !p.c.rtr && p.c.orqHead == p.c.orqTail
+		p.c.mu.Unlock()
+		if idle {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the RTR was not answered")
+		}
+	}
 	return p
 }
 

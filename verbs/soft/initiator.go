@@ -84,16 +84,30 @@ func (q *QP) txStep() (bool, error) {
 		q.mu.Unlock()
 		return false, nil
 	}
+	if q.rtr {
+		// RFC 6581 peer-to-peer mode: a zero-length Read is the RTR,
+		// the first FPDU; its Response confirms nothing.
+		q.rtr = false
+		msn := q.tx.readMSN
+		q.tx.readMSN++
+		q.pushORQLocked(orqe{seq: 0, fence: true})
+		q.mu.Unlock()
+		return true, q.sendReadReq(readReq{}, msn)
+	}
 	if q.sqTx < q.sqTail {
 		seq := q.sqTx
-		q.sqTx++
 		e := &q.sq[seq%uint64(len(q.sq))]
+		if (e.wr.Op == verbs.OpRead || e.wr.Op == verbs.OpFlush) && q.ordFullLocked() {
+			q.mu.Unlock()
+			return false, nil // a Read Response will kick us
+		}
+		q.sqTx++
 		switch e.wr.Op {
-		case verbs.OpSend:
+		case verbs.OpSend, verbs.OpSendInv:
 			e.msn = q.tx.sendMSN
 			q.tx.sendMSN++
 			q.unfenced = true
-		case verbs.OpWrite:
+		case verbs.OpWrite, verbs.OpAtomicWrite:
 			q.unfenced = true
 		case verbs.OpRead:
 			e.msn = q.tx.readMSN
@@ -101,15 +115,26 @@ func (q *QP) txStep() (bool, error) {
 			q.pushORQLocked(orqe{seq: seq, stag: e.wr.Local.LKey, to: e.wr.Local.Addr,
 				size: e.wr.Local.Length, mr: e.mr, off: e.off})
 			q.unfenced = false
+		case verbs.OpFlush:
+			e.msn = q.tx.readMSN
+			q.tx.readMSN++
+			q.pushORQLocked(orqe{seq: seq, flush: true, stag: e.wr.RKey, to: e.wr.Remote})
+			q.unfenced = false
 		}
 		w := *e
 		q.mu.Unlock()
 		var err error
 		switch w.wr.Op {
 		case verbs.OpSend:
-			err = q.sendSend(w.mr, w.off, int(w.wr.Local.Length), w.msn)
+			err = q.sendSend(w.mr, w.off, int(w.wr.Local.Length), w.msn, opSend, 0)
+		case verbs.OpSendInv:
+			err = q.sendSend(w.mr, w.off, int(w.wr.Local.Length), w.msn, opSendInv, w.wr.InvalidateRKey)
 		case verbs.OpWrite:
 			err = q.sendWrite(w.mr, w.off, int(w.wr.Local.Length), w.wr.RKey, w.wr.Remote)
+		case verbs.OpAtomicWrite:
+			err = q.sendAtomic(w.mr, w.off, w.wr.RKey, w.wr.Remote)
+		case verbs.OpFlush:
+			err = q.sendFlushReq(flushReq{stag: w.wr.RKey, to: w.wr.Remote, size: w.wr.Local.Length}, w.msn)
 		case verbs.OpRead:
 			err = q.sendReadReq(readReq{sinkSTag: w.wr.Local.LKey, sinkTO: w.wr.Local.Addr,
 				size: w.wr.Local.Length, srcSTag: w.wr.RKey, srcTO: w.wr.Remote}, w.msn)
@@ -121,7 +146,7 @@ func (q *QP) txStep() (bool, error) {
 		}
 		return true, err
 	}
-	if q.unfenced {
+	if q.unfenced && !q.ordFullLocked() {
 		// Completion fence: a zero-length Read whose Response confirms
 		// every Send/Write before it.
 		q.unfenced = false
@@ -184,13 +209,14 @@ func (q *QP) sendWrite(m *mr, off, n int, stag uint32, to uint64) error {
 	}
 }
 
-// sendSend sends an untagged Send on queue 0.
-func (q *QP) sendSend(m *mr, off, n int, msn uint32) error {
+// sendSend sends an untagged Send (or Send with Invalidate of inv) on
+// queue 0.
+func (q *QP) sendSend(m *mr, off, n int, msn uint32, op uint8, inv uint32) error {
 	hdr := q.tx.hdr[:mpaLenSize+untaggedHdrSize]
 	for sent := 0; ; {
 		k := min(n-sent, maxSegPayload)
 		last := sent+k == n
-		putUntagged(hdr[mpaLenSize:], opSend, last, qnSend, msn, uint32(sent))
+		putUntaggedInv(hdr[mpaLenSize:], op, last, qnSend, msn, uint32(sent), inv)
 		m.mu.RLock()
 		if m.dead {
 			m.mu.RUnlock()
@@ -218,6 +244,10 @@ func (q *QP) sendReadReq(r readReq, msn uint32) error {
 // stops it (the request was validated on arrival too).
 func (q *QP) serveRead(r irqe) error {
 	hdr := q.tx.hdr[:mpaLenSize+taggedHdrSize]
+	if r.flush {
+		putTagged(hdr[mpaLenSize:], opFlushResp, true, r.rr.srcSTag, r.rr.srcTO)
+		return q.writeFPDU(hdr, nil)
+	}
 	n := int(r.rr.size)
 	for sent := 0; ; {
 		k := min(n-sent, maxSegPayload)
@@ -235,6 +265,9 @@ func (q *QP) serveRead(r irqe) error {
 			}
 			err = q.writeFPDU(hdr, m.buf[off:off+k])
 			m.mu.RUnlock()
+			if err == nil {
+				ReadBytesServed.Add(uint64(k))
+			}
 		}
 		if err != nil || last {
 			return err

@@ -14,7 +14,8 @@ const (
 	mpaKeySize   = 16
 	mpaHdrSize   = 20 // key(16) flags(1) rev(1) PD_Length(2)
 	mpaMaxPD     = 512
-	mpaRev       = 1
+	mpaRev1      = 1    // RFC 5044
+	mpaRev2      = 2    // RFC 6581 enhanced connection setup
 	mpaFlagM     = 0x80 // markers
 	mpaFlagC     = 0x40 // CRC
 	mpaFlagR     = 0x20 // reject (reply only)
@@ -34,9 +35,15 @@ type mpaFrame struct {
 	pd      []byte
 }
 
-// appendMPA encodes an MPA frame. We never ask for markers and always ask
-// for CRC.
+// appendMPA encodes a revision 1 MPA frame.
 func appendMPA(dst []byte, reply, reject bool, pd []byte) []byte {
+	return appendMPARev(dst, reply, reject, mpaRev1, pd)
+}
+
+// appendMPARev encodes an MPA frame of revision rev. We never ask for
+// markers and always ask for CRC. For revision 2, pd must begin with the
+// enhanced connection data (appendConnData).
+func appendMPARev(dst []byte, reply, reject bool, rev uint8, pd []byte) []byte {
 	if reply {
 		dst = append(dst, mpaKeyRep...)
 	} else {
@@ -46,14 +53,15 @@ func appendMPA(dst []byte, reply, reject bool, pd []byte) []byte {
 	if reject {
 		flags |= mpaFlagR
 	}
-	dst = append(dst, flags, mpaRev)
+	dst = append(dst, flags, rev)
 	dst = binary.BigEndian.AppendUint16(dst, uint16(len(pd)))
 	return append(dst, pd...)
 }
 
 // parseMPAHeader decodes the fixed 20 bytes and returns the private data
-// length that follows. It rejects a wrong key, a revision other than 1,
-// markers (not supported), R in a request and PD_Length > 512.
+// length that follows. It rejects a wrong key, a revision other than 1
+// or 2, markers (not supported), R in a request, PD_Length > 512 and a
+// revision 2 frame too short for the enhanced connection data.
 func parseMPAHeader(b []byte, wantReply bool) (mpaFrame, int, error) {
 	var f mpaFrame
 	if len(b) < mpaHdrSize {
@@ -73,8 +81,8 @@ func parseMPAHeader(b []byte, wantReply bool) (mpaFrame, int, error) {
 	f.reject = flags&mpaFlagR != 0
 	f.rev = b[17]
 	n := int(binary.BigEndian.Uint16(b[18:20]))
-	if f.rev != mpaRev {
-		return f, 0, fmt.Errorf("%w: revision %d, want %d", errMPA, f.rev, mpaRev)
+	if f.rev != mpaRev1 && f.rev != mpaRev2 {
+		return f, 0, fmt.Errorf("%w: revision %d, want 1 or 2", errMPA, f.rev)
 	}
 	if f.markers {
 		return f, 0, fmt.Errorf("%w: markers requested, not supported", errMPA)
@@ -84,6 +92,9 @@ func parseMPAHeader(b []byte, wantReply bool) (mpaFrame, int, error) {
 	}
 	if n > mpaMaxPD {
 		return f, 0, fmt.Errorf("%w: private data length %d > %d", errMPA, n, mpaMaxPD)
+	}
+	if f.rev == mpaRev2 && n < enhSize {
+		return f, 0, fmt.Errorf("%w: revision 2 frame with %d bytes of private data, want >= %d", errMPA, n, enhSize)
 	}
 	return f, n, nil
 }
@@ -117,4 +128,92 @@ func readMPA(r io.Reader, wantReply bool) (mpaFrame, error) {
 		return f, fmt.Errorf("soft: reading MPA private data: %w", err)
 	}
 	return f, nil
+}
+
+// Enhanced connection data (RFC 6581 §9), the first 4 bytes of the
+// private data of a revision 2 MPA Request and Reply, and brick's
+// extension header, which follows it when both ends are this software
+// RNIC. See doc.go for the layout.
+const (
+	enhSize      = 4
+	enhIRDORD    = 0x3fff // IRD / ORD: 14 bits each
+	enhP2P       = 0x8000 // in the IRD half: peer-to-peer mode, RTR follows
+	enhZeroRTR   = 0x4000 // in the IRD half: zero-length FPDU (Send) RTR
+	enhWriteRTR  = 0x8000 // in the ORD half: zero-length RDMA Write RTR
+	enhReadRTR   = 0x4000 // in the ORD half: zero-length RDMA Read RTR
+	extSize      = 8
+	extMagic     = "BrkX"
+	extVersion   = 1
+	extAtomicWr  = 0x01 // ATOMIC WRITE (opcode opAtomicWrite)
+	extFlush     = 0x02 // FLUSH (opcodes opFlushReq, opFlushResp)
+	extAll       = extAtomicWr | extFlush
+	connDataSize = enhSize + extSize
+
+	// MaxPrivateData is the most private data a caller may pass to Dial,
+	// Accept or Reject: MPA's 512 bytes minus the enhanced connection
+	// data and the extension header that precede it.
+	MaxPrivateData = mpaMaxPD - connDataSize
+)
+
+// enhanced is decoded RFC 6581 enhanced connection data.
+type enhanced struct {
+	ird, ord                        uint16
+	p2p, zeroRTR, writeRTR, readRTR bool
+}
+
+// extHdr is brick's extension header: present when the peer is this
+// software RNIC, flags the extensions it offers (Request) or accepts
+// (Reply).
+type extHdr struct {
+	present bool
+	flags   uint8
+}
+
+// appendConnData encodes the enhanced connection data, the extension
+// header (when present) and the caller's private data.
+func appendConnData(dst []byte, e enhanced, x extHdr, user []byte) []byte {
+	ird, ord := e.ird&enhIRDORD, e.ord&enhIRDORD
+	if e.p2p {
+		ird |= enhP2P
+	}
+	if e.zeroRTR {
+		ird |= enhZeroRTR
+	}
+	if e.writeRTR {
+		ord |= enhWriteRTR
+	}
+	if e.readRTR {
+		ord |= enhReadRTR
+	}
+	dst = binary.BigEndian.AppendUint16(dst, ird)
+	dst = binary.BigEndian.AppendUint16(dst, ord)
+	if x.present {
+		dst = append(dst, extMagic...)
+		dst = append(dst, extVersion, x.flags, 0, 0)
+	}
+	return append(dst, user...)
+}
+
+// parseConnData splits revision 2 private data into the enhanced data,
+// the extension header (recognised by its magic and version) and the
+// caller's private data, which aliases pd.
+func parseConnData(pd []byte) (enhanced, extHdr, []byte, error) {
+	var e enhanced
+	var x extHdr
+	if len(pd) < enhSize {
+		return e, x, nil, fmt.Errorf("%w: %d bytes of enhanced connection data, want %d", errMPA, len(pd), enhSize)
+	}
+	ird, ord := binary.BigEndian.Uint16(pd), binary.BigEndian.Uint16(pd[2:])
+	e = enhanced{ird: ird & enhIRDORD, ord: ord & enhIRDORD,
+		p2p: ird&enhP2P != 0, zeroRTR: ird&enhZeroRTR != 0,
+		writeRTR: ord&enhWriteRTR != 0, readRTR: ord&enhReadRTR != 0}
+	rest := pd[enhSize:]
+	if len(rest) >= extSize && string(rest[:4]) == extMagic && rest[4] == extVersion {
+		if rest[6] != 0 || rest[7] != 0 {
+			return e, x, nil, fmt.Errorf("%w: reserved extension header bytes %#x %#x", errMPA, rest[6], rest[7])
+		}
+		x = extHdr{present: true, flags: rest[5]}
+		rest = rest[extSize:]
+	}
+	return e, x, rest, nil
 }

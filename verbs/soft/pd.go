@@ -4,15 +4,24 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/brick-storage/brick/verbs"
 )
 
-// pd is a protection domain. It holds no state of its own: a region
-// records its PD, and every access compares the two.
+// pd is a protection domain. A region records its PD, and every access
+// compares the two. In the software RNIC every QP has its own PD, so qp
+// (nil for PDs made by tests) is the one queue pair a memory window of
+// this PD can be bound to.
 type pd struct {
-	_ byte // non-zero size so that every PD has a distinct address
+	qp *QP
+
+	// hooked is the copy-on-write list of live regions registered with
+	// Hooks, read without locks by the receive path (ReadServed);
+	// hookedMu serialises its writers.
+	hookedMu sync.Mutex
+	hooked   atomic.Pointer[[]*mr]
 }
 
 func newPD() *pd { return &pd{} }
@@ -21,15 +30,30 @@ func newPD() *pd { return &pd{} }
 // transmission that touches buf (one FPDU at a time) and for writing by
 // Deregister, which then sets dead: once Deregister returns no access is
 // in progress and every later one sees dead.
+//
+// A memory window is an mr too, with parent set: its buf is a sub-slice
+// of the parent's, it is valid only on qp and it shares the parent's
+// hooks (hookOff is its offset in the parent's buffer, for Hooks calls).
 type mr struct {
-	pd     *pd
-	buf    []byte
-	addr   uint64
-	access verbs.Access
-	stag   uint32
+	pd      *pd
+	buf     []byte
+	addr    uint64
+	access  verbs.Access
+	stag    uint32
+	hooks   verbs.Hooks // nil unless registered with hooks
+	hookOff int         // offset of buf in the hooked registration
+	qp      *QP         // window: the queue pair it is bound to
+	parent  *mr         // window: the region it is bound over
 
-	mu   sync.RWMutex
-	dead bool
+	mu           sync.RWMutex
+	dead         bool // mu: revoked (deregistered or invalidated)
+	deregistered bool // mu: Deregister was called
+
+	// wmu guards the windows bound over this region and closed, set when
+	// the region is revoked so that no window binds afterwards.
+	wmu     sync.Mutex
+	windows map[*mr]struct{}
+	closed  bool
 }
 
 // The STag table is process-wide so that a key of another PD can be told
@@ -52,13 +76,32 @@ func lookupSTag(stag uint32) *mr {
 
 // Register pins nothing: buf must stay valid and unmoved until Deregister.
 func (p *pd) Register(buf []byte, access verbs.Access) (verbs.MR, error) {
+	return p.register(buf, access, nil)
+}
+
+// regionAccess are the rights a region may be registered with.
+const regionAccess = verbs.AccessLocalWrite | verbs.AccessRemoteWrite | verbs.AccessRemoteRead |
+	verbs.AccessRemoteAtomic | verbs.AccessFlushPersistent | verbs.AccessMWBind
+
+func (p *pd) register(buf []byte, access verbs.Access, hooks verbs.Hooks) (*mr, error) {
 	if len(buf) == 0 {
 		return nil, fmt.Errorf("%w: registering an empty buffer", verbs.ErrInvalid)
 	}
-	if access&^(verbs.AccessLocalWrite|verbs.AccessRemoteWrite|verbs.AccessRemoteRead) != 0 {
+	if access&^regionAccess != 0 {
 		return nil, fmt.Errorf("%w: unknown access bits %#x", verbs.ErrInvalid, access)
 	}
-	m := &mr{pd: p, buf: buf, addr: uint64(uintptr(unsafe.Pointer(&buf[0]))), access: access}
+	m := &mr{pd: p, buf: buf, addr: uint64(uintptr(unsafe.Pointer(&buf[0]))), access: access, hooks: hooks}
+	if err := allocSTag(m); err != nil {
+		return nil, err
+	}
+	if hooks != nil {
+		p.setHooked(m, true)
+	}
+	return m, nil
+}
+
+// allocSTag gives m a fresh STag and enters it in the table.
+func allocSTag(m *mr) error {
 	stags.Lock()
 	defer stags.Unlock()
 	for range 1 << 24 {
@@ -70,10 +113,30 @@ func (p *pd) Register(buf []byte, access verbs.Access) (verbs.MR, error) {
 		if _, used := stags.m[stag]; !used {
 			m.stag = stag
 			stags.m[stag] = m
-			return m, nil
+			return nil
 		}
 	}
-	return nil, fmt.Errorf("%w: STag space exhausted", verbs.ErrNotSupported)
+	return fmt.Errorf("%w: STag space exhausted", verbs.ErrNotSupported)
+}
+
+// setHooked adds m to (or removes it from) the PD's hooked regions.
+func (p *pd) setHooked(m *mr, add bool) {
+	p.hookedMu.Lock()
+	defer p.hookedMu.Unlock()
+	var cur []*mr
+	if l := p.hooked.Load(); l != nil {
+		cur = *l
+	}
+	next := make([]*mr, 0, len(cur)+1)
+	for _, o := range cur {
+		if o != m {
+			next = append(next, o)
+		}
+	}
+	if add {
+		next = append(next, m)
+	}
+	p.hooked.Store(&next)
 }
 
 func (m *mr) LKey() uint32   { return m.stag }
@@ -84,19 +147,53 @@ func (m *mr) String() string { return fmt.Sprintf("mr(stag=%#x len=%d)", m.stag,
 
 // Deregister waits for in-flight accesses (each bounded by one FPDU on the
 // socket; a peer that stalls mid-FPDU holds it until the QP is closed),
-// then revokes the STag.
+// then revokes the STag. Memory windows bound over the region are
+// invalidated first, with the same guarantee: when Deregister returns no
+// operation through the region or any of its windows is in progress or
+// will start. Deregistering a region the peer already invalidated (Send
+// with Invalidate) is not an error; deregistering twice is.
 func (m *mr) Deregister() error {
+	m.mu.Lock()
+	if m.deregistered {
+		m.mu.Unlock()
+		return fmt.Errorf("soft: deregister %v: %w", m, verbs.ErrClosed)
+	}
+	m.deregistered = true
+	m.mu.Unlock()
+	m.revoke()
+	return nil
+}
+
+// revoke invalidates the windows bound over m, waits for accesses in
+// progress through m and removes its STag. It reports whether m was
+// already revoked.
+func (m *mr) revoke() bool {
+	m.wmu.Lock()
+	m.closed = true
+	ws := m.windows
+	m.windows = nil
+	m.wmu.Unlock()
+	for w := range ws {
+		w.revoke()
+	}
 	m.mu.Lock()
 	if m.dead {
 		m.mu.Unlock()
-		return fmt.Errorf("soft: deregister %v: %w", m, verbs.ErrClosed)
+		return true
 	}
 	m.dead = true
 	m.mu.Unlock()
 	stags.Lock()
 	delete(stags.m, m.stag)
 	stags.Unlock()
-	return nil
+	if p := m.parent; p != nil {
+		p.wmu.Lock()
+		delete(p.windows, m)
+		p.wmu.Unlock()
+	} else if m.hooks != nil {
+		m.pd.setHooked(m, false)
+	}
+	return false
 }
 
 // span returns the offset of [to, to+n) inside m, or false when the range
@@ -132,7 +229,7 @@ func (p *pd) acquire(stag uint32, to, n uint64, need verbs.Access) (*mr, int, ac
 	if m == nil {
 		return nil, 0, faultSTag
 	}
-	if m.pd != p {
+	if m.pd != p || (m.qp != nil && m.qp != p.qp) {
 		return nil, 0, faultNotAssoc
 	}
 	m.mu.RLock()
@@ -156,7 +253,7 @@ func (p *pd) acquire(stag uint32, to, n uint64, need verbs.Access) (*mr, int, ac
 // AccessLocalWrite (receive buffers, Read sinks), as verbs do.
 func (p *pd) local(sge verbs.SGE, needWrite bool) (*mr, int, error) {
 	m := lookupSTag(sge.LKey)
-	if m == nil || m.pd != p {
+	if m == nil || m.pd != p || m.parent != nil {
 		return nil, 0, fmt.Errorf("%w: lkey %#x is not registered in this queue pair's PD", verbs.ErrInvalid, sge.LKey)
 	}
 	off, ok := m.span(sge.Addr, uint64(sge.Length))

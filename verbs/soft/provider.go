@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -21,10 +22,46 @@ const (
 	maxHandshakes = 256
 )
 
-type provider struct{}
+// provider is the software RNIC. Its zero value is the real thing; tests
+// set rev1 (speak only MPA revision 1, as an RFC 5044 peer) and noExt
+// (extension flags not to offer) to exercise negotiation.
+type provider struct {
+	rev1  bool
+	noExt uint8
+}
 
 // New returns the software iWARP provider for tcp:// addresses.
 func New() verbs.Provider { return provider{} }
+
+// negotiated is what connection setup settled beyond RFC 5044.
+type negotiated struct {
+	rev     uint8
+	ext     uint8  // extension flags both ends offered
+	peerIRD uint16 // 0: not announced (revision 1)
+	rtr     bool   // the initiator sends a zero-length Read RTR first
+}
+
+// apply configures q before it starts.
+func (n negotiated) apply(q *QP) {
+	q.caps.AtomicWrite = n.ext&extAtomicWr != 0
+	q.caps.Flush = n.ext&extFlush != 0
+	q.peerIRD = uint64(n.peerIRD)
+	if n.rtr && !q.passive {
+		q.rtr = true
+		q.kick()
+	}
+}
+
+// ourIRD is the inbound Read/FLUSH depth we announce (our IRQ size).
+const ourIRD = min(maxIRD, enhIRDORD)
+
+// checkPrivateData bounds the caller's private data.
+func checkPrivateData(pd []byte) error {
+	if len(pd) > MaxPrivateData {
+		return fmt.Errorf("%w: %d bytes of private data (max %d)", verbs.ErrInvalid, len(pd), MaxPrivateData)
+	}
+	return nil
+}
 
 func (provider) Scheme() string { return "tcp" }
 
@@ -49,9 +86,13 @@ func withSetupDeadline(ctx context.Context, conn net.Conn) (stop func() bool) {
 
 // Dial connects, sends the MPA Request with privateData and waits for the
 // Reply. A rejection is a *verbs.RejectedError.
-func (provider) Dial(ctx context.Context, hostport string, cfg verbs.QPConfig, privateData []byte) (verbs.QP, error) {
-	if len(privateData) > mpaMaxPD {
-		return nil, fmt.Errorf("%w: %d bytes of private data (max %d)", verbs.ErrInvalid, len(privateData), mpaMaxPD)
+//
+// The request is MPA revision 2 (RFC 6581) in peer-to-peer mode offering
+// a zero-length RDMA Read as RTR, with brick's extension header; a
+// revision 1 Reply falls back to RFC 5044 without extensions.
+func (p provider) Dial(ctx context.Context, hostport string, cfg verbs.QPConfig, privateData []byte) (verbs.QP, error) {
+	if err := checkPrivateData(privateData); err != nil {
+		return nil, err
 	}
 	cfg, err := normalize(cfg)
 	if err != nil {
@@ -72,8 +113,15 @@ func (provider) Dial(ctx context.Context, hostport string, cfg verbs.QPConfig, p
 	}
 	stop := withSetupDeadline(ctx, conn)
 	br := bufio.NewReaderSize(conn, rxBufSize)
+	ours := extAll &^ p.noExt
+	req := appendMPA(nil, false, false, privateData)
+	if !p.rev1 {
+		req = appendMPARev(nil, false, false, mpaRev2, appendConnData(nil,
+			enhanced{ird: ourIRD, ord: uint16(min(2*cfg.SendDepth, enhIRDORD)), p2p: true, readRTR: true},
+			extHdr{present: true, flags: ours}, privateData))
+	}
 	rep, err := func() (mpaFrame, error) {
-		if _, err := conn.Write(appendMPA(nil, false, false, privateData)); err != nil {
+		if _, err := conn.Write(req); err != nil {
 			return mpaFrame{}, fmt.Errorf("soft: sending MPA request: %w", err)
 		}
 		return readMPA(br, true)
@@ -92,18 +140,47 @@ func (provider) Dial(ctx context.Context, hostport string, cfg verbs.QPConfig, p
 		}
 		return nil, err
 	}
+	neg, user, err := p.replied(rep, ours)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("soft: dial %s: %w", hostport, err)
+	}
 	if rep.reject {
 		conn.Close()
-		return nil, &verbs.RejectedError{PrivateData: rep.pd}
+		return nil, &verbs.RejectedError{PrivateData: user}
 	}
-	q := newQP(conn, br, cfg, rep.pd, false)
+	q := newQP(conn, br, cfg, user, false)
+	neg.apply(q)
 	q.start()
 	return q, nil
 }
 
+// replied interprets the MPA Reply to our request.
+func (p provider) replied(rep mpaFrame, ours uint8) (negotiated, []byte, error) {
+	neg := negotiated{rev: rep.rev}
+	if rep.rev == mpaRev1 {
+		return neg, rep.pd, nil // RFC 5044 peer: no extensions
+	}
+	if p.rev1 {
+		return neg, nil, fmt.Errorf("%w: revision 2 reply to a revision 1 request", errMPA)
+	}
+	e, x, user, err := parseConnData(rep.pd)
+	if err != nil {
+		return neg, nil, err
+	}
+	if e.p2p && (!e.readRTR || e.zeroRTR || e.writeRTR) {
+		return neg, nil, fmt.Errorf("%w: reply selects an RTR type other than the zero-length Read we offered", errMPA)
+	}
+	neg.peerIRD, neg.rtr = e.ird, e.p2p
+	if x.present {
+		neg.ext = x.flags & ours
+	}
+	return neg, user, nil
+}
+
 // Listen binds hostport. MPA negotiation runs per connection in its own
 // goroutine; only negotiated requests reach Accept.
-func (provider) Listen(ctx context.Context, hostport string, cfg verbs.ListenConfig) (verbs.Listener, error) {
+func (p provider) Listen(ctx context.Context, hostport string, cfg verbs.ListenConfig) (verbs.Listener, error) {
 	if cfg.Backlog < 0 {
 		return nil, fmt.Errorf("%w: backlog %d", verbs.ErrInvalid, cfg.Backlog)
 	}
@@ -116,11 +193,16 @@ func (provider) Listen(ctx context.Context, hostport string, cfg verbs.ListenCon
 		return nil, fmt.Errorf("soft: listen %s: %w", hostport, err)
 	}
 	l := &listener{
+		prov:    p,
 		ln:      ln,
 		reqs:    make(chan *connReq, cfg.Backlog),
 		closing: make(chan struct{}),
 		slots:   make(chan struct{}, maxHandshakes),
 		shakes:  make(map[net.Conn]struct{}),
+		log:     cfg.Logger,
+	}
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
 	}
 	l.wg.Add(1)
 	go l.acceptLoop()
@@ -128,6 +210,7 @@ func (provider) Listen(ctx context.Context, hostport string, cfg verbs.ListenCon
 }
 
 type listener struct {
+	prov    provider
 	ln      net.Listener
 	reqs    chan *connReq
 	closing chan struct{}
@@ -137,6 +220,9 @@ type listener struct {
 
 	mu     sync.Mutex
 	shakes map[net.Conn]struct{} // connections in MPA negotiation
+
+	log     *slog.Logger
+	dropLog [3]logLimiter // by drop reason: excess, garbage, stalled
 }
 
 func (l *listener) Addr() string { return l.ln.Addr().String() }
@@ -167,6 +253,8 @@ func (l *listener) acceptLoop() {
 		case l.slots <- struct{}{}:
 		default:
 			conn.Close() // too many handshakes in progress
+			l.dropped(0, "dropping connection: too many in MPA negotiation (a flood of half-open connections?)",
+				"peer", conn.RemoteAddr().String(), "limit", maxHandshakes)
 			continue
 		}
 		l.mu.Lock()
@@ -203,6 +291,14 @@ func (l *listener) handshake(conn net.Conn) {
 	br := bufio.NewReaderSize(conn, rxBufSize)
 	req, err := readMPA(br, false)
 	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			l.dropped(2, "dropping connection: no complete MPA request in time (a stalled or half-open peer)",
+				"peer", conn.RemoteAddr().String(), "timeout", verbs.DefaultTimeout)
+		} else {
+			l.dropped(1, "dropping connection: not a valid MPA request (not an iWARP peer)",
+				"peer", conn.RemoteAddr().String(), "err", err)
+		}
 		if errors.Is(err, errMPA) {
 			// Answer a well-formed but unacceptable request (markers,
 			// revision) with a rejection; garbage just gets closed.
@@ -211,7 +307,22 @@ func (l *listener) handshake(conn net.Conn) {
 		conn.Close()
 		return
 	}
-	cr := &connReq{conn: conn, br: br, pd: req.pd, remote: conn.RemoteAddr().String()}
+	cr := &connReq{conn: conn, br: br, pd: req.pd, remote: conn.RemoteAddr().String(), rev: mpaRev1}
+	if req.rev == mpaRev2 {
+		e, x, user, err := parseConnData(req.pd)
+		if err != nil {
+			conn.Write(appendMPA(nil, true, true, nil))
+			conn.Close()
+			return
+		}
+		cr.pd = user
+		if !l.prov.rev1 {
+			cr.rev, cr.enh = mpaRev2, e
+			if x.present {
+				cr.extOn, cr.ext = true, x.flags&^l.prov.noExt&extAll
+			}
+		}
+	}
 	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
 	select {
@@ -219,8 +330,32 @@ func (l *listener) handshake(conn net.Conn) {
 	case <-l.closing:
 		conn.Close()
 	case <-t.C:
+		l.log.Warn("dropping connection: nobody accepted it in time (backlog full)", "peer", cr.remote)
 		conn.Close()
 	}
+}
+
+// dropped logs a connection dropped before Accept for a reason, at most
+// once a second per reason: a flood must not become a log flood.
+func (l *listener) dropped(reason int, msg string, args ...any) {
+	if n, ok := l.dropLog[reason].allow(); ok {
+		l.log.Warn(msg, append(args, "dropped_since_last_line", n)...)
+	}
+}
+
+// logLimiter allows one event a second and counts the others.
+type logLimiter struct {
+	n    atomic.Uint64 // events since the last allowed one
+	last atomic.Int64  // unix nanos of the last allowed event
+}
+
+func (r *logLimiter) allow() (suppressed uint64, ok bool) {
+	r.n.Add(1)
+	now, last := time.Now().UnixNano(), r.last.Load()
+	if now-last < int64(time.Second) || !r.last.CompareAndSwap(last, now) {
+		return 0, false
+	}
+	return max(r.n.Swap(0), 1) - 1, true
 }
 
 func (l *listener) Accept(ctx context.Context) (verbs.ConnRequest, error) {
@@ -265,6 +400,10 @@ func (l *listener) Close() error {
 }
 
 type connReq struct {
+	rev      uint8    // revision of our Reply: 2 only if the request was
+	enh      enhanced // the request's enhanced connection data (rev 2)
+	ext      uint8    // extensions both ends offer (rev 2)
+	extOn    bool     // the request carried brick's extension header
 	conn     net.Conn
 	br       *bufio.Reader
 	pd       []byte
@@ -275,10 +414,33 @@ type connReq struct {
 func (c *connReq) PrivateData() []byte { return c.pd }
 func (c *connReq) RemoteAddr() string  { return c.remote }
 
-// reply writes the MPA Reply within DefaultTimeout.
-func (c *connReq) reply(reject bool, pd []byte) error {
+// negotiated is what the Reply settles.
+func (c *connReq) negotiated() negotiated {
+	n := negotiated{rev: c.rev}
+	if c.rev == mpaRev2 {
+		n.ext, n.peerIRD = c.ext, c.enh.ird
+		n.rtr = c.enh.p2p && c.enh.readRTR
+	}
+	return n
+}
+
+// reply writes the MPA Reply within DefaultTimeout: revision 2 (with the
+// enhanced data and, if the peer sent one, the extension header) to a
+// revision 2 request, else revision 1.
+func (c *connReq) reply(reject bool, cfg verbs.QPConfig, pd []byte) error {
+	frame := appendMPA(nil, true, reject, pd)
+	if c.rev == mpaRev2 {
+		n := c.negotiated()
+		ord := uint16(min(2*cfg.SendDepth, enhIRDORD))
+		if c.enh.ird > 0 {
+			ord = min(ord, c.enh.ird)
+		}
+		frame = appendMPARev(nil, true, reject, mpaRev2, appendConnData(nil,
+			enhanced{ird: ourIRD, ord: ord, p2p: n.rtr, readRTR: n.rtr},
+			extHdr{present: c.extOn, flags: c.ext}, pd))
+	}
 	c.conn.SetDeadline(time.Now().Add(verbs.DefaultTimeout))
-	_, err := c.conn.Write(appendMPA(nil, true, reject, pd))
+	_, err := c.conn.Write(frame)
 	c.conn.SetDeadline(time.Time{})
 	if err != nil {
 		return fmt.Errorf("soft: sending MPA reply: %w", err)
@@ -289,8 +451,8 @@ func (c *connReq) reply(reject bool, pd []byte) error {
 // Accept creates the QP (in a new PD), runs prepare so that receives are
 // posted, and only then sends the MPA Reply.
 func (c *connReq) Accept(cfg verbs.QPConfig, privateData []byte, prepare func(verbs.QP) error) (verbs.QP, error) {
-	if len(privateData) > mpaMaxPD {
-		return nil, fmt.Errorf("%w: %d bytes of private data (max %d)", verbs.ErrInvalid, len(privateData), mpaMaxPD)
+	if err := checkPrivateData(privateData); err != nil {
+		return nil, err
 	}
 	cfg, err := normalize(cfg)
 	if err != nil {
@@ -300,15 +462,16 @@ func (c *connReq) Accept(cfg verbs.QPConfig, privateData []byte, prepare func(ve
 		return nil, fmt.Errorf("%w: connection request already answered", verbs.ErrInvalid)
 	}
 	q := newQP(c.conn, c.br, cfg, c.pd, true)
+	c.negotiated().apply(q)
 	if prepare != nil {
 		if err := prepare(q); err != nil {
-			c.reply(true, nil)
+			c.reply(true, cfg, nil)
 			q.start()
 			q.Close()
 			return nil, fmt.Errorf("soft: accept: prepare: %w", err)
 		}
 	}
-	if err := c.reply(false, privateData); err != nil {
+	if err := c.reply(false, cfg, privateData); err != nil {
 		q.start()
 		q.Close()
 		return nil, err
@@ -318,13 +481,13 @@ func (c *connReq) Accept(cfg verbs.QPConfig, privateData []byte, prepare func(ve
 }
 
 func (c *connReq) Reject(privateData []byte) error {
-	if len(privateData) > mpaMaxPD {
-		return fmt.Errorf("%w: %d bytes of private data (max %d)", verbs.ErrInvalid, len(privateData), mpaMaxPD)
+	if err := checkPrivateData(privateData); err != nil {
+		return err
 	}
 	if !c.answered.CompareAndSwap(false, true) {
 		return fmt.Errorf("%w: connection request already answered", verbs.ErrInvalid)
 	}
-	err := c.reply(true, privateData)
+	err := c.reply(true, verbs.QPConfig{SendDepth: defaultDepth}, privateData)
 	c.conn.Close()
 	return err
 }

@@ -45,6 +45,7 @@ type sqe struct {
 type orqe struct {
 	seq   uint64 // the Read's send sequence; for a fence, the first not covered
 	fence bool
+	flush bool   // a FLUSH: stag/to are the remote ones its response echoes
 	stag  uint32 // sink STag and TO the Read Response must carry
 	to    uint64
 	size  uint32
@@ -59,10 +60,12 @@ type rqe struct {
 	off int
 }
 
-// irqe is a queued inbound Read Request.
+// irqe is a queued inbound Read Request, or the answer to a FLUSH that
+// was already performed (flush set; rr.srcSTag/srcTO name its range).
 type irqe struct {
-	rr  readReq
-	msn uint32
+	rr    readReq
+	msn   uint32
+	flush bool
 }
 
 // QP is a software iWARP queue pair over one TCP connection. It implements
@@ -93,6 +96,8 @@ type QP struct {
 	maxRead int
 	scq     *cq
 	rcq     *cq
+	caps    verbs.Caps // negotiated at connection setup, fixed after start
+	peerIRD uint64     // Reads/FLUSHes the peer queues (0 = not announced)
 
 	mu        sync.Mutex
 	broken    bool  // no more posts or transmissions of new requests
@@ -103,6 +108,8 @@ type QP struct {
 	sqTail    uint64 // next free
 	confirmed uint64 // every sequence below is placed at the target
 	unfenced  bool   // Sends/Writes transmitted since the last Read
+	rtr       bool   // RFC 6581: send a zero-length Read RTR first
+	ordWait   bool   // the sender waits for the peer's IRD (ordFullLocked)
 	orq       []orqe
 	orqHead   uint64
 	orqTail   uint64
@@ -173,6 +180,8 @@ func newQP(conn net.Conn, br *bufio.Reader, cfg verbs.QPConfig, priv []byte, pas
 		firstRx: make(chan struct{}),
 		txDone:  make(chan struct{}),
 	}
+	q.pd.qp = q
+	q.caps.MemoryWindows = true // local binding; Send with Invalidate is RFC 5040
 	q.rx.sendMSN, q.rx.readMSN, q.rx.termMSN = 1, 1, 1
 	q.tx.sendMSN, q.tx.readMSN, q.tx.termMSN = 1, 1, 1
 	if !passive {
@@ -265,7 +274,7 @@ func (q *QP) finish() {
 			switch {
 			case q.sqHead == q.faultSeq:
 				st = q.faultStat
-			case q.sqHead < q.faultSeq && q.faultPeer && q.sqHead < q.sqTx && e.wr.Op != verbs.OpRead:
+			case q.sqHead < q.faultSeq && q.faultPeer && q.sqHead < q.sqTx && e.wr.Op != verbs.OpRead && e.wr.Op != verbs.OpFlush:
 				st = verbs.StatusSuccess // placed before the fault
 			}
 		}
@@ -287,26 +296,44 @@ func (q *QP) finish() {
 	close(q.done)
 }
 
-// PostSend queues a Send, RDMA Write or RDMA Read. The local SGE is
-// checked here (lkey of this PD, range inside the region, AccessLocalWrite
-// for a Read sink); a bad one is an error wrapping verbs.ErrInvalid. A
-// region deregistered after posting completes the request with
-// StatusLocalProt and fails the QP.
+// PostSend queues a Send, Send with Invalidate, RDMA Write, RDMA Read,
+// ATOMIC WRITE or FLUSH. The local SGE is checked here (lkey of this PD,
+// range inside the region, AccessLocalWrite for a Read sink; ATOMIC WRITE
+// takes exactly 8 bytes, FLUSH names no local memory); a bad one is an
+// error wrapping verbs.ErrInvalid, an extension the peer did not
+// negotiate one wrapping verbs.ErrNotSupported. A region deregistered
+// after posting completes the request with StatusLocalProt and fails the
+// QP.
 func (q *QP) PostSend(wr verbs.SendWR) error {
 	var needWrite bool
 	switch wr.Op {
-	case verbs.OpSend, verbs.OpWrite:
+	case verbs.OpSend, verbs.OpWrite, verbs.OpSendInv:
 	case verbs.OpRead:
 		if int64(wr.Local.Length) > int64(q.maxRead) {
 			return fmt.Errorf("%w: read of %d bytes exceeds MaxReadSize %d", verbs.ErrInvalid, wr.Local.Length, q.maxRead)
 		}
 		needWrite = true
+	case verbs.OpAtomicWrite:
+		if !q.caps.AtomicWrite {
+			return fmt.Errorf("soft: ATOMIC WRITE: %w by the peer", verbs.ErrNotSupported)
+		}
+		if wr.Local.Length != atomicSize {
+			return fmt.Errorf("%w: ATOMIC WRITE of %d bytes, want %d", verbs.ErrInvalid, wr.Local.Length, atomicSize)
+		}
+	case verbs.OpFlush:
+		if !q.caps.Flush {
+			return fmt.Errorf("soft: FLUSH: %w by the peer", verbs.ErrNotSupported)
+		}
 	default:
 		return fmt.Errorf("%w: send opcode %v", verbs.ErrInvalid, wr.Op)
 	}
-	m, off, err := q.pd.local(wr.Local, needWrite)
-	if err != nil {
-		return err
+	var m *mr
+	var off int
+	if wr.Op != verbs.OpFlush {
+		var err error
+		if m, off, err = q.pd.local(wr.Local, needWrite); err != nil {
+			return err
+		}
 	}
 	q.mu.Lock()
 	if q.broken {

@@ -20,7 +20,7 @@ func TestConnect(t *testing.T) {
 	}{
 		{"accept", false, []byte("welcome")},
 		{"accept-empty", false, nil},
-		{"accept-max", false, bytes.Repeat([]byte{7}, mpaMaxPD)},
+		{"accept-max", false, bytes.Repeat([]byte{7}, MaxPrivateData)},
 		{"reject", true, []byte("go away")},
 		{"reject-empty", true, nil},
 	}
@@ -570,9 +570,10 @@ func TestCloseFlushes(t *testing.T) {
 }
 
 // The MPA responder sends nothing before the initiator's first FPDU, so
-// its send queue fills deterministically.
+// its send queue fills deterministically (with MPA revision 1: in
+// revision 2 the initiator's RTR is sent at once).
 func TestQueueFull(t *testing.T) {
-	p := newPair(t, verbs.QPConfig{}, verbs.QPConfig{SendDepth: 2, RecvDepth: 1}, nil)
+	p := newPairWith(t, provider{rev1: true}, provider{}, verbs.QPConfig{}, verbs.QPConfig{SendDepth: 2, RecvDepth: 1}, nil)
 	mr, _ := region(t, p.s.PD(), 64, verbs.AccessLocalWrite)
 	for i := range 2 {
 		mustPost(t, p.s, verbs.SendWR{ID: uint64(i), Op: verbs.OpSend, Local: verbs.SGEOf(mr, 0, 1)})

@@ -60,6 +60,9 @@ func (q *QP) receive() error {
 			return fmt.Errorf("soft: connection ended: %w", err)
 		}
 		h, _, err := parseHeader(seg[mpaLenSize:])
+		if err == nil && !q.opAllowed(h.op) {
+			err = fmt.Errorf("%w: extension opcode %#x was not negotiated", errFraming, h.op)
+		}
 		if err != nil {
 			q.terminate(newTerm(layerRDMAP, etypeRemoteOperation, codeUnexpectedOp).withSegment(seg), err)
 			continue
@@ -71,9 +74,9 @@ func (q *QP) receive() error {
 			crc, err = q.rxWrite(&h, seg, plen, crc)
 		case opReadResp:
 			crc, err = q.rxReadResp(&h, seg, plen, crc)
-		case opSend:
+		case opSend, opSendInv:
 			crc, err = q.rxSend(&h, seg, plen, crc)
-		default: // Read Request, Terminate: small payloads
+		default: // Read/FLUSH Request and Response, Terminate, ATOMIC WRITE: small payloads
 			if plen > len(rx.small) {
 				q.terminate(newTerm(layerRDMAP, etypeRemoteOperation, codeUnspecified).withSegment(seg),
 					fmt.Errorf("%w: opcode %d with %d-byte payload", errFraming, h.op, plen))
@@ -100,12 +103,18 @@ func (q *QP) receive() error {
 			continue
 		}
 		switch h.op {
-		case opSend:
-			q.commitSend(&h)
+		case opSend, opSendInv:
+			q.commitSend(&h, seg)
 		case opReadResp:
 			q.commitReadResp(&h, seg)
 		case opReadReq:
 			q.rxReadReq(&h, seg, rx.small[:plen])
+		case opAtomicWrite:
+			q.rxAtomic(&h, seg, rx.small[:plen])
+		case opFlushReq:
+			q.rxFlushReq(&h, seg, rx.small[:plen])
+		case opFlushResp:
+			q.commitFlushResp(&h, seg, plen)
 		case opTerminate:
 			return q.rxTerminate(rx.small[:plen])
 		}
@@ -122,8 +131,12 @@ func (q *QP) rxWrite(h *header, seg []byte, plen int, crc uint32) (uint32, error
 		return crc, errStop
 	}
 	dst := m.buf[off : off+plen]
-	_, err := io.ReadFull(q.br, dst)
+	n, err := io.ReadFull(q.br, dst)
+	WriteBytesPlaced.Add(uint64(n))
 	crc = crc32.Update(crc, castagnoli, dst)
+	if m.hooks != nil && n > 0 {
+		m.hooks.Placed(m.hookOff+off, n)
+	}
 	m.mu.RUnlock()
 	return crc, err
 }
@@ -141,6 +154,11 @@ func (q *QP) rxReadResp(h *header, seg []byte, plen int, crc uint32) (uint32, er
 	e := q.orq[q.orqHead%uint64(len(q.orq))]
 	q.mu.Unlock()
 	placed := q.rx.respPlaced
+	if e.flush {
+		q.terminate(newTerm(layerRDMAP, etypeRemoteOperation, codeUnexpectedOp).withSegment(seg),
+			fmt.Errorf("%w: Read Response while a FLUSH is the oldest outstanding request", errFraming))
+		return crc, errStop
+	}
 	if h.stag != e.stag {
 		q.terminate(newTerm(layerDDP, etypeDDPTagged, codeTInvalidSTag).withSegment(seg),
 			fmt.Errorf("%w: Read Response for STag %#x, want %#x", errFraming, h.stag, e.stag))
@@ -195,8 +213,12 @@ func (q *QP) commitReadResp(h *header, seg []byte) {
 	q.orqHead++
 	q.confirmed = max(q.confirmed, upTo)
 	q.completeLocked()
+	kick := q.ordDoneLocked() // a Read may wait for the peer's IRD
 	q.mu.Unlock()
 	q.rx.respPlaced = 0
+	if kick {
+		q.kick()
+	}
 }
 
 // rxSend places one Send segment into the oldest posted receive.
@@ -258,13 +280,28 @@ func (q *QP) rxSend(h *header, seg []byte, plen int, crc uint32) (uint32, error)
 	return crc, nil
 }
 
-// commitSend completes the receive on the last segment.
-func (q *QP) commitSend(h *header) {
+// commitSend completes the receive on the last segment. A Send with
+// Invalidate first invalidates the STag it names (RFC 5040 §6.10); if
+// that is refused the receive completes with StatusRemoteInvalidRequest
+// and the stream is terminated.
+func (q *QP) commitSend(h *header, seg []byte) {
 	rx := &q.rx
 	if !h.last {
 		return
 	}
-	q.rcq.push(verbs.WC{ID: rx.recv.wr.ID, Op: verbs.OpRecv, ByteLen: rx.recvLen})
+	var inv uint32
+	if h.op == opSendInv {
+		if t := q.invalidateRemote(h.inv); t != nil {
+			q.rcq.push(verbs.WC{ID: rx.recv.wr.ID, Op: verbs.OpRecv, Status: verbs.StatusRemoteInvalidRequest})
+			rx.recvOn = false
+			rx.recv = rqe{}
+			q.terminate(t.withSegment(seg),
+				fmt.Errorf("soft: Send with Invalidate of STag %#x refused: %w", h.inv, verbs.ErrRemoteAccess))
+			return
+		}
+		inv = h.inv
+	}
+	q.rcq.push(verbs.WC{ID: rx.recv.wr.ID, Op: verbs.OpRecv, ByteLen: rx.recvLen, Invalidated: inv})
 	rx.recvOn = false
 	rx.recv = rqe{}
 	rx.recvLen = 0
@@ -288,6 +325,7 @@ func (q *QP) rxReadReq(h *header, seg, payload []byte) {
 		return
 	}
 	rx.readMSN++
+	q.readServed()
 	if r.size > 0 {
 		m, _, f := q.pd.acquire(r.srcSTag, r.srcTO, uint64(r.size), verbs.AccessRemoteRead)
 		if f != faultNone {
@@ -297,17 +335,7 @@ func (q *QP) rxReadReq(h *header, seg, payload []byte) {
 		}
 		m.mu.RUnlock()
 	}
-	q.mu.Lock()
-	if q.irqTail-q.irqHead == uint64(len(q.irq)) {
-		q.mu.Unlock()
-		q.terminate(newTerm(layerRDMAP, etypeRemoteOperation, codeCatStream).withSegment(seg),
-			fmt.Errorf("%w: more than %d outstanding Read Requests", errFraming, len(q.irq)))
-		return
-	}
-	q.irq[q.irqTail%uint64(len(q.irq))] = irqe{rr: r, msn: h.msn}
-	q.irqTail++
-	q.mu.Unlock()
-	q.kick()
+	q.queueIRQ(irqe{rr: r, msn: h.msn}, seg)
 }
 
 // rxTerminate handles the peer's Terminate: find the request it refers to
@@ -350,10 +378,12 @@ func termMatches(e *sqe, h header) bool {
 	case h.tagged && h.op == opWrite:
 		return e.wr.Op == verbs.OpWrite && e.wr.RKey == h.stag &&
 			h.to >= e.wr.Remote && h.to-e.wr.Remote <= uint64(e.wr.Local.Length)
+	case h.tagged && h.op == opAtomicWrite:
+		return e.wr.Op == verbs.OpAtomicWrite && e.wr.RKey == h.stag && e.wr.Remote == h.to
 	case !h.tagged && h.qn == qnSend:
-		return e.wr.Op == verbs.OpSend && e.msn == h.msn
+		return (e.wr.Op == verbs.OpSend || e.wr.Op == verbs.OpSendInv) && e.msn == h.msn
 	case !h.tagged && h.qn == qnReadReq:
-		return e.wr.Op == verbs.OpRead && e.msn == h.msn
+		return (e.wr.Op == verbs.OpRead || e.wr.Op == verbs.OpFlush) && e.msn == h.msn
 	}
 	return false
 }

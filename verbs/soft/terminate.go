@@ -29,6 +29,9 @@ const (
 	codeBounds      = 0x01
 	codeRights      = 0x02
 	codeNotAssoc    = 0x03
+	// Remote Protection or Remote Operation (RFC 5040 §7.2; Linux siw
+	// sends the former when the STag belongs to another stream or PD).
+	codeCannotInvalidate = 0x09
 	// RDMAP Remote Operation codes.
 	codeUnexpectedOp = 0x06
 	codeCatStream    = 0x07

@@ -1,0 +1,227 @@
+package brick_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/brick-storage/brick/client"
+	"github.com/brick-storage/brick/protocol"
+)
+
+// loadDuration is how long TestLoad runs: a few seconds in make test,
+// BRICK_SOAK (a Go duration) in make soak.
+func loadDuration(t *testing.T) time.Duration {
+	if s := os.Getenv("BRICK_SOAK"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatalf("BRICK_SOAK=%q: %v", s, err)
+		}
+		return d
+	}
+	if testing.Short() {
+		return 500 * time.Millisecond
+	}
+	return 2 * time.Second
+}
+
+// latencies collects per-operation samples.
+type latencies struct {
+	mu sync.Mutex
+	m  map[string][]time.Duration
+}
+
+func (l *latencies) add(op string, d time.Duration) {
+	l.mu.Lock()
+	l.m[op] = append(l.m[op], d)
+	l.mu.Unlock()
+}
+
+func (l *latencies) report(t *testing.T, elapsed time.Duration) {
+	ops := make([]string, 0, len(l.m))
+	for op := range l.m {
+		ops = append(ops, op)
+	}
+	slices.Sort(ops)
+	for _, op := range ops {
+		s := l.m[op]
+		slices.Sort(s)
+		pct := func(p float64) time.Duration { return s[min(len(s)-1, int(p*float64(len(s))))] }
+		t.Logf("%-8s n=%-7d %8.0f/s  p50=%-10v p90=%-10v p99=%-10v max=%v",
+			op, len(s), float64(len(s))/elapsed.Seconds(), pct(.5), pct(.9), pct(.99), s[len(s)-1])
+	}
+}
+
+// TestLoad: 256 concurrent sessions doing mixed verbs and data for a
+// bounded time. No operation may fail, and afterwards nothing may be left:
+// no session, no map, no block (goroutines and fds: TestMain's leaktest).
+func TestLoad(t *testing.T) {
+	const sessions = 256
+	lb := &logBuffer{}
+	e := newEnv(t, envOpts{frames: sessions + 8, log: lb})
+	admin := e.dial()
+	const shared = 0 // block every session maps read-only now and then
+	if err := admin.Alloc(e.ctx, shared); err != nil {
+		t.Fatal(err)
+	}
+
+	clients := make([]*client.Client, sessions)
+	var wg sync.WaitGroup
+	dialErr := make(chan error, sessions)
+	sem := make(chan struct{}, 32) // stay under the listener's handshake bound
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			c, err := client.Dial(e.ctx, e.addr, client.Options{StagingSize: 64 << 10, RecvDepth: 8})
+			if err != nil {
+				dialErr <- err
+				return
+			}
+			clients[i] = c
+		}()
+	}
+	wg.Wait()
+	close(dialErr)
+	for err := range dialErr {
+		t.Fatalf("dial: %v", err)
+	}
+	if n := e.srv.Sessions(); n != sessions+1 {
+		t.Fatalf("%d sessions at the brick, want %d", n, sessions+1)
+	}
+
+	lat := &latencies{m: make(map[string][]time.Duration)}
+	handles := make([]*client.Handle, sessions)
+	errc := make(chan error, sessions)
+	for i, c := range clients { // setup: each session allocates and maps its block
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			id := uint64(i+1) * block
+			err := timed(lat, id, "alloc", func() error { return c.Alloc(e.ctx, id) })
+			if err == nil {
+				err = timed(lat, id, "map", func() error {
+					var err error
+					handles[i], err = c.Map(e.ctx, id, protocol.MapReadWrite)
+					return err
+				})
+			}
+			errc <- err
+		}()
+	}
+	wg.Wait()
+	for range clients {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	d := loadDuration(t)
+	ctx, cancel := context.WithTimeout(e.ctx, d)
+	defer cancel()
+	start := time.Now()
+	for i, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errc <- loadSession(ctx, e.ctx, c, handles[i], lat)
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	for range clients {
+		if err := <-errc; err != nil {
+			t.Error(err)
+		}
+	}
+	t.Logf("%d sessions, %v of mixed load (setup: alloc and map; teardown: unmap and free):", sessions, elapsed.Round(time.Millisecond))
+	lat.report(t, elapsed)
+
+	for _, c := range clients {
+		c.Close()
+	}
+	if err := admin.Free(e.ctx, shared); err != nil {
+		t.Fatal(err)
+	}
+	admin.Close()
+	e.waitSessions(0)
+	st := e.srv.Status()
+	if st.Mapped != 0 || st.Blocks != 0 || st.FreeFrames != st.Frames {
+		t.Fatalf("left behind: %+v", st)
+	}
+	if strings := lb.String(); bytes.Contains([]byte(strings), []byte("level=ERROR")) {
+		t.Fatalf("the brick logged errors:\n%s", strings)
+	}
+}
+
+func timed(lat *latencies, id uint64, op string, f func() error) error {
+	t0 := time.Now()
+	err := f()
+	lat.add(op, time.Since(t0))
+	if err != nil {
+		return fmt.Errorf("block %#x: %s: %w", id, op, err)
+	}
+	return nil
+}
+
+// loadSession runs one session's mix on its mapped block until ctx ends:
+// data (write, read back, compare), status, list, ping, and a map and
+// unmap of the shared block; then it unmaps and frees its block. setup is
+// the context for the verbs.
+func loadSession(ctx, setup context.Context, c *client.Client, h *client.Handle, lat *latencies) error {
+	id := h.ID
+	rng := rand.New(rand.NewPCG(id, 1))
+	buf, got := make([]byte, 16<<10), make([]byte, 16<<10)
+	for i := 0; ctx.Err() == nil; i++ {
+		n := 512 + rng.IntN(len(buf)-512)
+		off := int64(rng.IntN(client.BlockSize - n))
+		for j := range buf[:n] {
+			buf[j] = byte(rng.Uint32())
+		}
+		var err error
+		switch i % 6 {
+		case 0, 1, 2:
+			err = timed(lat, id, "write", func() error { _, err := h.WriteAt(buf[:n], off); return err })
+			if err == nil {
+				err = timed(lat, id, "read", func() error { _, err := h.ReadAt(got[:n], off); return err })
+			}
+			if err == nil && !bytes.Equal(got[:n], buf[:n]) {
+				err = fmt.Errorf("block %#x: read back differs at %#x+%d", id, off, n)
+			}
+		case 3:
+			err = timed(lat, id, "status", func() error { _, err := c.Status(setup); return err })
+		case 4:
+			err = timed(lat, id, "list", func() error { _, err := c.List(setup, id, id); return err })
+			if err == nil {
+				err = timed(lat, id, "ping", func() error { return c.Ping(setup) })
+			}
+		case 5:
+			var sh *client.Handle
+			err = timed(lat, id, "map-ro", func() error {
+				var err error
+				sh, err = c.Map(setup, 0, protocol.MapReadOnly)
+				return err
+			})
+			if err == nil {
+				err = timed(lat, id, "unmap", func() error { return sh.Unmap(setup) })
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := timed(lat, id, "unmap", func() error { return h.Unmap(setup) }); err != nil {
+		return err
+	}
+	return timed(lat, id, "free", func() error { return c.Free(setup, id) })
+}

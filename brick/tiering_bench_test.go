@@ -1,0 +1,193 @@
+package brick_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/brick-storage/brick/alloc2m"
+	"github.com/brick-storage/brick/brick"
+	"github.com/brick-storage/brick/client"
+	"github.com/brick-storage/brick/pmem"
+	"github.com/brick-storage/brick/protocol"
+	"github.com/brick-storage/brick/tier"
+	"github.com/brick-storage/brick/verbs"
+	"github.com/brick-storage/brick/verbs/soft"
+)
+
+// tierBench is a file-backed brick with a tier in b.TempDir(), and a
+// client, for the tiering benchmarks (make bench-tier; docs/benchmarks.md).
+type tierBench struct {
+	srv    *brick.Server
+	store  *alloc2m.Store
+	region pmem.Region
+	tier   *tier.Store
+	c      *client.Client
+	ctx    context.Context
+}
+
+func newTierBench(b *testing.B, frames, slots uint64) *tierBench {
+	b.Helper()
+	dir := b.TempDir()
+	region, err := pmem.OpenFile(filepath.Join(dir, "pmem.img"), pmem.FileOptions{Size: int64(frames+1) * pmem.FrameSize})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr, err := tier.Open(filepath.Join(dir, "tier", "tier.img"), tier.Options{Size: int64(slots) * tier.SlotSize, UUID: region.UUID()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	store, err := alloc2m.Open(filepath.Join(dir, "meta"), alloc2m.Options{UUID: region.UUID(), Frames: frames, Slots: slots, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Watermarks at zero free frames: no background demotion.
+	srv, err := brick.New(brick.Config{Region: region, Store: store, Tier: tr, TierLowWater: 0, TierHighWater: 0})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l, err := soft.New().Listen(ctx, "127.0.0.1:0", verbs.ListenConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, l) }()
+	c, err := client.Dial(ctx, "tcp://"+l.Addr(), client.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		c.Close()
+		l.Close()
+		<-served
+		srv.Close()
+		cancel()
+		store.Close()
+		tr.Close()
+		region.Close()
+	})
+	return &tierBench{srv: srv, store: store, region: region, tier: tr, c: c, ctx: ctx}
+}
+
+// written allocates block id and fills it (so moves copy real bytes).
+func (tb *tierBench) written(b *testing.B, id uint64) {
+	if err := tb.c.Alloc(tb.ctx, id); err != nil {
+		b.Fatal(err)
+	}
+	h, err := tb.c.Map(tb.ctx, id, protocol.MapReadWrite)
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, block)
+	for i := range buf {
+		buf[i] = byte(i*7 + int(id>>21))
+	}
+	if _, err := h.WriteAt(buf, 0); err != nil {
+		b.Fatal(err)
+	}
+	if err := h.Persist(tb.ctx, 0, block); err != nil {
+		b.Fatal(err)
+	}
+	if err := h.Unmap(tb.ctx); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func (tb *tierBench) mapUnmap(b *testing.B, id uint64) {
+	h, err := tb.c.Map(tb.ctx, id, protocol.MapReadOnly)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := h.Unmap(tb.ctx); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkTierDemote: one block from its frame to a slot (write, fsync,
+// Pebble commit). The promotion back is not timed.
+func BenchmarkTierDemote(b *testing.B) {
+	tb := newTierBench(b, 4, 4)
+	tb.written(b, 0)
+	b.SetBytes(block)
+	b.ResetTimer()
+	for range b.N {
+		if err := tb.srv.Demote(0); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		tb.mapUnmap(b, 0)
+		b.StartTimer()
+	}
+}
+
+// BenchmarkTierMapTiered: Map (and Unmap) of a tiered block, which
+// promotes it (read, msync, Pebble commit) before the handle is returned.
+// Compare with BenchmarkTierMapResident; the demotion is not timed.
+func BenchmarkTierMapTiered(b *testing.B) {
+	tb := newTierBench(b, 4, 4)
+	tb.written(b, 0)
+	b.SetBytes(block)
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		if err := tb.srv.Demote(0); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		tb.mapUnmap(b, 0)
+	}
+}
+
+// BenchmarkTierMapResident: Map and Unmap of a resident block, the
+// baseline of BenchmarkTierMapTiered.
+func BenchmarkTierMapResident(b *testing.B) {
+	tb := newTierBench(b, 4, 4)
+	tb.written(b, 0)
+	b.ResetTimer()
+	for range b.N {
+		tb.mapUnmap(b, 0)
+	}
+}
+
+// BenchmarkPlainCopy: the baseline of the moves — the same 2 MiB copied
+// between the same two files with plain file I/O and the same durability
+// (pwrite + fsync to the tier file; pread + msync into the pmem frame),
+// with no metadata commit and no locking.
+func BenchmarkPlainCopy(b *testing.B) {
+	tb := newTierBench(b, 4, 4)
+	tb.written(b, 0)
+	blk, _ := tb.store.Lookup(0)
+	frame := tb.region.Frame(blk.Frame)
+	f, err := os.OpenFile(tb.tier.Path(), os.O_RDWR, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	slotOff := int64(tier.HeaderSize + 3*tier.SlotSize) // a slot no block uses
+	b.Run("to-tier", func(b *testing.B) {
+		b.SetBytes(block)
+		for range b.N {
+			if _, err := f.WriteAt(frame, slotOff); err != nil {
+				b.Fatal(err)
+			}
+			if err := f.Sync(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	spare := tb.region.Frame(3) // a frame no block uses
+	b.Run("to-pmem", func(b *testing.B) {
+		b.SetBytes(block)
+		for range b.N {
+			if _, err := f.ReadAt(spare, slotOff); err != nil {
+				b.Fatal(err)
+			}
+			if err := tb.region.Flush(spare); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -1,0 +1,185 @@
+package main
+
+// put and get move a byte range that may span consecutive blocks: byte x of
+// the range lives in block first + (offset+x)/2MiB·2MiB. The brick records
+// no file sizes and no links between blocks; consecutive IDs are the only
+// structure, so that is what a span is.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/brick-storage/brick/alloc2m"
+	"github.com/brick-storage/brick/client"
+	"github.com/brick-storage/brick/protocol"
+)
+
+const blockSize = client.BlockSize
+
+// piece is the part of a span that falls in one block.
+type piece struct {
+	id      uint64 // block ID
+	off     int64  // offset in the block
+	n       int64  // bytes in the block
+	fileOff int64  // offset in the file
+}
+
+// pieces splits n bytes starting at byte off of block first into one piece
+// per block. It refuses spans that run past the last block ID.
+func pieces(first uint64, off, n int64) ([]piece, error) {
+	if off < 0 || n < 0 {
+		return nil, usagef("offsets and lengths cannot be negative")
+	}
+	if first%blockSize != 0 {
+		return nil, usagef("%s is not a block ID: block IDs are multiples of 2 MiB (0x200000)", hexID(first))
+	}
+	id := first + uint64(off/blockSize)*blockSize
+	if id < first {
+		return nil, usagef("offset %d runs past the last block ID", off)
+	}
+	off %= blockSize
+	var out []piece
+	var done int64
+	for done < n || len(out) == 0 {
+		k := min(n-done, blockSize-off)
+		out = append(out, piece{id: id, off: off, n: k, fileOff: done})
+		done += k
+		if done < n {
+			if id == alloc2m.MaxID {
+				return nil, usagef("%d bytes from %s run past the last block ID", n, hexID(first))
+			}
+			id += blockSize
+		}
+		off = 0
+	}
+	return out, nil
+}
+
+// listWindow is how many blocks one List request covers while following a
+// run: a run that is all one state costs one request per window.
+const listWindow = 1024
+
+// allocatedRun returns how many consecutive blocks starting at first are
+// allocated, stopping once it has found limit (0: no limit).
+func allocatedRun(ctx context.Context, cl *client.Client, first uint64, limit uint64) (uint64, error) {
+	var run uint64
+	next := first
+	for limit == 0 || run < limit {
+		last := next + (listWindow-1)*blockSize
+		if last < next || last > alloc2m.MaxID {
+			last = alloc2m.MaxID
+		}
+		ext, err := cl.List(ctx, next, last)
+		if err != nil {
+			return 0, err
+		}
+		for _, e := range ext {
+			if e.First != next {
+				return run, nil
+			}
+			run += e.Blocks
+			next += e.Blocks * blockSize
+		}
+		if next == 0 || next <= last {
+			return run, nil // past the last ID, or the run ended in this window
+		}
+	}
+	return run, nil
+}
+
+// opContext bounds one verb by --timeout: a long put or get is many verbs,
+// each with the full timeout, rather than one deadline for the transfer.
+func opContext(c *cli.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.Context, c.Duration("timeout"))
+}
+
+// dial connects for a long transfer; the dial itself is bounded by
+// --timeout.
+func dial(c *cli.Context) (*client.Client, error) {
+	cl, _, cancel, err := connect(c)
+	if err != nil {
+		return nil, err
+	}
+	cancel()
+	return cl, nil
+}
+
+// notAllocated names the missing blocks of a span in a sentence.
+func notAllocated(missing []uint64, hint string) error {
+	names := make([]string, 0, min(len(missing), 4))
+	for _, id := range missing[:min(len(missing), 4)] {
+		names = append(names, hexID(id))
+	}
+	more := ""
+	if len(missing) > 4 {
+		more = fmt.Sprintf(" and %d more", len(missing)-4)
+	}
+	return fmt.Errorf("block(s) %s%s %s: %w", strings.Join(names, ", "), more, hint, protocol.ErrNotFound)
+}
+
+// progress draws a one-line bar on stderr when stderr is a terminal.
+type progress struct {
+	on    bool
+	verb  string
+	total int64
+	done  int64
+	start time.Time
+	last  time.Time
+}
+
+// isTerminal reports whether f is a character device (a terminal). It
+// avoids x/sys/unix, which this repository keeps out of cmd/.
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func newProgress(c *cli.Context, verb string, total int64) *progress {
+	now := time.Now()
+	return &progress{on: !c.Bool("json") && isTerminal(os.Stderr), verb: verb, total: total, start: now}
+}
+
+func (p *progress) add(n int64) {
+	p.done += n
+	if !p.on || (time.Since(p.last) < 100*time.Millisecond && p.done < p.total) {
+		return
+	}
+	p.last = time.Now()
+	const width = 30
+	frac := 1.0
+	if p.total > 0 {
+		frac = float64(p.done) / float64(p.total)
+	}
+	fill := int(frac * width)
+	rate := float64(p.done) / max(time.Since(p.start).Seconds(), 1e-9)
+	fmt.Fprintf(os.Stderr, "\r%s [%s%s] %3.0f%% %s / %s  %s/s \x1b[K", p.verb,
+		strings.Repeat("=", fill), strings.Repeat(" ", width-fill), 100*frac,
+		humanBytes(uint64(p.done)), humanBytes(uint64(p.total)), humanBytes(uint64(rate)))
+}
+
+// end clears the bar.
+func (p *progress) end() {
+	if p.on {
+		fmt.Fprint(os.Stderr, "\r\x1b[K")
+	}
+}
+
+// chunk is the size data moves in, so the bar advances within a block.
+const chunk = 512 << 10
+
+// copyChunks calls fn for successive chunks of [0, n), advancing p.
+func copyChunks(n int64, p *progress, fn func(off, k int64) error) error {
+	for off := int64(0); off < n; off += chunk {
+		k := min(chunk, n-off)
+		if err := fn(off, k); err != nil {
+			return err
+		}
+		p.add(k)
+	}
+	return nil
+}

@@ -1,0 +1,337 @@
+package persist
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/Mellanox/rdmamap"
+)
+
+// Root-port configuration registers that govern DDIO on Skylake-SP and
+// Cascade Lake (Xeon Scalable datasheet vol. 2, IIO PCIe registers).
+const (
+	regPerfCtrlSts0   = 0x180
+	bitAllocFlowWr    = 1 << 7 // Use_Allocating_Flow_Wr
+	bitNoSnoopOpWrEn  = 1 << 3 // NoSnoopOpWrEn
+	regPerfCtrlSts1b1 = 0x185  // byte 1 of perfctrlsts_1 (0x184)
+	bitTPHDIS         = 1 << 0 // TPHDIS
+)
+
+// skxRootPorts are the Sky Lake-E (Skylake-SP and Cascade Lake) IIO PCIe
+// root ports A–D, vendor 0x8086.
+var skxRootPorts = map[uint16]bool{0x2030: true, 0x2031: true, 0x2032: true, 0x2033: true}
+
+// Reason says why a device's DDIO state is what it is. The numbers are
+// part of the wire protocol (StatusReply).
+type Reason uint8
+
+// Reasons.
+const (
+	ReasonRead           Reason = 0 // read from the root port's registers
+	ReasonDeclared       Reason = 1 // --ddio assume-off
+	ReasonPolicyOff      Reason = 2 // --ddio off: not looked at
+	ReasonNoPermission   Reason = 3 // config space unreadable (not root)
+	ReasonNoPortControl  Reason = 4 // Intel part without per-port DDIO control
+	ReasonAMD            Reason = 5 // AMD: no OS-visible DDIO switch
+	ReasonNotPCI         Reason = 6 // software RDMA device (rxe, siw) or no PCI function
+	ReasonNoRootPort     Reason = 7 // no root port between host bridge and device
+	ReasonUnknownCPU     Reason = 8 // CPU not identified
+	ReasonDisableFailed  Reason = 9 // --ddio disable wrote the bits but DDIO still reads on
+	ReasonDisabled       Reason = 10
+	ReasonConfigReadFail Reason = 11 // config space read failed otherwise
+)
+
+// Platform is the CPU platform of a device's root port.
+type Platform uint8
+
+// Platforms. The numbers are part of the wire protocol.
+const (
+	PlatformUnknown     Platform = 0
+	PlatformSkylakeSP   Platform = 1
+	PlatformCascadeLake Platform = 2
+	PlatformIceLakeSP   Platform = 3
+	PlatformIntelOther  Platform = 4 // other Intel (Sapphire Rapids and later, clients, …)
+	PlatformAMD         Platform = 5
+)
+
+func (p Platform) String() string {
+	switch p {
+	case PlatformSkylakeSP:
+		return "Intel Skylake-SP"
+	case PlatformCascadeLake:
+		return "Intel Cascade Lake"
+	case PlatformIceLakeSP:
+		return "Intel Ice Lake-SP"
+	case PlatformIntelOther:
+		return "Intel (no per-port DDIO control)"
+	case PlatformAMD:
+		return "AMD"
+	}
+	return "unknown"
+}
+
+// perPort reports whether the platform has the perfctrlsts registers.
+func (p Platform) perPort() bool { return p == PlatformSkylakeSP || p == PlatformCascadeLake }
+
+// Device is one RDMA device and what the brick knows of its DDIO.
+type Device struct {
+	Name     string // RDMA device, e.g. mlx5_0
+	PCI      string // its PCI function, e.g. 0000:3b:00.0 ("" if none)
+	RootPort string // the root port above it, e.g. 0000:3a:00.0 ("" if none)
+	Platform Platform
+	State    DDIOState
+	Reason   Reason
+	// Err is the underlying error, when Reason is a failure (not sent on
+	// the wire; logged).
+	Err error
+}
+
+// Sentence explains the device's state to a person.
+func (d Device) Sentence() string {
+	return d.Reason.Sentence(d.Platform)
+}
+
+// Sentence explains r to a person.
+func (r Reason) Sentence(p Platform) string {
+	switch r {
+	case ReasonRead:
+		return "read from the root port's perfctrlsts registers"
+	case ReasonDisabled:
+		return "turned off by --ddio disable and read back"
+	case ReasonDeclared:
+		return "declared off by the administrator (--ddio assume-off); the brick cannot verify it"
+	case ReasonPolicyOff:
+		return "not examined: --ddio off never uses APM"
+	case ReasonNoPermission:
+		return "the root port's configuration space past 64 bytes is readable only by root; run brickd as root or declare DDIO with --ddio assume-off"
+	case ReasonNoPortControl:
+		return p.String() + " has no per-port DDIO control (BIOS setting only); if DDIO is off in the BIOS, declare it with --ddio assume-off"
+	case ReasonAMD:
+		return "AMD platforms have no DDIO switch the operating system can read; declare it with --ddio assume-off if the platform does not allocate inbound writes in cache"
+	case ReasonNotPCI:
+		return "not a PCI device (a software RDMA device such as rxe or siw places data with CPU stores)"
+	case ReasonNoRootPort:
+		return "no PCIe root port found between the host bridge and the device"
+	case ReasonUnknownCPU:
+		return "the CPU could not be identified from cpuinfo"
+	case ReasonDisableFailed:
+		return "--ddio disable wrote the root port's registers but DDIO still reads on"
+	case ReasonConfigReadFail:
+		return "the root port's configuration space could not be read"
+	}
+	return "unknown"
+}
+
+var (
+	hostBridgeRE = regexp.MustCompile(`^pci[0-9a-f]{4}:[0-9a-f]{2}$`)
+	bdfRE        = regexp.MustCompile(`^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$`)
+)
+
+// rdmaDevices lists the RDMA devices under sysRoot (rdmamap's class
+// directory, read through the root rather than at the fixed /sys path
+// rdmamap's own functions use).
+func rdmaDevices(sysRoot string) ([]string, error) {
+	dir := filepath.Join(sysRoot, "class", rdmamap.RdmaClassName)
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("persist: listing RDMA devices: %w", err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// probeDevice finds dev's PCI function and root port and reads (or, with
+// PolicyDisable, writes then reads) its DDIO registers.
+func probeDevice(sysRoot string, cpu cpuInfo, dev string, pol Policy) Device {
+	d := Device{Name: dev}
+	fn, err := filepath.EvalSymlinks(filepath.Join(sysRoot, "class", rdmamap.RdmaClassName, dev, "device"))
+	if err != nil {
+		d.Reason, d.Err = ReasonNotPCI, err
+		return d.declare(pol)
+	}
+	root, err := filepath.EvalSymlinks(sysRoot)
+	if err != nil {
+		d.Reason, d.Err = ReasonNotPCI, err
+		return d.declare(pol)
+	}
+	rel, err := filepath.Rel(filepath.Join(root, "devices"), fn)
+	parts := strings.Split(filepath.ToSlash(rel), "/")
+	if err != nil || len(parts) < 2 || !hostBridgeRE.MatchString(parts[0]) || !bdfRE.MatchString(parts[len(parts)-1]) {
+		d.Reason = ReasonNotPCI
+		return d.declare(pol)
+	}
+	d.PCI = parts[len(parts)-1]
+	if len(parts) < 3 || !bdfRE.MatchString(parts[1]) {
+		d.Reason = ReasonNoRootPort // a root-complex integrated endpoint
+		return d.declare(pol)
+	}
+	port := filepath.Join(root, "devices", parts[0], parts[1])
+	if class, err := readHex(filepath.Join(port, "class")); err != nil || class>>8 != 0x0604 {
+		d.Reason = ReasonNoRootPort
+		return d.declare(pol)
+	}
+	d.RootPort = parts[1]
+	vendor, _ := readHex(filepath.Join(port, "vendor"))
+	device, _ := readHex(filepath.Join(port, "device"))
+	d.Platform = cpu.platform()
+	if d.Platform.perPort() && (vendor != 0x8086 || !skxRootPorts[uint16(device)]) {
+		// A Skylake-SP host, but the NIC hangs off a port without the
+		// registers (a chipset root port): nothing to read.
+		d.Platform = PlatformIntelOther
+	}
+	switch {
+	case pol == PolicyOff:
+		d.Reason = ReasonPolicyOff
+		return d
+	case pol == PolicyAssumeOff:
+		return d.declare(pol)
+	case d.Platform == PlatformAMD:
+		d.Reason = ReasonAMD
+		return d
+	case d.Platform == PlatformUnknown:
+		d.Reason = ReasonUnknownCPU
+		return d
+	case !d.Platform.perPort():
+		d.Reason = ReasonNoPortControl
+		return d
+	}
+	cfg := filepath.Join(port, "config")
+	on, err := readDDIO(cfg)
+	if err != nil {
+		d.Reason, d.Err = reasonOf(err), err
+		return d
+	}
+	d.State, d.Reason = stateOf(on), ReasonRead
+	if on && pol == PolicyDisable {
+		if err := writeDDIOOff(cfg); err != nil {
+			d.Reason, d.Err = reasonOf(err), err
+			return d
+		}
+		on, err = readDDIO(cfg)
+		switch {
+		case err != nil:
+			d.State, d.Reason, d.Err = DDIOUnknown, reasonOf(err), err
+		case on:
+			d.Reason = ReasonDisableFailed
+		default:
+			d.State, d.Reason = DDIOOff, ReasonDisabled
+		}
+	}
+	return d
+}
+
+// declare applies assume-off to a device whose registers were not read.
+func (d Device) declare(pol Policy) Device {
+	switch pol {
+	case PolicyAssumeOff:
+		d.State, d.Reason, d.Err = DDIODeclaredOff, ReasonDeclared, nil
+	case PolicyOff:
+		d.Reason, d.Err = ReasonPolicyOff, nil
+	}
+	return d
+}
+
+func stateOf(on bool) DDIOState {
+	if on {
+		return DDIOOn
+	}
+	return DDIOOff
+}
+
+func reasonOf(err error) Reason {
+	if errors.Is(err, ErrPermission) {
+		return ReasonNoPermission
+	}
+	return ReasonConfigReadFail
+}
+
+// readDDIO reads the root port's registers: DDIO is off only when
+// Use_Allocating_Flow_Wr = 0, NoSnoopOpWrEn = 0 and TPHDIS = 1.
+func readDDIO(config string) (on bool, err error) {
+	f, err := os.Open(config)
+	if err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			return false, fmt.Errorf("%w: %s: %v", ErrPermission, config, err)
+		}
+		return false, fmt.Errorf("persist: %w", err)
+	}
+	defer f.Close()
+	var b0, b1 [1]byte
+	if err := readByte(f, regPerfCtrlSts0, b0[:]); err != nil {
+		return false, fmt.Errorf("%s: perfctrlsts_0: %w", config, err)
+	}
+	if err := readByte(f, regPerfCtrlSts1b1, b1[:]); err != nil {
+		return false, fmt.Errorf("%s: perfctrlsts_1: %w", config, err)
+	}
+	off := b0[0]&bitAllocFlowWr == 0 && b0[0]&bitNoSnoopOpWrEn == 0 && b1[0]&bitTPHDIS != 0
+	return !off, nil
+}
+
+// readByte reads one byte at off. The kernel truncates reads of config
+// space past 64 bytes for callers without CAP_SYS_ADMIN: a short read
+// there is a permission problem, not a short file.
+func readByte(f *os.File, off int64, b []byte) error {
+	_, err := f.ReadAt(b, off)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, io.EOF):
+		return fmt.Errorf("%w: config space ends before offset %#x", ErrPermission, off)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("%w: %v", ErrPermission, err)
+	}
+	return err
+}
+
+// writeDDIOOff clears Use_Allocating_Flow_Wr and NoSnoopOpWrEn and sets
+// TPHDIS, each by a read-modify-write of its byte (as setpci would).
+func writeDDIOOff(config string) error {
+	f, err := os.OpenFile(config, os.O_RDWR, 0)
+	if err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			return fmt.Errorf("%w: %s: %v", ErrPermission, config, err)
+		}
+		return fmt.Errorf("persist: %w", err)
+	}
+	defer f.Close()
+	var b [1]byte
+	if err := readByte(f, regPerfCtrlSts0, b[:]); err != nil {
+		return err
+	}
+	b[0] &^= bitAllocFlowWr | bitNoSnoopOpWrEn
+	if _, err := f.WriteAt(b[:], regPerfCtrlSts0); err != nil {
+		return fmt.Errorf("persist: writing perfctrlsts_0 of %s: %w", config, err)
+	}
+	if err := readByte(f, regPerfCtrlSts1b1, b[:]); err != nil {
+		return err
+	}
+	b[0] |= bitTPHDIS
+	if _, err := f.WriteAt(b[:], regPerfCtrlSts1b1); err != nil {
+		return fmt.Errorf("persist: writing perfctrlsts_1 of %s: %w", config, err)
+	}
+	return nil
+}
+
+// readHex reads a sysfs attribute such as "0x8086\n".
+func readHex(path string) (uint64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(strings.TrimPrefix(strings.TrimSpace(string(b)), "0x"), 16, 32)
+}

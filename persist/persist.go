@@ -1,0 +1,348 @@
+// Package persist decides how a client's RDMA Writes to the brick become
+// persistent, and describes the brick's persistence posture to people.
+//
+// An RDMA WRITE completes at the initiator when the bytes have reached the
+// target's NIC, not the persistence domain. Three methods close the gap
+// (DESIGN.md, "Persistence"); the brick picks one per session and announces
+// it in every Map reply:
+//
+//   - FLUSH: an RDMA FLUSH (persistent placement, range) — when the RNIC
+//     offers it (verbs.Caps.Flush) and the memory can honour it: memory in
+//     the ADR/eADR domain, or, on the software RNIC, any persistent memory
+//     (its FLUSH runs the region's own flush: CPU flush or msync).
+//   - APM: a small RDMA Read after the Writes on the same queue pair. By
+//     PCIe ordering the Read's completion means the Writes reached the
+//     root complex — the memory controller when DDIO is off for the NIC's
+//     root port, the last-level cache when it is on. So APM is offered only
+//     when the memory is DAX in the persistence domain and either DDIO is
+//     verified (or declared) off for the session's device, or the platform
+//     is eADR (the caches are inside the domain).
+//   - GPSPM: a persist request the brick serves with a CPU flush or msync.
+//     Always correct for persistent memory; costs a round trip and CPU.
+//
+// Volatile (anonymous) memory gets PersistNone: nothing is ever persistent,
+// and the client library says so.
+//
+// # DDIO
+//
+// Intel's Data Direct I/O makes inbound PCIe writes allocate in the LLC.
+// Per root port it is governed by perfctrlsts_0 (offset 0x180: bit 7
+// Use_Allocating_Flow_Wr, bit 3 NoSnoopOpWrEn) and perfctrlsts_1 (byte
+// 0x185, bit 0 TPHDIS) of the root port's PCI configuration space — on
+// Skylake-SP and Cascade Lake only. "Off" is the strict reading PMDK's ddio
+// tool used: alloc-flow 0, no-snoop 0, TPHDIS 1. Ice Lake and later parts
+// expose DDIO only as a BIOS option, and AMD has no DDIO switch the OS can
+// see, so there the administrator declares it (--ddio assume-off).
+//
+// Policies: verify (default; APM only where DDIO is verified off), disable
+// (write the bits, then verify), assume-off (the administrator's word,
+// logged loudly), off (never APM).
+//
+// Everything is read through a sysfs root and a procfs root (Options) so
+// that tests run against fake trees; production uses /sys and /proc.
+//
+// # The software RNIC
+//
+// Over tcp:// there is no NIC and no root port: the software RNIC places
+// bytes with CPU stores. Its "DDIO state" is whatever Options.SoftwareDDIO
+// says — the power-fail simulator's configuration in tests, unknown in
+// production — so in production APM is chosen for tcp:// sessions only with
+// --ddio assume-off (or on an eADR platform). Note that real CPU stores land
+// in the cache: on an ADR-only platform assume-off over tcp:// is a claim the
+// hardware does not back.
+package persist
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/brick-storage/brick/pmem"
+	"github.com/brick-storage/brick/protocol"
+	"github.com/brick-storage/brick/verbs"
+	"github.com/brick-storage/brick/verbs/soft"
+)
+
+// Policy is the DDIO policy (brickd --ddio).
+type Policy uint8
+
+// Policies. The numbers are part of the wire protocol (StatusReply).
+const (
+	PolicyVerify    Policy = 1 // APM only where DDIO is verified off
+	PolicyDisable   Policy = 2 // turn DDIO off per root port, then verify
+	PolicyAssumeOff Policy = 3 // the administrator declares DDIO off
+	PolicyOff       Policy = 4 // never APM
+)
+
+// DefaultPolicy is the policy when none is configured.
+const DefaultPolicy = PolicyVerify
+
+// ParsePolicy parses a --ddio value; "" is the default.
+func ParsePolicy(s string) (Policy, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "verify":
+		return PolicyVerify, nil
+	case "disable":
+		return PolicyDisable, nil
+	case "assume-off":
+		return PolicyAssumeOff, nil
+	case "off":
+		return PolicyOff, nil
+	}
+	return 0, fmt.Errorf("%w %q: want verify, disable, assume-off or off", ErrPolicy, s)
+}
+
+func (p Policy) String() string {
+	switch p {
+	case PolicyVerify:
+		return "verify"
+	case PolicyDisable:
+		return "disable"
+	case PolicyAssumeOff:
+		return "assume-off"
+	case PolicyOff:
+		return "off"
+	}
+	return "unknown"
+}
+
+// DDIOState is what the brick knows about DDIO for one device.
+type DDIOState uint8
+
+// DDIO states. The numbers are part of the wire protocol.
+const (
+	DDIOUnknown     DDIOState = 0 // not known: APM is not offered
+	DDIOOn          DDIOState = 1 // read from the root port: on
+	DDIOOff         DDIOState = 2 // read from the root port: off
+	DDIODeclaredOff DDIOState = 3 // the administrator's word (assume-off)
+)
+
+func (s DDIOState) String() string {
+	switch s {
+	case DDIOOn:
+		return "on"
+	case DDIOOff:
+		return "off (verified)"
+	case DDIODeclaredOff:
+		return "off (declared by the administrator, not verified)"
+	}
+	return "unknown"
+}
+
+// off reports whether s lets APM be offered.
+func (s DDIOState) off() bool { return s == DDIOOff || s == DDIODeclaredOff }
+
+// Domain is a persistence domain: how far from the CPU a store is safe
+// from power failure.
+type Domain uint8
+
+// Domains. The numbers are part of the wire protocol.
+const (
+	DomainUnknown          Domain = 0 // nothing reported (no nd region)
+	DomainNone             Domain = 1 // not power-fail safe without help (page cache, DRAM, emulated pmem)
+	DomainMemoryController Domain = 2 // ADR: stores that reach the memory controller survive
+	DomainCPUCache         Domain = 3 // eADR: stores in the CPU caches survive
+)
+
+func (d Domain) String() string {
+	switch d {
+	case DomainNone:
+		return "none"
+	case DomainMemoryController:
+		return "memory_controller (ADR)"
+	case DomainCPUCache:
+		return "cpu_cache (eADR)"
+	}
+	return "unknown"
+}
+
+// domainOf converts pmem's domain to the wire enum.
+func domainOf(d pmem.Domain) Domain {
+	switch d {
+	case pmem.DomainNone:
+		return DomainNone
+	case pmem.DomainADR:
+		return DomainMemoryController
+	case pmem.DomainEADR:
+		return DomainCPUCache
+	}
+	return DomainUnknown
+}
+
+// Options configure Probe.
+type Options struct {
+	Policy Policy // zero: DefaultPolicy
+	// Memory is what the region can promise (pmem.Region.Properties).
+	Memory pmem.Properties
+	// SysRoot and ProcRoot are where sysfs and procfs are read ("/sys" and
+	// "/proc" when empty). Tests point them at fake trees.
+	SysRoot, ProcRoot string
+	// Software: sessions arrive over the software RNIC (tcp://).
+	Software bool
+	// SoftwareDDIO is the truth about the software RNIC's placements: the
+	// power-fail simulator's DDIO setting in tests (SimulatedDDIO),
+	// DDIOUnknown otherwise.
+	SoftwareDDIO DDIOState
+	// NoDevices skips looking for RDMA devices (a brick that serves only
+	// the software RNIC in a test).
+	NoDevices bool
+}
+
+// Posture is the brick's persistence posture: what it can promise, and why.
+type Posture struct {
+	Policy Policy
+	Memory pmem.Properties
+	// Domain is the memory's effective persistence domain: where a store
+	// that reached the memory controller stands. DomainNone for memory
+	// behind a page cache or volatile memory.
+	Domain Domain
+	// Platform is what /sys/bus/nd reports (the weakest nd region).
+	Platform Domain
+	// Devices are the RDMA devices with their DDIO state, by name.
+	Devices []Device
+	// Software is the DDIO state used for software RNIC sessions; valid
+	// when SoftwareRNIC is set.
+	SoftwareRNIC bool
+	Software     DDIOState
+	// Notes are sentences for the operator (warnings and declarations).
+	Notes []string
+}
+
+// Path is what serves a session: the software RNIC, or an RDMA device.
+type Path struct {
+	Software bool
+	Device   string // RDMA device name; "" when the provider does not say
+}
+
+// PathOf is the path of a queue pair: the software RNIC's own queue pairs,
+// or a hardware provider's, named through a DeviceName method (verbs/ibverbs
+// should implement it; without it the device is unknown, which never gets
+// APM under verify).
+func PathOf(qp verbs.QP) Path {
+	if _, ok := qp.(*soft.QP); ok {
+		return Path{Software: true}
+	}
+	if d, ok := qp.(interface{ DeviceName() string }); ok {
+		return Path{Device: d.DeviceName()}
+	}
+	return Path{}
+}
+
+// Method chooses the persist method for a session on a queue pair with
+// caps, served by path, whose client negotiated features (protocol.Feature*:
+// a method the client did not ask for is never chosen; GPSPM is the
+// fallback every client understands).
+func (p *Posture) Method(caps verbs.Caps, path Path, features uint64) protocol.PersistMethod {
+	if !p.Memory.Persistent {
+		return protocol.PersistNone
+	}
+	if caps.Flush && features&protocol.FeatureFlush != 0 && p.flushOK(path.Software) {
+		return protocol.PersistFlush
+	}
+	if features&protocol.FeatureAPM != 0 && p.apmOK(p.ddio(path)) {
+		return protocol.PersistAPM
+	}
+	return protocol.PersistGPSPM
+}
+
+// Features are the persist features the brick offers in its hello.
+func (p *Posture) Features() uint64 {
+	var f uint64
+	m := p.Methods()
+	if m&(1<<protocol.PersistGPSPM) != 0 {
+		f |= protocol.FeatureGPSPM
+	}
+	if m&(1<<protocol.PersistAPM) != 0 {
+		f |= protocol.FeatureAPM
+	}
+	if m&(1<<protocol.PersistFlush) != 0 {
+		f |= protocol.FeatureFlush
+	}
+	return f
+}
+
+// flushOK: an RDMA FLUSH makes bytes persistent. A hardware RNIC's FLUSH
+// reaches the memory controller, so the memory must be in the domain; the
+// software RNIC's FLUSH runs the region's flush (CPU flush or msync).
+func (p *Posture) flushOK(software bool) bool {
+	return p.Memory.Persistent && (p.Domain >= DomainMemoryController || software)
+}
+
+// apmOK: a Read's completion implies the writes are persistent.
+func (p *Posture) apmOK(s DDIOState) bool {
+	if p.Policy == PolicyOff || !p.Memory.Persistent {
+		return false
+	}
+	switch p.Domain {
+	case DomainCPUCache:
+		return true // the LLC is inside the domain: DDIO does not matter
+	case DomainMemoryController:
+		return s.off()
+	}
+	return false
+}
+
+// ddio is the DDIO state for sessions on path.
+func (p *Posture) ddio(path Path) DDIOState {
+	if path.Software {
+		return p.Software
+	}
+	for _, d := range p.Devices {
+		if path.Device != "" && d.Name == path.Device {
+			return d.State
+		}
+	}
+	if p.Policy == PolicyAssumeOff {
+		return DDIODeclaredOff
+	}
+	return DDIOUnknown
+}
+
+// Methods is the set of methods some session may be given, as a bitmask
+// (1<<method), for the status reply. FLUSH is included when the memory can
+// honour it; a session gets it only if its RNIC offers FLUSH.
+func (p *Posture) Methods() uint8 {
+	if !p.Memory.Persistent {
+		return 0
+	}
+	m := uint8(1) << protocol.PersistGPSPM
+	if p.flushOK(p.SoftwareRNIC) {
+		m |= 1 << protocol.PersistFlush
+	}
+	apm := p.SoftwareRNIC && p.apmOK(p.Software)
+	for _, d := range p.Devices {
+		apm = apm || p.apmOK(d.State)
+	}
+	if apm {
+		m |= 1 << protocol.PersistAPM
+	}
+	return m
+}
+
+// Log writes the posture to log: one line, plus one per device and note.
+// A declared DDIO state is logged as a warning: it is an unverified claim.
+func (p *Posture) Log(log *slog.Logger) {
+	var names []string
+	for m := protocol.PersistGPSPM; m <= protocol.PersistFlush; m++ {
+		if p.Methods()&(1<<m) != 0 {
+			names = append(names, m.String())
+		}
+	}
+	methods := strings.Join(names, ",")
+	if methods == "" {
+		methods = "none (volatile)"
+	}
+	log.Info("persistence posture", "backend", p.Memory.Kind, "persistent", p.Memory.Persistent,
+		"domain", p.Domain.String(), "platform_domain", p.Platform.String(), "ddio_policy", p.Policy.String(),
+		"methods", methods, "rdma_devices", len(p.Devices))
+	if p.SoftwareRNIC {
+		log.Info("ddio", "device", "software RNIC (tcp://)", "state", p.Software.String())
+	}
+	for _, d := range p.Devices {
+		log.Info("ddio", "device", d.Name, "pci", d.PCI, "root_port", d.RootPort, "platform", d.Platform.String(),
+			"state", d.State.String(), "why", d.Sentence())
+	}
+	for _, n := range p.Notes {
+		log.Warn(n)
+	}
+}

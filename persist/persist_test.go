@@ -1,0 +1,624 @@
+package persist
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/brick-storage/brick/internal/leaktest"
+	"github.com/brick-storage/brick/pmem"
+	"github.com/brick-storage/brick/protocol"
+	"github.com/brick-storage/brick/verbs"
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if f := flag.Lookup("test.fuzz"); f != nil && f.Value.String() != "" {
+		// The fuzzing engine keeps a signal goroutine of its own.
+		os.Exit(m.Run())
+	}
+	os.Exit(leaktest.Main(m))
+}
+
+const allFeatures = protocol.FeatureGPSPM | protocol.FeatureAPM | protocol.FeatureFlush
+
+const (
+	skxHost = "pci0000:3a"
+	skxPort = "0000:3a:00.0"
+	skxNIC  = "0000:3b:00.0"
+)
+
+// devWant is the expected probe of one device and the method its sessions get.
+type devWant struct {
+	state    DDIOState
+	reason   Reason
+	platform Platform
+	method   protocol.PersistMethod
+}
+
+func TestProbeDDIO(t *testing.T) {
+	gpspm, apm := protocol.PersistGPSPM, protocol.PersistAPM
+	tests := []struct {
+		name    string
+		setup   func(f *fakeTree)
+		pol     Policy
+		mem     pmem.Properties
+		devs    map[string]devWant
+		methods uint8 // status bitmask
+		notes   []string
+	}{{
+		name:    "no NIC",
+		setup:   func(f *fakeTree) { f.skx(); f.region("region0", "memory_controller") },
+		pol:     PolicyVerify,
+		mem:     memDAX,
+		methods: 1<<gpspm | 1<<protocol.PersistFlush,
+	}, {
+		name: "no permission",
+		setup: func(f *fakeTree) {
+			f.skx()
+			f.region("region0", "memory_controller")
+			f.rootPort(skxHost, skxPort, 0x8086, 0x2030, cfgUnprivilege)
+			f.nic("mlx5_0", skxHost, skxPort, skxNIC)
+		},
+		pol:     PolicyVerify,
+		mem:     memDAX,
+		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, ReasonNoPermission, PlatformSkylakeSP, gpspm}},
+		methods: 1<<gpspm | 1<<protocol.PersistFlush,
+	}, {
+		name: "DDIO on",
+		setup: func(f *fakeTree) {
+			f.skx()
+			f.region("region0", "memory_controller")
+			f.rootPort(skxHost, skxPort, 0x8086, 0x2030, cfgDDIOOn)
+			f.nic("mlx5_0", skxHost, skxPort, skxNIC)
+		},
+		pol:     PolicyVerify,
+		mem:     memDAX,
+		devs:    map[string]devWant{"mlx5_0": {DDIOOn, ReasonRead, PlatformSkylakeSP, gpspm}},
+		methods: 1<<gpspm | 1<<protocol.PersistFlush,
+	}, {
+		name: "DDIO off",
+		setup: func(f *fakeTree) {
+			f.clx()
+			f.region("region0", "memory_controller")
+			f.rootPort(skxHost, skxPort, 0x8086, 0x2032, cfgDDIOOff)
+			f.nic("mlx5_0", skxHost, skxPort, skxNIC)
+		},
+		pol:     PolicyVerify,
+		mem:     memDAX,
+		devs:    map[string]devWant{"mlx5_0": {DDIOOff, ReasonRead, PlatformCascadeLake, apm}},
+		methods: 1<<gpspm | 1<<apm | 1<<protocol.PersistFlush,
+	}, {
+		name: "DDIO off but the memory is a plain file",
+		setup: func(f *fakeTree) {
+			f.clx()
+			f.region("region0", "memory_controller")
+			f.rootPort(skxHost, skxPort, 0x8086, 0x2032, cfgDDIOOff)
+			f.nic("mlx5_0", skxHost, skxPort, skxNIC)
+		},
+		pol:     PolicyVerify,
+		mem:     memFile,
+		devs:    map[string]devWant{"mlx5_0": {DDIOOff, ReasonRead, PlatformCascadeLake, gpspm}},
+		methods: 1 << gpspm,
+	}, {
+		name: "DDIO off, policy off",
+		setup: func(f *fakeTree) {
+			f.skx()
+			f.region("region0", "memory_controller")
+			f.rootPort(skxHost, skxPort, 0x8086, 0x2030, cfgDDIOOff)
+			f.nic("mlx5_0", skxHost, skxPort, skxNIC)
+		},
+		pol:     PolicyOff,
+		mem:     memDAX,
+		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, ReasonPolicyOff, PlatformSkylakeSP, gpspm}},
+		methods: 1<<gpspm | 1<<protocol.PersistFlush,
+	}, {
+		name: "AMD",
+		setup: func(f *fakeTree) {
+			f.amdEPYC()
+			f.region("region0", "memory_controller")
+			f.rootPort("pci0000:40", "0000:40:01.1", 0x1022, 0x1483, cfgDDIOOff)
+			f.nic("mlx5_0", "pci0000:40", "0000:40:01.1", "0000:41:00.0")
+		},
+		pol:     PolicyVerify,
+		mem:     memDAX,
+		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, ReasonAMD, PlatformAMD, gpspm}},
+		methods: 1<<gpspm | 1<<protocol.PersistFlush,
+	}, {
+		name: "AMD, declared off",
+		setup: func(f *fakeTree) {
+			f.amdEPYC()
+			f.region("region0", "memory_controller")
+			f.rootPort("pci0000:40", "0000:40:01.1", 0x1022, 0x1483, cfgDDIOOn)
+			f.nic("mlx5_0", "pci0000:40", "0000:40:01.1", "0000:41:00.0")
+		},
+		pol:     PolicyAssumeOff,
+		mem:     memDAX,
+		devs:    map[string]devWant{"mlx5_0": {DDIODeclaredOff, ReasonDeclared, PlatformAMD, apm}},
+		methods: 1<<gpspm | 1<<apm | 1<<protocol.PersistFlush,
+		notes:   []string{"ASSUMED OFF"},
+	}, {
+		name: "Ice Lake",
+		setup: func(f *fakeTree) {
+			f.iceLake()
+			f.region("region0", "memory_controller")
+			// Registers at 0x180 say "off", but Ice Lake has no such
+			// registers: they must not be believed.
+			f.rootPort("pci0000:17", "0000:17:02.0", 0x8086, 0x347a, cfgDDIOOff)
+			f.nic("mlx5_0", "pci0000:17", "0000:17:02.0", "0000:18:00.0")
+		},
+		pol:     PolicyVerify,
+		mem:     memDAX,
+		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, ReasonNoPortControl, PlatformIceLakeSP, gpspm}},
+		methods: 1<<gpspm | 1<<protocol.PersistFlush,
+	}, {
+		name: "Ice Lake, disable",
+		setup: func(f *fakeTree) {
+			f.iceLake()
+			f.region("region0", "memory_controller")
+			f.rootPort("pci0000:17", "0000:17:02.0", 0x8086, 0x347a, cfgDDIOOn)
+			f.nic("mlx5_0", "pci0000:17", "0000:17:02.0", "0000:18:00.0")
+		},
+		pol:     PolicyDisable,
+		mem:     memDAX,
+		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, ReasonNoPortControl, PlatformIceLakeSP, gpspm}},
+		methods: 1<<gpspm | 1<<protocol.PersistFlush,
+		notes:   []string{"could not turn DDIO off for mlx5_0"},
+	}, {
+		name: "eADR makes DDIO irrelevant",
+		setup: func(f *fakeTree) {
+			f.iceLake()
+			f.region("region0", "cpu_cache")
+			f.rootPort("pci0000:17", "0000:17:02.0", 0x8086, 0x347a, cfgDDIOOn)
+			f.nic("mlx5_0", "pci0000:17", "0000:17:02.0", "0000:18:00.0")
+		},
+		pol:     PolicyVerify,
+		mem:     memEADR,
+		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, ReasonNoPortControl, PlatformIceLakeSP, apm}},
+		methods: 1<<gpspm | 1<<apm | 1<<protocol.PersistFlush,
+	}, {
+		name: "emulated pmem: no persistence domain",
+		setup: func(f *fakeTree) {
+			f.skx()
+			f.region("region0", "")
+			f.rootPort(skxHost, skxPort, 0x8086, 0x2030, cfgDDIOOff)
+			f.nic("mlx5_0", skxHost, skxPort, skxNIC)
+		},
+		pol:     PolicyVerify,
+		mem:     memEmulated,
+		devs:    map[string]devWant{"mlx5_0": {DDIOOff, ReasonRead, PlatformSkylakeSP, protocol.PersistNone}},
+		methods: 0,
+		notes:   []string{"outside any persistence domain"},
+	}, {
+		name: "several NICs",
+		setup: func(f *fakeTree) {
+			f.skx()
+			f.region("region0", "memory_controller")
+			f.region("region1", "memory_controller")
+			// mlx5_0: port A, DDIO off. mlx5_1: port B, DDIO on.
+			// mlx5_2: behind a PCIe switch under port C, NoSnoopOpWrEn
+			// set. mlx5_3: port D, TPH not disabled. mlx5_4: a chipset
+			// root port (no registers). rxe0: software RoCE.
+			f.rootPort(skxHost, skxPort, 0x8086, 0x2030, cfgDDIOOff)
+			f.nic("mlx5_0", skxHost, skxPort, skxNIC)
+			f.rootPort("pci0000:5d", "0000:5d:00.0", 0x8086, 0x2031, cfgDDIOOn)
+			f.nic("mlx5_1", "pci0000:5d", "0000:5d:00.0", "0000:5e:00.0")
+			f.rootPort("pci0000:85", "0000:85:02.0", 0x8086, 0x2032, cfgNoSnoop)
+			f.nic("mlx5_2", "pci0000:85", "0000:85:02.0", "0000:86:00.0", "0000:87:08.0", "0000:88:00.0")
+			f.rootPort("pci0000:ae", "0000:ae:03.0", 0x8086, 0x2033, cfgTPHEnabled)
+			f.nic("mlx5_3", "pci0000:ae", "0000:ae:03.0", "0000:af:00.0")
+			f.rootPort("pci0000:00", "0000:00:1c.0", 0x8086, 0xa190, cfgDDIOOff)
+			f.nic("mlx5_4", "pci0000:00", "0000:00:1c.0", "0000:02:00.0")
+			f.softRDMA("rxe0")
+		},
+		pol: PolicyVerify,
+		mem: memDAX,
+		devs: map[string]devWant{
+			"mlx5_0": {DDIOOff, ReasonRead, PlatformSkylakeSP, apm},
+			"mlx5_1": {DDIOOn, ReasonRead, PlatformSkylakeSP, gpspm},
+			"mlx5_2": {DDIOOn, ReasonRead, PlatformSkylakeSP, gpspm},
+			"mlx5_3": {DDIOOn, ReasonRead, PlatformSkylakeSP, gpspm},
+			"mlx5_4": {DDIOUnknown, ReasonNoPortControl, PlatformIntelOther, gpspm},
+			"rxe0":   {DDIOUnknown, ReasonNotPCI, PlatformUnknown, gpspm},
+		},
+		methods: 1<<gpspm | 1<<apm | 1<<protocol.PersistFlush,
+	}, {
+		name:  "volatile memory",
+		setup: func(f *fakeTree) { f.skx() },
+		pol:   PolicyVerify,
+		mem:   memAnon,
+	}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeTree(t)
+			tc.setup(f)
+			p, err := Probe(f.opts(tc.pol, tc.mem))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Devices) != len(tc.devs) {
+				t.Fatalf("devices = %+v, want %d", p.Devices, len(tc.devs))
+			}
+			for _, d := range p.Devices {
+				w, ok := tc.devs[d.Name]
+				if !ok {
+					t.Fatalf("unexpected device %s", d.Name)
+				}
+				if d.State != w.state || d.Reason != w.reason || d.Platform != w.platform {
+					t.Errorf("%s: state %v reason %d (%s) platform %v; want %v %d %v (err %v)",
+						d.Name, d.State, d.Reason, d.Sentence(), d.Platform, w.state, w.reason, w.platform, d.Err)
+				}
+				if m := p.Method(verbs.Caps{}, Path{Device: d.Name}, allFeatures); m != w.method {
+					t.Errorf("%s: method %v, want %v", d.Name, m, w.method)
+				}
+			}
+			if got := p.Methods(); got != tc.methods {
+				t.Errorf("methods = %08b, want %08b", got, tc.methods)
+			}
+			notes := strings.Join(p.Notes, "\n")
+			for _, n := range tc.notes {
+				if !strings.Contains(notes, n) {
+					t.Errorf("notes %q lack %q", notes, n)
+				}
+			}
+			if len(tc.notes) == 0 && len(p.Notes) != 0 {
+				t.Errorf("unexpected notes %q", notes)
+			}
+		})
+	}
+}
+
+// TestDisable: --ddio disable writes exactly the three bits, leaves the
+// rest of both bytes alone, and verifies by reading back.
+func TestDisable(t *testing.T) {
+	f := newFakeTree(t)
+	f.skx()
+	f.region("region0", "memory_controller")
+	f.rootPort(skxHost, skxPort, 0x8086, 0x2030, cfgDDIOOn)
+	f.nic("mlx5_0", skxHost, skxPort, skxNIC)
+	f.rootPort("pci0000:5d", "0000:5d:00.0", 0x8086, 0x2031, cfgNoSnoop)
+	f.nic("mlx5_1", "pci0000:5d", "0000:5d:00.0", "0000:5e:00.0")
+	p, err := Probe(f.opts(PolicyDisable, memDAX))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range p.Devices {
+		if d.State != DDIOOff || d.Reason != ReasonDisabled {
+			t.Errorf("%s: %v (%s), want off after disable", d.Name, d.State, d.Sentence())
+		}
+		if m := p.Method(verbs.Caps{}, Path{Device: d.Name}, allFeatures); m != protocol.PersistAPM {
+			t.Errorf("%s: method %v", d.Name, m)
+		}
+	}
+	if c := f.config(skxPort); c[0x180] != 0x02 || c[0x185] != 0x41 {
+		t.Errorf("port A registers after disable: %#x %#x, want 0x02 0x41", c[0x180], c[0x185])
+	}
+	if c := f.config("0000:5d:00.0"); c[0x180] != 0x00 || c[0x185] != 0x01 {
+		t.Errorf("port B registers after disable: %#x %#x, want 0 0x01", c[0x180], c[0x185])
+	}
+	if len(p.Notes) != 0 {
+		t.Errorf("notes: %q", p.Notes)
+	}
+
+	// A second brick start finds DDIO already off and writes nothing.
+	before, _ := os.Stat(f.configPath[skxPort])
+	if err := os.Chmod(f.configPath[skxPort], 0o444); err != nil {
+		t.Fatal(err)
+	}
+	p, err = Probe(f.opts(PolicyDisable, memDAX))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := p.Devices[0]; d.State != DDIOOff || d.Reason != ReasonRead {
+		t.Errorf("second start: %v %s", d.State, d.Sentence())
+	}
+	after, _ := os.Stat(f.configPath[skxPort])
+	if !after.ModTime().Equal(before.ModTime()) {
+		t.Error("disable rewrote registers that were already off")
+	}
+}
+
+// TestDisableNoPermission: without root, disable cannot read, so it does
+// not write either, and says why.
+func TestDisableNoPermission(t *testing.T) {
+	f := newFakeTree(t)
+	f.skx()
+	f.region("region0", "memory_controller")
+	f.rootPort(skxHost, skxPort, 0x8086, 0x2030, cfgUnprivilege)
+	f.nic("mlx5_0", skxHost, skxPort, skxNIC)
+	p, err := Probe(f.opts(PolicyDisable, memDAX))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := p.Devices[0]
+	if d.State != DDIOUnknown || d.Reason != ReasonNoPermission || !errors.Is(d.Err, ErrPermission) {
+		t.Fatalf("%v %s %v", d.State, d.Sentence(), d.Err)
+	}
+	if len(p.Notes) != 1 || !strings.Contains(p.Notes[0], "readable only by root") {
+		t.Fatalf("notes %q", p.Notes)
+	}
+	if c := f.config(skxPort); len(c) != 64 {
+		t.Fatal("config written")
+	}
+}
+
+// TestConfigUnreadable: a config file the process may not open (only
+// meaningful when not running as root).
+func TestConfigUnreadable(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root can read a mode-000 file")
+	}
+	f := newFakeTree(t)
+	f.skx()
+	f.rootPort(skxHost, skxPort, 0x8086, 0x2030, cfgDDIOOff)
+	f.nic("mlx5_0", skxHost, skxPort, skxNIC)
+	if err := os.Chmod(f.configPath[skxPort], 0); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Probe(f.opts(PolicyVerify, memDAX))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := p.Devices[0]; d.Reason != ReasonNoPermission {
+		t.Fatalf("%v %s", d.State, d.Sentence())
+	}
+}
+
+// TestRefuse: policies that can only serve to claim APM on memory that
+// cannot give it are refused with a sentence.
+func TestRefuse(t *testing.T) {
+	tests := []struct {
+		name   string
+		pol    Policy
+		mem    pmem.Properties
+		region string // "" none
+		say    string
+	}{
+		{"assume-off on a plain file", PolicyAssumeOff, memFile, "memory_controller", "page cache"},
+		{"disable on a plain file", PolicyDisable, memFile, "memory_controller", "page cache"},
+		{"assume-off on anonymous memory", PolicyAssumeOff, memAnon, "", "volatile"},
+		{"assume-off on DAX without a domain", PolicyAssumeOff, memNoDomain, "", "persistence domain as unknown"},
+		{"assume-off on emulated pmem", PolicyAssumeOff, memEmulated, "none", "persistence domain as none"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeTree(t)
+			f.skx()
+			if tc.region != "" {
+				f.region("region0", strings.TrimPrefix(tc.region, "none"))
+			}
+			_, err := Probe(f.opts(tc.pol, tc.mem))
+			if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), tc.say) || !strings.Contains(err.Error(), "--ddio "+tc.pol.String()) {
+				t.Fatalf("err = %v", err)
+			}
+		})
+	}
+	// The same policies are fine where APM is possible.
+	f := newFakeTree(t)
+	f.skx()
+	f.region("region0", "memory_controller")
+	for _, pol := range []Policy{PolicyAssumeOff, PolicyDisable, PolicyVerify, PolicyOff} {
+		if _, err := Probe(f.opts(pol, memDAX)); err != nil {
+			t.Errorf("%v: %v", pol, err)
+		}
+	}
+	for _, pol := range []Policy{PolicyVerify, PolicyOff} {
+		if _, err := Probe(f.opts(pol, memFile)); err != nil {
+			t.Errorf("file, %v: %v", pol, err)
+		}
+	}
+}
+
+// TestMethodSoftware: the software RNIC's sessions (device "") follow the
+// simulator's DDIO setting under verify and the administrator's word under
+// assume-off; FLUSH works on any persistent memory there.
+func TestMethodSoftware(t *testing.T) {
+	sim := memSim
+	tests := []struct {
+		name  string
+		pol   Policy
+		mem   pmem.Properties
+		truth DDIOState
+		caps  verbs.Caps
+		want  protocol.PersistMethod
+	}{
+		{"sim DDIO off, verify", PolicyVerify, sim, DDIOOff, verbs.Caps{}, protocol.PersistAPM},
+		{"sim DDIO on, verify", PolicyVerify, sim, DDIOOn, verbs.Caps{}, protocol.PersistGPSPM},
+		{"sim DDIO on, assume-off (a false declaration)", PolicyAssumeOff, sim, DDIOOn, verbs.Caps{}, protocol.PersistAPM},
+		{"sim DDIO off, policy off", PolicyOff, sim, DDIOOff, verbs.Caps{}, protocol.PersistGPSPM},
+		{"sim with FLUSH", PolicyVerify, sim, DDIOOn, verbs.Caps{Flush: true}, protocol.PersistFlush},
+		{"file with FLUSH on the software RNIC", PolicyVerify, memFile, DDIOUnknown, verbs.Caps{Flush: true}, protocol.PersistFlush},
+		{"file without FLUSH", PolicyVerify, memFile, DDIOUnknown, verbs.Caps{}, protocol.PersistGPSPM},
+		{"production tcp://, verify", PolicyVerify, memDAX, DDIOUnknown, verbs.Caps{}, protocol.PersistGPSPM},
+		{"production tcp://, assume-off", PolicyAssumeOff, memDAX, DDIOUnknown, verbs.Caps{}, protocol.PersistAPM},
+		{"anonymous with FLUSH", PolicyVerify, memAnon, DDIOOff, verbs.Caps{Flush: true}, protocol.PersistNone},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeTree(t)
+			f.region("region0", "memory_controller")
+			o := f.opts(tc.pol, tc.mem)
+			o.Software, o.SoftwareDDIO, o.NoDevices = true, tc.truth, true
+			p, err := Probe(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m := p.Method(tc.caps, Path{Software: true}, allFeatures); m != tc.want {
+				t.Fatalf("method %v, want %v", m, tc.want)
+			}
+			if tc.want != protocol.PersistNone && p.Methods()&(1<<tc.want) == 0 {
+				t.Fatalf("method %v not in the offered set %08b", tc.want, p.Methods())
+			}
+		})
+	}
+}
+
+// TestMethodHardwareFlush: a hardware RNIC's FLUSH needs memory in the
+// domain; a plain file behind it falls back to GPSPM.
+func TestMethodHardwareFlush(t *testing.T) {
+	f := newFakeTree(t)
+	f.skx()
+	f.region("region0", "memory_controller")
+	f.rootPort(skxHost, skxPort, 0x8086, 0x2030, cfgDDIOOn)
+	f.nic("mlx5_0", skxHost, skxPort, skxNIC)
+	for _, tc := range []struct {
+		mem  pmem.Properties
+		want protocol.PersistMethod
+	}{{memDAX, protocol.PersistFlush}, {memFile, protocol.PersistGPSPM}, {memAnon, protocol.PersistNone}} {
+		p, err := Probe(f.opts(PolicyVerify, tc.mem))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := p.Method(verbs.Caps{Flush: true}, Path{Device: "mlx5_0"}, allFeatures); m != tc.want {
+			t.Errorf("%s: %v, want %v", tc.mem.Kind, m, tc.want)
+		}
+		// An unknown device gets no APM under verify, and a device the
+		// provider does not name is a hardware one: no FLUSH on a file.
+		if m := p.Method(verbs.Caps{}, Path{Device: "mlx5_9"}, allFeatures); m == protocol.PersistAPM {
+			t.Errorf("%s: APM for an unknown device", tc.mem.Kind)
+		}
+		if m := p.Method(verbs.Caps{Flush: true}, Path{}, allFeatures); m != tc.want {
+			t.Errorf("%s: unnamed hardware device: %v, want %v", tc.mem.Kind, m, tc.want)
+		}
+	}
+}
+
+func TestCPUPlatform(t *testing.T) {
+	tests := []struct {
+		vendor                  string
+		family, model, stepping int
+		want                    Platform
+	}{
+		{"GenuineIntel", 6, 85, 4, PlatformSkylakeSP},
+		{"GenuineIntel", 6, 85, 7, PlatformCascadeLake},
+		{"GenuineIntel", 6, 85, 11, PlatformIntelOther}, // Cooper Lake
+		{"GenuineIntel", 6, 106, 6, PlatformIceLakeSP},
+		{"GenuineIntel", 6, 143, 8, PlatformIntelOther}, // Sapphire Rapids
+		{"AuthenticAMD", 25, 1, 1, PlatformAMD},
+		{"CentaurHauls", 6, 15, 1, PlatformUnknown},
+	}
+	for _, tc := range tests {
+		f := newFakeTree(t)
+		f.cpu(tc.vendor, tc.family, tc.model, tc.stepping)
+		if got := readCPUInfo(f.proc).platform(); got != tc.want {
+			t.Errorf("%s %d/%d/%d: %v, want %v", tc.vendor, tc.family, tc.model, tc.stepping, got, tc.want)
+		}
+	}
+	if got := readCPUInfo(t.TempDir()).platform(); got != PlatformUnknown {
+		t.Errorf("no cpuinfo: %v", got)
+	}
+}
+
+func TestParsePolicy(t *testing.T) {
+	for _, p := range []Policy{PolicyVerify, PolicyDisable, PolicyAssumeOff, PolicyOff} {
+		got, err := ParsePolicy(p.String())
+		if err != nil || got != p {
+			t.Errorf("%v: %v %v", p, got, err)
+		}
+	}
+	if p, err := ParsePolicy(""); err != nil || p != DefaultPolicy {
+		t.Errorf("empty: %v %v", p, err)
+	}
+	if _, err := ParsePolicy("maybe"); !errors.Is(err, ErrPolicy) {
+		t.Errorf("maybe: %v", err)
+	}
+}
+
+// TestMethodFeatures: a method the client did not ask for is never chosen.
+func TestMethodFeatures(t *testing.T) {
+	f := newFakeTree(t)
+	o := f.opts(PolicyVerify, memSim)
+	o.Software, o.SoftwareDDIO, o.NoDevices = true, DDIOOff, true
+	p, err := Probe(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flush := verbs.Caps{Flush: true}
+	for _, tc := range []struct {
+		features uint64
+		want     protocol.PersistMethod
+	}{
+		{allFeatures, protocol.PersistFlush},
+		{protocol.FeatureGPSPM | protocol.FeatureAPM, protocol.PersistAPM},
+		{protocol.FeatureGPSPM, protocol.PersistGPSPM},
+		{0, protocol.PersistGPSPM},
+	} {
+		if m := p.Method(flush, Path{Software: true}, tc.features); m != tc.want {
+			t.Errorf("features %#x: %v, want %v", tc.features, m, tc.want)
+		}
+	}
+	if got := p.Features(); got != allFeatures {
+		t.Errorf("offered %#x", got)
+	}
+}
+
+// TestSimulatedDDIO: the simulator's configuration is the software RNIC's
+// DDIO truth; other regions have none.
+func TestSimulatedDDIO(t *testing.T) {
+	for _, ddio := range []bool{false, true} {
+		r, err := pmem.NewPowerFail(2*pmem.FrameSize, pmem.PowerFailConfig{DDIO: ddio})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[bool]DDIOState{false: DDIOOff, true: DDIOOn}[ddio]
+		if got := SimulatedDDIO(r); got != want {
+			t.Errorf("DDIO %v: %v", ddio, got)
+		}
+		r.Close()
+	}
+	r, err := pmem.NewAnonymous(2 * pmem.FrameSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if got := SimulatedDDIO(r); got != DDIOUnknown {
+		t.Errorf("anonymous: %v", got)
+	}
+}
+
+// TestFill: the posture survives the trip through a status reply.
+func TestFill(t *testing.T) {
+	f := newFakeTree(t)
+	f.skx()
+	f.region("region0", "memory_controller")
+	f.rootPort(skxHost, skxPort, 0x8086, 0x2030, cfgDDIOOff)
+	f.nic("mlx5_0", skxHost, skxPort, skxNIC)
+	f.softRDMA("rxe0")
+	o := f.opts(PolicyVerify, memDAX)
+	o.Software = true
+	p, err := Probe(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r protocol.StatusReply
+	p.Fill(&r)
+	if r.Domain != uint8(DomainMemoryController) || r.PlatformDomain != uint8(DomainMemoryController) ||
+		r.DDIOPolicy != uint8(PolicyVerify) || !r.SoftwareRNIC || r.SoftwareDDIO != uint8(DDIOUnknown) ||
+		r.Methods != p.Methods() || len(r.Devices) != 2 {
+		t.Fatalf("%+v", r)
+	}
+	want := protocol.DDIODevice{Name: "mlx5_0", PCI: skxNIC, RootPort: skxPort, Platform: uint8(PlatformSkylakeSP), State: uint8(DDIOOff), Reason: uint8(ReasonRead)}
+	if r.Devices[0] != want || r.Devices[1].Name != "rxe0" || r.Devices[1].Reason != uint8(ReasonNotPCI) {
+		t.Fatalf("devices %+v", r.Devices)
+	}
+}
+
+// FuzzCPUInfo: any cpuinfo parses to some platform without panicking, and
+// only a GenuineIntel family-6 model-85 part is given per-port control.
+func FuzzCPUInfo(f *testing.F) {
+	f.Add([]byte("processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 85\nstepping\t: 7\n\n"))
+	f.Add([]byte("vendor_id: AuthenticAMD\n"))
+	f.Add([]byte(":::\n\n\nmodel:-1\n"))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if err := os.WriteFile(dir+"/cpuinfo", b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c := readCPUInfo(dir)
+		if c.platform().perPort() && (c.vendor != "GenuineIntel" || c.family != 6 || c.model != 85) {
+			t.Fatalf("per-port control for %+v", c)
+		}
+	})
+}

@@ -1,0 +1,162 @@
+package pmem
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// DefaultSysfsRoot is where sysfs is mounted. Every sysfs read in this
+// package goes through a root so that tests can point it at a fake tree.
+const DefaultSysfsRoot = "/sys"
+
+// Domain is a platform persistence domain: the point from which a store
+// survives power loss.
+type Domain string
+
+// Persistence domains, in the kernel's words where it has them
+// (/sys/bus/nd/devices/regionN/persistence_domain).
+const (
+	// DomainUnknown: not DAX memory, or no NVDIMM region on the machine.
+	DomainUnknown Domain = ""
+	// DomainNone: an nd region with no persistence guarantee (the kernel
+	// leaves persistence_domain empty, e.g. virtio-pmem).
+	DomainNone Domain = "none"
+	// DomainADR: stores are persistent once they reach the memory
+	// controller; CPU caches must be flushed.
+	DomainADR Domain = "memory_controller"
+	// DomainEADR: the CPU caches are flushed on power loss; a store is
+	// persistent once globally visible.
+	DomainEADR Domain = "cpu_cache"
+)
+
+// rank orders domains from weakest to strongest.
+func (d Domain) rank() int {
+	switch d {
+	case DomainNone:
+		return 1
+	case DomainADR:
+		return 2
+	case DomainEADR:
+		return 3
+	}
+	return 0
+}
+
+// Persistent reports whether memory in domain d is persistent at all
+// (ADR or eADR).
+func (d Domain) Persistent() bool { return d.rank() >= DomainADR.rank() }
+
+// String is the kernel's name, "unknown" for DomainUnknown.
+func (d Domain) String() string {
+	if d == DomainUnknown {
+		return "unknown"
+	}
+	return string(d)
+}
+
+// ParseDomain parses an administrator's declaration: "adr" or
+// "memory_controller", "eadr" or "cpu_cache", "none".
+func ParseDomain(s string) (Domain, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "adr", "memory_controller":
+		return DomainADR, nil
+	case "eadr", "cpu_cache":
+		return DomainEADR, nil
+	case "none":
+		return DomainNone, nil
+	case "", "auto", "detect":
+		return DomainUnknown, nil
+	}
+	return DomainUnknown, fmt.Errorf("persistence domain %q: want adr, eadr or none: %w", s, ErrNotSupported)
+}
+
+// DetectDomain reads every NVDIMM region's persistence_domain under
+// sysfsRoot ("" means /sys) and returns the weakest: DomainEADR only when
+// every region says cpu_cache, which is the only case in which CPU flushes
+// may be skipped. No region at all gives DomainUnknown (no NVDIMM). A
+// region without the file (kernels before 4.17) counts as DomainADR, the
+// guarantee every NVDIMM platform gives. The result is not cached; callers
+// probe once when they open a region.
+func DetectDomain(sysfsRoot string) (Domain, error) {
+	if sysfsRoot == "" {
+		sysfsRoot = DefaultSysfsRoot
+	}
+	dir := filepath.Join(sysfsRoot, "bus", "nd", "devices")
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return DomainUnknown, nil
+	}
+	if err != nil {
+		return DomainUnknown, fmt.Errorf("pmem: listing NVDIMM regions in %s: %w", dir, err)
+	}
+	var regions []string
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "region") {
+			regions = append(regions, e.Name())
+		}
+	}
+	sort.Strings(regions)
+	found := DomainUnknown
+	for _, r := range regions {
+		d, err := regionDomain(filepath.Join(dir, r))
+		if err != nil {
+			return DomainUnknown, err
+		}
+		if found == DomainUnknown || d.rank() < found.rank() {
+			found = d
+		}
+	}
+	return found, nil
+}
+
+// regionDomain reads one nd region's persistence_domain.
+func regionDomain(dir string) (Domain, error) {
+	p := filepath.Join(dir, "persistence_domain")
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return DomainADR, nil
+	}
+	if err != nil {
+		return DomainUnknown, fmt.Errorf("pmem: reading %s: %w", p, err)
+	}
+	switch v := strings.TrimSpace(string(b)); v {
+	case "cpu_cache":
+		return DomainEADR, nil
+	case "memory_controller":
+		return DomainADR, nil
+	case "", "none":
+		return DomainNone, nil
+	default:
+		return DomainNone, fmt.Errorf("pmem: %s says %q, which this brick does not know: %w", p, v, ErrNotSupported)
+	}
+}
+
+// daxProperties are the properties of a CPU-flushed DAX mapping in domain d.
+// Outside any persistence domain the memory is reported volatile: the brick
+// never claims a persistence the platform does not give.
+func daxProperties(kind Kind, d Domain) Properties {
+	p := Properties{Kind: kind, Domain: d, FlushMethod: FlushCPU, CPUFlush: CPUFlushInstruction()}
+	if d.Persistent() {
+		p.Persistent = true
+		p.InPersistenceDomain = true
+	}
+	if d == DomainEADR {
+		p.SkipCPUFlush = true
+		p.CPUFlush = "sfence"
+	}
+	return p
+}
+
+// resolveDomain is the domain a DAX backend uses: the administrator's
+// declaration when given, else what sysfs says.
+func resolveDomain(opts Options) (Domain, error) {
+	if opts.Domain != DomainUnknown {
+		return opts.Domain, nil
+	}
+	return DetectDomain(opts.SysfsRoot)
+}

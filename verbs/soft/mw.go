@@ -1,0 +1,145 @@
+package soft
+
+import (
+	"fmt"
+
+	"github.com/brick-storage/brick/verbs"
+)
+
+// Caps reports the optional features of the connection: memory windows
+// and Send with Invalidate always; ATOMIC WRITE and FLUSH when both ends
+// offered them in the MPA extension header (see doc.go).
+func (q *QP) Caps() verbs.Caps { return q.caps }
+
+// RegisterWith registers buf with data-path hooks: the receive goroutine
+// calls Placed after each inbound RDMA Write segment or ATOMIC WRITE lands
+// in the region (or a window over it), ReadServed on every hooked region
+// of the PD when an RDMA Read Request arrives (after the placements before
+// it in the stream), and Flush for an inbound FLUSH of the region.
+func (p *pd) RegisterWith(buf []byte, access verbs.Access, opts verbs.RegisterOptions) (verbs.MR, error) {
+	return p.register(buf, access, opts.Hooks)
+}
+
+// windowAccess are the rights a memory window may grant.
+const windowAccess = verbs.AccessRemoteRead | verbs.AccessRemoteWrite |
+	verbs.AccessRemoteAtomic | verbs.AccessFlushPersistent
+
+// windowRightsOK applies the InfiniBand rules for binding (ibv_bind_mw):
+// the window, not the region, carries the remote rights, so a region that
+// exists only to have windows bound over it needs no remote right of its
+// own (and its key, were it guessed, would open nothing). A window that
+// grants remote write or atomic needs the region's local write; a flush
+// right must be the region's too.
+func windowRightsOK(window, region verbs.Access) error {
+	if window&^windowAccess != 0 {
+		return fmt.Errorf("window access %#x is not a remote right", window)
+	}
+	if window&(verbs.AccessRemoteWrite|verbs.AccessRemoteAtomic) != 0 && region&verbs.AccessLocalWrite == 0 {
+		return fmt.Errorf("a writable window needs a region with local write (region access %#x)", region)
+	}
+	if window&verbs.AccessFlushPersistent != 0 && region&verbs.AccessFlushPersistent == 0 {
+		return fmt.Errorf("a flush right needs a region with it (region access %#x)", region)
+	}
+	return nil
+}
+
+// BindMW binds a type-2 memory window over [off, off+length) of region,
+// which must be of this QP's PD and registered with AccessMWBind. The
+// window has its own STag, is usable only through this QP and grants the
+// rights windowRightsOK allows. It stays bound after the QP ends, until it is
+// invalidated (locally, by the peer's Send with Invalidate, or by the
+// region's Deregister, which invalidates every window over the region).
+func (q *QP) BindMW(region verbs.MR, off, length int, access verbs.Access) (verbs.MW, error) {
+	m, ok := region.(*mr)
+	if !ok || m.parent != nil {
+		return nil, fmt.Errorf("%w: bind a window over %T: not a software RNIC memory region", verbs.ErrInvalid, region)
+	}
+	if m.pd != q.pd {
+		return nil, fmt.Errorf("%w: bind a window over %v: region of another protection domain", verbs.ErrInvalid, m)
+	}
+	if m.access&verbs.AccessMWBind == 0 {
+		return nil, fmt.Errorf("%w: bind a window over %v: region lacks AccessMWBind", verbs.ErrInvalid, m)
+	}
+	if off < 0 || length <= 0 || off > len(m.buf) || length > len(m.buf)-off {
+		return nil, fmt.Errorf("%w: window [%d, +%d) outside %v", verbs.ErrInvalid, off, length, m)
+	}
+	if err := windowRightsOK(access, m.access); err != nil {
+		return nil, fmt.Errorf("%w: bind a window over %v: %v", verbs.ErrInvalid, m, err)
+	}
+	q.mu.Lock()
+	broken := q.broken
+	q.mu.Unlock()
+	if broken {
+		return nil, fmt.Errorf("soft: bind window: %w", verbs.ErrClosed)
+	}
+	w := &mr{pd: q.pd, qp: q, parent: m, buf: m.buf[off : off+length : off+length], addr: m.addr + uint64(off),
+		access: access, hooks: m.hooks, hookOff: m.hookOff + off, closed: true}
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	if m.closed {
+		return nil, fmt.Errorf("soft: bind a window over %v: %w", m, verbs.ErrClosed)
+	}
+	if err := allocSTag(w); err != nil {
+		return nil, err
+	}
+	if m.windows == nil {
+		m.windows = make(map[*mr]struct{})
+	}
+	m.windows[w] = struct{}{}
+	return &mw{w}, nil
+}
+
+// mw is a bound memory window.
+type mw struct{ m *mr }
+
+func (w *mw) RKey() uint32   { return w.m.stag }
+func (w *mw) Addr() uint64   { return w.m.addr }
+func (w *mw) Len() int       { return len(w.m.buf) }
+func (w *mw) String() string { return fmt.Sprintf("mw(stag=%#x len=%d)", w.m.stag, len(w.m.buf)) }
+
+// Invalidate revokes the window: it waits for an access in progress (one
+// FPDU) and removes the STag. Invalidating a window that is already
+// invalid (by the peer, its region's Deregister or an earlier call) is
+// not an error.
+func (w *mw) Invalidate() error {
+	w.m.revoke()
+	return nil
+}
+
+// invalidateRemote performs the invalidation a Send with Invalidate asks
+// for: stag must be a live region or window of this QP's PD (a window
+// bound to this QP). It returns the Terminate to send when it refuses.
+//
+// It runs on the receive goroutine and waits, like Deregister, for an
+// FPDU the send goroutine may be transmitting from the memory. A Read
+// Request for the STag that arrived before the Send with Invalidate but
+// was not answered yet then fails with a remote access error.
+func (q *QP) invalidateRemote(stag uint32) *termMsg {
+	m := lookupSTag(stag)
+	if m == nil {
+		return newTerm(layerRDMAP, etypeRemoteOperation, codeCannotInvalidate)
+	}
+	if m.pd != q.pd || (m.qp != nil && m.qp != q) {
+		return newTerm(layerRDMAP, etypeRemoteProtection, codeCannotInvalidate)
+	}
+	if m.revoke() {
+		return newTerm(layerRDMAP, etypeRemoteOperation, codeCannotInvalidate)
+	}
+	return nil
+}
+
+// readServed tells every live hooked region of the PD that a Read Request
+// was answered after every placement before it.
+func (q *QP) readServed() {
+	l := q.pd.hooked.Load()
+	if l == nil {
+		return
+	}
+	for _, m := range *l {
+		m.mu.RLock()
+		if !m.dead {
+			m.hooks.ReadServed()
+		}
+		m.mu.RUnlock()
+	}
+}
