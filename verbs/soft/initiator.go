@@ -20,9 +20,69 @@ type txState struct {
 	term    [maxTermSize]byte
 	iov     [3][]byte
 	bufs    net.Buffers
+	batch   txBatch
 	sendMSN uint32
 	readMSN uint32
 	termMSN uint32
+}
+
+// fpduBatch bounds the FPDUs of one message gathered into one writev:
+// 16 × 64 KiB is 1 MiB and 48 iovecs. One system call per FPDU was the
+// software RNIC's largest cost; a batch keeps the payloads zero-copy (the
+// iovecs point into registered memory) while the region's read lock is
+// held for one batch, which also bounds how long a Deregister waits.
+const fpduBatch = 16
+
+// txBatch is the FPDUs of one batch: headers and trailers live here, the
+// payload iovecs point into registered memory.
+type txBatch struct {
+	hdrs [fpduBatch][mpaLenSize + untaggedHdrSize]byte
+	trls [fpduBatch][3 + crcSize]byte
+	iov  [3 * fpduBatch][]byte
+	bufs net.Buffers
+	n    int // FPDUs gathered
+}
+
+// nextHdr returns the header buffer of the batch's next FPDU, size bytes
+// including the ULPDU_Length field.
+func (b *txBatch) nextHdr(size int) []byte { return b.hdrs[b.n][:size] }
+
+// full reports whether the batch holds fpduBatch FPDUs.
+func (b *txBatch) full() bool { return b.n == fpduBatch }
+
+// add frames the FPDU whose header nextHdr returned with payload, CRC and
+// all, into the batch.
+func (b *txBatch) add(hdr, payload []byte) {
+	trl := b.trls[b.n][:]
+	t := frameTrailer(hdr, payload, trl)
+	b.iov[3*b.n], b.iov[3*b.n+1], b.iov[3*b.n+2] = hdr, payload, t
+	b.n++
+}
+
+// flush writes the batch with one writev and empties it.
+func (b *txBatch) flush(conn net.Conn) error {
+	if b.n == 0 {
+		return nil
+	}
+	b.bufs = b.iov[:3*b.n]
+	_, err := b.bufs.WriteTo(conn)
+	clear(b.iov[:3*b.n]) // drop references to registered memory
+	b.n = 0
+	return err
+}
+
+// frameTrailer fills hdr's ULPDU_Length and returns the pad and CRC that
+// follow payload, built in trl.
+func frameTrailer(hdr, payload, trl []byte) []byte {
+	ulen := len(hdr) - mpaLenSize + len(payload)
+	binary.BigEndian.PutUint16(hdr, uint16(ulen))
+	crc := crc32.Update(0, castagnoli, hdr)
+	crc = crc32.Update(crc, castagnoli, payload)
+	pad := padLen(ulen)
+	clear(trl[:pad])
+	crc = crc32.Update(crc, castagnoli, trl[:pad])
+	binary.LittleEndian.PutUint32(trl[pad:], crc)
+	return trl[:pad+crcSize]
 }
 
 // errLocalRevoked: a local region was deregistered under a posted request.
@@ -172,15 +232,7 @@ func (q *QP) pushORQLocked(e orqe) {
 // and payload as one FPDU and writes it with one writev.
 func (q *QP) writeFPDU(hdr, payload []byte) error {
 	t := &q.tx
-	ulen := len(hdr) - mpaLenSize + len(payload)
-	binary.BigEndian.PutUint16(hdr, uint16(ulen))
-	crc := crc32.Update(0, castagnoli, hdr)
-	crc = crc32.Update(crc, castagnoli, payload)
-	pad := padLen(ulen)
-	clear(t.trl[:pad])
-	crc = crc32.Update(crc, castagnoli, t.trl[:pad])
-	binary.LittleEndian.PutUint32(t.trl[pad:], crc)
-	t.iov[0], t.iov[1], t.iov[2] = hdr, payload, t.trl[:pad+crcSize]
+	t.iov[0], t.iov[1], t.iov[2] = hdr, payload, frameTrailer(hdr, payload, t.trl[:])
 	t.bufs = t.iov[:]
 	_, err := t.bufs.WriteTo(q.conn)
 	t.iov = [3][]byte{}
@@ -188,46 +240,46 @@ func (q *QP) writeFPDU(hdr, payload []byte) error {
 }
 
 // sendWrite sends an RDMA Write from local memory, one FPDU per
-// maxSegPayload, holding the region's read lock per FPDU only.
+// maxSegPayload, a batch of FPDUs per writev, holding the region's read
+// lock per batch only.
 func (q *QP) sendWrite(m *mr, off, n int, stag uint32, to uint64) error {
-	hdr := q.tx.hdr[:mpaLenSize+taggedHdrSize]
-	for sent := 0; ; {
-		k := min(n-sent, maxSegPayload)
-		last := sent+k == n
+	return q.sendSegments(m, off, n, func(hdr []byte, sent int, last bool) {
 		putTagged(hdr[mpaLenSize:], opWrite, last, stag, to+uint64(sent))
-		m.mu.RLock()
-		if m.dead {
-			m.mu.RUnlock()
-			return errLocalRevoked
-		}
-		err := q.writeFPDU(hdr, m.buf[off+sent:off+sent+k])
-		m.mu.RUnlock()
-		if err != nil || last {
-			return err
-		}
-		sent += k
-	}
+	}, taggedHdrSize)
 }
 
 // sendSend sends an untagged Send (or Send with Invalidate of inv) on
 // queue 0.
 func (q *QP) sendSend(m *mr, off, n int, msn uint32, op uint8, inv uint32) error {
-	hdr := q.tx.hdr[:mpaLenSize+untaggedHdrSize]
-	for sent := 0; ; {
-		k := min(n-sent, maxSegPayload)
-		last := sent+k == n
+	return q.sendSegments(m, off, n, func(hdr []byte, sent int, last bool) {
 		putUntaggedInv(hdr[mpaLenSize:], op, last, qnSend, msn, uint32(sent), inv)
+	}, untaggedHdrSize)
+}
+
+// sendSegments sends n bytes at off of local region m as FPDUs whose
+// headers (hdrSize bytes after ULPDU_Length) put fills in, batched.
+func (q *QP) sendSegments(m *mr, off, n int, put func(hdr []byte, sent int, last bool), hdrSize int) error {
+	b := &q.tx.batch
+	for sent := 0; ; {
 		m.mu.RLock()
 		if m.dead {
 			m.mu.RUnlock()
 			return errLocalRevoked
 		}
-		err := q.writeFPDU(hdr, m.buf[off+sent:off+sent+k])
+		last := false
+		for !last && !b.full() {
+			k := min(n-sent, maxSegPayload)
+			last = sent+k == n
+			hdr := b.nextHdr(mpaLenSize + hdrSize)
+			put(hdr, sent, last)
+			b.add(hdr, m.buf[off+sent:off+sent+k])
+			sent += k
+		}
+		err := b.flush(q.conn)
 		m.mu.RUnlock()
 		if err != nil || last {
 			return err
 		}
-		sent += k
 	}
 }
 
@@ -249,31 +301,36 @@ func (q *QP) serveRead(r irqe) error {
 		return q.writeFPDU(hdr, nil)
 	}
 	n := int(r.rr.size)
-	for sent := 0; ; {
-		k := min(n-sent, maxSegPayload)
-		last := sent+k == n
-		putTagged(hdr[mpaLenSize:], opReadResp, last, r.rr.sinkSTag, r.rr.sinkTO+uint64(sent))
-		var err error
-		if k == 0 {
-			err = q.writeFPDU(hdr, nil)
-		} else {
-			m, off, f := q.pd.acquire(r.rr.srcSTag, r.rr.srcTO+uint64(sent), uint64(k), verbs.AccessRemoteRead)
-			if f != faultNone {
-				q.txFault(termForFault(f, false).withSegment(readReqSegment(r)).withReadReq(readReqBytes(r.rr)),
-					fmt.Errorf("soft: serving RDMA Read of STag %#x: %v: %w", r.rr.srcSTag, f, verbs.ErrRemoteAccess))
-				return nil
-			}
-			err = q.writeFPDU(hdr, m.buf[off:off+k])
-			m.mu.RUnlock()
-			if err == nil {
-				ReadBytesServed.Add(uint64(k))
-			}
+	if n == 0 {
+		putTagged(hdr[mpaLenSize:], opReadResp, true, r.rr.sinkSTag, r.rr.sinkTO)
+		return q.writeFPDU(hdr, nil)
+	}
+	b := &q.tx.batch
+	for sent := 0; sent < n; {
+		// Validate (and read-lock) the batch's whole source range.
+		span := min(n-sent, fpduBatch*maxSegPayload)
+		m, off, f := q.pd.acquire(r.rr.srcSTag, r.rr.srcTO+uint64(sent), uint64(span), verbs.AccessRemoteRead)
+		if f != faultNone {
+			q.txFault(termForFault(f, false).withSegment(readReqSegment(r)).withReadReq(readReqBytes(r.rr)),
+				fmt.Errorf("soft: serving RDMA Read of STag %#x: %v: %w", r.rr.srcSTag, f, verbs.ErrRemoteAccess))
+			return nil
 		}
-		if err != nil || last {
+		for done := 0; done < span; {
+			k := min(span-done, maxSegPayload)
+			hdr := b.nextHdr(mpaLenSize + taggedHdrSize)
+			putTagged(hdr[mpaLenSize:], opReadResp, sent+done+k == n, r.rr.sinkSTag, r.rr.sinkTO+uint64(sent+done))
+			b.add(hdr, m.buf[off+done:off+done+k])
+			done += k
+		}
+		err := b.flush(q.conn)
+		m.mu.RUnlock()
+		if err != nil {
 			return err
 		}
-		sent += k
+		ReadBytesServed.Add(uint64(span))
+		sent += span
 	}
+	return nil
 }
 
 // txFault handles a fault found while transmitting: it is earlier in the
