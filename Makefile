@@ -35,11 +35,16 @@ SOAKTIME ?= 2m
 soak: ## 256 sessions of mixed verbs and data for SOAKTIME (race detector on), then leak checks
 	BRICK_SOAK=$(SOAKTIME) $(GO) test -race -tags '$(TAGS)' -count=1 -timeout 30m -run '^TestLoad$$' -v ./brick/
 
-fuzz: ## run every fuzz target for FUZZTIME each
+fuzz: ## run every fuzz target for FUZZTIME each (a crasher is saved under testdata/fuzz and fails the retry too)
 	@for pkg in $$($(GO) list -tags '$(TAGS)' $(PKGS)); do \
 	  for f in $$($(GO) test -tags '$(TAGS)' -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "fuzz $$pkg $$f"; \
-	    $(GO) test -tags '$(TAGS)' -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null || exit 1; \
+	    log=$$(mktemp); \
+	    if ! $(GO) test -tags '$(TAGS)' -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >$$log 2>&1; then \
+	      cat $$log; echo "fuzz $$f failed; retrying once"; \
+	      $(GO) test -tags '$(TAGS)' -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || { rm -f $$log; exit 1; }; \
+	    fi; \
+	    rm -f $$log; \
 	  done; \
 	done
 

@@ -397,14 +397,18 @@ func (s *Store) load(opts Options) error {
 	}
 	copy(s.uuid[:], uuid)
 	stored := binary.BigEndian.Uint64(framesVal)
-	if stored == 0 {
-		return fmt.Errorf("recorded frame count is zero: %w", ErrCorrupt)
-	}
-	s.frames = stored
 	var storedSlots uint64 // a schema-1 store has no tier
 	if haveSlots {
 		storedSlots = binary.BigEndian.Uint64(slotsVal)
 	}
+	switch {
+	case stored == 0:
+		return fmt.Errorf("recorded frame count is zero: %w", ErrCorrupt)
+	case s.readOnly && (stored > maxCount || storedSlots > maxCount):
+		// Only a read-only open sizes its bitmaps from these.
+		return fmt.Errorf("recorded geometry of %d frames and %d slots is past the limit of %d: %w", stored, storedSlots, uint64(maxCount), ErrCorrupt)
+	}
+	s.frames = stored
 	s.slots = storedSlots
 	if !s.readOnly {
 		if s.uuid != opts.UUID {

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -886,4 +887,56 @@ func Example() {
 	// true alloc 0x200000: brick: block already allocated
 	// zero frame 0
 	// frame 0 <nil>
+}
+
+// TestOpenReadOnlyCorruptGeometry: a read-only open sizes its bitmaps from
+// the recorded frame and slot counts (there is no region to ask), so a
+// damaged count must be refused as ErrCorrupt, not panic or exhaust memory.
+func TestOpenReadOnlyCorruptGeometry(t *testing.T) {
+	tests := []struct {
+		name string
+		key  string
+		val  uint64
+	}{
+		{"frames all ones", keyMetaFrames, math.MaxUint64},
+		{"frames past the limit", keyMetaFrames, maxCount + 1},
+		{"slots all ones", keyMetaSlots, math.MaxUint64},
+		{"slots past the limit", keyMetaSlots, maxCount + 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := t.TempDir()
+			s, err := Open(d, Options{UUID: testUUID, Frames: 8, Slots: 4, Logger: quiet})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustAlloc(t, s, id(1))
+			s.Close()
+			db, err := pebble.Open(d, &pebble.Options{Logger: pebbleLogger{quiet}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Set([]byte(tt.key), encodeU64(tt.val), pebble.Sync); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			ro, err := OpenReadOnly(d)
+			if err == nil {
+				ro.Close()
+				t.Fatal("OpenReadOnly accepted a corrupt geometry")
+			}
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("OpenReadOnly: %v, want ErrCorrupt", err)
+			}
+			// A writable open takes the geometry from the region and still works.
+			s, err = Open(d, Options{UUID: testUUID, Frames: 8, Slots: 4, Logger: quiet})
+			if err != nil {
+				t.Fatalf("Open after a corrupt geometry: %v", err)
+			}
+			if b, err := s.Lookup(id(1)); err != nil || b.Loc != FrameLoc(0) {
+				t.Fatalf("Lookup = %v, %v", b, err)
+			}
+			s.Close()
+		})
+	}
 }

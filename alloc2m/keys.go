@@ -44,6 +44,11 @@ const (
 	keyMetaFrames = "m/frames"
 	keyMetaSlots  = "m/slots"
 
+	// maxCount bounds a recorded frame or slot count (8 PiB of 2 MiB
+	// frames): a read-only open sizes its bitmaps from the recorded counts,
+	// so a damaged one must not be trusted with an allocation.
+	maxCount = 1 << 32
+
 	blockPrefix   = 'b'
 	blockKeyLen   = 1 + 8
 	schemaVersion = 2

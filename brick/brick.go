@@ -191,7 +191,16 @@ func (s *Server) Serve(ctx context.Context, l verbs.Listener) error {
 			}
 			return fmt.Errorf("brick: accept: %w", err)
 		}
+		// wg.Add under the lock Close takes to set closed: no session
+		// goroutine starts once Close may be waiting for them.
+		s.mu.Lock()
+		if s.mu.closed {
+			s.mu.Unlock()
+			s.reject(req, protocol.StatusLimit)
+			return nil
+		}
 		s.wg.Add(1)
+		s.mu.Unlock()
 		go func() {
 			defer s.wg.Done()
 			s.serveConn(req)

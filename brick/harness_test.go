@@ -42,6 +42,9 @@ type envOpts struct {
 	// tierSlots gives the brick a slow tier of that many slots in the
 	// test's directory; tierLow/tierHigh are its watermarks (0: default).
 	tierSlots, tierLow, tierHigh uint64
+	// wrap, if set, wraps the listener the brick serves (to observe or
+	// perturb what the brick does with its queue pairs).
+	wrap func(verbs.Listener) verbs.Listener
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -89,11 +92,15 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, l) }()
+	var served verbs.Listener = l
+	if o.wrap != nil {
+		served = o.wrap(l)
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ctx, served) }()
 	t.Cleanup(func() {
 		l.Close()
-		if err := <-served; err != nil {
+		if err := <-serveErr; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
 		srv.Close()

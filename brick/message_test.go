@@ -257,8 +257,8 @@ func TestKeepAlive(t *testing.T) {
 	if got := c.Hello().TimeoutMS; got != uint32(timeout/time.Millisecond) {
 		t.Fatalf("hello timeout %d ms", got)
 	}
+	start := time.Now() // before the dial: the brick's clock starts when it accepts
 	p := e.dialRaw(rawHello(0))
-	start := time.Now()
 	p.ended(e.ctx, "silent peer")
 	if d := time.Since(start); d < timeout {
 		t.Fatalf("silent session ended after %v, before the %v timeout", d, timeout)

@@ -45,14 +45,20 @@ func (s *Server) Alloc(id uint64) error {
 	return s.store.Alloc(id) // no frame until its first map (tiering.go)
 }
 
-// zeroFrame makes frame i zero and durable. A frame that already reads as
-// zero (never written, or zeroed before) is left alone: writing zeros into
-// a sparse file's hole would allocate it for nothing.
+// zeroFrame makes frame i zero and durable before it is handed to a new
+// block. Reading as zero is not enough: live memory can be zero while the
+// persistent copy still holds the previous owner's bytes (zeros it wrote
+// but never persisted), so the frame is always flushed. Zeros are stored
+// only where it is not zero already, so a never-written frame of a sparse
+// file stays a hole. Holes are not punched here: a hardware RNIC may have
+// the frame's pages pinned (memory windows register every frame), and a
+// punched hole would detach them from the file.
 func (s *Server) zeroFrame(i uint64) error {
-	if isZero(s.region.Frame(i)) {
-		return nil
+	f := s.region.Frame(i)
+	if !isZero(f) {
+		clear(f)
 	}
-	return s.region.Zero(i)
+	return s.region.Flush(f)
 }
 
 // Free releases block id. A mapped block is refused with EBUSY.
@@ -196,6 +202,12 @@ func (s *Server) Unmap(ss *session, id uint64) error {
 // unmapLocked revokes m. The block's stripe lock is held.
 func (s *Server) unmapLocked(m *mapping) error {
 	err := m.revoke()
+	if err != nil {
+		// The key may still be live. Keys work only on their session's
+		// queue pair, so ending it is the revocation of last resort.
+		m.ss.log.Error("revocation failed; ending the session so its key dies with it", "block", fmt.Sprintf("%#x", m.id), "err", err)
+		m.ss.qp.Close()
+	}
 	s.mu.Lock()
 	delete(m.ss.maps, m.id)
 	rest := s.mu.maps[m.id][:0]

@@ -327,3 +327,61 @@ func TestPowerFailStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestPowerFailZeroOnReuse: a frame handed to a new block is zero in the
+// persistence domain, not just in live memory. The previous owner
+// persisted a secret, then overwrote it with zeros it never persisted
+// (with DDIO on they sit in the CPU cache), then freed the block: the
+// frame reads as zero, but a crash would bring the secret back to the next
+// owner unless the brick makes the zeroing durable anyway.
+func TestPowerFailZeroOnReuse(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	region, err := pmem.NewPowerFail(3*pmem.FrameSize, pmem.PowerFailConfig{DDIO: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := startBrick(t, ctx, dir, region, persist.DefaultPolicy)
+	c, err := client.Dial(ctx, b.addr, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := bytes.Repeat([]byte("secret!!"), block/8)
+	if err := c.Alloc(ctx, block); err != nil {
+		t.Fatal(err)
+	}
+	h, err := c.Map(ctx, block, protocol.MapReadWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.WriteAt(secret, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Persist(ctx, 0, block); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.WriteAt(make([]byte, block), 0); err != nil { // zeros, never persisted
+		t.Fatal(err)
+	}
+	for _, step := range []error{h.Unmap(ctx), c.Free(ctx, block), c.Alloc(ctx, 2*block)} {
+		if step != nil {
+			t.Fatal(step)
+		}
+	}
+	h, err = c.Map(ctx, 2*block, protocol.MapReadOnly) // places the new block in the freed frame
+	if err != nil {
+		t.Fatal(err)
+	}
+	bl, err := b.store.Lookup(2 * block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crashed := region.Crash()
+	c.Close()
+	b.stop()
+	defer crashed.Close()
+	if got := crashed.Frame(bl.Frame); bytes.Contains(got, []byte("secret!!")) {
+		t.Fatal("after a crash, the new owner's frame holds the previous owner's bytes")
+	}
+}

@@ -304,38 +304,37 @@ func (ss *session) receive(ctx context.Context) error {
 			ss.touch()
 			slot := int(wc.ID)
 			frame := ss.recvMem[slot*protocol.MaxMessage:][:wc.ByteLen]
-			queued, err := ss.dispatch(slot, frame)
-			if err != nil {
+			if err := ss.dispatch(slot, frame); err != nil {
 				return err
-			}
-			if !queued {
-				if err := ss.postRecv(slot); err != nil {
-					return err
-				}
 			}
 		}
 	}
 }
 
 // dispatch decodes one request and serves it inline or queues it for the
-// worker (queued: the worker reposts the slot). A frame that does not
-// decode ends the session: the peer is not speaking the protocol, and
-// guessing at its request IDs would only hide that.
-func (ss *session) dispatch(slot int, frame []byte) (queued bool, err error) {
+// worker. A frame that does not decode ends the session: the peer is not
+// speaking the protocol, and guessing at its request IDs would only hide
+// that.
+//
+// The request's receive slot is reposted after the request is served and
+// before its reply is posted (here, or by the worker for a queued verb):
+// the reply returns the client a credit, and the Send it may spend it on
+// at once must find a receive posted, or the RNIC ends the connection.
+func (ss *session) dispatch(slot int, frame []byte) error {
 	h, m, err := protocol.Decode(frame)
 	if err != nil {
-		return false, fmt.Errorf("malformed frame (%d bytes): %w", len(frame), err)
+		return fmt.Errorf("malformed frame (%d bytes): %w", len(frame), err)
 	}
 	if h.Type.IsReply() {
-		return false, fmt.Errorf("%w: peer sent a %s", protocol.ErrProtocol, h.Type)
+		return fmt.Errorf("%w: peer sent a %s", protocol.ErrProtocol, h.Type)
 	}
 	class := h.Type.Class()
 	if !ss.authed {
 		if class != protocol.ClassAuth {
 			ss.sendFinal(h, protocol.StatusPermission)
-			return false, fmt.Errorf("%w: the peer sent %s", errNotAuthd, h.Type)
+			return fmt.Errorf("%w: the peer sent %s", errNotAuthd, h.Type)
 		}
-		return false, ss.authenticate(h, m.(*protocol.AuthRequest))
+		return ss.authenticate(h, m.(*protocol.AuthRequest), slot)
 	}
 	switch class {
 	case protocol.ClassVerb:
@@ -343,25 +342,31 @@ func (ss *session) dispatch(slot int, frame []byte) (queued bool, err error) {
 		// Never blocks: a queued verb holds its receive slot, and there
 		// are as many slots as the channel has room.
 		ss.verbs <- verbWork{slot: slot, h: h, m: m}
-		return true, nil
+		return nil
 	case protocol.ClassFast:
 		if h.Type == protocol.TypePing {
-			return false, ss.sendReply(h.Type|protocol.ReplyBit, protocol.StatusOK, h.ReqID, &protocol.EmptyReply{T: h.Type | protocol.ReplyBit})
+			if err := ss.postRecv(slot); err != nil {
+				return err
+			}
+			return ss.sendReply(h.Type|protocol.ReplyBit, protocol.StatusOK, h.ReqID, &protocol.EmptyReply{T: h.Type | protocol.ReplyBit})
 		}
-		return false, ss.serveOne(h, m)
+		return ss.serveOne(h, m, slot)
 	case protocol.ClassAuth:
 		st := protocol.StatusProtocol // already authenticated
 		if ss.srv.authKey == nil {
 			st = protocol.StatusNotSupported
 		}
 		ss.log.Debug("auth request refused", "status", st)
-		return false, ss.sendReply(h.Type|protocol.ReplyBit, st, h.ReqID, nil)
+		if err := ss.postRecv(slot); err != nil {
+			return err
+		}
+		return ss.sendReply(h.Type|protocol.ReplyBit, st, h.ReqID, nil)
 	}
-	return false, fmt.Errorf("%w: %s", protocol.ErrType, h.Type)
+	return fmt.Errorf("%w: %s", protocol.ErrType, h.Type)
 }
 
 // authenticate checks the client's proof and answers with the brick's.
-func (ss *session) authenticate(h protocol.Header, req *protocol.AuthRequest) error {
+func (ss *session) authenticate(h protocol.Header, req *protocol.AuthRequest, slot int) error {
 	key := ss.srv.authKey
 	tr := protocol.TranscriptOf(&ss.hello, req.Nonce)
 	if !protocol.ProofEqual(req.Proof, protocol.ClientProof(key, &tr)) {
@@ -370,6 +375,9 @@ func (ss *session) authenticate(h protocol.Header, req *protocol.AuthRequest) er
 	}
 	ss.authed = true
 	ss.log.Info("session authenticated")
+	if err := ss.postRecv(slot); err != nil { // req is not read after this
+		return err
+	}
 	return ss.sendReply(h.Type|protocol.ReplyBit, protocol.StatusOK, h.ReqID, &protocol.AuthReply{Proof: protocol.BrickProof(key, &tr)})
 }
 
@@ -388,9 +396,7 @@ func (ss *session) worker() error {
 	var err error
 	for w := range ss.verbs {
 		if err == nil && !ss.closing.Load() {
-			if err = ss.serveOne(w.h, w.m); err == nil {
-				err = ss.postRecv(w.slot)
-			}
+			err = ss.serveOne(w.h, w.m, w.slot)
 		}
 		ss.touch()
 		ss.inflight.Add(-1)
@@ -401,9 +407,13 @@ func (ss *session) worker() error {
 	return nil
 }
 
-// serveOne serves one request through the service and posts the reply.
-func (ss *session) serveOne(h protocol.Header, m protocol.Message) error {
+// serveOne serves one request through the service, reposts its receive
+// slot (m is not read after that) and posts the reply.
+func (ss *session) serveOne(h protocol.Header, m protocol.Message, slot int) error {
 	reply, err := ss.srv.serve(ss, m)
+	if perr := ss.postRecv(slot); perr != nil {
+		return perr
+	}
 	st := protocol.StatusOK
 	if err != nil {
 		st = statusOf(err)
@@ -443,7 +453,18 @@ func (ss *session) sendSlot() (int, error) {
 	defer ss.send.Unlock()
 	var wcs [8]verbs.WC
 	for len(ss.send.free) == 0 {
-		n, err := ss.qp.SendCQ().Wait(context.Background(), wcs[:])
+		// Every slot holds a reply the peer has not taken. A peer that
+		// stopped reading must not pin the session forever: it gets the
+		// session timeout to take one.
+		ctx, cancel := context.Background(), context.CancelFunc(func() {})
+		if ss.srv.timeout > 0 {
+			ctx, cancel = context.WithTimeout(ctx, ss.srv.timeout)
+		}
+		n, err := ss.qp.SendCQ().Wait(ctx, wcs[:])
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			return 0, fmt.Errorf("%w: no reply taken within %v (session timeout)", errSilent, ss.srv.timeout)
+		}
 		if err != nil {
 			return 0, err
 		}

@@ -322,6 +322,13 @@ func (c *Client) Close() error {
 
 func (c *Client) release() {
 	c.qp.Close()
+	// Operations still running fail on the closed queue pair; wait for
+	// them to leave the buffers (the staging buffer is used under
+	// c.stage, the message buffers under c.mu) before freeing them.
+	c.stage.Lock()
+	defer c.stage.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, mr := range []verbs.MR{c.recvMR, c.sendMR, c.stage.mr} {
 		if mr != nil {
 			mr.Deregister()
@@ -472,7 +479,8 @@ func (c *Client) call(ctx context.Context, req protocol.Message) (protocol.Messa
 		c.lastRecv.Store(time.Now().UnixNano())
 	}
 	c.mu.replies[id] = ch
-	c.mu.Unlock()
+	// Still under c.mu: release frees the message buffers under it, and
+	// only once c.mu.err is set.
 	buf := c.sendMem[slot*protocol.MaxMessage:][:protocol.MaxMessage]
 	n, err := protocol.Encode(buf, req.Type(), protocol.StatusOK, id, req)
 	if err == nil {
@@ -480,9 +488,10 @@ func (c *Client) call(ctx context.Context, req protocol.Message) (protocol.Messa
 		c.lastSend.Store(time.Now().UnixNano())
 	}
 	if err != nil {
-		c.mu.Lock()
 		delete(c.mu.replies, id)
-		c.mu.Unlock()
+	}
+	c.mu.Unlock()
+	if err != nil {
 		c.sendSlots <- slot
 		c.credits <- struct{}{}
 		return nil, fmt.Errorf("brick: send %s request: %w", req.Type(), err)

@@ -79,9 +79,11 @@ func ParseDomain(s string) (Domain, error) {
 // sysfsRoot ("" means /sys) and returns the weakest: DomainEADR only when
 // every region says cpu_cache, which is the only case in which CPU flushes
 // may be skipped. No region at all gives DomainUnknown (no NVDIMM). A
-// region without the file (kernels before 4.17) counts as DomainADR, the
-// guarantee every NVDIMM platform gives. The result is not cached; callers
-// probe once when they open a region.
+// region without the file counts as DomainNone: the kernel hides the
+// attribute when the region has no persistence flag (virtio-pmem, memmap=
+// emulated pmem), and a kernel too old to have it (before 4.17) cannot say;
+// either way the administrator may declare the domain (Options.Domain). The
+// result is not cached; callers probe once when they open a region.
 func DetectDomain(sysfsRoot string) (Domain, error) {
 	if sysfsRoot == "" {
 		sysfsRoot = DefaultSysfsRoot
@@ -119,7 +121,9 @@ func regionDomain(dir string) (Domain, error) {
 	p := filepath.Join(dir, "persistence_domain")
 	b, err := os.ReadFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return DomainADR, nil
+		// Hidden by region_visible() when neither ND_REGION_PERSIST_CACHE
+		// nor ND_REGION_PERSIST_MEMCTRL is set: no guarantee.
+		return DomainNone, nil
 	}
 	if err != nil {
 		return DomainUnknown, fmt.Errorf("pmem: reading %s: %w", p, err)

@@ -45,7 +45,14 @@ func TestDetectDomain(t *testing.T) {
 			"bus/nd/devices/region0/persistence_domain": "cpu_cache\n",
 			"bus/nd/devices/region1/persistence_domain": "\n",
 		}, DomainNone, nil},
-		{"old kernel without the file is ADR", map[string]string{"bus/nd/devices/region0/size": "1024"}, DomainADR, nil},
+		// The kernel hides persistence_domain when the region has neither
+		// ND_REGION_PERSIST_CACHE nor ND_REGION_PERSIST_MEMCTRL (virtio-pmem,
+		// memmap= emulated pmem): no file means no guarantee.
+		{"region without the file is none", map[string]string{"bus/nd/devices/region0/size": "1024"}, DomainNone, nil},
+		{"ADR region and one without the file is none", map[string]string{
+			"bus/nd/devices/region0/persistence_domain": "memory_controller\n",
+			"bus/nd/devices/region1/size":               "1024",
+		}, DomainNone, nil},
 		{"unknown value", map[string]string{"bus/nd/devices/region0/persistence_domain": "flux_capacitor\n"}, DomainUnknown, ErrNotSupported},
 	}
 	for _, tt := range tests {

@@ -292,6 +292,10 @@ func runBench(c *cli.Context) error {
 		if live {
 			fmt.Fprint(os.Stderr, "\r\x1b[K")
 		}
+		if ctx.Err() != nil { // interrupted: this case was cut short of --duration
+			runErr = ctx.Err()
+			break
+		}
 		rep.Results = append(rep.Results, rs...)
 		if runErr != nil {
 			break

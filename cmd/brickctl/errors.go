@@ -20,7 +20,7 @@ import (
 //	10+N     the brick answered with protocol status N (11 already
 //	         allocated, 12 no space, 13 invalid, 14 not allocated, 15 busy,
 //	         16 not mapped by this session, …)
-//	4        a data-path (RDMA) failure
+//	4        a data-path (RDMA) failure, or the session ended under it
 const (
 	exitOK      = 0
 	exitFailure = 1
@@ -48,6 +48,13 @@ type metaInUseError struct {
 func (e *metaInUseError) Error() string { return fmt.Sprintf("metadata %s in use: %v", e.dir, e.err) }
 func (e *metaInUseError) Unwrap() error { return e.err }
 
+// spanError names the blocks of a put or get span that are not allocated;
+// it is already a sentence, and exits like ENOENT (14).
+type spanError struct{ msg string }
+
+func (e *spanError) Error() string { return e.msg }
+func (e *spanError) Unwrap() error { return protocol.ErrNotFound }
+
 func exitCode(err error) int {
 	var ue *usageError
 	var ce *connectError
@@ -58,8 +65,8 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.As(err, &ce):
 		return exitConnect
-	case errors.Is(err, verbs.ErrCompletion):
-		return exitRDMA
+	case errors.Is(err, verbs.ErrCompletion), errors.Is(err, client.ErrClosed):
+		return exitRDMA // the session ended under a transfer or a held map
 	}
 	if st := protocol.StatusOf(err); st != protocol.StatusInternal || errors.Is(err, protocol.ErrInternal) {
 		return exitStatus + int(st)
@@ -75,6 +82,7 @@ func sentence(err error) string {
 	var ue *usageError
 	var ce *connectError
 	var me *metaInUseError
+	var se *spanError
 	switch {
 	case errors.As(err, &ue):
 		return ue.msg + "."
@@ -90,12 +98,14 @@ func sentence(err error) string {
 		return "the brick did not answer in time (" + err.Error() + "); raise --timeout or check brickd."
 	case errors.Is(err, protocol.ErrExist):
 		return "that block is already allocated (" + err.Error() + ")."
+	case errors.As(err, &se):
+		return se.msg + "."
 	case errors.Is(err, protocol.ErrNotFound):
-		return "that block is not allocated (" + err.Error() + "); allocate it first with brickctl alloc."
+		return "that block is not allocated (" + err.Error() + "); brickctl list shows the allocated blocks."
 	case errors.Is(err, protocol.ErrInvalid):
 		return "the brick refused an invalid argument (" + err.Error() + "): block IDs are multiples of 2 MiB (0x200000)."
 	case errors.Is(err, protocol.ErrNoSpace):
-		return "the brick is full (" + err.Error() + "): free a block or give brickd a larger --pmem-size."
+		return "the brick is full (" + err.Error() + "): free a block, or give brickd a larger --pmem-size or a --tier."
 	case errors.Is(err, protocol.ErrBusy):
 		return "that block is busy (" + err.Error() + "): another session has it mapped; it must unmap first."
 	case errors.Is(err, protocol.ErrNotMapped):
@@ -108,6 +118,10 @@ func sentence(err error) string {
 		return "the brick runs on volatile memory; the data is there but will not survive a restart."
 	case errors.Is(err, verbs.ErrRemoteAccess):
 		return "the brick's RNIC refused the RDMA access (" + err.Error() + "): the handle was revoked or the range is outside the block."
+	case errors.Is(err, client.ErrClosed):
+		return "the session with the brick ended (" + err.Error() + "): brickd stopped or the connection broke, which revoked this session's maps; a transfer in progress may be incomplete."
+	case errors.Is(err, verbs.ErrCompletion):
+		return "an RDMA transfer failed (" + err.Error() + "): the session ended or the handle was revoked, so the data may be incomplete; run the command again."
 	}
 	return err.Error() + "."
 }

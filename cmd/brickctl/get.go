@@ -27,7 +27,7 @@ func getCommand() *cli.Command {
 		ArgsUsage: "ID FILE",
 		Flags: []cli.Flag{
 			&cli.Int64Flag{Name: "offset", Usage: "byte offset in block ID where reading starts"},
-			&cli.Int64Flag{Name: "length", Usage: "bytes to read (default: to the end of the consecutive allocated run)"},
+			&cli.Int64Flag{Name: "length", Usage: "bytes to read", DefaultText: "to the end of the consecutive allocated run"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {

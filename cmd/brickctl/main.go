@@ -32,9 +32,29 @@ func main() {
 		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {},
 	}
+	// A mistake on the command line is one sentence and exit 2, not the
+	// help text: --help shows that.
+	app.OnUsageError = onUsageError
+	for _, cmd := range app.Commands {
+		cmd.OnUsageError = onUsageError
+	}
+	var unknown string
+	app.CommandNotFound = func(_ *cli.Context, name string) { unknown = name }
 	err := app.Run(os.Args)
+	if err == nil && unknown != "" {
+		err = usagef("%q is not a brickctl command; brickctl --help lists them", unknown)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "brickctl: %s\n", sentence(err))
 	}
 	os.Exit(exitCode(err))
+}
+
+// onUsageError turns a flag that does not parse into a usage error.
+func onUsageError(c *cli.Context, err error, _ bool) error {
+	name := c.App.Name
+	if c.Command != nil && c.Command.Name != "" && c.Command.Name != c.App.Name {
+		name += " " + c.Command.Name
+	}
+	return usagef("%v; %s --help lists the flags", err, name)
 }

@@ -63,7 +63,7 @@ func mapCommand() *cli.Command {
 					select {
 					case <-sig.Done():
 					case <-cl.Done():
-						return cl.Err()
+						return fmt.Errorf("holding the map of %s: %w", hexID(id), cl.Err())
 					}
 				}
 				uctx, cancel := context.WithTimeout(context.Background(), c.Duration("timeout"))

@@ -114,7 +114,11 @@ func prepareSpan(c *cli.Context, cl *client.Client, ps []piece, alloc bool) (int
 		return 0, nil
 	}
 	if !alloc {
-		return 0, notAllocated(missing, "of the span are not allocated; allocate them or give put --alloc")
+		verb := "is"
+		if len(missing) > 1 {
+			verb = "are"
+		}
+		return 0, notAllocated(missing, "of the span "+verb+" not allocated; allocate them with brickctl alloc, or give put --alloc")
 	}
 	n := 0
 	for _, id := range missing {

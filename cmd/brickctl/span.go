@@ -16,7 +16,6 @@ import (
 
 	"github.com/brick-storage/brick/alloc2m"
 	"github.com/brick-storage/brick/client"
-	"github.com/brick-storage/brick/protocol"
 )
 
 const blockSize = client.BlockSize
@@ -119,7 +118,11 @@ func notAllocated(missing []uint64, hint string) error {
 	if len(missing) > 4 {
 		more = fmt.Sprintf(" and %d more", len(missing)-4)
 	}
-	return fmt.Errorf("block(s) %s%s %s: %w", strings.Join(names, ", "), more, hint, protocol.ErrNotFound)
+	noun := "block"
+	if len(missing) > 1 {
+		noun = "blocks"
+	}
+	return &spanError{msg: fmt.Sprintf("%s %s%s %s", noun, strings.Join(names, ", "), more, hint)}
 }
 
 // progress draws a one-line bar on stderr when stderr is a terminal.

@@ -62,8 +62,9 @@ func printStatus(c *cli.Context, addr string, st *protocol.StatusReply) error {
 		"capacity_bytes": st.Frames * alloc2m.BlockSize, "used_bytes": used * alloc2m.BlockSize,
 		"mapped_blocks": st.Mapped, "unclean_blocks": st.Unclean, "sessions": st.Sessions,
 		"backend": backendName(st.Backend), "persistent": st.Persistent, "persist_methods": methodNames(st.Methods),
-		"persistence": postureJSON(st),
-		"tier_slots":  st.TierSlots, "tier_free_slots": st.TierFreeSlots, "tiered_blocks": st.Tiered,
+		"persistence":    postureJSON(st),
+		"block_capacity": blockCapacity(st),
+		"tier_slots":     st.TierSlots, "tier_free_slots": st.TierFreeSlots, "tiered_blocks": st.Tiered,
 	}
 	methods := strings.Join(methodNames(st.Methods), ", ")
 	if methods == "" {
@@ -71,8 +72,9 @@ func printStatus(c *cli.Context, addr string, st *protocol.StatusReply) error {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "brick %x at %s\n", st.UUID, addr)
-	fmt.Fprintf(&b, "capacity   %s in %d frames, %s used (%d blocks), %d frames free\n",
-		humanBytes(st.Frames*alloc2m.BlockSize), st.Frames, humanBytes(used*alloc2m.BlockSize), st.Blocks, st.FreeFrames)
+	fmt.Fprintf(&b, "capacity   %s in %d frames, %s of them used, %d frames free\n",
+		humanBytes(st.Frames*alloc2m.BlockSize), st.Frames, humanBytes(used*alloc2m.BlockSize), st.FreeFrames)
+	fmt.Fprintf(&b, "blocks     %d allocated of at most %d\n", st.Blocks, blockCapacity(st))
 	if st.TierSlots > 0 {
 		fmt.Fprintf(&b, "tier       %s in %d slots, %d block(s) tiered, %d slots free\n",
 			humanBytes(st.TierSlots*alloc2m.BlockSize), st.TierSlots, st.Tiered, st.TierFreeSlots)
@@ -84,4 +86,14 @@ func printStatus(c *cli.Context, addr string, st *protocol.StatusReply) error {
 		fmt.Fprintf(&b, "\nwarning    %d block(s) were mapped read-write at an unclean shutdown and may hold torn writes", st.Unclean)
 	}
 	return emit(c, v, b.String())
+}
+
+// blockCapacity is how many blocks the brick admits: a new block takes no
+// frame until its first map, so this counts frames, plus tier slots less
+// the one the brick holds back for crash-safe moves (alloc2m's capacity).
+func blockCapacity(st *protocol.StatusReply) uint64 {
+	if st.TierSlots == 0 {
+		return st.Frames
+	}
+	return st.Frames + st.TierSlots - 1
 }

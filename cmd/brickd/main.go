@@ -36,7 +36,11 @@ func newApp() (*cli.App, error) {
 		Flags:   fl,
 		Before:  before,
 		Action:  run,
-		// Errors are printed once, as sentences, by main.
+		// Errors are printed once, as sentences, by main; a flag that does
+		// not parse is one of them, without the whole help text.
 		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return fmt.Errorf("%w; brickd --help lists the flags", err)
+		},
 	}, nil
 }

@@ -29,6 +29,9 @@ import (
 )
 
 func run(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q: brickd takes only flags (brickd --help lists them)", c.Args().First())
+	}
 	log, err := newLogger(c.String("log-level"), c.String("log-format"))
 	if err != nil {
 		return err
@@ -111,7 +114,7 @@ func run(c *cli.Context) error {
 	log.Info("brickd listening",
 		"listen", provider.Scheme()+"://"+l.Addr(),
 		"uuid", fmt.Sprintf("%x", region.UUID()),
-		"backend", region.Kind(), "persistent", region.Persistent(), "persist_method", srv.PersistMethod(),
+		"backend", region.Kind(), "persistent", region.Persistent(), "persist_method", srv.PersistMethod().String(),
 		"frames", st.Frames, "free_frames", st.FreeFrames, "blocks", st.Blocks, "unclean", st.Unclean,
 		"tier_slots", st.Slots, "tier_free_slots", st.FreeSlots, "tiered", st.Tiered)
 	if st.Unclean > 0 {
@@ -120,16 +123,19 @@ func run(c *cli.Context) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ctx, l) }()
+	served := false
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down", "sessions", srv.Sessions())
 	case err = <-errc:
+		served = true
 	}
+	// Stop accepting and let Serve return before the sessions are ended.
 	l.Close()
-	srv.Close()
-	if err == nil {
+	if !served {
 		err = <-errc
 	}
+	srv.Close()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

@@ -19,6 +19,26 @@ import (
 type protDomain struct {
 	conn *conn
 	hw   *C.struct_ibv_pd
+
+	mu struct {
+		sync.Mutex
+		regions map[uint32]*memRegion // live regions by lkey
+	}
+}
+
+// checkLocal reports whether sge lies inside a live region of this PD
+// registered under its lkey.
+func (p *protDomain) checkLocal(sge verbs.SGE) error {
+	p.mu.Lock()
+	m := p.mu.regions[sge.LKey]
+	p.mu.Unlock()
+	if m == nil {
+		return fmt.Errorf("%w: lkey %#x is not a live region of this protection domain", verbs.ErrInvalid, sge.LKey)
+	}
+	if sge.Addr < m.addr || sge.Addr-m.addr > uint64(m.n) || uint64(sge.Length) > uint64(m.n)-(sge.Addr-m.addr) {
+		return fmt.Errorf("%w: local [%#x, +%d) outside region of lkey %#x", verbs.ErrInvalid, sge.Addr, sge.Length, sge.LKey)
+	}
+	return nil
 }
 
 // Register registers buf, which must lie outside the Go heap (see
@@ -46,7 +66,14 @@ func (p *protDomain) RegisterWith(buf []byte, access verbs.Access, _ verbs.Regis
 		return nil, cmError(fmt.Sprintf("register %d bytes", len(buf)), int(cerr))
 	}
 	p.conn.ref()
-	return &memRegion{pd: p, hw: hw, addr: addr, n: len(buf), access: access, lkey: uint32(hw.lkey), rkey: uint32(hw.rkey)}, nil
+	m := &memRegion{pd: p, hw: hw, addr: addr, n: len(buf), access: access, lkey: uint32(hw.lkey), rkey: uint32(hw.rkey)}
+	p.mu.Lock()
+	if p.mu.regions == nil {
+		p.mu.regions = make(map[uint32]*memRegion)
+	}
+	p.mu.regions[m.lkey] = m
+	p.mu.Unlock()
+	return m, nil
 }
 
 // ibvAccess translates access rights. Remote write and atomic rights need
@@ -97,6 +124,9 @@ func (m *memRegion) Deregister() error {
 	done := false
 	m.once.Do(func() {
 		done = true
+		m.pd.mu.Lock()
+		delete(m.pd.mu.regions, m.lkey)
+		m.pd.mu.Unlock()
 		if rc := C.ibv_dereg_mr(m.hw); rc != 0 {
 			err = fmt.Errorf("brick: rdma deregister: %w", errno(int(rc)))
 		}

@@ -33,6 +33,11 @@ func (c *conn) PostSend(wr verbs.SendWR) error {
 		if wr.Local.Length != 8 || wr.Remote%8 != 0 {
 			return fmt.Errorf("%w: atomic write of %d bytes at remote %#x; want 8 bytes, 8-byte aligned", verbs.ErrInvalid, wr.Local.Length, wr.Remote)
 		}
+		// The provider itself reads the 8 bytes at post time (they go into
+		// the work queue entry), so the SGE must name registered memory.
+		if err := c.pd.checkLocal(wr.Local); err != nil {
+			return fmt.Errorf("brick: rdma atomic write: %w", err)
+		}
 	case verbs.OpFlush:
 		if !c.caps.Flush {
 			return notSupported("brick: rdma flush: the device does not offer it, or brick was built without -tags rdmacore45 (rdma-core >= 45 headers)")
@@ -129,10 +134,10 @@ func (c *conn) BindMW(mr verbs.MR, off, length int, access verbs.Access) (verbs.
 	if m.access&verbs.AccessMWBind == 0 {
 		return nil, fmt.Errorf("%w: memory region registered without AccessMWBind", verbs.ErrInvalid)
 	}
-	if access&^m.access != 0 || access&(verbs.AccessMWBind|verbs.AccessLocalWrite) != 0 {
-		return nil, fmt.Errorf("%w: window access %#x beyond the region's %#x or not remote", verbs.ErrInvalid, access, m.access)
+	if err := verbs.CheckWindowRights(access, m.access); err != nil {
+		return nil, fmt.Errorf("brick: rdma bind window: %w", err)
 	}
-	if off < 0 || length <= 0 || off+length > m.Len() {
+	if off < 0 || length <= 0 || off > m.Len() || length > m.Len()-off {
 		return nil, fmt.Errorf("%w: window [%d, %d) outside a region of %d bytes", verbs.ErrInvalid, off, off+length, m.Len())
 	}
 	if c.closed.Load() {

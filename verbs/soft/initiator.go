@@ -322,12 +322,14 @@ func (q *QP) serveRead(r irqe) error {
 			b.add(hdr, m.buf[off+done:off+done+k])
 			done += k
 		}
+		// Counted before the writev: once the bytes are on the wire the
+		// initiator may see the Read complete before this goroutine runs.
+		ReadBytesServed.Add(uint64(span))
 		err := b.flush(q.conn)
 		m.mu.RUnlock()
 		if err != nil {
 			return err
 		}
-		ReadBytesServed.Add(uint64(span))
 		sent += span
 	}
 	return nil

@@ -24,29 +24,10 @@ func (p *pd) RegisterWith(buf []byte, access verbs.Access, opts verbs.RegisterOp
 const windowAccess = verbs.AccessRemoteRead | verbs.AccessRemoteWrite |
 	verbs.AccessRemoteAtomic | verbs.AccessFlushPersistent
 
-// windowRightsOK applies the InfiniBand rules for binding (ibv_bind_mw):
-// the window, not the region, carries the remote rights, so a region that
-// exists only to have windows bound over it needs no remote right of its
-// own (and its key, were it guessed, would open nothing). A window that
-// grants remote write or atomic needs the region's local write; a flush
-// right must be the region's too.
-func windowRightsOK(window, region verbs.Access) error {
-	if window&^windowAccess != 0 {
-		return fmt.Errorf("window access %#x is not a remote right", window)
-	}
-	if window&(verbs.AccessRemoteWrite|verbs.AccessRemoteAtomic) != 0 && region&verbs.AccessLocalWrite == 0 {
-		return fmt.Errorf("a writable window needs a region with local write (region access %#x)", region)
-	}
-	if window&verbs.AccessFlushPersistent != 0 && region&verbs.AccessFlushPersistent == 0 {
-		return fmt.Errorf("a flush right needs a region with it (region access %#x)", region)
-	}
-	return nil
-}
-
 // BindMW binds a type-2 memory window over [off, off+length) of region,
 // which must be of this QP's PD and registered with AccessMWBind. The
 // window has its own STag, is usable only through this QP and grants the
-// rights windowRightsOK allows. It stays bound after the QP ends, until it is
+// rights verbs.CheckWindowRights allows. It stays bound after the QP ends, until it is
 // invalidated (locally, by the peer's Send with Invalidate, or by the
 // region's Deregister, which invalidates every window over the region).
 func (q *QP) BindMW(region verbs.MR, off, length int, access verbs.Access) (verbs.MW, error) {
@@ -63,8 +44,8 @@ func (q *QP) BindMW(region verbs.MR, off, length int, access verbs.Access) (verb
 	if off < 0 || length <= 0 || off > len(m.buf) || length > len(m.buf)-off {
 		return nil, fmt.Errorf("%w: window [%d, +%d) outside %v", verbs.ErrInvalid, off, length, m)
 	}
-	if err := windowRightsOK(access, m.access); err != nil {
-		return nil, fmt.Errorf("%w: bind a window over %v: %v", verbs.ErrInvalid, m, err)
+	if err := verbs.CheckWindowRights(access, m.access); err != nil {
+		return nil, fmt.Errorf("bind a window over %v: %w", m, err)
 	}
 	q.mu.Lock()
 	broken := q.broken

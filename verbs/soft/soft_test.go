@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"testing"
@@ -632,5 +633,89 @@ func TestSTagsDistinct(t *testing.T) {
 		}
 		seen[mr.RKey()] = true
 		mr.Deregister()
+	}
+}
+
+// Deregister racing multi-batch RDMA Reads served from the region: once
+// it returns, no byte of the region is sent (every batch of a Read
+// Response revalidates the source), and a Read cut short completes with
+// StatusRemoteAccess, never with success and partial data.
+func TestReadRevocationRace(t *testing.T) {
+	const size = 3*fpduBatch*maxSegPayload + 1000 // four batches, the last one short
+	for round := range 2 {
+		p := newPair(t, verbs.QPConfig{SendDepth: 4, MaxReadSize: size}, verbs.QPConfig{}, nil)
+		buf := make([]byte, size)
+		for i := range buf {
+			buf[i] = 0xAA
+		}
+		src, err := p.s.PD().Register(buf, verbs.AccessRemoteRead)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sinks := make([][]byte, 2)
+		sinkMRs := make([]verbs.MR, 2)
+		for i := range sinks {
+			sinkMRs[i], sinks[i] = region(t, p.c.PD(), size, verbs.AccessLocalWrite)
+		}
+		started := make(chan struct{})
+		type result struct {
+			bad  string
+			okN  int
+			fail verbs.Status
+		}
+		res := make(chan result, 1)
+		go func() {
+			started := started
+			var r result
+			defer func() { res <- r }()
+			wcs := make([]verbs.WC, 1)
+			for id := uint64(0); ; id++ {
+				s := id % 2
+				clear(sinks[s])
+				if err := p.c.PostSend(verbs.SendWR{ID: id, Op: verbs.OpRead, Local: verbs.SGEOf(sinkMRs[s], 0, size), RKey: src.RKey(), Remote: src.Addr()}); err != nil {
+					return
+				}
+				if _, err := p.c.SendCQ().Wait(context.Background(), wcs); err != nil {
+					return
+				}
+				if wcs[0].Status != verbs.StatusSuccess {
+					r.fail = wcs[0].Status
+					return
+				}
+				r.okN++
+				for i, b := range sinks[s] {
+					if b != 0xAA {
+						r.bad = fmt.Sprintf("read %d: byte %d = %#x", id, i, b)
+						return
+					}
+				}
+				if r.okN == 2*(round+1) && started != nil {
+					close(started)
+					started = nil
+				}
+			}
+		}()
+		select {
+		case <-started:
+		case r := <-res:
+			t.Fatalf("reads ended early: %+v", r)
+		}
+		if err := src.Deregister(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range buf {
+			buf[i] = 0xBB // races with any transmission still to come
+		}
+		r := <-res
+		if r.bad != "" {
+			t.Fatalf("round %d: %s: memory sent after Deregister returned", round, r.bad)
+		}
+		if r.fail != verbs.StatusRemoteAccess {
+			t.Fatalf("round %d: the Read after Deregister completed with %v, want %v", round, r.fail, verbs.StatusRemoteAccess)
+		}
+		waitDone(t, p.s)
+		if !errors.Is(p.s.Err(), verbs.ErrRemoteAccess) {
+			t.Fatalf("server error %v", p.s.Err())
+		}
 	}
 }

@@ -1,0 +1,42 @@
+package e2e
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestCLIUsageErrors: a mistake on the command line is one sentence on
+// stderr and exit 2 (brickctl) — not the help text, not exit 1 — and
+// brickd refuses stray arguments instead of starting on its defaults.
+func TestCLIUsageErrors(t *testing.T) {
+	const nobody = "tcp://127.0.0.1:1" // never dialled: the command line fails first
+	for _, args := range [][]string{
+		{"--bogus"},
+		{"alloc", "--bogus", "0x200000"},
+		{"nosuch"},
+		{"help", "nosuch"},
+		{"--timeout", "soon", "list"},
+		{"bench", "--duration", "x"},
+		{"alloc", "zz"},
+	} {
+		r := ctl(t, nobody, args...)
+		lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
+		if r.code != 2 || r.stdout != "" || len(lines) != 1 || !strings.HasPrefix(lines[0], "brickctl: ") || !strings.HasSuffix(lines[0], ".") {
+			t.Errorf("brickctl %s: exit %d, stdout %q, stderr %q; want exit 2 and one sentence on stderr",
+				strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		}
+	}
+
+	dir := t.TempDir()
+	cmd := exec.Command(filepath.Join(binDir, "brickd"), "--listen", "tcp://127.0.0.1:1", "--metrics", "",
+		"--pmem", filepath.Join(dir, "pmem.img"), "--meta", filepath.Join(dir, "meta"), "stray")
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), `unexpected argument "stray"`) {
+		t.Errorf("brickd with a stray argument: %v\n%s", err, out)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "*")); len(m) != 0 {
+		t.Errorf("brickd with a stray argument created %v", m)
+	}
+}
