@@ -502,10 +502,8 @@ func (s *Store) rebuild(storedFrames, storedSlots uint64) error {
 	if tooSmall != nil {
 		return tooSmall
 	}
-	if s.mu.unclean > 0 {
-		s.log.Warn("alloc2m: blocks were mapped read-write at an unclean stop and may hold torn writes",
-			"dir", s.dir, "blocks", s.mu.unclean)
-	}
+	// Unclean blocks are the caller's to report (Stats().Unclean): brickd
+	// says what they mean and where to see them.
 	return nil
 }
 
@@ -1073,6 +1071,10 @@ func cmpU64(a, b uint64) int {
 }
 
 // fmtUUID formats a UUID in the canonical 8-4-4-4-12 form.
-func fmtUUID(u [16]byte) string {
+func fmtUUID(u [16]byte) string { return FormatUUID(u) }
+
+// FormatUUID prints a brick UUID in the usual 8-4-4-4-12 form, the one
+// every log line and the CLI use.
+func FormatUUID(u [16]byte) string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
 }

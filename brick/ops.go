@@ -107,7 +107,7 @@ func conflicts(existing []*mapping, flags uint32) bool {
 }
 
 // Map registers block id's frame in the session's protection domain.
-func (s *Server) Map(ss *session, id uint64, flags uint32) (*protocol.MapReply, error) {
+func (s *Server) Map(ss *session, id uint64, flags uint32) (_ *protocol.MapReply, err error) {
 	if !protocol.ValidMapFlags(flags) {
 		return nil, fmt.Errorf("%w: map flags %#x: want read-only or read-write", protocol.ErrInvalid, flags)
 	}
@@ -136,6 +136,21 @@ func (s *Server) Map(ss *session, id uint64, flags uint32) (*protocol.MapReply, 
 	if b, err = s.resident(id, b); err != nil {
 		return nil, err
 	}
+	markedHere := false
+	defer func() {
+		if err == nil {
+			return
+		}
+		// Undo what a failed Map did: the block stays a demotion
+		// candidate (it may just have been promoted), and a mark this
+		// call set would report it unclean after a restart for nothing.
+		s.tiering.touch(id)
+		if markedHere {
+			if cerr := s.store.ClearRW(id); cerr != nil {
+				ss.log.Warn("clearing the read-write mark of a failed map", "block", fmt.Sprintf("%#x", id), "err", cerr)
+			}
+		}
+	}()
 	m := &mapping{ss: ss, id: id, frame: b.Frame, flags: flags}
 	access := verbs.AccessRemoteRead
 	// The session's persist method: what its RNIC, its client and the
@@ -153,6 +168,7 @@ func (s *Server) Map(ss *session, id uint64, flags uint32) (*protocol.MapReply, 
 			if err := s.store.MarkRW(id); err != nil {
 				return nil, err
 			}
+			markedHere = true
 		}
 	}
 	// A memory window over the session's region where the QP has them

@@ -494,7 +494,7 @@ func (c *Client) call(ctx context.Context, req protocol.Message) (protocol.Messa
 	if err != nil {
 		c.sendSlots <- slot
 		c.credits <- struct{}{}
-		return nil, fmt.Errorf("brick: send %s request: %w", req.Type(), err)
+		return nil, fmt.Errorf("brick: send %s request: %w", req.Type(), closedErr(err))
 	}
 	// A caller that gives up leaves the entry: the reply still returns the
 	// credit when it arrives.
@@ -513,4 +513,14 @@ func (c *Client) call(ctx context.Context, req protocol.Message) (protocol.Messa
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// closedErr makes an error that means the session is gone (the queue pair
+// closed, or work flushed because it broke) also match ErrClosed, so that
+// callers test one sentinel whatever the operation was doing.
+func closedErr(err error) error {
+	if (errors.Is(err, verbs.ErrClosed) || errors.Is(err, verbs.ErrFlushed)) && !errors.Is(err, ErrClosed) {
+		return fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	return err
 }

@@ -76,7 +76,7 @@ func (h *Handle) transfer(op verbs.Opcode, p []byte, off int64) (int, error) {
 			err = wc.Err()
 		}
 		if err != nil {
-			return done, fmt.Errorf("rdma %s block %#x at %d: %w", op, h.ID, off+int64(done), err)
+			return done, fmt.Errorf("rdma %s block %#x at %d: %w", op, h.ID, off+int64(done), closedErr(err))
 		}
 		if op == verbs.OpRead {
 			copy(p[done:done+n], c.stage.mem[:n])

@@ -29,6 +29,9 @@ import (
 )
 
 func run(c *cli.Context) error {
+	if err := checkLimits(c); err != nil {
+		return err
+	}
 	if c.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q: brickd takes only flags (brickd --help lists them)", c.Args().First())
 	}
@@ -113,7 +116,7 @@ func run(c *cli.Context) error {
 	st := store.Stats()
 	log.Info("brickd listening",
 		"listen", provider.Scheme()+"://"+l.Addr(),
-		"uuid", fmt.Sprintf("%x", region.UUID()),
+		"uuid", alloc2m.FormatUUID(region.UUID()),
 		"backend", region.Kind(), "persistent", region.Persistent(), "persist_method", srv.PersistMethod().String(),
 		"frames", st.Frames, "free_frames", st.FreeFrames, "blocks", st.Blocks, "unclean", st.Unclean,
 		"tier_slots", st.Slots, "tier_free_slots", st.FreeSlots, "tiered", st.Tiered)
@@ -181,7 +184,14 @@ func openRegion(c *cli.Context, log *slog.Logger) (pmem.Region, error) {
 			}
 		}
 	}
-	return pmem.Open(path, pmem.Options{Size: size, Backend: kind, Domain: domain})
+	region, err := pmem.Open(path, pmem.Options{Size: size, Backend: kind, Domain: domain})
+	if err != nil {
+		return nil, err
+	}
+	if k := region.Kind(); domain != pmem.DomainUnknown && k != pmem.KindDevDAX && k != pmem.KindFSDAX {
+		log.Warn("--pmem-domain applies to DAX memory only; ignored for this backend", "backend", k, "pmem_domain", domain)
+	}
+	return region, nil
 }
 
 func newLogger(level, format string) (*slog.Logger, error) {
@@ -197,4 +207,17 @@ func newLogger(level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// checkLimits refuses limits that make no sense before anything is opened.
+func checkLimits(c *cli.Context) error {
+	for _, name := range []string{"max-sessions", "max-maps-per-session"} {
+		if c.Int(name) < 1 {
+			return fmt.Errorf("--%s must be at least 1 (got %d)", name, c.Int(name))
+		}
+	}
+	if t := c.Duration("session-timeout"); t < 0 {
+		return fmt.Errorf("--session-timeout must not be negative (got %v); 0 means sessions never time out", t)
+	}
+	return nil
 }

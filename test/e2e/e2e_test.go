@@ -254,6 +254,13 @@ func TestLibraryDataPath(t *testing.T) {
 			case <-ctx.Done():
 				t.Fatal("session survived a remote access error")
 			}
+			// Whatever is tried next says the session is gone.
+			if _, err := fc.Status(ctx); !errors.Is(err, client.ErrClosed) {
+				t.Errorf("status on the ended session: %v, want ErrClosed", err)
+			}
+			if _, err := h.ReadAt(make([]byte, 8), 0); !errors.Is(err, client.ErrClosed) {
+				t.Errorf("read on the ended session: %v, want ErrClosed", err)
+			}
 			if _, err := c.Status(ctx); err != nil {
 				t.Fatalf("another session broke: %v", err)
 			}

@@ -22,8 +22,10 @@
 // refused), C=1 (CRC always on) and R=1 only in a rejecting Reply, whose
 // private data reaches the dialer as *verbs.RejectedError. The listener
 // negotiates each connection in its own goroutine (bounded by
-// verbs.DefaultTimeout and maxHandshakes) before queueing it for Accept
-// (Backlog entries). Accept runs prepare, then sends the Reply. In every
+// verbs.DefaultTimeout and maxHandshakes; when maxHandshakes are under way
+// the oldest connection still sending its request is closed to admit the
+// new one, so a flood of half-open connections cannot lock real peers
+// out) before queueing it for Accept (Backlog entries). Accept runs prepare, then sends the Reply. In every
 // revision the passive side transmits nothing until the first FPDU from
 // the active side has arrived (RFC 5044 §7.1.2).
 //

@@ -198,7 +198,7 @@ func (p provider) Listen(ctx context.Context, hostport string, cfg verbs.ListenC
 		reqs:    make(chan *connReq, cfg.Backlog),
 		closing: make(chan struct{}),
 		slots:   make(chan struct{}, maxHandshakes),
-		shakes:  make(map[net.Conn]struct{}),
+		shakes:  make(map[net.Conn]time.Time),
 		log:     cfg.Logger,
 	}
 	if l.log == nil {
@@ -219,7 +219,7 @@ type listener struct {
 	once    sync.Once
 
 	mu     sync.Mutex
-	shakes map[net.Conn]struct{} // connections in MPA negotiation
+	shakes map[net.Conn]time.Time // connections still reading their MPA request, by arrival
 
 	log     *slog.Logger
 	dropLog [3]logLimiter // by drop reason: excess, garbage, stalled
@@ -249,12 +249,7 @@ func (l *listener) acceptLoop() {
 			}
 			continue
 		}
-		select {
-		case l.slots <- struct{}{}:
-		default:
-			conn.Close() // too many handshakes in progress
-			l.dropped(0, "dropping connection: too many in MPA negotiation (a flood of half-open connections?)",
-				"peer", conn.RemoteAddr().String(), "limit", maxHandshakes)
+		if !l.takeSlot(conn) {
 			continue
 		}
 		l.mu.Lock()
@@ -266,11 +261,62 @@ func (l *listener) acceptLoop() {
 			return
 		default:
 		}
-		l.shakes[conn] = struct{}{}
+		l.shakes[conn] = time.Now()
 		l.mu.Unlock()
 		l.wg.Add(1)
 		go l.handshake(conn)
 	}
+}
+
+// takeSlot admits conn to MPA negotiation. When maxHandshakes are in
+// progress, the oldest connection still reading its MPA request is closed
+// to make room: a flood of half-open connections then delays a real peer
+// (which sends its request at once) by no more than the time it takes the
+// flood to open maxHandshakes newer connections, instead of locking it out
+// for the handshake timeout. It reports false (conn closed) when no slot
+// can be had.
+func (l *listener) takeSlot(conn net.Conn) bool {
+	select {
+	case l.slots <- struct{}{}:
+		return true
+	default:
+	}
+	evicted := l.evictOldest()
+	if evicted {
+		select {
+		case l.slots <- struct{}{}: // the evicted handshake gives its slot back at once
+			l.dropped(0, "too many in MPA negotiation (a flood of half-open connections?): closed the oldest to admit a new one",
+				"peer", conn.RemoteAddr().String(), "limit", maxHandshakes)
+			return true
+		case <-l.closing:
+		case <-time.After(time.Second):
+		}
+	}
+	conn.Close()
+	l.dropped(0, "dropping connection: too many in MPA negotiation (a flood of half-open connections?)",
+		"peer", conn.RemoteAddr().String(), "limit", maxHandshakes)
+	return false
+}
+
+// evictOldest closes the connection that has waited longest for its MPA
+// request; false when every slot holds a negotiated request waiting for
+// Accept.
+func (l *listener) evictOldest() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var oldest net.Conn
+	var at time.Time
+	for c, t := range l.shakes {
+		if oldest == nil || t.Before(at) {
+			oldest, at = c, t
+		}
+	}
+	if oldest == nil {
+		return false
+	}
+	delete(l.shakes, oldest)
+	oldest.Close()
+	return true
 }
 
 // handshake reads the MPA Request within DefaultTimeout and queues the
@@ -290,6 +336,15 @@ func (l *listener) handshake(conn net.Conn) {
 	conn.SetDeadline(deadline)
 	br := bufio.NewReaderSize(conn, rxBufSize)
 	req, err := readMPA(br, false)
+	l.mu.Lock()
+	_, evicted := l.shakes[conn]
+	evicted = !evicted     // evictOldest took it out of the map (and logged it)
+	delete(l.shakes, conn) // negotiated (or failed): no longer evictable
+	l.mu.Unlock()
+	if err != nil && evicted {
+		conn.Close()
+		return
+	}
 	if err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
