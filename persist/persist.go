@@ -216,8 +216,8 @@ type Path struct {
 
 // PathOf is the path of a queue pair: the software RNIC's own queue pairs,
 // or a hardware provider's, named through a DeviceName method (verbs/ibverbs
-// should implement it; without it the device is unknown, which never gets
-// APM under verify).
+// implements it; a provider without it serves an unknown device, which
+// never gets APM under verify).
 func PathOf(qp verbs.QP) Path {
 	if _, ok := qp.(*soft.QP); ok {
 		return Path{Software: true}

@@ -49,6 +49,7 @@ type conn struct {
 	scq, rcq *cq
 	private  []byte
 	remote   string
+	device   string // the RDMA device serving the connection (mlx5_0, …)
 
 	closed   atomic.Bool   // Close was called
 	done     chan struct{} // closed when the connection ended
@@ -116,6 +117,7 @@ func newConn(id *C.struct_rdma_cm_id, ec *eventChannel, cfg verbs.QPConfig) (*co
 	c := &conn{
 		id: id, ec: ec, c: cc, ccf: ccf, dev: dev, cfg: cfg,
 		done: make(chan struct{}), gone: make(chan struct{}),
+		device: C.GoString(C.brick_id_device_name(id)),
 	}
 	c.caps = verbs.Caps{
 		MemoryWindows: dev.memWindows,
@@ -245,3 +247,7 @@ func (c *conn) Close() error {
 func (c *conn) errClosed() error {
 	return fmt.Errorf("brick: rdma queue pair to %s: %w", c.remote, verbs.ErrClosed)
 }
+
+// DeviceName names the RDMA device serving the connection, so that the
+// persistence policy can use that device's DDIO state (package persist).
+func (c *conn) DeviceName() string { return c.device }
