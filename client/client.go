@@ -59,9 +59,10 @@ const msgWR = 1 << 63
 
 // Client is one session with a brick.
 type Client struct {
-	qp    verbs.QP
-	hello protocol.HelloReply
-	depth int
+	qp        verbs.QP
+	hello     protocol.HelloReply
+	depth     int // requests in flight (the brick's and our receive depth)
+	sendDepth int // the queue pair's send queue
 
 	recvMem, sendMem []byte
 	recvMR, sendMR   verbs.MR
@@ -89,9 +90,14 @@ type Client struct {
 		// dataDone is set when the send CQ is drained: data waiters are
 		// then failed here rather than by their real completion.
 		dataDone bool
+		buffers  map[*Buffer]struct{} // registered buffers not yet freed
 	}
-	done chan struct{} // closed when the session has ended
-	wg   sync.WaitGroup
+	// dataSlots holds a token per data work request the send queue has
+	// room for beside the message sends, so concurrent data operations
+	// wait for room instead of failing with a full queue.
+	dataSlots chan struct{}
+	done      chan struct{} // closed when the session has ended
+	wg        sync.WaitGroup
 }
 
 type reply struct {
@@ -131,6 +137,8 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 		MinVersion: protocol.MinVersion, MaxVersion: protocol.MaxVersion,
 		Features: asked, RecvDepth: uint16(opts.RecvDepth),
 	}
+	// The send queue holds the message sends (at most RecvDepth) and as
+	// many data operations again.
 	cfg := verbs.QPConfig{SendDepth: 2 * opts.RecvDepth, RecvDepth: opts.RecvDepth}
 	qp, err := p.Dial(ctx, hostport, cfg, hello.Marshal())
 	if err != nil {
@@ -143,7 +151,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 		}
 		return nil, fmt.Errorf("connect to brick at %s: %w", addr, err)
 	}
-	c := &Client{qp: qp, done: make(chan struct{})}
+	c := &Client{qp: qp, done: make(chan struct{}), sendDepth: cfg.SendDepth}
 	c.mu.replies = make(map[uint64]chan reply)
 	c.mu.data = make(map[uint64]chan verbs.WC)
 	if err := c.hello.Unmarshal(qp.PrivateData()); err != nil {
@@ -302,6 +310,10 @@ func (c *Client) setup(opts Options) error {
 		c.sendSlots <- i
 		c.credits <- struct{}{}
 	}
+	c.dataSlots = make(chan struct{}, c.sendDepth-c.depth)
+	for i := 0; i < cap(c.dataSlots); i++ {
+		c.dataSlots <- struct{}{}
+	}
 	return nil
 }
 
@@ -333,6 +345,11 @@ func (c *Client) release() {
 		if mr != nil {
 			mr.Deregister()
 		}
+	}
+	// Buffers the caller has not freed lose their registration with the
+	// session; their memory stays the caller's until Buffer.Free.
+	for b := range c.mu.buffers {
+		b.deregisterLocked()
 	}
 	for _, b := range [][]byte{c.recvMem, c.sendMem, c.stage.mem} {
 		verbs.FreeMemory(b)

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/brick-storage/brick/protocol"
@@ -88,6 +89,16 @@ func (h *Handle) transfer(op verbs.Opcode, p []byte, off int64) (int, error) {
 
 // post posts a data work request and waits for its completion.
 func (c *Client) post(wr verbs.SendWR) (verbs.WC, error) {
+	select {
+	case <-c.dataSlots:
+	case <-c.done:
+		err := c.Err()
+		if !errors.Is(err, ErrClosed) {
+			err = fmt.Errorf("%w: %v", ErrClosed, err)
+		}
+		return verbs.WC{}, err
+	}
+	defer func() { c.dataSlots <- struct{}{} }()
 	wr.ID = c.nextWR.Add(1) &^ msgWR
 	ch := make(chan verbs.WC, 1)
 	c.mu.Lock()

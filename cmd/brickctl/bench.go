@@ -29,9 +29,9 @@ func benchCommand() *cli.Command {
 		Name:  "bench",
 		Usage: "measure control-verb rate and data-path bandwidth and latency",
 		Description: "Runs each case for --duration in a closed loop: qd × sessions workers, each on\n" +
-			"its own block, each keeping one operation outstanding (the client's WriteAt and\n" +
-			"ReadAt are synchronous). Sessions are separate connections; the qd workers of one\n" +
-			"session share its queue pair. Cases: control (alloc → map rw → unmap → free\n" +
+			"its own block with its own registered buffer, each keeping one operation\n" +
+			"outstanding (zero-copy RDMA from the buffer). Sessions are separate connections;\n" +
+			"the qd workers of one session keep qd operations in flight on its queue pair. Cases: control (alloc → map rw → unmap → free\n" +
 			"cycles, latency per verb), and write, read, write+persist at each --size;\n" +
 			"write+persist runs once per persist method the brick offers, in sessions that ask\n" +
 			"for that method only. The bench allocates its blocks at consecutive IDs\n" +
@@ -415,28 +415,35 @@ func benchData(ctx context.Context, c *cli.Context, clients []*client.Client, bc
 	ops := make([]bench.Op, n)
 	for w := range ops {
 		h := handles[w]
-		buf := make([]byte, bc.size)
-		rand.Read(buf)
+		// Each worker has its own registered buffer, so the qd workers of
+		// a session keep qd operations in flight on its queue pair, with
+		// no copy through the client.
+		buf, err := clients[w/bc.qd].NewBuffer(bc.size)
+		if err != nil {
+			return bench.Result{Case: bcase, Error: err.Error()}, err
+		}
+		defer buf.Free()
+		rand.Read(buf.Bytes())
 		var i int64
 		size := int64(bc.size)
 		switch bc.group {
 		case "write":
-			ops[w] = func(context.Context) (int, error) {
+			ops[w] = func(ctx context.Context) (int, error) {
 				off := (i % slots) * size
 				i++
-				return h.WriteAt(buf, off)
+				return bc.size, h.WriteFrom(ctx, buf, 0, bc.size, off)
 			}
 		case "read":
-			ops[w] = func(context.Context) (int, error) {
+			ops[w] = func(ctx context.Context) (int, error) {
 				off := (i % slots) * size
 				i++
-				return h.ReadAt(buf, off)
+				return bc.size, h.ReadInto(ctx, buf, 0, bc.size, off)
 			}
 		case "write+persist":
 			ops[w] = func(ctx context.Context) (int, error) {
 				off := (i % slots) * size
 				i++
-				if _, err := h.WriteAt(buf, off); err != nil {
+				if err := h.WriteFrom(ctx, buf, 0, bc.size, off); err != nil {
 					return 0, err
 				}
 				return bc.size, h.Persist(ctx, off, size)
