@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -189,17 +187,7 @@ func TestConfigFile(t *testing.T) {
 // the metadata store's health are exported.
 func TestMetricsStates(t *testing.T) {
 	dir := t.TempDir()
-	args := brickdArgs(dir)
-	for i, a := range args {
-		if a == "--metrics" {
-			args[i+1] = "127.0.0.1:0"
-		}
-	}
-	d := startDaemon(t, args...)
-	m := metricsRE.FindStringSubmatch(d.log.String())
-	if m == nil {
-		t.Fatalf("no metrics address logged:\n%s", d.log)
-	}
+	d, metrics := startWithMetrics(t, dir)
 	for _, id := range []string{"0x200000", "0x400000", "0x600000"} {
 		mustCtl(t, d.addr, "alloc", id)
 	}
@@ -209,12 +197,7 @@ func TestMetricsStates(t *testing.T) {
 	release := holdMap(t, d.addr, "--rw", "0x400000")
 	defer release()
 
-	resp, err := http.Get("http://" + m[1] + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	body := scrape(t, metrics)
 	metric := func(name string) float64 {
 		re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`)
 		mm := re.FindSubmatch(body)
