@@ -167,7 +167,11 @@ type Region interface {
 	// flush of the cache lines covering b (SFENCE only under eADR); a
 	// no-op for anonymous memory. A slice outside the region: ErrRange.
 	Flush(b []byte) error
-	// Zero zeroes data frame i and makes the zeroes durable.
+	// Zero zeroes data frame i and makes the zeroes durable. A file
+	// backend may punch a hole to give the space back, which detaches the
+	// frame's pages from any RNIC registration that pinned them: the brick
+	// therefore zeroes frames it hands out with Frame+clear+Flush instead
+	// (brick.zeroFrame), and Zero is for frames nothing has registered.
 	Zero(i uint64) error
 	// Path is the backing file, "" for anonymous memory.
 	Path() string
