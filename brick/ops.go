@@ -324,9 +324,27 @@ func (s *Server) Status() *protocol.StatusReply {
 	case pmem.KindPowerFail:
 		r.Backend = protocol.BackendPowerFail
 	}
+	r.CPUFlush = cpuFlushCode(s.region.Properties().CPUFlush)
 	s.posture.Fill(r) // methods offered, domain, DDIO per device
 	r.TierSlots, r.TierFreeSlots, r.Tiered = st.Slots, st.FreeSlots, st.Tiered
 	return r
+}
+
+// cpuFlushCode is the status code of pmem's CPU flush instruction name.
+func cpuFlushCode(name string) uint8 {
+	switch name {
+	case "clflush":
+		return protocol.CPUFlushCLFLUSH
+	case "clflushopt":
+		return protocol.CPUFlushCLFLUSHOPT
+	case "clwb":
+		return protocol.CPUFlushCLWB
+	case "sfence":
+		return protocol.CPUFlushSFENCE
+	case "simulated":
+		return protocol.CPUFlushSimulated
+	}
+	return 0
 }
 
 // statusOf maps a service error to its protocol status.

@@ -80,6 +80,17 @@ const (
 	BackendPowerFail uint8 = 5 // the power-fail simulator (tests)
 )
 
+// CPU flush instructions in a StatusReply: how the brick writes its own
+// stores (zeroing, tier moves, GPSPM) back to the persistence domain. 0:
+// none (msync, or volatile memory).
+const (
+	CPUFlushCLFLUSH    uint8 = 1
+	CPUFlushCLFLUSHOPT uint8 = 2
+	CPUFlushCLWB       uint8 = 3
+	CPUFlushSFENCE     uint8 = 4 // eADR: the caches are persistent, a fence suffices
+	CPUFlushSimulated  uint8 = 5 // the power-fail simulator
+)
+
 // Message sizes.
 const (
 	idSize          = 8
@@ -303,6 +314,7 @@ type StatusReply struct {
 	Backend                                     uint8
 	Persistent                                  bool
 	Methods                                     uint8 // bit (1<<PersistMethod) per method offered
+	CPUFlush                                    uint8 // CPUFlush*; 0 when not flushed by the CPU
 	UUID                                        [16]byte
 
 	Domain         uint8 // effective persistence domain of the brick's memory
@@ -343,7 +355,7 @@ func (m *StatusReply) marshal(b []byte) {
 	b[44] = m.Backend
 	b[45] = boolByte(m.Persistent)
 	b[46] = m.Methods
-	b[47] = 0
+	b[47] = m.CPUFlush
 	copy(b[48:64], m.UUID[:])
 	h := b[statusReplyBase:statusReplyHead]
 	h[0], h[1], h[2] = m.Domain, m.PlatformDomain, m.DDIOPolicy
@@ -383,6 +395,7 @@ func (m *StatusReply) unmarshal(b []byte) error {
 	m.Backend = b[44]
 	m.Persistent = b[45] != 0
 	m.Methods = b[46]
+	m.CPUFlush = b[47]
 	copy(m.UUID[:], b[48:64])
 	h := b[statusReplyBase:statusReplyHead]
 	m.Domain, m.PlatformDomain, m.DDIOPolicy = h[0], h[1], h[2]

@@ -28,7 +28,7 @@ func sampleMessages() []struct {
 		{TypeList | ReplyBit, &ListReply{Extents: []Extent{{First: 0, Blocks: 3, State: StateResident}, {First: 0x800000, Blocks: 1, State: StateUnclean}}, More: true, Next: 0xa00000}},
 		{TypeList | ReplyBit, &ListReply{Extents: []Extent{}}},
 		{TypeStatus | ReplyBit, &StatusReply{Frames: 511, FreeFrames: 500, Blocks: 11, Mapped: 1, Unclean: 2, Sessions: 3, Backend: BackendFile, Persistent: true, Methods: 2, UUID: [16]byte{1, 2, 3}, TierSlots: 64, TierFreeSlots: 60, Tiered: 4}},
-		{TypeStatus | ReplyBit, &StatusReply{Frames: 7, Backend: BackendDevDAX, Persistent: true, Methods: 14, UUID: [16]byte{9},
+		{TypeStatus | ReplyBit, &StatusReply{Frames: 7, Backend: BackendDevDAX, CPUFlush: CPUFlushCLWB, Persistent: true, Methods: 14, UUID: [16]byte{9},
 			Domain: 2, PlatformDomain: 2, DDIOPolicy: 1, SoftwareRNIC: true, SoftwareDDIO: 3,
 			Devices: []DDIODevice{{Name: "mlx5_0", PCI: "0000:3b:00.0", RootPort: "0000:3a:00.0", Platform: 1, State: 2},
 				{Name: "rxe0", Reason: 6}, {Name: strings.Repeat("n", 64), PCI: "0000:ff:1f.7", RootPort: "ffff:ff:1f.7", Platform: 5, State: 3, Reason: 1}}}},

@@ -44,6 +44,24 @@ func backendName(b uint8) string {
 	return "unknown"
 }
 
+// cpuFlushName names the instruction the brick flushes its own stores
+// with; empty when it does not flush with the CPU.
+func cpuFlushName(c uint8) string {
+	switch c {
+	case protocol.CPUFlushCLFLUSH:
+		return "clflush+sfence"
+	case protocol.CPUFlushCLFLUSHOPT:
+		return "clflushopt+sfence"
+	case protocol.CPUFlushCLWB:
+		return "clwb+sfence"
+	case protocol.CPUFlushSFENCE:
+		return "sfence (eADR)"
+	case protocol.CPUFlushSimulated:
+		return "simulated"
+	}
+	return ""
+}
+
 func methodNames(bits uint8) []string {
 	var out []string
 	for m := protocol.PersistGPSPM; m <= protocol.PersistFlush; m++ {
@@ -62,6 +80,7 @@ func printStatus(c *cli.Context, addr string, st *protocol.StatusReply) error {
 		"capacity_bytes": st.Frames * alloc2m.BlockSize, "used_bytes": used * alloc2m.BlockSize,
 		"mapped_blocks": st.Mapped, "unclean_blocks": st.Unclean, "sessions": st.Sessions,
 		"backend": backendName(st.Backend), "persistent": st.Persistent, "persist_methods": methodNames(st.Methods),
+		"cpu_flush":      cpuFlushName(st.CPUFlush),
 		"persistence":    postureJSON(st),
 		"block_capacity": blockCapacity(st),
 		"tier_slots":     st.TierSlots, "tier_free_slots": st.TierFreeSlots, "tiered_blocks": st.Tiered,
@@ -69,6 +88,10 @@ func printStatus(c *cli.Context, addr string, st *protocol.StatusReply) error {
 	methods := strings.Join(methodNames(st.Methods), ", ")
 	if methods == "" {
 		methods = "none: writes are never persistent"
+	}
+	backend := backendName(st.Backend)
+	if f := cpuFlushName(st.CPUFlush); f != "" {
+		backend += ", cpu flush " + f
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "brick %x at %s\n", st.UUID, addr)
@@ -80,7 +103,7 @@ func printStatus(c *cli.Context, addr string, st *protocol.StatusReply) error {
 			humanBytes(st.TierSlots*alloc2m.BlockSize), st.TierSlots, st.Tiered, st.TierFreeSlots)
 	}
 	fmt.Fprintf(&b, "maps       %d block(s) mapped, %d session(s)\n", st.Mapped, st.Sessions)
-	fmt.Fprintf(&b, "backend    %s, persistent: %v, persist methods: %s", backendName(st.Backend), st.Persistent, methods)
+	fmt.Fprintf(&b, "backend    %s, persistent: %v, persist methods: %s", backend, st.Persistent, methods)
 	postureText(&b, st)
 	if st.Unclean > 0 {
 		fmt.Fprintf(&b, "\nwarning    %d block(s) were mapped read-write at an unclean shutdown and may hold torn writes", st.Unclean)

@@ -192,3 +192,11 @@ func peerAddr(id *C.struct_rdma_cm_id) string {
 	ip := net.IP(C.GoBytes(unsafePointer(&a.ip[0]), a.iplen))
 	return net.JoinHostPort(ip.String(), strconv.Itoa(int(a.port)))
 }
+
+// framingOf is how the CM of the device id is bound to carries private data.
+func framingOf(id *C.struct_rdma_cm_id) framing {
+	if C.brick_id_iwarp(id) != 0 {
+		return exact
+	}
+	return padded
+}

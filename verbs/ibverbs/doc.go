@@ -29,16 +29,21 @@
 // Private data: InfiniBand and RoCE carry private data in fixed-size CM
 // fields (56 bytes in a connect request after rdma_cm's header, 196 in an
 // accept, 148 in a reject) and deliver them padded with zeros, so the
-// receiver cannot tell the sender's length. The provider therefore sends a
-// one-byte length before the data:
+// receiver cannot tell the sender's length. On those devices the provider
+// sends a one-byte length before the data:
 //
 //	+--------+---------------------------+
 //	| len: 1 | data: len bytes           |   padded by the CM to the field size
 //	+--------+---------------------------+
 //
-// which leaves MaxConnectData (55), MaxAcceptData (195) and MaxRejectData
-// (147) bytes to the caller; longer data is refused with an error wrapping
-// verbs.ErrInvalid.
+// iWARP devices (siw, iWARP NICs) carry it in the MPA Request and Reply,
+// which say its length, so there the data goes as it is: exactly what the
+// software RNIC (tcp://) and any other iWARP peer send and expect, so that
+// a brick hello reaches brick the same way whichever provider sent it.
+// The framing follows the device the connection is bound to. Either way
+// the caller has MaxConnectData (55), MaxAcceptData (195) and
+// MaxRejectData (147) bytes; longer data is refused with an error
+// wrapping verbs.ErrInvalid.
 //
 // # Queue pairs and memory
 //

@@ -86,7 +86,7 @@ func (l *listener) loop() {
 // request queues a connection request, or refuses it when it is malformed
 // or the backlog is full.
 func (l *listener) request(ev cmEvent) {
-	data, err := decodePrivateData(ev.data)
+	data, err := decodePrivateData(ev.data, framingOf(ev.id))
 	if err == nil {
 		err = checkDevice(l.nd, ev.id)
 	}
@@ -137,14 +137,14 @@ func (r *connRequest) answer() error {
 
 // Reject refuses the connection with privateData.
 func (r *connRequest) Reject(privateData []byte) error {
-	wire, err := encodePrivateData("reject", privateData, MaxRejectData)
+	wire, err := encodePrivateData("reject", privateData, MaxRejectData, framingOf(r.id))
 	if err != nil {
 		return err
 	}
 	if err := r.answer(); err != nil {
 		return err
 	}
-	rc := C.brick_reject(r.id, unsafe.Pointer(&wire[0]), C.int(len(wire)))
+	rc := C.brick_reject(r.id, unsafe.Pointer(bytesPtr(wire)), C.int(len(wire)))
 	C.rdma_destroy_id(r.id)
 	r.ec.destroy()
 	if rc != 0 {
@@ -156,7 +156,7 @@ func (r *connRequest) Reject(privateData []byte) error {
 // Accept creates the connection's PD, CQs and QP, lets prepare post
 // receives, answers with privateData and waits for ESTABLISHED.
 func (r *connRequest) Accept(cfg verbs.QPConfig, privateData []byte, prepare func(verbs.QP) error) (verbs.QP, error) {
-	wire, err := encodePrivateData("accept", privateData, MaxAcceptData)
+	wire, err := encodePrivateData("accept", privateData, MaxAcceptData, framingOf(r.id))
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +182,7 @@ func (r *connRequest) Accept(cfg verbs.QPConfig, privateData []byte, prepare fun
 	// device has.
 	resp := min(c.dev.maxRdAtom, int(r.initDepth))
 	init := min(c.dev.maxInitRdAtm, int(r.respRes))
-	if rc := C.brick_accept(r.id, unsafe.Pointer(&wire[0]), C.int(len(wire)), C.int(resp), C.int(init)); rc != 0 {
+	if rc := C.brick_accept(r.id, unsafe.Pointer(bytesPtr(wire)), C.int(len(wire)), C.int(resp), C.int(init)); rc != 0 {
 		c.abort()
 		return nil, cmError("accept", int(rc))
 	}

@@ -22,11 +22,28 @@ const (
 	MaxRejectData = cmRejectField - 1
 )
 
+// framing is how a CM carries private data on one device.
+type framing uint8
+
+const (
+	// padded: InfiniBand and RoCE deliver fixed-size CM fields padded
+	// with zeros, so a one-byte length precedes the data.
+	padded framing = iota
+	// exact: iWARP delivers the MPA private data with its length, so the
+	// data goes as it is. That is what the software RNIC (tcp://) and
+	// every other iWARP stack send and expect.
+	exact
+)
+
 // encodePrivateData frames data for a CM message whose private data field
-// holds max+1 bytes.
-func encodePrivateData(what string, data []byte, max int) ([]byte, error) {
+// holds max+1 bytes. The caller's budget is the same whatever the framing,
+// so a caller that fits one transport fits all.
+func encodePrivateData(what string, data []byte, max int, f framing) ([]byte, error) {
 	if len(data) > max {
 		return nil, fmt.Errorf("%w: %d bytes of %s private data; rdma_cm carries at most %d", verbs.ErrInvalid, len(data), what, max)
+	}
+	if f == exact {
+		return append([]byte(nil), data...), nil
 	}
 	b := make([]byte, 1+len(data))
 	b[0] = byte(len(data))
@@ -36,9 +53,12 @@ func encodePrivateData(what string, data []byte, max int) ([]byte, error) {
 
 // decodePrivateData undoes encodePrivateData on what the CM delivered,
 // which may be padded. Empty input (a peer that sent nothing) is empty data.
-func decodePrivateData(b []byte) ([]byte, error) {
+func decodePrivateData(b []byte, f framing) ([]byte, error) {
 	if len(b) == 0 {
 		return nil, nil
+	}
+	if f == exact {
+		return append([]byte(nil), b...), nil
 	}
 	n := int(b[0])
 	if 1+n > len(b) {

@@ -23,10 +23,15 @@ func TestPrivateDataRoundTrip(t *testing.T) {
 		{"max reject", bytes.Repeat([]byte{5}, MaxRejectData), MaxRejectData, cmRejectField},
 		{"trailing zeros survive padding", []byte{9, 0, 0}, MaxConnectData, cmConnectField},
 		{"exact length (iWARP)", []byte("hello"), MaxConnectData, 0},
+		{"empty (iWARP)", nil, MaxAcceptData, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			wire, err := encodePrivateData("test", tc.data, tc.max)
+			f := padded
+			if tc.field == 0 {
+				f = exact
+			}
+			wire, err := encodePrivateData("test", tc.data, tc.max, f)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -36,7 +41,10 @@ func TestPrivateDataRoundTrip(t *testing.T) {
 				}
 				wire = append(wire, make([]byte, tc.field-len(wire))...)
 			}
-			got, err := decodePrivateData(wire)
+			if f == exact && !bytes.Equal(wire, tc.data) {
+				t.Fatalf("iWARP wire %x, want the data itself %x (what siw and the software RNIC send)", wire, tc.data)
+			}
+			got, err := decodePrivateData(wire, f)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -52,12 +60,14 @@ func TestPrivateDataLimits(t *testing.T) {
 		what string
 		max  int
 	}{{"connect", MaxConnectData}, {"accept", MaxAcceptData}, {"reject", MaxRejectData}} {
-		_, err := encodePrivateData(tc.what, make([]byte, tc.max+1), tc.max)
-		if !errors.Is(err, verbs.ErrInvalid) {
-			t.Errorf("%s: %d bytes: err %v, want ErrInvalid", tc.what, tc.max+1, err)
+		for _, f := range []framing{padded, exact} {
+			_, err := encodePrivateData(tc.what, make([]byte, tc.max+1), tc.max, f)
+			if !errors.Is(err, verbs.ErrInvalid) {
+				t.Errorf("%s framing %d: %d bytes: err %v, want ErrInvalid", tc.what, f, tc.max+1, err)
+			}
 		}
 	}
-	if _, err := decodePrivateData([]byte{5, 1, 2}); !errors.Is(err, verbs.ErrInvalid) {
+	if _, err := decodePrivateData([]byte{5, 1, 2}, padded); !errors.Is(err, verbs.ErrInvalid) {
 		t.Errorf("truncated private data: err %v, want ErrInvalid", err)
 	}
 }
@@ -67,18 +77,18 @@ func FuzzDecodePrivateData(f *testing.F) {
 	f.Add([]byte{3, 'a', 'b', 'c', 0, 0})
 	f.Add([]byte{200})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		d, err := decodePrivateData(b)
+		d, err := decodePrivateData(b, padded)
 		if err != nil {
 			return
 		}
 		if len(d) > len(b) || (len(b) > 0 && len(d) != int(b[0])) {
 			t.Fatalf("decoded %d bytes from %x", len(d), b)
 		}
-		wire, err := encodePrivateData("fuzz", d, 255)
+		wire, err := encodePrivateData("fuzz", d, 255, padded)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d2, err := decodePrivateData(wire); err != nil || !bytes.Equal(d, d2) {
+		if d2, err := decodePrivateData(wire, padded); err != nil || !bytes.Equal(d, d2) {
 			t.Fatalf("re-encoding %x: %x, %v", d, d2, err)
 		}
 	})

@@ -131,8 +131,8 @@ func (p *Provider) Dial(ctx context.Context, hostport string, cfg verbs.QPConfig
 	if err != nil {
 		return nil, err
 	}
-	wire, err := encodePrivateData("connect", privateData, MaxConnectData)
-	if err != nil {
+	if len(privateData) > MaxConnectData { // before any CM work; framed once the device is known
+		_, err := encodePrivateData("connect", privateData, MaxConnectData, padded)
 		return nil, err
 	}
 	ip, port, err := resolveHostPort(ctx, hostport)
@@ -177,12 +177,17 @@ func (p *Provider) Dial(ctx context.Context, hostport string, cfg verbs.QPConfig
 	if err := checkDevice(nd, id); err != nil {
 		return fail(err)
 	}
+	f := framingOf(id)
+	wire, err := encodePrivateData("connect", privateData, MaxConnectData, f)
+	if err != nil {
+		return fail(err)
+	}
 	c, err := newConn(id, ec, cfg)
 	if err != nil {
 		return fail(err)
 	}
 	c.remote = hostport
-	if rc := C.brick_connect(id, unsafe.Pointer(&wire[0]), C.int(len(wire)), C.int(c.dev.maxRdAtom), C.int(c.dev.maxInitRdAtm)); rc != 0 {
+	if rc := C.brick_connect(id, unsafe.Pointer(bytesPtr(wire)), C.int(len(wire)), C.int(c.dev.maxRdAtom), C.int(c.dev.maxInitRdAtm)); rc != 0 {
 		c.abort()
 		return nil, fmt.Errorf("brick: rdma dial %s: %w", hostport, cmError("connect", int(rc)))
 	}
@@ -197,7 +202,7 @@ func (p *Provider) Dial(ctx context.Context, hostport string, cfg verbs.QPConfig
 		c.abort()
 		// A consumer reject carries our framing; a reject by the CM
 		// (no listener, timeouts) carries none we can trust.
-		data, derr := decodePrivateData(ev.data)
+		data, derr := decodePrivateData(ev.data, f)
 		if derr != nil {
 			data = nil
 		}
@@ -206,7 +211,7 @@ func (p *Provider) Dial(ctx context.Context, hostport string, cfg verbs.QPConfig
 		c.abort()
 		return nil, fmt.Errorf("brick: rdma dial %s: connection failed: %s (status %d)", hostport, ev, ev.status)
 	}
-	if c.private, err = decodePrivateData(ev.data); err != nil {
+	if c.private, err = decodePrivateData(ev.data, f); err != nil {
 		c.abort()
 		return nil, fmt.Errorf("brick: rdma dial %s: accept %w", hostport, err)
 	}

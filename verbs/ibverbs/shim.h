@@ -387,6 +387,12 @@ static inline int brick_connect(struct rdma_cm_id *id, const void *pd, int pdlen
 	return rdma_connect(id, &p) ? -errno : 0;
 }
 
+// brick_id_iwarp says whether id is bound to an iWARP device, whose CM
+// carries private data with its exact length (MPA) instead of padded.
+static inline int brick_id_iwarp(struct rdma_cm_id *id) {
+	return id->verbs != NULL && id->verbs->device->transport_type == IBV_TRANSPORT_IWARP;
+}
+
 static inline int brick_reject(struct rdma_cm_id *id, const void *pd, int pdlen) {
 	return rdma_reject(id, pd, pdlen) ? -errno : 0;
 }

@@ -12,60 +12,78 @@
 //	 0                   1                   2                   3
 //	+---------------------------------------------------------------+
 //	|  Key: "MPA ID Req Frame" or "MPA ID Rep Frame" (16 bytes)      |
-//	+-+-+-+-------+---------------+-------------------------------+
-//	|M|C|R| Res   |   Rev = 1|2   |      PD_Length (<= 512)       |
-//	+-+-+-+-------+---------------+-------------------------------+
+//	+-+-+-+-+-+-+-+-+---------------+-------------------------------+
+//	|M|C|R|S|G|A|F|0|   Rev = 1|2   |      PD_Length (<= 512)       |
+//	+-+-+-+-+-+-+-+-+---------------+-------------------------------+
 //	|  Private data (PD_Length bytes)                              |
 //	+---------------------------------------------------------------+
 //
-// We send M=0 (markers are never used, and a peer asking for them is
-// refused), C=1 (CRC always on) and R=1 only in a rejecting Reply, whose
+// M markers, C CRC, R reject (RFC 5044). S: a revision 2 frame whose
+// private data starts with the enhanced connection data below; that is
+// how Linux siw and cxgb4 signal it, and a revision 2 frame without S
+// carries none. G is siw's GSO hint (ignored). A and F are brick's
+// extension offer (below); RFC 5044 has other peers send these reserved
+// bits as zero.
+//
+// We send M=0 (a peer asking for markers is refused, as siw does), C=1
+// (CRC always on: a Request with C=0 is answered with C=1, which RFC 5044
+// lets a responder choose) and R=1 only in a rejecting Reply, whose
 // private data reaches the dialer as *verbs.RejectedError. The listener
 // negotiates each connection in its own goroutine (bounded by
 // verbs.DefaultTimeout and maxHandshakes; when maxHandshakes are under way
 // the oldest connection still sending its request is closed to admit the
 // new one, so a flood of half-open connections cannot lock real peers
-// out) before queueing it for Accept (Backlog entries). Accept runs prepare, then sends the Reply. In every
-// revision the passive side transmits nothing until the first FPDU from
-// the active side has arrived (RFC 5044 §7.1.2).
+// out) before queueing it for Accept (Backlog entries). Accept runs
+// prepare, then sends the Reply. In every revision the passive side
+// transmits nothing until the first FPDU from the active side has arrived
+// (RFC 5044 §7.1.2).
 //
 // # Enhanced connection setup (RFC 6581) and brick's extensions
 //
-// The dialer sends Rev = 2. The private data of a revision 2 Request and
-// Reply starts with the enhanced connection data; between two software
-// RNICs an 8-byte extension header follows; then the caller's private
-// data (so callers get MaxPrivateData = 512 - 12 = 500 bytes):
+// The dialer sends Rev = 2 with S. The private data of a Request or Reply
+// with S starts with the enhanced connection data; the caller's private
+// data follows, exactly as another iWARP stack hands it to its caller:
 //
 //	+-+-+---------------------------+-+-+---------------------------+
 //	|P|Z|  IRD (14 bits)            |W|R|  ORD (14 bits)            |
 //	+-+-+---------------------------+-+-+---------------------------+
-//	|  magic "BrkX" (4 bytes)                                       |
-//	+---------------+---------------+---------------+---------------+
-//	| version = 1   | extensions    | reserved = 0 (2 bytes)        |
-//	+---------------+---------------+---------------+---------------+
+//	|  Reply only, when extensions were accepted: magic "BrkX",     |
+//	|  version = 1, extensions, reserved = 0 (8 bytes)              |
+//	+---------------------------------------------------------------+
 //	|  caller's private data                                        |
 //
 // P = peer-to-peer mode; Z, W, R = zero-length Send, RDMA Write, RDMA
 // Read RTR (Request: the kinds offered; Reply: the one chosen). We offer
-// and accept only the zero-length RDMA Read RTR: with P set in the Reply
-// the dialer sends it as its first FPDU, and the listener's Read Response
-// to it is an ordinary completion fence. IRD is the Read (and FLUSH)
-// Requests the sender queues (we announce maxIRD); ORD what it will have
-// outstanding. The dialer never has more Reads, FLUSHes and completion
-// fences outstanding than the listener's IRD.
+// the zero-length RDMA Read RTR: with P set in the Reply the dialer sends
+// it as its first FPDU, and the listener's Read Response to it is an
+// ordinary completion fence. As listener we accept every RTR a peer
+// offers and choose Read, else Write, else Send: a zero-length Write is
+// never checked against the STag it names (siw sends STag 1), and a
+// zero-length Send as first message is consumed by the RNIC, not by a
+// posted receive. A listener answers a Request in its own revision, and
+// with the enhanced data only if the Request had them. IRD is the Read
+// (and FLUSH) Requests the sender queues (we announce maxIRD); ORD what it
+// will have outstanding (our Reply's ORD never exceeds the Request's
+// IRD). The dialer never has more Reads, FLUSHes and completion fences
+// outstanding than the peer's IRD; an announced IRD of 0 is taken as 1,
+// the one Read a completion fence needs.
 //
-// The extension header is recognised by its magic and version; a peer
-// without it (another iWARP stack) gets none back and no extension is
-// used. Extension bits: 0x01 ATOMIC WRITE, 0x02 FLUSH; the Reply carries
-// the bits both ends offered, and only those opcodes may be sent (an
-// unnegotiated one is terminated as an unexpected opcode). Memory windows
-// and Send with Invalidate are standard (RFC 5040) and always on
-// (Caps().MemoryWindows).
+// Extensions: the Request offers them in the flags byte, A (0x04) ATOMIC
+// WRITE and F (0x02) FLUSH, never in the private data, which another
+// stack passes to its caller whole. A listener that is this software
+// RNIC answers with the bits it accepts and, after the enhanced data, the
+// extension header carrying the same bits; only those opcodes may then
+// be sent (an unnegotiated one is terminated as an unexpected opcode).
+// Linux siw echoes the Request's flags byte in its Reply without a
+// header, so the dialer takes extensions only from a Reply whose header
+// magic and version check out. Memory windows and Send with Invalidate
+// are standard (RFC 5040) and always on (Caps().MemoryWindows).
 //
 // Fallback: a listener answers a revision 1 Request with a revision 1
-// Reply, and a dialer that gets a revision 1 Reply proceeds in revision 1
-// without extensions. (An RFC 5044 peer that refuses revision 2 outright
-// instead of answering with revision 1 is not retried.)
+// Reply, and a dialer that gets a revision 1 Reply, or a revision 2 Reply
+// without S, proceeds without IRD/ORD, peer-to-peer mode or extensions.
+// (An RFC 5044 peer that refuses revision 2 outright instead of answering
+// with revision 1 is not retried.)
 //
 // # FPDU (RFC 5044 §4, RFC 5041 §4, RFC 5040 §4)
 //

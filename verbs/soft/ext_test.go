@@ -520,7 +520,7 @@ func TestConnData(t *testing.T) {
 	}
 	for _, tc := range tests {
 		b := appendConnData(nil, tc.e, tc.x, tc.user)
-		e, x, user, err := parseConnData(b)
+		e, x, user, err := parseConnData(b, true)
 		if err != nil || e != tc.e || x != tc.x || string(user) != string(tc.user) {
 			t.Errorf("%s: round trip %+v %+v %q %v", tc.name, e, x, user, err)
 		}
@@ -537,7 +537,7 @@ func TestConnData(t *testing.T) {
 	}
 	bad := appendConnData(nil, enhanced{}, extHdr{present: true}, nil)
 	bad[enhSize+7] = 1
-	if _, _, _, err := parseConnData(bad); !errors.Is(err, errMPA) {
+	if _, _, _, err := parseConnData(bad, true); !errors.Is(err, errMPA) {
 		t.Errorf("reserved bytes set: %v", err)
 	}
 }

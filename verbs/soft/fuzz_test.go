@@ -120,10 +120,9 @@ func FuzzMPARequest(f *testing.F) {
 			if len(fr.pd) > mpaMaxPD || fr.markers || (fr.rev != mpaRev1 && fr.rev != mpaRev2) {
 				t.Fatalf("accepted %+v", fr)
 			}
-			if fr.crc && b[16]&^mpaFlagsMask == 0 {
-				if enc := appendMPARev(nil, reply, fr.reject, fr.rev, fr.pd); !bytes.Equal(enc, b) {
-					t.Fatalf("re-encoding %x, want %x", enc, b)
-				}
+			// Flags we keep re-encode to the same frame.
+			if enc := fr.marshal(nil); enc[16] == b[16] && !bytes.Equal(enc, b) {
+				t.Fatalf("re-encoding %x, want %x", enc, b)
 			}
 			fr2, err := readMPA(bytes.NewReader(b), reply)
 			if err != nil || !bytes.Equal(fr2.pd, fr.pd) {
@@ -141,7 +140,7 @@ func FuzzConnData(f *testing.F) {
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 'B', 'r', 'k', 'X', 1, 0xff, 0, 1})
 	f.Add([]byte{1})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		e, x, user, err := parseConnData(b)
+		e, x, user, err := parseConnData(b, true)
 		if err != nil {
 			return
 		}

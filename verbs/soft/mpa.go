@@ -7,19 +7,28 @@ import (
 	"io"
 )
 
-// MPA Request/Reply frame (RFC 5044 §7.1).
+// MPA Request/Reply frame (RFC 5044 §7.1, RFC 6581).
 const (
-	mpaKeyReq    = "MPA ID Req Frame"
-	mpaKeyRep    = "MPA ID Rep Frame"
-	mpaKeySize   = 16
-	mpaHdrSize   = 20 // key(16) flags(1) rev(1) PD_Length(2)
-	mpaMaxPD     = 512
-	mpaRev1      = 1    // RFC 5044
-	mpaRev2      = 2    // RFC 6581 enhanced connection setup
-	mpaFlagM     = 0x80 // markers
-	mpaFlagC     = 0x40 // CRC
-	mpaFlagR     = 0x20 // reject (reply only)
-	mpaFlagsMask = 0xe0
+	mpaKeyReq  = "MPA ID Req Frame"
+	mpaKeyRep  = "MPA ID Rep Frame"
+	mpaKeySize = 16
+	mpaHdrSize = 20 // key(16) flags(1) rev(1) PD_Length(2)
+	mpaMaxPD   = 512
+	mpaRev1    = 1 // RFC 5044
+	mpaRev2    = 2 // RFC 6581 enhanced connection setup
+
+	// Flags byte. M, C and R are RFC 5044's. S is how the Linux iWARP
+	// stacks (siw, cxgb4) mark a revision 2 frame whose private data
+	// starts with the enhanced connection data; a revision 2 frame
+	// without S carries none. siw's GSO bit says it accepts FPDUs larger
+	// than the MSS (we always do; ignored). The low bits carry brick's
+	// extension offer (see ext* and doc.go); every other peer sends them
+	// zero, as RFC 5044 asks of reserved bits.
+	mpaFlagM   = 0x80 // markers
+	mpaFlagC   = 0x40 // CRC
+	mpaFlagR   = 0x20 // reject (reply only)
+	mpaFlagS   = 0x10 // enhanced connection data present (revision 2)
+	mpaFlagGSO = 0x08 // Linux siw's GSO hint
 )
 
 // errMPA marks a malformed or unacceptable MPA Request/Reply.
@@ -27,41 +36,57 @@ var errMPA = errors.New("soft: bad MPA frame")
 
 // mpaFrame is a decoded MPA Request or Reply.
 type mpaFrame struct {
-	reply   bool
-	markers bool
-	crc     bool
-	reject  bool
-	rev     uint8
-	pd      []byte
+	reply    bool
+	markers  bool
+	crc      bool
+	reject   bool
+	enhanced bool  // S: pd starts with the enhanced connection data
+	ext      uint8 // brick extension bits of the flags byte (revision 2 with S)
+	rev      uint8
+	pd       []byte
 }
 
-// appendMPA encodes a revision 1 MPA frame.
-func appendMPA(dst []byte, reply, reject bool, pd []byte) []byte {
-	return appendMPARev(dst, reply, reject, mpaRev1, pd)
-}
-
-// appendMPARev encodes an MPA frame of revision rev. We never ask for
-// markers and always ask for CRC. For revision 2, pd must begin with the
-// enhanced connection data (appendConnData).
-func appendMPARev(dst []byte, reply, reject bool, rev uint8, pd []byte) []byte {
-	if reply {
+// marshal encodes f. We never send markers.
+func (f mpaFrame) marshal(dst []byte) []byte {
+	if f.reply {
 		dst = append(dst, mpaKeyRep...)
 	} else {
 		dst = append(dst, mpaKeyReq...)
 	}
-	flags := byte(mpaFlagC)
-	if reject {
+	var flags byte
+	if f.crc {
+		flags |= mpaFlagC
+	}
+	if f.reject {
 		flags |= mpaFlagR
 	}
-	dst = append(dst, flags, rev)
-	dst = binary.BigEndian.AppendUint16(dst, uint16(len(pd)))
-	return append(dst, pd...)
+	if f.rev == mpaRev2 && f.enhanced {
+		flags |= mpaFlagS | f.ext&extAll
+	}
+	dst = append(dst, flags, f.rev)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(f.pd)))
+	return append(dst, f.pd...)
+}
+
+// appendMPA encodes a revision 1 MPA frame with CRC.
+func appendMPA(dst []byte, reply, reject bool, pd []byte) []byte {
+	return mpaFrame{reply: reply, reject: reject, crc: true, rev: mpaRev1, pd: pd}.marshal(dst)
+}
+
+// appendMPARev encodes an MPA frame of revision rev with CRC. For
+// revision 2, pd must begin with the enhanced connection data
+// (appendConnData): the frame carries S.
+func appendMPARev(dst []byte, reply, reject bool, rev uint8, pd []byte) []byte {
+	return mpaFrame{reply: reply, reject: reject, crc: true, rev: rev, enhanced: rev == mpaRev2, pd: pd}.marshal(dst)
 }
 
 // parseMPAHeader decodes the fixed 20 bytes and returns the private data
 // length that follows. It rejects a wrong key, a revision other than 1
 // or 2, markers (not supported), R in a request, PD_Length > 512 and a
-// revision 2 frame too short for the enhanced connection data.
+// revision 2 frame with S too short for the enhanced connection data.
+// Every other flag is accepted: CRC off in a request (we answer with CRC
+// on, which RFC 5044 lets a responder choose), siw's GSO bit, reserved
+// bits.
 func parseMPAHeader(b []byte, wantReply bool) (mpaFrame, int, error) {
 	var f mpaFrame
 	if len(b) < mpaHdrSize {
@@ -84,6 +109,9 @@ func parseMPAHeader(b []byte, wantReply bool) (mpaFrame, int, error) {
 	if f.rev != mpaRev1 && f.rev != mpaRev2 {
 		return f, 0, fmt.Errorf("%w: revision %d, want 1 or 2", errMPA, f.rev)
 	}
+	if f.rev == mpaRev2 && flags&mpaFlagS != 0 {
+		f.enhanced, f.ext = true, flags&extAll
+	}
 	if f.markers {
 		return f, 0, fmt.Errorf("%w: markers requested, not supported", errMPA)
 	}
@@ -93,8 +121,8 @@ func parseMPAHeader(b []byte, wantReply bool) (mpaFrame, int, error) {
 	if n > mpaMaxPD {
 		return f, 0, fmt.Errorf("%w: private data length %d > %d", errMPA, n, mpaMaxPD)
 	}
-	if f.rev == mpaRev2 && n < enhSize {
-		return f, 0, fmt.Errorf("%w: revision 2 frame with %d bytes of private data, want >= %d", errMPA, n, enhSize)
+	if f.enhanced && n < enhSize {
+		return f, 0, fmt.Errorf("%w: revision 2 frame flags enhanced connection data but has %d bytes of private data, want >= %d", errMPA, n, enhSize)
 	}
 	return f, n, nil
 }
@@ -131,9 +159,10 @@ func readMPA(r io.Reader, wantReply bool) (mpaFrame, error) {
 }
 
 // Enhanced connection data (RFC 6581 §9), the first 4 bytes of the
-// private data of a revision 2 MPA Request and Reply, and brick's
-// extension header, which follows it when both ends are this software
-// RNIC. See doc.go for the layout.
+// private data of a revision 2 MPA Request and Reply that carry S, and
+// brick's extension header, which follows it in a Reply to a Request
+// that offered extensions (only this software RNIC does). See doc.go for
+// the layout.
 const (
 	enhSize      = 4
 	enhIRDORD    = 0x3fff // IRD / ORD: 14 bits each
@@ -144,14 +173,14 @@ const (
 	extSize      = 8
 	extMagic     = "BrkX"
 	extVersion   = 1
-	extAtomicWr  = 0x01 // ATOMIC WRITE (opcode opAtomicWrite)
-	extFlush     = 0x02 // FLUSH (opcodes opFlushReq, opFlushResp)
+	extAtomicWr  = 0x04 // ATOMIC WRITE (opcode opAtomicWrite); also its bit in the MPA flags byte
+	extFlush     = 0x02 // FLUSH (opcodes opFlushReq, opFlushResp); likewise
 	extAll       = extAtomicWr | extFlush
 	connDataSize = enhSize + extSize
 
 	// MaxPrivateData is the most private data a caller may pass to Dial,
 	// Accept or Reject: MPA's 512 bytes minus the enhanced connection
-	// data and the extension header that precede it.
+	// data and the extension header that may precede it in a Reply.
 	MaxPrivateData = mpaMaxPD - connDataSize
 )
 
@@ -161,9 +190,9 @@ type enhanced struct {
 	p2p, zeroRTR, writeRTR, readRTR bool
 }
 
-// extHdr is brick's extension header: present when the peer is this
-// software RNIC, flags the extensions it offers (Request) or accepts
-// (Reply).
+// extHdr is brick's extension header in a Reply: present when the
+// responder is this software RNIC and the Request offered extensions;
+// flags are the offered ones it accepts.
 type extHdr struct {
 	present bool
 	flags   uint8
@@ -195,9 +224,10 @@ func appendConnData(dst []byte, e enhanced, x extHdr, user []byte) []byte {
 }
 
 // parseConnData splits revision 2 private data into the enhanced data,
-// the extension header (recognised by its magic and version) and the
-// caller's private data, which aliases pd.
-func parseConnData(pd []byte) (enhanced, extHdr, []byte, error) {
+// the extension header (only with wantExt, and recognised by its magic
+// and version: a Reply from siw echoes our extension bits without one)
+// and the caller's private data, which aliases pd.
+func parseConnData(pd []byte, wantExt bool) (enhanced, extHdr, []byte, error) {
 	var e enhanced
 	var x extHdr
 	if len(pd) < enhSize {
@@ -208,7 +238,7 @@ func parseConnData(pd []byte) (enhanced, extHdr, []byte, error) {
 		p2p: ird&enhP2P != 0, zeroRTR: ird&enhZeroRTR != 0,
 		writeRTR: ord&enhWriteRTR != 0, readRTR: ord&enhReadRTR != 0}
 	rest := pd[enhSize:]
-	if len(rest) >= extSize && string(rest[:4]) == extMagic && rest[4] == extVersion {
+	if wantExt && len(rest) >= extSize && string(rest[:4]) == extMagic && rest[4] == extVersion {
 		if rest[6] != 0 || rest[7] != 0 {
 			return e, x, nil, fmt.Errorf("%w: reserved extension header bytes %#x %#x", errMPA, rest[6], rest[7])
 		}

@@ -37,18 +37,30 @@ func New() verbs.Provider { return provider{} }
 type negotiated struct {
 	rev     uint8
 	ext     uint8  // extension flags both ends offered
-	peerIRD uint16 // 0: not announced (revision 1)
-	rtr     bool   // the initiator sends a zero-length Read RTR first
+	peerIRD uint16 // 0: not announced (no enhanced connection data)
+	rtr     uint8  // RFC 6581 peer-to-peer mode: the RTR the initiator sends first (rtr*)
 }
+
+// RTR types (RFC 6581 §7): the first FPDU of an initiator in
+// peer-to-peer mode.
+const (
+	rtrNone  = iota
+	rtrRead  // zero-length RDMA Read: what we send and prefer to receive
+	rtrWrite // zero-length RDMA Write: accepted like any zero-length Write
+	rtrSend  // zero-length Send: consumed by the RNIC, never by a receive
+)
 
 // apply configures q before it starts.
 func (n negotiated) apply(q *QP) {
 	q.caps.AtomicWrite = n.ext&extAtomicWr != 0
 	q.caps.Flush = n.ext&extFlush != 0
 	q.peerIRD = uint64(n.peerIRD)
-	if n.rtr && !q.passive {
+	switch {
+	case n.rtr == rtrRead && !q.passive:
 		q.rtr = true
 		q.kick()
+	case n.rtr == rtrSend && q.passive:
+		q.rx.rtrSend = true
 	}
 }
 
@@ -116,9 +128,11 @@ func (p provider) Dial(ctx context.Context, hostport string, cfg verbs.QPConfig,
 	ours := extAll &^ p.noExt
 	req := appendMPA(nil, false, false, privateData)
 	if !p.rev1 {
-		req = appendMPARev(nil, false, false, mpaRev2, appendConnData(nil,
-			enhanced{ird: ourIRD, ord: uint16(min(2*cfg.SendDepth, enhIRDORD)), p2p: true, readRTR: true},
-			extHdr{present: true, flags: ours}, privateData))
+		// The extension offer rides in the flags byte, not in the
+		// private data, which another stack hands to its caller whole.
+		req = mpaFrame{crc: true, rev: mpaRev2, enhanced: true, ext: ours,
+			pd: appendConnData(nil, enhanced{ird: ourIRD, ord: uint16(min(2*cfg.SendDepth, enhIRDORD)), p2p: true, readRTR: true},
+				extHdr{}, privateData)}.marshal(nil)
 	}
 	rep, err := func() (mpaFrame, error) {
 		if _, err := conn.Write(req); err != nil {
@@ -158,20 +172,30 @@ func (p provider) Dial(ctx context.Context, hostport string, cfg verbs.QPConfig,
 // replied interprets the MPA Reply to our request.
 func (p provider) replied(rep mpaFrame, ours uint8) (negotiated, []byte, error) {
 	neg := negotiated{rev: rep.rev}
-	if rep.rev == mpaRev1 {
-		return neg, rep.pd, nil // RFC 5044 peer: no extensions
+	if rep.rev == mpaRev1 || !rep.enhanced {
+		// An RFC 5044 peer, or revision 2 without the enhanced data:
+		// no IRD/ORD, no peer-to-peer mode, no extensions.
+		if p.rev1 && rep.rev == mpaRev2 {
+			return neg, nil, fmt.Errorf("%w: revision 2 reply to a revision 1 request", errMPA)
+		}
+		return neg, rep.pd, nil
 	}
 	if p.rev1 {
 		return neg, nil, fmt.Errorf("%w: revision 2 reply to a revision 1 request", errMPA)
 	}
-	e, x, user, err := parseConnData(rep.pd)
+	e, x, user, err := parseConnData(rep.pd, ours&rep.ext != 0)
 	if err != nil {
 		return neg, nil, err
 	}
 	if e.p2p && (!e.readRTR || e.zeroRTR || e.writeRTR) {
 		return neg, nil, fmt.Errorf("%w: reply selects an RTR type other than the zero-length Read we offered", errMPA)
 	}
-	neg.peerIRD, neg.rtr = e.ird, e.p2p
+	// An announced IRD of 0 still takes the one Read our completion
+	// fences need (RFC 6581 lets the responder raise what we asked).
+	neg.peerIRD = max(e.ird, 1)
+	if e.p2p {
+		neg.rtr = rtrRead
+	}
 	if x.present {
 		neg.ext = x.flags & ours
 	}
@@ -363,20 +387,21 @@ func (l *listener) handshake(conn net.Conn) {
 		return
 	}
 	cr := &connReq{conn: conn, br: br, pd: req.pd, remote: conn.RemoteAddr().String(), rev: mpaRev1}
-	if req.rev == mpaRev2 {
-		e, x, user, err := parseConnData(req.pd)
-		if err != nil {
+	switch {
+	case req.rev == mpaRev2 && req.enhanced:
+		e, _, user, err := parseConnData(req.pd, false)
+		if err != nil { // not reached: parseMPAHeader checked the length
 			conn.Write(appendMPA(nil, true, true, nil))
 			conn.Close()
 			return
 		}
 		cr.pd = user
 		if !l.prov.rev1 {
-			cr.rev, cr.enh = mpaRev2, e
-			if x.present {
-				cr.extOn, cr.ext = true, x.flags&^l.prov.noExt&extAll
-			}
+			cr.rev, cr.enhanced, cr.enh = mpaRev2, true, e
+			cr.ext = req.ext &^ l.prov.noExt & extAll
 		}
+	case req.rev == mpaRev2 && !l.prov.rev1:
+		cr.rev = mpaRev2 // echoed, without enhanced data (as siw does)
 	}
 	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
@@ -456,9 +481,9 @@ func (l *listener) Close() error {
 
 type connReq struct {
 	rev      uint8    // revision of our Reply: 2 only if the request was
-	enh      enhanced // the request's enhanced connection data (rev 2)
-	ext      uint8    // extensions both ends offer (rev 2)
-	extOn    bool     // the request carried brick's extension header
+	enhanced bool     // the request carried enhanced connection data (S)
+	enh      enhanced // the request's enhanced connection data
+	ext      uint8    // extensions both ends offer: if any, our Reply carries the extension header
 	conn     net.Conn
 	br       *bufio.Reader
 	pd       []byte
@@ -469,33 +494,49 @@ type connReq struct {
 func (c *connReq) PrivateData() []byte { return c.pd }
 func (c *connReq) RemoteAddr() string  { return c.remote }
 
-// negotiated is what the Reply settles.
+// negotiated is what the Reply settles. In peer-to-peer mode we choose
+// the initiator's RTR among those it offered: Read, else Write, else
+// Send (RFC 6581 §7); an initiator that offered none gets Read.
 func (c *connReq) negotiated() negotiated {
 	n := negotiated{rev: c.rev}
-	if c.rev == mpaRev2 {
-		n.ext, n.peerIRD = c.ext, c.enh.ird
-		n.rtr = c.enh.p2p && c.enh.readRTR
+	if !c.enhanced {
+		return n
+	}
+	n.ext, n.peerIRD = c.ext, max(c.enh.ird, 1)
+	if c.enh.p2p {
+		switch {
+		case c.enh.readRTR:
+			n.rtr = rtrRead
+		case c.enh.writeRTR:
+			n.rtr = rtrWrite
+		case c.enh.zeroRTR:
+			n.rtr = rtrSend
+		default:
+			n.rtr = rtrRead
+		}
 	}
 	return n
 }
 
-// reply writes the MPA Reply within DefaultTimeout: revision 2 (with the
-// enhanced data and, if the peer sent one, the extension header) to a
-// revision 2 request, else revision 1.
+// reply writes the MPA Reply within DefaultTimeout, in the request's
+// revision: with the enhanced data when the request had them, and the
+// extension header when it offered extensions we accept.
 func (c *connReq) reply(reject bool, cfg verbs.QPConfig, pd []byte) error {
-	frame := appendMPA(nil, true, reject, pd)
-	if c.rev == mpaRev2 {
+	f := mpaFrame{reply: true, reject: reject, crc: true, rev: c.rev, pd: pd}
+	if c.enhanced {
 		n := c.negotiated()
 		ord := uint16(min(2*cfg.SendDepth, enhIRDORD))
 		if c.enh.ird > 0 {
 			ord = min(ord, c.enh.ird)
 		}
-		frame = appendMPARev(nil, true, reject, mpaRev2, appendConnData(nil,
-			enhanced{ird: ourIRD, ord: ord, p2p: n.rtr, readRTR: n.rtr},
-			extHdr{present: c.extOn, flags: c.ext}, pd))
+		f.enhanced, f.ext = true, n.ext
+		f.pd = appendConnData(nil,
+			enhanced{ird: ourIRD, ord: ord, p2p: n.rtr != rtrNone,
+				readRTR: n.rtr == rtrRead, writeRTR: n.rtr == rtrWrite, zeroRTR: n.rtr == rtrSend},
+			extHdr{present: n.ext != 0, flags: n.ext}, pd)
 	}
 	c.conn.SetDeadline(time.Now().Add(verbs.DefaultTimeout))
-	_, err := c.conn.Write(frame)
+	_, err := c.conn.Write(f.marshal(nil))
 	c.conn.SetDeadline(time.Time{})
 	if err != nil {
 		return fmt.Errorf("soft: sending MPA reply: %w", err)

@@ -25,6 +25,12 @@ type rxState struct {
 	recvLen uint32
 
 	respPlaced uint32 // bytes of the head ORQ entry placed so far
+
+	// rtrSend: we chose the zero-length Send RTR (RFC 6581) as MPA
+	// responder. The first Send, if it is zero-length, is the RTR and
+	// takes no receive; any other first Send ends the wait.
+	rtrSend bool
+	rtrOn   bool // the Send being received is that RTR
 }
 
 // errStop tells the receive loop that a Terminate is on its way and the
@@ -123,7 +129,13 @@ func (q *QP) receive() error {
 
 // rxWrite places one RDMA Write segment after checking the STag, its PD,
 // the range and RemoteWrite.
+//
+// A zero-length Write places nothing and is not checked: Linux siw sends
+// one with STag 1 as its peer-to-peer RTR and checks none itself.
 func (q *QP) rxWrite(h *header, seg []byte, plen int, crc uint32) (uint32, error) {
+	if plen == 0 {
+		return crc, nil
+	}
 	m, off, f := q.pd.acquire(h.stag, h.to, uint64(plen), verbs.AccessRemoteWrite)
 	if f != faultNone {
 		q.terminate(termForFault(f, true).withSegment(seg),
@@ -234,6 +246,13 @@ func (q *QP) rxSend(h *header, seg []byte, plen int, crc uint32) (uint32, error)
 			fmt.Errorf("%w: Send MO %d, want %d", errFraming, h.mo, rx.recvLen))
 		return crc, errStop
 	}
+	if rx.rtrSend {
+		rx.rtrSend = false
+		rx.rtrOn = h.op == opSend && h.mo == 0 && h.last && plen == 0
+		if rx.rtrOn {
+			return crc, nil
+		}
+	}
 	if !rx.recvOn {
 		q.mu.Lock()
 		if q.rqHead == q.rqTail {
@@ -287,6 +306,11 @@ func (q *QP) rxSend(h *header, seg []byte, plen int, crc uint32) (uint32, error)
 func (q *QP) commitSend(h *header, seg []byte) {
 	rx := &q.rx
 	if !h.last {
+		return
+	}
+	if rx.rtrOn {
+		rx.rtrOn = false
+		rx.sendMSN++
 		return
 	}
 	var inv uint32

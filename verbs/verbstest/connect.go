@@ -57,7 +57,7 @@ func (s *suite) testConnect(t *testing.T) {
 				qp, err := cr.Accept(verbs.QPConfig{}, tc.resp, prepare)
 				ch <- res{qp, req, err}
 			}()
-			c, err := s.p.Dial(e.ctx, e.ln.Addr(), verbs.QPConfig{}, tc.req)
+			c, err := s.dial.Dial(e.ctx, e.ln.Addr(), verbs.QPConfig{}, tc.req)
 			r := <-ch
 			if c != nil {
 				e.qps = append(e.qps, c)
@@ -104,7 +104,7 @@ func (s *suite) testReject(t *testing.T) {
 			}
 			errc <- cr.Reject(pd)
 		}()
-		q, err := s.p.Dial(e.ctx, e.ln.Addr(), verbs.QPConfig{}, []byte("let me in"))
+		q, err := s.dial.Dial(e.ctx, e.ln.Addr(), verbs.QPConfig{}, []byte("let me in"))
 		if aerr := <-errc; aerr != nil {
 			t.Fatalf("reject: %v", aerr)
 		}

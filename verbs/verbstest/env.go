@@ -17,7 +17,8 @@ const (
 )
 
 type suite struct {
-	p    verbs.Provider
+	p    verbs.Provider // listens
+	dial verbs.Provider // dials
 	addr string
 }
 
@@ -102,7 +103,7 @@ func (e *env) connect(ccfg, scfg verbs.QPConfig, prepare func(verbs.QP) error) *
 		qp, err := cr.Accept(scfg, []byte("server-hello"), prepare)
 		ch <- res{qp, err}
 	}()
-	c, err := e.s.p.Dial(e.ctx, e.ln.Addr(), ccfg, []byte("client-hello"))
+	c, err := e.s.dial.Dial(e.ctx, e.ln.Addr(), ccfg, []byte("client-hello"))
 	r := <-ch
 	if c != nil {
 		e.qps = append(e.qps, c)

@@ -54,7 +54,16 @@ import (
 // Run runs the suite against p, listening on addr (host:port; port 0 picks
 // a free port where the provider supports it).
 func Run(t *testing.T, p verbs.Provider, addr string) {
-	s := &suite{p: p, addr: addr}
+	RunCross(t, p, p, addr)
+}
+
+// RunCross runs the suite between two providers that speak the same wire:
+// dial's queue pairs connect to listen's, listening on addr. It is how the
+// software RNIC is proven against another iWARP stack (Linux siw through
+// the ibverbs provider), in both directions. Optional features run only
+// where both ends negotiated them.
+func RunCross(t *testing.T, dial, listen verbs.Provider, addr string) {
+	s := &suite{p: listen, dial: dial, addr: addr}
 	g0 := runtime.NumGoroutine()
 	t.Run("Connect", s.testConnect)
 	t.Run("Reject", s.testReject)

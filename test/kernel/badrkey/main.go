@@ -1,0 +1,74 @@
+// Command badrkey is a lab probe: through the client library, it maps a
+// block read-only, reads it with the handle's rkey altered, and checks
+// that the brick's RNIC refuses with a remote access error that ends only
+// that session; a fresh session must then read the block. It exits 0 when
+// both hold and prints what each RNIC reported.
+//
+//	badrkey --addr rdma://10.0.3.15:7470 --id 0x200000
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/brick-storage/brick/client"
+	"github.com/brick-storage/brick/protocol"
+	"github.com/brick-storage/brick/verbs"
+)
+
+func main() {
+	addr := flag.String("addr", "", "brick address (tcp:// or rdma://)")
+	idArg := flag.String("id", "0x200000", "an allocated block")
+	flag.Parse()
+	id, err := strconv.ParseUint(*idArg, 0, 64)
+	if err != nil || *addr == "" {
+		fmt.Fprintln(os.Stderr, "usage: badrkey --addr URL --id ID")
+		os.Exit(2)
+	}
+	if err := run(*addr, id); err != nil {
+		fmt.Fprintln(os.Stderr, "badrkey:", err)
+		os.Exit(1)
+	}
+}
+
+func run(addr string, id uint64) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := client.Dial(ctx, addr, client.Options{})
+	if err != nil {
+		return err
+	}
+	h, err := c.Map(ctx, id, protocol.MapReadOnly)
+	if err != nil {
+		c.Close()
+		return fmt.Errorf("map: %w", err)
+	}
+	good := h.RKey
+	h.RKey ^= 0x5a5a00 // another key, same index bits untouched or not: either way not this map's
+	buf := make([]byte, 4096)
+	_, rerr := h.ReadAt(buf, 0)
+	c.Close()
+	fmt.Printf("read with rkey %#x instead of %#x: %v\n", h.RKey, good, rerr)
+	if !errors.Is(rerr, verbs.ErrRemoteAccess) {
+		return fmt.Errorf("read with a bad rkey: %v, want a remote access error", rerr)
+	}
+	c2, err := client.Dial(ctx, addr, client.Options{})
+	if err != nil {
+		return fmt.Errorf("the brick after the fault: %w", err)
+	}
+	defer c2.Close()
+	h2, err := c2.Map(ctx, id, protocol.MapReadOnly)
+	if err != nil {
+		return fmt.Errorf("map after the fault: %w", err)
+	}
+	if _, err := h2.ReadAt(buf, 0); err != nil {
+		return fmt.Errorf("read after the fault: %w", err)
+	}
+	fmt.Println("a new session reads the block: the fault ended only its own session")
+	return h2.Unmap(ctx)
+}
