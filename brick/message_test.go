@@ -472,6 +472,21 @@ func TestMalformedInput(t *testing.T) {
 	mid.Close()
 	check("stall mid-FPDU")
 
+	// An FPDU with a bad MPA CRC: the session ends, the log names the
+	// RNIC-level cause, and the peer gets a Terminate, not just a hang-up.
+	crcBad := mpaConnect(t, hostport, hello.Marshal())
+	fp := []byte{0, 18, 0x41, 0x43, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0} // untagged Send, QN 0, MSN 1, no payload
+	fp = binary.LittleEndian.AppendUint32(fp, crc32c(fp)^1)
+	crcBad.Write(fp)
+	e.waitLog(lb, "RDMA protocol violation by the peer")
+	crcBad.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var term [4]byte
+	if _, err := io.ReadFull(crcBad, term[:]); err != nil || term[3]&0x0f != 0x7 {
+		t.Fatalf("after a bad CRC the peer read %x, %v; want a Terminate FPDU", term, err)
+	}
+	crcBad.Close()
+	check("bad MPA CRC")
+
 	// The peer that stalled mid-MPA at the start has timed out by now (the
 	// flood below would otherwise close it as the oldest half-open one).
 	e.waitLog(lb, "no complete MPA request in time")

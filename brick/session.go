@@ -154,7 +154,8 @@ func transportFault(qp verbs.QP) error {
 		return nil
 	}
 	err := e.Err()
-	if errors.Is(err, verbs.ErrCompletion) || errors.Is(err, verbs.ErrRemoteAccess) {
+	if errors.Is(err, verbs.ErrCompletion) || errors.Is(err, verbs.ErrRemoteAccess) ||
+		errors.Is(err, verbs.ErrProtocol) || errors.Is(err, verbs.ErrStalled) {
 		return err
 	}
 	return nil

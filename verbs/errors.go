@@ -23,6 +23,13 @@ var (
 	ErrFlushed = errors.New("brick: work request flushed")
 	// ErrCompletion: any other unsuccessful completion.
 	ErrCompletion = errors.New("brick: work request failed")
+	// ErrProtocol: the peer broke the RDMA wire protocol (a bad CRC,
+	// queue number, MSN, MO, opcode or length); the QP failed because of it.
+	ErrProtocol = errors.New("brick: RDMA protocol violation by the peer")
+	// ErrStalled: the peer stopped taking data while the QP held
+	// registered memory for it; the QP failed so that the memory's locks
+	// are released.
+	ErrStalled = errors.New("brick: peer stalled")
 )
 
 // CompletionError is the error of an unsuccessful work completion.

@@ -2,9 +2,10 @@ package soft
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
+
+	"github.com/brick-storage/brick/verbs"
 )
 
 // Sizes of the wire structures, in bytes. See doc.go for the layout.
@@ -77,7 +78,7 @@ const (
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // errFraming marks malformed FPDUs (bad lengths, versions, opcodes, CRC).
-var errFraming = errors.New("soft: malformed FPDU")
+var errFraming = fmt.Errorf("soft: malformed FPDU: %w", verbs.ErrProtocol)
 
 // header is a decoded DDP/RDMAP header.
 type header struct {

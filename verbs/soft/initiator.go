@@ -59,15 +59,30 @@ func (b *txBatch) add(hdr, payload []byte) {
 	b.n++
 }
 
-// flush writes the batch with one writev and empties it.
-func (b *txBatch) flush(conn net.Conn) error {
+// flush writes the batch with one writev (q.transmit) and empties it.
+func (b *txBatch) flush(q *QP) error {
 	if b.n == 0 {
 		return nil
 	}
 	b.bufs = b.iov[:3*b.n]
-	_, err := b.bufs.WriteTo(conn)
+	err := q.transmit(&b.bufs)
 	clear(b.iov[:3*b.n]) // drop references to registered memory
 	b.n = 0
+	return err
+}
+
+// transmit writes bufs within stallTimeout.
+func (q *QP) transmit(bufs *net.Buffers) error {
+	n := 0
+	for _, b := range *bufs {
+		n += len(b)
+	}
+	q.conn.SetWriteDeadline(time.Now().Add(stallTimeout))
+	_, err := bufs.WriteTo(q.conn)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("soft: the peer took less than %d bytes in %v (%v): %w", n, stallTimeout, err, verbs.ErrStalled)
+	}
 	return err
 }
 
@@ -138,6 +153,7 @@ func (q *QP) txStep() (bool, error) {
 		q.txStop = true
 		q.mu.Unlock()
 		q.writeTerminate(t) // best effort: the QP is failing anyway
+		close(q.termSent)
 		return false, nil
 	}
 	if q.broken {
@@ -234,7 +250,7 @@ func (q *QP) writeFPDU(hdr, payload []byte) error {
 	t := &q.tx
 	t.iov[0], t.iov[1], t.iov[2] = hdr, payload, frameTrailer(hdr, payload, t.trl[:])
 	t.bufs = t.iov[:]
-	_, err := t.bufs.WriteTo(q.conn)
+	err := q.transmit(&t.bufs)
 	t.iov = [3][]byte{}
 	return err
 }
@@ -275,7 +291,7 @@ func (q *QP) sendSegments(m *mr, off, n int, put func(hdr []byte, sent int, last
 			b.add(hdr, m.buf[off+sent:off+sent+k])
 			sent += k
 		}
-		err := b.flush(q.conn)
+		err := b.flush(q)
 		m.mu.RUnlock()
 		if err != nil || last {
 			return err
@@ -325,7 +341,7 @@ func (q *QP) serveRead(r irqe) error {
 		// Counted before the writev: once the bytes are on the wire the
 		// initiator may see the Read complete before this goroutine runs.
 		ReadBytesServed.Add(uint64(span))
-		err := b.flush(q.conn)
+		err := b.flush(q)
 		m.mu.RUnlock()
 		if err != nil {
 			return err
@@ -345,9 +361,13 @@ func (q *QP) txFault(t *termMsg, err error) {
 		q.err = err
 	}
 	q.term = nil
+	stopped := q.txStop
 	q.txStop = true
 	q.mu.Unlock()
 	q.writeTerminate(t)
+	if !stopped {
+		close(q.termSent)
+	}
 	q.dying.Store(true)
 	q.conn.SetReadDeadline(time.Now().Add(termTimeout))
 }

@@ -306,3 +306,121 @@ func TestDialForeignReplies(t *testing.T) {
 		})
 	}
 }
+
+// rawSession is a connection to a soft listener driven from raw bytes: a
+// peer that misbehaves in ways the software RNIC never would.
+type rawSession struct {
+	conn net.Conn
+	br   *bufio.Reader
+	q    *QP // the listener's queue pair
+}
+
+func dialRaw(t *testing.T) *rawSession {
+	t.Helper()
+	ln := listen(t)
+	conn, err := net.Dial("tcp", ln.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := conn.Write(rawMPA(false, mpaFlagC, 1, nil)); err != nil {
+		t.Fatal(err)
+	}
+	cr, err := ln.Accept(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := cr.Accept(verbs.QPConfig{}, nil, func(q verbs.QP) error {
+		m, err := q.PD().Register(make([]byte, 64), verbs.AccessLocalWrite)
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { m.Deregister() })
+		return q.PostRecv(verbs.RecvWR{ID: 1, Local: verbs.SGEOf(m, 0, 64)})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	br := bufio.NewReader(conn)
+	if _, err := readMPA(br, true); err != nil {
+		t.Fatal(err)
+	}
+	return &rawSession{conn: conn, br: br, q: q.(*QP)}
+}
+
+// A peer that asks for Reads and stops reading the socket cannot hold up
+// the revocation of the region it reads: the transmission that holds the
+// region's lock is bounded by stallTimeout, then the QP fails.
+func TestStalledReaderCannotBlockDeregister(t *testing.T) {
+	old := stallTimeout
+	stallTimeout = 300 * time.Millisecond
+	t.Cleanup(func() { stallTimeout = old })
+	r := dialRaw(t)
+	const size = 1 << 20
+	m, err := r.q.PD().Register(make([]byte, size), verbs.AccessRemoteRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reqs []byte
+	for msn := uint32(1); msn <= 64; msn++ { // 64 MiB: far more than the socket buffers hold
+		var h [untaggedHdrSize + readReqSize]byte
+		putUntagged(h[:], opReadReq, true, qnReadReq, msn, 0)
+		(&readReq{sinkSTag: 9, size: size, srcSTag: m.RKey(), srcTO: m.Addr()}).put(h[untaggedHdrSize:])
+		reqs = appendFPDU(reqs, h[:], nil)
+	}
+	if _, err := r.conn.Write(reqs); err != nil {
+		t.Fatal(err)
+	}
+	// The responses fill the socket buffers; then Deregister must still
+	// return, within the stall bound (and slack), not when the peer reads.
+	for deadline := time.Now().Add(10 * time.Second); ReadBytesServed.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no Read was served")
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Deregister() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * stallTimeout):
+		t.Fatal("Deregister is held up by a peer that stopped reading")
+	}
+	waitDone(t, r.q)
+	if !errors.Is(r.q.Err(), verbs.ErrStalled) {
+		t.Fatalf("QP error %v, want ErrStalled", r.q.Err())
+	}
+}
+
+// A fault found on receive is reported to the peer with a Terminate even
+// when the application closes the QP as soon as it sees the error, and the
+// local error names the protocol violation.
+func TestTerminateBeforeClose(t *testing.T) {
+	r := dialRaw(t)
+	bad := sendFPDU(1, []byte("ping"))
+	bad[len(bad)-1] ^= 0xff // break the CRC
+	if _, err := r.conn.Write(bad); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); r.q.Err() == nil; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("bad CRC not noticed")
+		}
+	}
+	r.q.Close()
+	if !errors.Is(r.q.Err(), verbs.ErrProtocol) {
+		t.Fatalf("QP error %v, want one wrapping verbs.ErrProtocol", r.q.Err())
+	}
+	r.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	f := readFPDU(t, r.br)
+	if f.hdr.op != opTerminate {
+		t.Fatalf("peer got opcode %d, want a Terminate", f.hdr.op)
+	}
+	tm, err := parseTerm(f.payload)
+	if err != nil || tm.layer != layerLLP || tm.code != codeMPACRC {
+		t.Fatalf("Terminate %+v %v, want LLP/MPA CRC error", tm, err)
+	}
+}

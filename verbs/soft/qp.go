@@ -33,6 +33,14 @@ const (
 	termTimeout = time.Second
 )
 
+// stallTimeout bounds one transmission (at most fpduBatch FPDUs, about
+// 1 MiB): a peer that takes less in this long is stalled, and the QP
+// fails. Writes of registered memory hold the region's read lock, which
+// Deregister and Invalidate wait for, so without a bound a peer that
+// stops reading would hold up revocation (and the brick's Unmap) for as
+// long as it likes. A variable so that tests can shorten it.
+var stallTimeout = 5 * time.Second
+
 // sqe is a send queue entry.
 type sqe struct {
 	wr  verbs.SendWR
@@ -133,6 +141,7 @@ type QP struct {
 	done      chan struct{}
 	firstRx   chan struct{}
 	txDone    chan struct{}
+	termSent  chan struct{} // closed once our Terminate is on the wire
 	failOnce  sync.Once
 	firstOnce sync.Once
 
@@ -179,6 +188,8 @@ func newQP(conn net.Conn, br *bufio.Reader, cfg verbs.QPConfig, priv []byte, pas
 		done:    make(chan struct{}),
 		firstRx: make(chan struct{}),
 		txDone:  make(chan struct{}),
+
+		termSent: make(chan struct{}),
 	}
 	q.pd.qp = q
 	q.caps.MemoryWindows = true // local binding; Send with Invalidate is RFC 5040
@@ -390,7 +401,23 @@ func (q *QP) Err() error {
 
 // Close disconnects, flushes outstanding requests and waits for the QP's
 // goroutines to end. Regions stay registered.
+//
+// A Terminate the QP owes the peer (a fault found on receive) goes out
+// first, within termTimeout: the peer learns why, not just that the
+// connection ended.
 func (q *QP) Close() error {
+	q.mu.Lock()
+	owed := q.term != nil && !q.txStop
+	q.mu.Unlock()
+	if owed && q.started.Load() {
+		t := time.NewTimer(termTimeout)
+		select {
+		case <-q.termSent:
+		case <-q.txDone:
+		case <-t.C:
+		}
+		t.Stop()
+	}
 	q.fail(fmt.Errorf("soft: queue pair closed locally: %w", verbs.ErrClosed))
 	if q.started.Load() {
 		<-q.done
