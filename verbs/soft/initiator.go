@@ -81,7 +81,15 @@ func (q *QP) transmit(bufs *net.Buffers) error {
 	_, err := bufs.WriteTo(q.conn)
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		return fmt.Errorf("soft: the peer took less than %d bytes in %v (%v): %w", n, stallTimeout, err, verbs.ErrStalled)
+		err = fmt.Errorf("soft: the peer took less than %d bytes in %v (%v): %w", n, stallTimeout, err, verbs.ErrStalled)
+		// Recorded now, while the caller still holds the region lock:
+		// what the receiver finds once the region is revoked is a
+		// consequence.
+		q.mu.Lock()
+		if !q.broken {
+			q.broken, q.err = true, err
+		}
+		q.mu.Unlock()
 	}
 	return err
 }

@@ -372,11 +372,17 @@ func TestStalledReaderCannotBlockDeregister(t *testing.T) {
 	if _, err := r.conn.Write(reqs); err != nil {
 		t.Fatal(err)
 	}
-	// The responses fill the socket buffers; then Deregister must still
-	// return, within the stall bound (and slack), not when the peer reads.
-	for deadline := time.Now().Add(10 * time.Second); ReadBytesServed.Load() == 0; time.Sleep(time.Millisecond) {
+	// The responses fill the socket buffers: the sender blocks in a write
+	// holding the region's lock (ReadBytesServed, counted before each
+	// write, stops growing). Then Deregister must still return, within
+	// the stall bound (and slack), not when the peer reads.
+	for last, deadline := uint64(0), time.Now().Add(10*time.Second); ; last = ReadBytesServed.Load() {
+		time.Sleep(stallTimeout / 4) // watching for progress to stop
+		if n := ReadBytesServed.Load(); n > 0 && n == last {
+			break
+		}
 		if time.Now().After(deadline) {
-			t.Fatal("no Read was served")
+			t.Fatal("the Read Responses never filled the socket")
 		}
 	}
 	done := make(chan error, 1)
@@ -422,5 +428,63 @@ func TestTerminateBeforeClose(t *testing.T) {
 	tm, err := parseTerm(f.payload)
 	if err != nil || tm.layer != layerLLP || tm.code != codeMPACRC {
 		t.Fatalf("Terminate %+v %v, want LLP/MPA CRC error", tm, err)
+	}
+}
+
+// Linux siw 6.1 answers a zero-length Read (our RTR and completion fences)
+// with as many bytes as the last message it sent. The initiator drops them
+// and carries on.
+func TestZeroLengthReadAnsweredWithBytes(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ch := make(chan error, 1)
+	go func() {
+		ch <- func() error {
+			c, err := ln.Accept()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			br := bufio.NewReader(c)
+			if _, err := readMPA(br, false); err != nil {
+				return err
+			}
+			rep := rawMPA(true, mpaFlagC|mpaFlagS, 2, cat(v2(enhanced{ird: 8, ord: 8, p2p: true, readRTR: true}), []byte("server-hello")))
+			if _, err := c.Write(rep); err != nil {
+				return err
+			}
+			stale := []byte("24 bytes of a stale Send")
+			for i := 0; i < 2; i++ { // the RTR, then the fence behind the Send
+				var f fpdu
+				for f.hdr.op != opReadReq {
+					f = readFPDU(t, br)
+				}
+				var h [taggedHdrSize]byte
+				putTagged(h[:], opReadResp, true, 0, 0)
+				if _, err := c.Write(appendFPDU(nil, h[:], stale)); err != nil {
+					return err
+				}
+			}
+			io.Copy(io.Discard, br)
+			return nil
+		}()
+	}()
+	q, err := provider{}.Dial(testCtx(t), ln.Addr().String(), verbs.QPConfig{}, []byte("client-hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := region(t, q.PD(), 64, verbs.AccessLocalWrite)
+	mustPost(t, q, verbs.SendWR{ID: 0, Op: verbs.OpSend, Local: verbs.SGEOf(src, 0, 2)})
+	wantStatuses(t, waitN(t, q.SendCQ(), 1), verbs.StatusSuccess)
+	if err := q.(*QP).Err(); err != nil {
+		t.Fatalf("QP failed: %v", err)
+	}
+	q.Close()
+	if err := <-ch; err != nil {
+		t.Fatal(err)
 	}
 }

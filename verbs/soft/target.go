@@ -31,6 +31,8 @@ type rxState struct {
 	// takes no receive; any other first Send ends the wait.
 	rtrSend bool
 	rtrOn   bool // the Send being received is that RTR
+
+	discard [4096]byte // payload a zero-length Read's Response should not have carried
 }
 
 // errStop tells the receive loop that a Terminate is on its way and the
@@ -176,6 +178,13 @@ func (q *QP) rxReadResp(h *header, seg []byte, plen int, crc uint32) (uint32, er
 			fmt.Errorf("%w: Read Response for STag %#x, want %#x", errFraming, h.stag, e.stag))
 		return crc, errStop
 	}
+	if e.size == 0 && plen > 0 && h.to == e.to {
+		// Linux siw (6.1) answers a zero-length Read, such as our
+		// completion fences, with as many bytes as the last message it
+		// transmitted (a stale length in its send WQE). Nothing is to be
+		// placed: checked by the CRC and dropped.
+		return q.drop(plen, crc)
+	}
 	if h.to != e.to+uint64(placed) || uint64(placed)+uint64(plen) > uint64(e.size) {
 		q.terminate(newTerm(layerDDP, etypeDDPTagged, codeTBounds).withSegment(seg),
 			fmt.Errorf("%w: Read Response at %#x+%d outside the sink", errFraming, h.to, plen))
@@ -200,6 +209,19 @@ func (q *QP) rxReadResp(h *header, seg []byte, plen int, crc uint32) (uint32, er
 		}
 	}
 	q.rx.respPlaced += uint32(plen)
+	return crc, nil
+}
+
+// drop reads and discards n payload bytes, folding them into crc.
+func (q *QP) drop(n int, crc uint32) (uint32, error) {
+	for n > 0 {
+		b := q.rx.discard[:min(n, len(q.rx.discard))]
+		if _, err := io.ReadFull(q.br, b); err != nil {
+			return crc, err
+		}
+		crc = crc32.Update(crc, castagnoli, b)
+		n -= len(b)
+	}
 	return crc, nil
 }
 

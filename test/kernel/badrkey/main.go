@@ -4,7 +4,12 @@
 // that session; a fresh session must then read the block. It exits 0 when
 // both hold and prints what each RNIC reported.
 //
-//	badrkey --addr rdma://10.0.3.15:7470 --id 0x200000
+//	badrkey --addr rdma://10.0.3.15:7470 --id 0x200000 [--expect flushed]
+//
+// --expect flushed is for an initiator whose RNIC reports the target's
+// Terminate by flushing the request (Linux siw: it logs "siw: got
+// TERMINATE" with the layer, type and code, and flushes the QP); the
+// default, remote-access, is what rxe and the software RNIC report.
 package main
 
 import (
@@ -24,19 +29,24 @@ import (
 func main() {
 	addr := flag.String("addr", "", "brick address (tcp:// or rdma://)")
 	idArg := flag.String("id", "0x200000", "an allocated block")
+	expect := flag.String("expect", "remote-access", "what the initiator reports: remote-access or flushed")
 	flag.Parse()
+	want := verbs.ErrRemoteAccess
+	if *expect == "flushed" {
+		want = verbs.ErrFlushed
+	}
 	id, err := strconv.ParseUint(*idArg, 0, 64)
 	if err != nil || *addr == "" {
 		fmt.Fprintln(os.Stderr, "usage: badrkey --addr URL --id ID")
 		os.Exit(2)
 	}
-	if err := run(*addr, id); err != nil {
+	if err := run(*addr, id, want); err != nil {
 		fmt.Fprintln(os.Stderr, "badrkey:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr string, id uint64) error {
+func run(addr string, id uint64, want error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c, err := client.Dial(ctx, addr, client.Options{})
@@ -54,8 +64,8 @@ func run(addr string, id uint64) error {
 	_, rerr := h.ReadAt(buf, 0)
 	c.Close()
 	fmt.Printf("read with rkey %#x instead of %#x: %v\n", h.RKey, good, rerr)
-	if !errors.Is(rerr, verbs.ErrRemoteAccess) {
-		return fmt.Errorf("read with a bad rkey: %v, want a remote access error", rerr)
+	if !errors.Is(rerr, want) {
+		return fmt.Errorf("read with a bad rkey: %v, want %v", rerr, want)
 	}
 	c2, err := client.Dial(ctx, addr, client.Options{})
 	if err != nil {

@@ -33,8 +33,10 @@ urls() {
 
 log() { echo "[$pair] $*"; }
 fail() {
-  log "FAIL: $*"
-  failed+=("$*")
+  local m="$*"
+  m=${m//$'\n'/ | }
+  log "FAIL: $m"
+  failed+=("$m;")
 }
 
 # ctl runs brickctl against the pairing's brick with a time bound.
@@ -97,10 +99,22 @@ flow() {
   grep -q '^0x1000000 ' <<<"$list" && grep -q '^0x3000000  *0x3400000  *3 ' <<<"$list" ||
     fail "list does not show the written extents: $list"
 
-  # a read with a bad rkey: remote access error, the brick serves on
-  timeout -k 5 $T brick-badrkey --addr "$client" --id 0x1000000 >"$dir/badrkey.out" 2>&1 ||
+  # a read with a bad rkey: the target refuses with a Terminate (RDMAP,
+  # remote protection), only that session ends, the brick serves on. The
+  # initiator reports a remote access error (soft, rxe); siw logs the
+  # Terminate and flushes the request instead.
+  local expect=remote-access
+  [[ $client == rdma://$SIW:* ]] && expect=flushed
+  dmesg -C 2>/dev/null
+  timeout -k 5 $T brick-badrkey --addr "$client" --id 0x1000000 --expect $expect >"$dir/badrkey.out" 2>&1 ||
     fail "bad rkey: $(tail -n 2 "$dir/badrkey.out")"
   log "bad rkey: $(head -n 1 "$dir/badrkey.out")"
+  if [[ $expect == flushed ]]; then
+    local term
+    term=$(dmesg | grep -m1 'siw: got TERMINATE')
+    log "siw initiator: $term"
+    [[ $term == *"layer 0, type 1,"* ]] || fail "siw did not log an RDMAP remote protection Terminate: $term"
+  fi
 
   # kill -9 with a read-write map held, list offline, restart, read back
   timeout -k 5 $T brickctl --addr "$client" map --rw --hold 0x2000000 >"$dir/hold.out" 2>&1 &
@@ -158,6 +172,6 @@ for pair in $PAIRINGS; do
   read -r client listen <<<"$(urls 0 "$pair")"
   printf '%-10s %-22s %-22s %-8s %s\n' "$pair" "${client%:0}" "${listen%:0}" "${method_of[$pair]}" "${result[$pair]}"
   [[ ${result[$pair]} == pass ]] || rc=1
-done | tee "$OUT/matrix.txt"
-grep -qv ' pass$' <(tail -n +1 "$OUT/matrix.txt") && rc=1
+done >"$OUT/matrix.txt"
+cat "$OUT/matrix.txt"
 exit $rc
