@@ -16,6 +16,18 @@
 // undecodable record) rather than hand out the wrong memory, and refuses
 // metadata that belongs to another pmem region (UUID mismatch).
 //
+// # Open refuses instead of guessing
+//
+// The store has an Identity (a random ID and a generation) that the pmem
+// superblock records; given it (Options.Expect), Open refuses a store that
+// is missing, empty, another one or rolled back, after only a read-only
+// look at it (identity.go). Pebble 2.1 would take damage in the middle of
+// a write-ahead log for a torn tail and drop the records after it; Open
+// checks the logs first and refuses such damage (walcheck.go). A full
+// metadata disk would make Pebble's open retry a flush forever; Open checks
+// the free space and fails on a background error while opening
+// (pebble.go).
+//
 // # Capacity
 //
 // Every block ends up in exactly one frame or slot, so Alloc admits blocks
@@ -166,6 +178,13 @@ type Options struct {
 	// Logger receives Pebble's and the store's log lines; nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Expect is the store the pmem superblock records (zero: none, the
+	// region holds no blocks yet). When set, the store must exist, carry
+	// this ID, and be at this generation or one past it (a crash after the
+	// store moved on and before the superblock did); otherwise Open fails
+	// with ErrNoMetadata, ErrStoreMismatch or ErrRolledBack before it
+	// creates or writes anything. See Identity.
+	Expect Identity
 }
 
 // Stats counts the store's contents.
@@ -221,6 +240,7 @@ type Store struct {
 	dir      string
 	readOnly bool
 	uuid     [16]byte
+	ident    Identity // guarded by mu after Open
 	frames   uint64
 	slots    uint64
 	log      *slog.Logger
@@ -252,8 +272,16 @@ type Store struct {
 	}
 }
 
-// Open opens (creating if needed) the metadata store in dir for the pmem
-// region described by opts.
+// Open opens (creating if needed, unless opts.Expect names a store) the
+// metadata store in dir for the pmem region described by opts, and moves
+// its generation on (see Identity).
+//
+// Before Pebble sees the directory, Open checks every write-ahead log for
+// damage that Pebble would silently take for a torn tail (checkWALs,
+// ErrCorrupt) and that the file system has room for what opening writes
+// (ErrDiskFull). If a flush fails while Pebble opens, Open returns the
+// error (ErrDiskFull, ErrIO) instead of waiting for Pebble's endless
+// retries; see openPebble for what it leaves running.
 func Open(dir string, opts Options) (*Store, error) {
 	if opts.Frames == 0 {
 		return nil, fmt.Errorf("alloc2m: opening %s: region has no data frames: %w", dir, ErrInvalid)
@@ -267,8 +295,9 @@ func Open(dir string, opts Options) (*Store, error) {
 // OpenReadOnly opens the store in dir without changing it, for inspecting
 // the map while brickd is down (brickctl list --meta). It takes the same
 // directory lock as Open, so it fails with ErrLocked while a brickd has the
-// store open (and a brickd cannot start while it is held). Changes return
-// ErrReadOnly.
+// store open (and a brickd cannot start while it is held). It needs no
+// write access: on read-only media it takes a shared lock instead (see
+// roLockFS) and Pebble opens read-only. Changes return ErrReadOnly.
 func OpenReadOnly(dir string) (*Store, error) {
 	return open(dir, Options{}, true)
 }
@@ -282,12 +311,26 @@ func open(dir string, opts Options, readOnly bool) (_ *Store, err error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	if readOnly {
+	switch {
+	case readOnly:
 		if _, err := fsys.Stat(dir); err != nil {
 			return nil, fmt.Errorf("alloc2m: metadata store %s does not exist: %w", dir, err)
 		}
-	} else if err := fsys.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("alloc2m: creating metadata directory %s: %w", dir, err)
+		fsys = roLockFS{fsys}
+	case opts.Expect.Bound():
+		// Never create a store where the superblock says one exists.
+		ok, err := exists(fsys, dir)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("the pmem image records metadata store %s at generation %d, but %s holds no metadata store: %w",
+				fmtUUID(opts.Expect.ID), opts.Expect.Generation, dir, ErrNoMetadata)
+		}
+	default:
+		if err := fsys.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("alloc2m: creating metadata directory %s: %w", dir, err)
+		}
 	}
 
 	// Take Pebble's directory lock ourselves (Pebble takes it in read-only
@@ -308,26 +351,58 @@ func open(dir string, opts Options, readOnly bool) (_ *Store, err error) {
 		}
 	}()
 
+	if err := checkWALs(fsys, dir); err != nil {
+		return nil, fmt.Errorf("alloc2m: metadata store %s: %w", dir, err)
+	}
+	plog := newPebbleLogger(logger)
+	if !readOnly {
+		// An existing store is vouched for read-only first: a writable
+		// open flushes what it replays, starts a new log and rewrites its
+		// OPTIONS, and none of that may happen to a store that is refused.
+		if ok, err := exists(fsys, dir); err != nil {
+			return nil, err
+		} else if ok {
+			if err := vouch(dir, fsys, lock, plog, opts); err != nil {
+				return nil, err
+			}
+		}
+		if err := checkFreeSpace(fsys, dir); err != nil {
+			return nil, err
+		}
+	}
+	watch := newOpenWatch(plog)
 	popts := &pebble.Options{
-		FS:       fsys,
-		Lock:     lock,
-		Logger:   pebbleLogger{l: logger},
-		ReadOnly: readOnly,
+		FS:            fsys,
+		Lock:          lock,
+		Logger:        plog,
+		EventListener: watch.listener(),
+		ReadOnly:      readOnly,
 	}
 	if !readOnly {
-		// New stores get the newest format; existing ones are ratcheted.
+		// New stores get the newest format (which writes the WAL sync
+		// chunks checkWALs relies on); existing ones are ratcheted.
 		popts.FormatMajorVersion = pebble.FormatNewest
+		popts.ErrorIfNotExists = opts.Expect.Bound()
 	}
-	db, err := pebble.Open(dir, popts)
+	db, err := openPebble(dir, popts, watch)
 	if err != nil {
 		if errors.Is(err, pebble.ErrDBDoesNotExist) {
+			if opts.Expect.Bound() {
+				return nil, fmt.Errorf("the pmem image records a metadata store, but %s holds none: %w", dir, ErrNoMetadata)
+			}
 			return nil, fmt.Errorf("alloc2m: %s holds no metadata store: %w", dir, fs.ErrNotExist)
+		}
+		if errors.Is(err, ErrDiskFull) || errors.Is(err, ErrIO) {
+			return nil, err
 		}
 		return nil, fmt.Errorf("alloc2m: opening metadata store %s: %w", dir, err)
 	}
 	s := &Store{db: db, lock: lock, dir: dir, readOnly: readOnly, log: logger}
 	if err := s.load(opts); err != nil {
 		_ = db.Close()
+		if errors.Is(err, ErrNoMetadata) || errors.Is(err, ErrStoreMismatch) || errors.Is(err, ErrRolledBack) {
+			return nil, err // these name the store already
+		}
 		return nil, fmt.Errorf("alloc2m: metadata store %s: %w", dir, err)
 	}
 	return s, nil
@@ -348,6 +423,11 @@ func isLockConflict(err error) bool {
 
 // load checks or initialises the meta keys and rebuilds the index.
 func (s *Store) load(opts Options) error {
+	if !s.readOnly {
+		if err := s.vouch(opts); err != nil {
+			return err
+		}
+	}
 	schema, haveSchema, err := s.getMeta(keyMetaSchema, 4)
 	if err != nil {
 		return err
@@ -364,6 +444,10 @@ func (s *Store) load(opts Options) error {
 	if err != nil {
 		return err
 	}
+	ident, haveIdent, err := s.readIdentity()
+	if err != nil {
+		return err
+	}
 	fresh := !haveSchema && !haveUUID && !haveFrames
 	if fresh {
 		if s.readOnly {
@@ -372,16 +456,35 @@ func (s *Store) load(opts Options) error {
 		if err := s.hasBlocks(); err != nil {
 			return err
 		}
+		id, err := newStoreID()
+		if err != nil {
+			return err
+		}
+		s.ident = Identity{ID: id, Generation: 1}
 		b := s.db.NewBatch()
 		defer b.Close()
 		_ = b.Set([]byte(keyMetaSchema), encodeU32(schemaVersion), nil)
 		_ = b.Set([]byte(keyMetaUUID), opts.UUID[:], nil)
 		_ = b.Set([]byte(keyMetaFrames), encodeU64(opts.Frames), nil)
 		_ = b.Set([]byte(keyMetaSlots), encodeU64(opts.Slots), nil)
+		_ = b.Set([]byte(keyMetaStore), s.ident.ID[:], nil)
+		_ = b.Set([]byte(keyMetaGen), encodeU64(s.ident.Generation), nil)
 		if err := b.Commit(pebble.Sync); err != nil {
 			return fmt.Errorf("initialising: %w", err)
 		}
-		s.log.Info("alloc2m: new metadata store", "dir", s.dir, "uuid", fmtUUID(opts.UUID), "frames", opts.Frames, "slots", opts.Slots)
+		// A new store's first log was created before Pebble raised its
+		// format, so it lacks the WAL sync chunks checkWALs needs to tell
+		// damage from a torn tail. A flush starts the next one.
+		if err := s.db.Flush(); err != nil {
+			return fmt.Errorf("initialising: %w", err)
+		}
+		// And the generation moves on in that new log, as at every open:
+		// losing the log then shows as a store that went back (Identity).
+		s.ident.Generation++
+		if err := s.db.Set([]byte(keyMetaGen), encodeU64(s.ident.Generation), pebble.Sync); err != nil {
+			return fmt.Errorf("initialising: %w", err)
+		}
+		s.log.Info("alloc2m: new metadata store", "dir", s.dir, "uuid", fmtUUID(opts.UUID), "store", fmtUUID(s.ident.ID), "frames", opts.Frames, "slots", opts.Slots)
 		s.uuid, s.frames, s.slots = opts.UUID, opts.Frames, opts.Slots
 		s.mu.blocks = btreemap.New[uint64, *record](32, cmpU64)
 		s.mu.used = newFrameBitmap(opts.Frames)
@@ -392,9 +495,13 @@ func (s *Store) load(opts Options) error {
 		return fmt.Errorf("incomplete meta keys (schema %v, uuid %v, frames %v): %w", haveSchema, haveUUID, haveFrames, ErrCorrupt)
 	}
 	schemaV := binary.BigEndian.Uint32(schema)
-	if schemaV != schemaVersion && schemaV != schemaV1 {
-		return fmt.Errorf("schema version %d, this brick reads %d and %d: %w", schemaV, schemaV1, schemaVersion, ErrCorrupt)
+	if schemaV != schemaVersion && schemaV != schemaV2 && schemaV != schemaV1 {
+		return fmt.Errorf("schema version %d, this brick reads %d to %d: %w", schemaV, schemaV1, schemaVersion, ErrCorrupt)
 	}
+	if schemaV == schemaVersion && !haveIdent {
+		return fmt.Errorf("schema %d store without identity keys: %w", schemaV, ErrCorrupt)
+	}
+	s.ident = ident
 	copy(s.uuid[:], uuid)
 	stored := binary.BigEndian.Uint64(framesVal)
 	var storedSlots uint64 // a schema-1 store has no tier
@@ -411,27 +518,32 @@ func (s *Store) load(opts Options) error {
 	s.frames = stored
 	s.slots = storedSlots
 	if !s.readOnly {
-		if s.uuid != opts.UUID {
-			return fmt.Errorf("metadata in %s belongs to brick %s, pmem region is brick %s; refusing to start: %w",
-				s.dir, fmtUUID(s.uuid), fmtUUID(opts.UUID), ErrUUIDMismatch)
-		}
 		s.frames, s.slots = opts.Frames, opts.Slots
 	}
 	if err := s.rebuild(stored, storedSlots); err != nil {
 		return err
 	}
-	if s.readOnly || (schemaV == schemaVersion && stored == opts.Frames && haveSlots && storedSlots == opts.Slots) {
+	if s.readOnly {
 		return nil
 	}
-	// Upgrade the schema (before any version-2 record is written) and
-	// record the geometry, in one synced batch.
+	// Upgrade the schema (before any version-2 record is written), give
+	// an older store its identity, move the generation on and record the
+	// geometry, in one synced batch.
+	if !haveIdent {
+		if s.ident.ID, err = newStoreID(); err != nil {
+			return err
+		}
+	}
+	s.ident.Generation = max(s.ident.Generation, opts.Expect.Generation) + 1
 	b := s.db.NewBatch()
 	defer b.Close()
 	_ = b.Set([]byte(keyMetaSchema), encodeU32(schemaVersion), nil)
 	_ = b.Set([]byte(keyMetaFrames), encodeU64(opts.Frames), nil)
 	_ = b.Set([]byte(keyMetaSlots), encodeU64(opts.Slots), nil)
+	_ = b.Set([]byte(keyMetaStore), s.ident.ID[:], nil)
+	_ = b.Set([]byte(keyMetaGen), encodeU64(s.ident.Generation), nil)
 	if err := b.Commit(pebble.Sync); err != nil {
-		return fmt.Errorf("recording the schema version and geometry: %w", err)
+		return fmt.Errorf("recording the schema version, generation and geometry: %w", err)
 	}
 	if schemaV != schemaVersion {
 		s.log.Info("alloc2m: metadata schema upgraded", "dir", s.dir, "from", schemaV, "to", schemaVersion)

@@ -463,12 +463,15 @@ func TestCorruptRecords(t *testing.T) {
 		{"bad schema", [][2][]byte{{[]byte(keyMetaSchema), encodeU32(7)}}, ErrCorrupt},
 		{"bad frames meta", [][2][]byte{{[]byte(keyMetaFrames), []byte{1}}}, ErrCorrupt},
 		{"missing uuid", [][2][]byte{{[]byte(keyMetaUUID), nil}}, ErrCorrupt},
+		{"missing identity", [][2][]byte{{[]byte(keyMetaStore), nil}, {[]byte(keyMetaGen), nil}}, ErrCorrupt},
+		{"store id without generation", [][2][]byte{{[]byte(keyMetaGen), nil}}, ErrCorrupt},
+		{"bad generation", [][2][]byte{{[]byte(keyMetaGen), []byte{1}}}, ErrCorrupt},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fsys := vfs.NewMem()
 			openMem(t, fsys, 8).Close()
-			db, err := pebble.Open(dir, &pebble.Options{FS: fsys, Logger: pebbleLogger{quiet}})
+			db, err := pebble.Open(dir, &pebble.Options{FS: fsys, Logger: newPebbleLogger(quiet)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -912,7 +915,7 @@ func TestOpenReadOnlyCorruptGeometry(t *testing.T) {
 			}
 			mustAlloc(t, s, id(1))
 			s.Close()
-			db, err := pebble.Open(d, &pebble.Options{Logger: pebbleLogger{quiet}})
+			db, err := pebble.Open(d, &pebble.Options{Logger: newPebbleLogger(quiet)})
 			if err != nil {
 				t.Fatal(err)
 			}

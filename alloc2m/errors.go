@@ -34,4 +34,18 @@ var (
 	ErrInvalid = errors.New("brick: invalid allocator options")
 	// ErrClosed: the store is closed.
 	ErrClosed = errors.New("brick: metadata store closed")
+	// ErrNoMetadata: Options.Expect names a store, but the directory holds
+	// none, or one without brick metadata (its log was lost).
+	ErrNoMetadata = errors.New("brick: metadata store missing or empty")
+	// ErrStoreMismatch: the store is not the one Options.Expect names.
+	ErrStoreMismatch = errors.New("brick: metadata store is not the one the pmem image records")
+	// ErrRolledBack: the store's generation and Options.Expect's disagree:
+	// one of the two was restored from an older copy, or lost its newest
+	// writes.
+	ErrRolledBack = errors.New("brick: metadata store and pmem image are from different points in time")
+	// ErrDiskFull: the metadata file system has no room for what opening
+	// the store must write.
+	ErrDiskFull = errors.New("brick: not enough free space for the metadata store")
+	// ErrIO: opening the store failed writing to disk for another reason.
+	ErrIO = errors.New("brick: metadata store I/O error")
 )

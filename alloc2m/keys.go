@@ -13,6 +13,8 @@ import (
 //	"m/uuid"                 [16] UUID of the pmem region this metadata maps
 //	"m/frames"               u64  data frames in the region when last opened
 //	"m/slots"                u64  tier slots when last opened (absent: 0)
+//	"m/store"                [16] the store's own identity (schema 3)
+//	"m/gen"                  u64  the store's generation (schema 3)
 //	"b" + u64 ID             block record, see below
 //
 // A block record is written in version 2, 12 bytes:
@@ -38,11 +40,16 @@ import (
 // 1 only by the "m/slots" key and version-2 records; a writable Open
 // upgrades the schema number before it writes either, so an older brick
 // refuses the store with a clear message instead of misreading a record.
+// Schema 3 adds "m/store" and "m/gen", the Identity a pmem superblock
+// records (identity.go); a writable Open gives a schema-2 store its
+// identity in the same batch that upgrades the schema number.
 const (
 	keyMetaSchema = "m/schema"
 	keyMetaUUID   = "m/uuid"
 	keyMetaFrames = "m/frames"
 	keyMetaSlots  = "m/slots"
+	keyMetaStore  = "m/store"
+	keyMetaGen    = "m/gen"
 
 	// maxCount bounds a recorded frame or slot count (8 PiB of 2 MiB
 	// frames): a read-only open sizes its bitmaps from the recorded counts,
@@ -51,7 +58,8 @@ const (
 
 	blockPrefix   = 'b'
 	blockKeyLen   = 1 + 8
-	schemaVersion = 2
+	schemaVersion = 3
+	schemaV2      = 2
 	schemaV1      = 1
 
 	recordVersion = 2

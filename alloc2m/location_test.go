@@ -247,7 +247,7 @@ func TestCrashMoves(t *testing.T) {
 // to schema 2, and then takes a tier.
 func TestVersion1Store(t *testing.T) {
 	fsys := vfs.NewMem()
-	db, err := pebble.Open(dir, &pebble.Options{FS: fsys, Logger: pebbleLogger{quiet}})
+	db, err := pebble.Open(dir, &pebble.Options{FS: fsys, Logger: newPebbleLogger(quiet)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,15 +28,14 @@ func NewAnonymous(size int64) (Region, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pmem: mapping %d bytes of anonymous memory: %w", size, err)
 	}
-	sb, _, err := formatOrValidate(data, size)
+	sb, _, err := formatOrValidate(data, size, true)
 	if err != nil {
 		_ = unix.Munmap(data)
 		return nil, fmt.Errorf("pmem: anonymous region: %w", err)
 	}
 	r := &anonRegion{}
 	r.mapping.data = data
-	r.frames = sb.frames
-	r.uuid = sb.uuid
+	r.setSuperblock(sb)
 	return r, nil
 }
 
@@ -53,6 +52,11 @@ func (r *anonRegion) Properties() Properties {
 func (r *anonRegion) Flush(b []byte) error {
 	_, err := r.pageRange(b)
 	return err
+}
+
+// Bind records b in the in-memory superblock; nothing survives anyway.
+func (r *anonRegion) Bind(b Binding) error {
+	return r.bind(b, func([]byte) error { return nil })
 }
 
 // Zero gives frame i's pages back to the kernel; they read as zero again.

@@ -23,7 +23,8 @@ var _ Region = (*devdaxRegion)(nil)
 
 // OpenDevDAX maps the device-DAX instance at path (/dev/daxX.Y). Size and
 // alignment come from sysfs under opts.SysfsRoot; the alignment must be at
-// least 2 MiB. An all-zero header is formatted (and flushed); anything else
+// least 2 MiB. An all-zero header is formatted (and flushed), unless
+// opts.Existing says it must already be (ErrUnformatted); anything else
 // must be a brick superblock. The whole device is the region: opts.Size,
 // if set, must equal the device size. The device is flock'ed while open.
 func OpenDevDAX(path string, opts Options) (Region, error) {
@@ -59,7 +60,7 @@ func OpenDevDAX(path string, opts Options) (Region, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pmem: opening device-DAX: %w", err)
 	}
-	r, err := mapDevDAX(f, path, info, domain)
+	r, err := mapDevDAX(f, path, info, domain, !opts.Existing)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -67,7 +68,7 @@ func OpenDevDAX(path string, opts Options) (Region, error) {
 	return r, nil
 }
 
-func mapDevDAX(f *os.File, path string, info DevDAXInfo, domain Domain) (*devdaxRegion, error) {
+func mapDevDAX(f *os.File, path string, info DevDAXInfo, domain Domain, format bool) (*devdaxRegion, error) {
 	fd := int(f.Fd())
 	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		if errors.Is(err, unix.EWOULDBLOCK) {
@@ -81,16 +82,15 @@ func mapDevDAX(f *os.File, path string, info DevDAXInfo, domain Domain) (*devdax
 	}
 	r := &devdaxRegion{path: path, f: f, props: daxProperties(KindDevDAX, domain)}
 	r.mapping.data = data
-	sb, formatted, err := formatOrValidate(data, info.Size)
+	sb, formatted, err := formatOrValidate(data, info.Size, format)
 	if err == nil && formatted {
-		err = r.Flush(data[:superblockSize])
+		err = r.Flush(data[:sbAreaSize])
 	}
 	if err != nil {
 		_ = unix.Munmap(data)
 		return nil, fmt.Errorf("pmem: device-DAX %s: %w", path, err)
 	}
-	r.frames = sb.frames
-	r.uuid = sb.uuid
+	r.setSuperblock(sb)
 	return r, nil
 }
 
@@ -126,6 +126,9 @@ func (r *devdaxRegion) Flush(b []byte) error {
 	}
 	return CPUFlush(b)
 }
+
+// Bind records b in the superblock and flushes it.
+func (r *devdaxRegion) Bind(b Binding) error { return r.bind(b, r.Flush) }
 
 // Zero clears data frame i with stores and flushes it.
 func (r *devdaxRegion) Zero(i uint64) error {

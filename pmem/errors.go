@@ -25,4 +25,14 @@ var (
 	ErrRange = errors.New("brick: range outside the pmem region")
 	// ErrClosed: the region has been closed.
 	ErrClosed = errors.New("brick: pmem region closed")
+	// ErrNoSpace: the file system cannot hold the whole image, so it is
+	// not created (or, sparse from an older brick, not opened): a write
+	// into a page with no disk block behind it would kill the process with
+	// SIGBUS.
+	ErrNoSpace = errors.New("brick: not enough disk space for the pmem image")
+	// ErrNoImage: Options.Existing was set and the image does not exist.
+	ErrNoImage = errors.New("brick: pmem image does not exist")
+	// ErrUnformatted: Options.Existing was set and the image has no
+	// superblock (its header is all zero).
+	ErrUnformatted = errors.New("brick: pmem image has no superblock")
 )

@@ -5,6 +5,7 @@ package pmem
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -18,6 +19,10 @@ type FileOptions struct {
 	// means use the existing file's size. An existing file whose size
 	// differs from a non-zero Size is refused with ErrGeometry.
 	Size int64
+	// Existing: the image must exist and be formatted; OpenFile writes
+	// nothing to create or format one (ErrNoImage, ErrUnformatted). For a
+	// caller whose metadata says the image holds blocks.
+	Existing bool
 }
 
 // fileRegion is a plain file mapped MAP_SHARED, or (dax) a file on a DAX
@@ -32,22 +37,38 @@ type fileRegion struct {
 
 var _ Region = (*fileRegion)(nil)
 
-// OpenFile maps the pmem image at path, creating it (sparse) if it does not
-// exist and formatting its superblock if the header is all zero. The image
-// is flock'ed for as long as it is open: a second OpenFile of the same image,
-// from any process, fails with ErrLocked.
+// OpenFile maps the pmem image at path, creating it if it does not exist
+// and formatting its superblock if the header is all zero (neither with
+// opts.Existing). Every byte of the image has disk space behind it before
+// it is mapped (see reserveImage): a new image is allocated whole, an old
+// sparse one is allocated at open, and either is refused with ErrNoSpace
+// when the file system cannot hold it. The image is flock'ed for as long
+// as it is open: a second OpenFile of the same image, from any process,
+// fails with ErrLocked.
 func OpenFile(path string, opts FileOptions) (Region, error) {
+	return openFileMode(path, opts, fileMode{})
+}
+
+// openFileMode opens (or creates) the image file and maps it.
+func openFileMode(path string, opts FileOptions, mode fileMode) (Region, error) {
 	if opts.Size != 0 {
 		if _, ok := checkFrameCount(opts.Size); !ok {
 			return nil, fmt.Errorf("pmem: image %s: size %d is not a multiple of %d bytes of at least 2 frames: %w",
 				path, opts.Size, FrameSize, ErrInvalidSize)
 		}
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	flags := os.O_RDWR | os.O_CREATE
+	if opts.Existing {
+		flags = os.O_RDWR
+	}
+	f, err := os.OpenFile(path, flags, 0o600)
+	if opts.Existing && errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("pmem image %s does not exist: %w", path, ErrNoImage)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("pmem: opening image: %w", err)
 	}
-	r, err := openFile(f, path, opts, fileMode{})
+	r, err := openFile(f, path, opts, mode)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -79,13 +100,11 @@ func openFile(f *os.File, path string, opts FileOptions, mode fileMode) (*fileRe
 	size := st.Size
 	created := false
 	switch {
+	case size == 0 && opts.Existing:
+		return nil, fmt.Errorf("pmem image %s is empty: %w", path, ErrUnformatted)
 	case size == 0 && opts.Size == 0:
 		return nil, fmt.Errorf("pmem: image %s is empty and no size was given: %w", path, ErrInvalidSize)
 	case size == 0:
-		// New (or empty) image: extend it without allocating blocks.
-		if err := unix.Ftruncate(fd, opts.Size); err != nil {
-			return nil, fmt.Errorf("pmem: sizing image %s to %d bytes: %w", path, opts.Size, err)
-		}
 		size = opts.Size
 		created = true
 	case opts.Size != 0 && size != opts.Size:
@@ -96,6 +115,15 @@ func openFile(f *os.File, path string, opts FileOptions, mode fileMode) (*fileRe
 	}
 	if uint64(size) > uint64(^uint(0)>>1) {
 		return nil, fmt.Errorf("pmem: image %s of %d bytes does not fit the address space: %w", path, size, ErrInvalidSize)
+	}
+	if err := reserveImage(f, path, size, created); err != nil {
+		if created {
+			// Leave nothing behind: a half-allocated empty image would
+			// be taken for one that exists at the next start.
+			_ = unix.Ftruncate(fd, 0)
+			_ = os.Remove(path)
+		}
+		return nil, err
 	}
 	r := &fileRegion{path: path, f: f, dax: mode.dax}
 	r.props = Properties{Kind: KindFile, Persistent: true, FlushMethod: FlushMsync}
@@ -118,7 +146,7 @@ func openFile(f *os.File, path string, opts FileOptions, mode fileMode) (*fileRe
 		return nil, fmt.Errorf("pmem: mapping image %s: %w", path, err)
 	}
 	r.mapping.data = data
-	sb, formatted, err := formatOrValidate(data, size)
+	sb, formatted, err := formatOrValidate(data, size, !opts.Existing)
 	if err == nil && formatted {
 		err = r.syncHeader(created)
 	}
@@ -126,8 +154,7 @@ func openFile(f *os.File, path string, opts FileOptions, mode fileMode) (*fileRe
 		_ = unix.Munmap(data)
 		return nil, fmt.Errorf("pmem: image %s: %w", path, err)
 	}
-	r.frames = sb.frames
-	r.uuid = sb.uuid
+	r.setSuperblock(sb)
 	return r, nil
 }
 
@@ -135,7 +162,7 @@ func openFile(f *os.File, path string, opts FileOptions, mode fileMode) (*fileRe
 // also its size and directory entry.
 func (r *fileRegion) syncHeader(created bool) error {
 	if r.dax {
-		if err := r.cpuFlush(r.data[:superblockSize]); err != nil {
+		if err := r.cpuFlush(r.data[:sbAreaSize]); err != nil {
 			return fmt.Errorf("flushing superblock: %w", err)
 		}
 	} else if err := unix.Msync(r.data[:unix.Getpagesize()], unix.MS_SYNC); err != nil {
@@ -191,13 +218,16 @@ func (r *fileRegion) Flush(b []byte) error {
 	return nil
 }
 
-// Zero punches data frame i out of the file, which both zeroes it (the
-// kernel drops the mapped pages) and returns its blocks to the file system,
-// then syncs the range so the hole is durable. File systems without hole
-// punching get zeroes written and flushed instead.
+// Bind records b in the superblock and makes it durable.
+func (r *fileRegion) Bind(b Binding) error { return r.bind(b, r.Flush) }
+
+// Zero zeroes data frame i with FALLOC_FL_ZERO_RANGE, which keeps the
+// frame's disk blocks (a punched hole would bring back the SIGBUS that
+// reserveImage prevents) and drops the mapped pages, then syncs the range.
+// File systems without it get zeroes written and flushed instead.
 //
-// On fsdax the frame is cleared with stores and flushed instead: punching
-// a hole in a DAX file would wait for every pin on its pages (an RNIC
+// On fsdax the frame is cleared with stores and flushed instead: changing
+// the extents of a DAX file would wait for every pin on its pages (an RNIC
 // registration) to drop.
 func (r *fileRegion) Zero(i uint64) error {
 	frame := r.Frame(i)
@@ -206,7 +236,7 @@ func (r *fileRegion) Zero(i uint64) error {
 		return r.cpuFlush(frame)
 	}
 	off := int64(i+1) * FrameSize
-	err := unix.Fallocate(int(r.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, FrameSize)
+	err := unix.Fallocate(int(r.f.Fd()), unix.FALLOC_FL_ZERO_RANGE|unix.FALLOC_FL_KEEP_SIZE, off, FrameSize)
 	switch {
 	case err == nil:
 	case errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS):

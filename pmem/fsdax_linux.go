@@ -38,9 +38,9 @@ func fdIsDAX(f *os.File, path string) (bool, error) {
 }
 
 // OpenFSDAX maps the image at path, a file on a DAX file system, with
-// MAP_SHARED_VALIDATE|MAP_SYNC; it is created sparse with opts.Size if it
-// does not exist and formatted like OpenFile. Data is made durable by CPU
-// cache flushes alone (no msync). If the kernel refuses MAP_SYNC (the file
+// MAP_SHARED_VALIDATE|MAP_SYNC; it is created (allocated whole) with
+// opts.Size if it does not exist and formatted like OpenFile. Data is made
+// durable by CPU cache flushes alone (no msync). If the kernel refuses MAP_SYNC (the file
 // is not on DAX) the error wraps ErrNotSupported and says so. The image is
 // flock'ed while open.
 func OpenFSDAX(path string, opts Options) (Region, error) {
@@ -48,26 +48,7 @@ func OpenFSDAX(path string, opts Options) (Region, error) {
 	if err != nil {
 		return nil, err
 	}
-	return openFileMode(path, opts, fileMode{dax: true, domain: domain})
-}
-
-func openFileMode(path string, opts Options, mode fileMode) (Region, error) {
-	if opts.Size != 0 {
-		if _, ok := checkFrameCount(opts.Size); !ok {
-			return nil, fmt.Errorf("pmem: image %s: size %d is not a multiple of %d bytes of at least 2 frames: %w",
-				path, opts.Size, FrameSize, ErrInvalidSize)
-		}
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("pmem: opening image: %w", err)
-	}
-	r, err := openFile(f, path, FileOptions{Size: opts.Size}, mode)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return r, nil
+	return openFileMode(path, FileOptions{Size: opts.Size, Existing: opts.Existing}, fileMode{dax: true, domain: domain})
 }
 
 // openAuto is Open without a forced backend.
@@ -85,7 +66,14 @@ func openAuto(path string, opts Options) (Region, error) {
 	}
 	// A file, existing or not: create it if needed and ask statx. (DAX is
 	// a per-inode property; a new file's is only known once it exists.)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	flags := os.O_RDWR | os.O_CREATE
+	if opts.Existing {
+		flags = os.O_RDWR
+	}
+	f, err := os.OpenFile(path, flags, 0o600)
+	if opts.Existing && errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("pmem image %s does not exist: %w", path, ErrNoImage)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("pmem: opening image: %w", err)
 	}
@@ -97,5 +85,5 @@ func openAuto(path string, opts Options) (Region, error) {
 	if dax {
 		return OpenFSDAX(path, opts)
 	}
-	return OpenFile(path, FileOptions{Size: opts.Size})
+	return OpenFile(path, FileOptions{Size: opts.Size, Existing: opts.Existing})
 }

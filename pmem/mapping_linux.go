@@ -23,11 +23,37 @@ type mapping struct {
 		sync.Mutex
 		// closed is set by the first Close.
 		closed bool
+		// sb is the decoded superblock; bind changes its binding.
+		sb superblock
 	}
+}
+
+// setSuperblock records the superblock read or written at open.
+func (m *mapping) setSuperblock(sb superblock) {
+	m.frames, m.uuid = sb.frames, sb.uuid
+	m.mu.sb = sb
 }
 
 func (m *mapping) UUID() [16]byte { return m.uuid }
 func (m *mapping) Frames() uint64 { return m.frames }
+
+// Binding returns the metadata binding the superblock records; false for a
+// version-1 superblock, which cannot record one.
+func (m *mapping) Binding() (Binding, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.mu.sb.binding, m.mu.sb.version >= superblockVersion
+}
+
+// bind records bd in the superblock, making each step durable with flush.
+func (m *mapping) bind(bd Binding, flush func([]byte) error) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.mu.closed {
+		return ErrClosed
+	}
+	return m.mu.sb.bind(m.data, bd, flush)
+}
 
 func (m *mapping) Frame(i uint64) []byte {
 	if i >= m.frames {

@@ -22,13 +22,19 @@ type Options struct {
 	// platforms whose firmware does not report it, on the administrator's
 	// word.
 	Domain Domain
+	// Existing: the image (file or device) must exist and carry a
+	// superblock; Open creates and formats nothing (ErrNoImage,
+	// ErrUnformatted). brickd sets it when a metadata store exists, so
+	// that a lost or zeroed image is refused instead of replaced.
+	// Ignored for anonymous memory.
+	Existing bool
 }
 
 // Open opens the region at path, choosing the backend:
 //
 //   - opts.Backend, when set (KindAnonymous ignores path);
 //   - device-DAX when path is a character device (/dev/daxX.Y);
-//   - fsdax when the file (created sparse with opts.Size if missing) is on
+//   - fsdax when the file (created with opts.Size if missing) is on
 //     a DAX file system, as statx's STATX_ATTR_DAX says;
 //   - a plain file otherwise.
 //
@@ -39,7 +45,7 @@ func Open(path string, opts Options) (Region, error) {
 	case KindAnonymous:
 		return NewAnonymous(opts.Size)
 	case KindFile:
-		return OpenFile(path, FileOptions{Size: opts.Size})
+		return OpenFile(path, FileOptions{Size: opts.Size, Existing: opts.Existing})
 	case KindDevDAX:
 		return OpenDevDAX(path, opts)
 	case KindFSDAX:

@@ -13,9 +13,11 @@
 //   - KindFile: a plain file mapped MAP_SHARED. Stores reach the page cache;
 //     they are durable only after Flush, which is msync(MS_SYNC) of the
 //     covering pages. Remote writers therefore need the brick's help (the
-//     GPSPM method of DESIGN.md). New images are created sparse, and Zero
-//     punches the frame out of the file, so an image costs disk space only
-//     for the frames in use.
+//     GPSPM method of DESIGN.md). Images are fully allocated (fallocate)
+//     before they are mapped: a store into a page the file system cannot
+//     back would be SIGBUS, not an error. A new image that does not fit,
+//     or a sparse one from an older brick that cannot be filled, is
+//     refused with ErrNoSpace.
 //
 //   - KindAnonymous: MAP_ANONYMOUS|MAP_PRIVATE memory. Volatile, and it says
 //     so: Persistent() is false and Flush is a no-op. For tests and demos.
@@ -56,27 +58,45 @@
 // The API the rest of brick uses (persist/, brick/, cmd/brickd):
 //
 //	Open(path, Options) (Region, error)     choose and open a backend
-//	ParseKind, ParseDomain                  brickd flag values
+//	ParseKind, ParseDomain, ParseSize       brickd flag values (FormatSize for messages)
 //	Region.Properties() Properties          what the region can promise
+//	Region.Binding(), Region.Bind(b)        the metadata store the superblock records
 //	DetectDomain(sysfsRoot) (Domain, error) the platform's persistence domain
 //	HooksFor(r, buf) (DataPath, error)      verbs.Hooks for a registration
 //	CPUFlush(b), Fence(), CPUFlushInstruction()
 //	NewPowerFail, (*PowerFail).Crash, Stored, StateAt, Stats  (tests)
 //
 // The superblock (frame 0, offset 0, little-endian; offsets are the sbOff*
-// constants in superblock.go):
+// and bindOff* constants in superblock.go):
 //
 //	offset  size  field
 //	     0     8  magic "BRICKPM\x00"
-//	     8     4  version (1)
+//	     8     4  version (2; 1 is still read)
 //	    12     4  frame size in bytes (FrameSize)
 //	    16     8  number of data frames (image size / FrameSize - 1)
 //	    24    16  UUID (random, version 4)
 //	    40     4  CRC-32C (Castagnoli) of bytes [0, 40)
+//	    64    32  binding slot A (version 2)
+//	   128    32  binding slot B (version 2)
+//
+// A binding slot records the metadata store that maps the region (Binding):
+//
+//	offset  size  field
+//	     0    16  metadata store ID (zero: none recorded)
+//	    16     8  generation
+//	    24     4  reserved, zero
+//	    28     4  CRC-32C of bytes [0, 28) of the slot
+//
+// An all-zero slot is empty. The valid slot with the higher generation is
+// the binding; Bind overwrites the other one, so a torn write loses at most
+// the update in flight. Version 1 has no slots: it predates bindings, and
+// its first Bind writes both slots and then the version. A version-1 brick
+// refuses a version-2 image (ErrVersion) instead of ignoring its binding.
 //
 // An all-zero header is unformatted and is formatted on first open (the
-// header is written and msync'ed before OpenFile returns); anything else must
-// validate: ErrBadMagic, ErrBadChecksum, ErrVersion or ErrGeometry otherwise.
+// header is written and msync'ed before OpenFile returns) unless
+// Options.Existing forbids it; anything else must validate: ErrBadMagic,
+// ErrBadChecksum, ErrVersion or ErrGeometry otherwise.
 //
 // An image is locked with flock(LOCK_EX) while it is mapped, so two brickd
 // processes cannot hand out the same memory.
@@ -168,11 +188,19 @@ type Region interface {
 	// no-op for anonymous memory. A slice outside the region: ErrRange.
 	Flush(b []byte) error
 	// Zero zeroes data frame i and makes the zeroes durable. A file
-	// backend may punch a hole to give the space back, which detaches the
-	// frame's pages from any RNIC registration that pinned them: the brick
-	// therefore zeroes frames it hands out with Frame+clear+Flush instead
-	// (brick.zeroFrame), and Zero is for frames nothing has registered.
+	// backend may change the frame's extents (FALLOC_FL_ZERO_RANGE), which
+	// detaches its pages from any RNIC registration that pinned them: the
+	// brick therefore zeroes frames it hands out with Frame+clear+Flush
+	// instead (brick.zeroFrame), and Zero is for frames nothing has
+	// registered.
 	Zero(i uint64) error
+	// Binding is the metadata store the superblock records as mapping this
+	// region (zero: none yet). false: a version-1 superblock, written
+	// before bindings existed, which cannot say whether a store maps it.
+	Binding() (Binding, bool)
+	// Bind records b in the superblock and makes it durable before it
+	// returns, upgrading a version-1 superblock to version 2.
+	Bind(b Binding) error
 	// Path is the backing file, "" for anonymous memory.
 	Path() string
 	// Properties say what the region can promise (added for persist/).

@@ -110,6 +110,8 @@ type PowerFail struct {
 		crashed bool
 		// successor is the region Crash returned; it owns the image.
 		successor *PowerFail
+		// sb is the decoded superblock; Bind changes its binding.
+		sb superblock
 	}
 }
 
@@ -145,11 +147,12 @@ func newPowerFail(live []byte, cfg PowerFailConfig) (*PowerFail, error) {
 	default:
 		return nil, fmt.Errorf("pmem: power-fail simulator models ADR or eADR, not %s: %w", cfg.Domain, ErrNotSupported)
 	}
-	sb, _, err := formatOrValidate(live, int64(len(live)))
+	sb, _, err := formatOrValidate(live, int64(len(live)), true)
 	if err != nil {
 		return nil, fmt.Errorf("pmem: power-fail image: %w", err)
 	}
 	r := &PowerFail{cfg: cfg, frames: sb.frames, uuid: sb.uuid, live: live}
+	r.mu.sb = sb
 	r.mu.persistent = make([]byte, len(live))
 	copy(r.mu.persistent, live) // the (new) superblock is flushed at format
 	return r, nil
@@ -231,6 +234,27 @@ func (r *PowerFail) Stored(b []byte) error {
 	return nil
 }
 
+// Binding returns the metadata binding the superblock records.
+func (r *PowerFail) Binding() (Binding, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.mu.sb.binding, r.mu.sb.version >= superblockVersion
+}
+
+// Bind records b in the live superblock, each step flushed into the
+// persistent image as a CPU flush would.
+func (r *PowerFail) Bind(b Binding) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.mu.sb.bind(r.live, b, func(s []byte) error {
+		off, err := r.offsetOf(s)
+		if err == nil {
+			r.persistLocked(off, off+int64(len(s)))
+		}
+		return err
+	})
+}
+
 // Zero clears data frame i and makes the zeroes persistent.
 func (r *PowerFail) Zero(i uint64) error {
 	f := r.Frame(i)
@@ -278,13 +302,14 @@ func (r *PowerFail) Crash() *PowerFail {
 	live := make([]byte, len(img))
 	copy(live, img)
 	// The persistent image always holds a valid superblock: it is
-	// persisted at creation, and only flushes of live memory (whose
-	// superblock nothing rewrites) and Zero of data frames change it.
+	// persisted at creation, Bind changes one checksummed slot at a time,
+	// and flushes of data frames and Zero do not touch it.
 	sb, err := decodeSuperblock(img, int64(len(img)))
 	if err != nil {
 		panic(fmt.Sprintf("pmem: power-fail image lost its superblock: %v", err))
 	}
 	n := &PowerFail{cfg: r.cfg, frames: sb.frames, uuid: sb.uuid, live: live}
+	n.mu.sb = sb
 	n.mu.persistent = img
 	r.mu.successor = n
 	return n

@@ -42,11 +42,20 @@ func run(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	region, err := openRegion(c, log)
+	// Which halves exist decides what may be created (pairing.go).
+	meta, image := c.String("meta"), c.String("pmem")
+	metaExists, err := alloc2m.Exists(meta)
 	if err != nil {
 		return err
 	}
+	region, err := openRegion(c, log, metaExists)
+	if err != nil {
+		return explainRegion(err, image, meta)
+	}
 	defer region.Close()
+	if err := checkStoreMissing(region, metaExists, image, meta); err != nil {
+		return err
+	}
 	// Before anything else is created: a refused posture leaves no trace.
 	posture, err := probePersistence(c, region)
 	if err != nil {
@@ -58,15 +67,15 @@ func run(c *cli.Context) error {
 	}
 	defer tr.Close()
 
-	meta := c.String("meta")
-	if err := os.MkdirAll(meta, 0o755); err != nil {
-		return fmt.Errorf("cannot create the metadata directory: %w", err)
-	}
-	store, err := alloc2m.Open(meta, alloc2m.Options{UUID: region.UUID(), Frames: region.Frames(), Slots: tr.Slots(), Logger: log})
+	store, err := alloc2m.Open(meta, alloc2m.Options{UUID: region.UUID(), Frames: region.Frames(), Slots: tr.Slots(), Logger: log,
+		Expect: expected(region)})
 	if err != nil {
-		return err
+		return explainStore(err, image, meta)
 	}
 	defer store.Close()
+	if err := bind(region, store); err != nil {
+		return err
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -142,6 +151,7 @@ func run(c *cli.Context) error {
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
+	stopCleanly(region, store, log)
 	log.Info("stopped")
 	return nil
 }
@@ -159,7 +169,9 @@ func probePersistence(c *cli.Context, region pmem.Region) (*persist.Posture, err
 	return persist.Probe(persist.Options{Policy: pol, Memory: region.Properties(), Software: software, NoDevices: software})
 }
 
-func openRegion(c *cli.Context, log *slog.Logger) (pmem.Region, error) {
+// openRegion opens --pmem; existing: a metadata store exists, so the image
+// must too, and is neither created nor formatted.
+func openRegion(c *cli.Context, log *slog.Logger, existing bool) (pmem.Region, error) {
 	size, err := pmem.ParseSize(c.String("pmem-size"))
 	if err != nil {
 		return nil, fmt.Errorf("--pmem-size: %w", err)
@@ -178,13 +190,13 @@ func openRegion(c *cli.Context, log *slog.Logger) (pmem.Region, error) {
 	} else {
 		if _, err := os.Stat(path); err == nil && !c.IsSet("pmem-size") {
 			size = 0 // an existing image or device keeps its size
-		} else if !strings.HasPrefix(path, "/dev/") {
+		} else if !existing && !strings.HasPrefix(path, "/dev/") {
 			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 				return nil, fmt.Errorf("cannot create the pmem directory: %w", err)
 			}
 		}
 	}
-	region, err := pmem.Open(path, pmem.Options{Size: size, Backend: kind, Domain: domain})
+	region, err := pmem.Open(path, pmem.Options{Size: size, Backend: kind, Domain: domain, Existing: existing})
 	if err != nil {
 		return nil, err
 	}

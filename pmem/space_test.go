@@ -1,0 +1,143 @@
+//go:build linux
+
+package pmem
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// smallFS mounts a tmpfs of size bytes for the test, or skips the test
+// where mounting is not allowed (it needs root).
+func smallFS(t *testing.T, size int64) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
+		t.Skipf("cannot mount a %d-byte tmpfs (%v); this test needs root", size, err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmounting %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// writeSparseV1 leaves at path what an older brickd created: a sparse image
+// of size bytes with a version-1 superblock, and returns its header.
+func writeSparseV1(t *testing.T, path string, size int64) []byte {
+	t.Helper()
+	frames, _ := checkFrameCount(size)
+	hdr := make([]byte, 4096)
+	sb := superblock{version: superblockV1, frameSize: FrameSize, frames: frames, uuid: [16]byte{0xb1, 0xc4}}
+	sb.encode(hdr)
+	if err := os.WriteFile(path, hdr, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, size); err != nil {
+		t.Fatal(err)
+	}
+	return hdr
+}
+
+// fill writes a file into dir until the file system is full.
+func fill(t *testing.T, dir string) {
+	t.Helper()
+	f, err := os.Create(filepath.Join(dir, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := bytes.Repeat([]byte{0xf1}, 64<<10)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			if !errors.Is(err, unix.ENOSPC) {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+}
+
+// TestImageDiskSpace pins issue 11 fault 3: a sparse image on a file system
+// that cannot hold it killed brickd with SIGBUS at the first store into a
+// page never written before. Now an image is allocated whole when created,
+// or at open when an older brick left it sparse, and one that does not fit
+// is refused with ErrNoSpace, leaving nothing new behind.
+func TestImageDiskSpace(t *testing.T) {
+	const fsSize = 10 << 20
+	tests := []struct {
+		name string
+		old  bool  // a sparse version-1 image is there already
+		size int64 // image size
+		want error // nil: opens allocated
+	}{
+		{"new image fits", false, 4 * FrameSize, nil},
+		{"new image too large", false, 8 * FrameSize, ErrNoSpace},
+		{"old sparse image fits", true, 4 * FrameSize, nil},
+		{"old sparse image too large", true, 8 * FrameSize, ErrNoSpace},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := smallFS(t, fsSize)
+			path := filepath.Join(dir, "pmem.img")
+			var hdr []byte
+			opts := FileOptions{Size: tt.size}
+			if tt.old {
+				hdr = writeSparseV1(t, path, tt.size)
+				opts.Size = 0
+			}
+			r, err := OpenFile(path, opts)
+			if tt.want != nil {
+				if err == nil {
+					r.Close()
+					t.Fatal("OpenFile succeeded on a file system that cannot hold the image")
+				}
+				if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), "free space there") {
+					t.Fatalf("OpenFile: %v; want %v saying what to do", err, tt.want)
+				}
+				b, rerr := os.ReadFile(path)
+				switch {
+				case !tt.old && !errors.Is(rerr, os.ErrNotExist):
+					t.Fatalf("a refused new image was left behind (%v)", rerr)
+				case tt.old && (rerr != nil || int64(len(b)) != tt.size || !bytes.Equal(b[:len(hdr)], hdr)):
+					t.Fatalf("the refused old image changed (%v)", rerr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("OpenFile: %v", err)
+			}
+			defer r.Close()
+			var st unix.Stat_t
+			if err := unix.Stat(path, &st); err != nil {
+				t.Fatal(err)
+			}
+			if st.Blocks*512 < tt.size {
+				t.Fatalf("%d of %d bytes allocated", st.Blocks*512, tt.size)
+			}
+			if tt.old && r.UUID() != ([16]byte{0xb1, 0xc4}) {
+				t.Fatalf("the old image's UUID changed to %x", r.UUID())
+			}
+			// With the file system full, every page of every frame can
+			// still be written: a sparse image would die of SIGBUS here.
+			fill(t, dir)
+			for i := range r.Frames() {
+				f := r.Frame(i)
+				for off := 0; off < len(f); off += 4096 {
+					f[off] = 0xa5
+				}
+				if err := r.Flush(f); err != nil {
+					t.Fatalf("flush frame %d: %v", i, err)
+				}
+			}
+		})
+	}
+}
