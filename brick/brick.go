@@ -23,6 +23,8 @@
 //
 // Map, Unmap and Free of one block are serialised by a striped lock; verbs
 // on different blocks run concurrently, so their Pebble syncs group-commit.
+// No stripe is held across anything that waits on a peer: a key is revoked
+// outside it (revoke.go).
 package brick
 
 import (
@@ -50,8 +52,18 @@ type Config struct {
 	Metrics *Metrics
 	// RecvDepth is the requests a session may have outstanding (default 16).
 	RecvDepth int
-	// MaxSessions bounds concurrent sessions (default 4096).
+	// MaxSessions bounds concurrent sessions (default 4096). With an
+	// AuthKey it counts only sessions that have authenticated.
 	MaxSessions int
+	// MaxUnauthenticated bounds sessions still to prove the AuthKey
+	// (default 64), apart from MaxSessions: when they are all taken, the
+	// oldest is closed to admit a newcomer, so peers without the key
+	// cannot lock out those with it. Size it above the largest burst of
+	// clients that connect at once.
+	MaxUnauthenticated int
+	// AuthTimeout ends a session that has not proved the AuthKey this
+	// long after it was accepted (default 5 s).
+	AuthTimeout time.Duration
 	// MaxMapsPerSession bounds one session's live maps (default 1024).
 	MaxMapsPerSession int
 	// SessionTimeout ends a session that has sent nothing for this long
@@ -90,12 +102,20 @@ type Server struct {
 	posture *persist.Posture
 	tiering *tiering // nil without a tier (tiering.go)
 
+	// maxPending and authTimeout bound sessions still to authenticate
+	// (session.go); unused without authKey.
+	maxPending  int
+	authTimeout time.Duration
+	warns       warnings // rate limits of warnings about peers (warn.go)
+
 	// stripes serialise Map, Unmap and Free of the same block.
 	stripes [64]sync.Mutex
 
 	mu struct {
 		sync.Mutex
-		sessions map[uint64]*session   // live sessions by ID
+		sessions map[uint64]*session   // live sessions by ID, authenticated or not
+		pending  map[uint64]*session   // sessions holding one of maxPending slots until they authenticate
+		ready    int                   // sessions counted against maxSess (session.admitted)
 		maps     map[uint64][]*mapping // live maps by block ID
 		closed   bool
 	}
@@ -132,6 +152,13 @@ func New(cfg Config) (*Server, error) {
 	if s.maxMaps = cfg.MaxMapsPerSession; s.maxMaps <= 0 {
 		s.maxMaps = 1024
 	}
+	if s.maxPending = cfg.MaxUnauthenticated; s.maxPending <= 0 {
+		s.maxPending = 64
+	}
+	if s.authTimeout = cfg.AuthTimeout; s.authTimeout <= 0 {
+		s.authTimeout = 5 * time.Second
+	}
+	s.warns.every = warnEvery
 	switch s.timeout = cfg.SessionTimeout; {
 	case s.timeout == 0:
 		s.timeout = 30 * time.Second
@@ -160,6 +187,7 @@ func New(cfg Config) (*Server, error) {
 			s.posture.Memory.Kind, s.region.Kind())
 	}
 	s.mu.sessions = make(map[uint64]*session)
+	s.mu.pending = make(map[uint64]*session)
 	s.mu.maps = make(map[uint64][]*mapping)
 	if cfg.Tier != nil {
 		if err := s.initTiering(cfg); err != nil {

@@ -38,7 +38,15 @@ type envOpts struct {
 	depth       int           // brick's recv depth (default 16)
 	timeout     time.Duration // session timeout (default: 30 s)
 	authKey     []byte
-	log         *logBuffer // captures the brick's and the listener's log
+	maxUnauth   int           // sessions still to authenticate (default: the brick's)
+	authTimeout time.Duration // (default: the brick's)
+	log         *logBuffer    // captures the brick's and the listener's log
+	// everyWarning lifts the brick's rate limit of warnings, for tests
+	// that wait for several lines of one kind.
+	everyWarning bool
+	// lifetime bounds the brick's Serve and e.ctx, the context of the
+	// test's calls (default: a minute), so that a hung test fails.
+	lifetime time.Duration
 	// tierSlots gives the brick a slow tier of that many slots in the
 	// test's directory; tierLow/tierHigh are its watermarks (0: default).
 	tierSlots, tierLow, tierHigh uint64
@@ -83,11 +91,18 @@ func newEnv(t *testing.T, o envOpts) *env {
 	}
 	srv, err := brick.New(brick.Config{Region: region, Store: store, MaxSessions: o.maxSessions, Logger: logger,
 		MaxMapsPerSession: o.maxMaps, RecvDepth: o.depth, SessionTimeout: o.timeout, AuthKey: o.authKey,
+		MaxUnauthenticated: o.maxUnauth, AuthTimeout: o.authTimeout,
 		Tier: brickTier, TierLowWater: o.tierLow, TierHighWater: o.tierHigh})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	if o.everyWarning {
+		srv.LogEveryWarning()
+	}
+	if o.lifetime == 0 {
+		o.lifetime = time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.lifetime)
 	l, err := soft.New().Listen(ctx, "127.0.0.1:0", verbs.ListenConfig{Logger: logger})
 	if err != nil {
 		t.Fatal(err)

@@ -169,7 +169,7 @@ func refix(b []byte) []byte {
 // proving it is refused with StatusPermission and logged.
 func TestAuth(t *testing.T) {
 	lb := &logBuffer{}
-	e := newEnv(t, envOpts{authKey: testKey, log: lb})
+	e := newEnv(t, envOpts{authKey: testKey, log: lb, everyWarning: true})
 
 	c, err := client.Dial(e.ctx, e.addr, client.Options{AuthKey: testKey})
 	if err != nil {
@@ -379,7 +379,7 @@ func TestRecvDepthExceeded(t *testing.T) {
 // that session (or connection) only, and keeps serving the others.
 func TestMalformedInput(t *testing.T) {
 	lb := &logBuffer{}
-	e := newEnv(t, envOpts{timeout: 500 * time.Millisecond, log: lb})
+	e := newEnv(t, envOpts{timeout: 500 * time.Millisecond, log: lb, everyWarning: true})
 	good := e.dial()
 	hostport := strings.TrimPrefix(e.addr, "tcp://")
 	check := func(what string) {

@@ -49,10 +49,11 @@ func (s *Server) Alloc(id uint64) error {
 // block. Reading as zero is not enough: live memory can be zero while the
 // persistent copy still holds the previous owner's bytes (zeros it wrote
 // but never persisted), so the frame is always flushed. Zeros are stored
-// only where it is not zero already, so a never-written frame of a sparse
-// file stays a hole. Holes are not punched here: a hardware RNIC may have
-// the frame's pages pinned (memory windows register every frame), and a
-// punched hole would detach them from the file.
+// only where it is not zero already, which spares dirtying pages that
+// are. Holes are not punched here: a hardware RNIC may have the frame's
+// pages pinned (memory windows register every frame), and a punched hole
+// would detach them from the file (and bring back the SIGBUS a fully
+// allocated image avoids).
 func (s *Server) zeroFrame(i uint64) error {
 	f := s.region.Frame(i)
 	if !isZero(f) {
@@ -87,6 +88,10 @@ type mapping struct {
 	flags uint32
 	mr    verbs.MR // per-map registration, or
 	mw    verbs.MW // a window over the session's region (window.go)
+
+	// revoking: an Unmap (or the session's end) is revoking the key
+	// outside the stripe lock (revoke.go). Guarded by srv.mu.
+	revoking bool
 }
 
 func (m *mapping) rw() bool     { return m.flags&protocol.MapReadWrite != 0 }
@@ -196,85 +201,6 @@ func (s *Server) Map(ss *session, id uint64, flags uint32) (_ *protocol.MapReply
 	ss.maps[id] = m
 	s.mu.Unlock()
 	return reply, nil
-}
-
-// Unmap revokes the session's handle on block id before returning.
-func (s *Server) Unmap(ss *session, id uint64) error {
-	mu := s.stripe(id)
-	mu.Lock()
-	defer mu.Unlock()
-	s.mu.Lock()
-	m, ok := ss.maps[id]
-	s.mu.Unlock()
-	if !ok {
-		if _, err := s.store.Lookup(id); err != nil {
-			return err
-		}
-		return fmt.Errorf("%w: block %#x", protocol.ErrNotMapped, id)
-	}
-	return s.unmapLocked(m)
-}
-
-// unmapLocked revokes m. The block's stripe lock is held.
-func (s *Server) unmapLocked(m *mapping) error {
-	err := m.revoke()
-	if err != nil {
-		// The key may still be live. Keys work only on their session's
-		// queue pair, so ending it is the revocation of last resort.
-		m.ss.log.Error("revocation failed; ending the session so its key dies with it", "block", fmt.Sprintf("%#x", m.id), "err", err)
-		m.ss.qp.Close()
-	}
-	s.mu.Lock()
-	delete(m.ss.maps, m.id)
-	rest := s.mu.maps[m.id][:0]
-	anyRW := false
-	for _, o := range s.mu.maps[m.id] {
-		if o != m {
-			rest = append(rest, o)
-			anyRW = anyRW || o.rw()
-		}
-	}
-	if len(rest) == 0 {
-		s.tiering.touch(m.id) // unmapped: a demotion candidate
-		delete(s.mu.maps, m.id)
-	} else {
-		s.mu.maps[m.id] = rest
-	}
-	s.mu.Unlock()
-	if m.rw() && !anyRW {
-		// Lazy: an unclean shutdown before this reaches the disk only makes
-		// List report the block as unclean, which is the safe side.
-		if cerr := s.store.ClearRW(m.id); cerr != nil && !errors.Is(cerr, alloc2m.ErrNotFound) {
-			err = errors.Join(err, cerr)
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("brick: unmap block %#x: %w", m.id, err)
-	}
-	return nil
-}
-
-// unmapAll revokes every map of a session that is ending.
-func (s *Server) unmapAll(ss *session) {
-	s.mu.Lock()
-	ids := make([]uint64, 0, len(ss.maps))
-	for id := range ss.maps {
-		ids = append(ids, id)
-	}
-	s.mu.Unlock()
-	for _, id := range ids {
-		mu := s.stripe(id)
-		mu.Lock()
-		s.mu.Lock()
-		m, ok := ss.maps[id]
-		s.mu.Unlock()
-		if ok {
-			if err := s.unmapLocked(m); err != nil {
-				ss.log.Error("revoking map of ended session", "block", fmt.Sprintf("%#x", id), "err", err)
-			}
-		}
-		mu.Unlock()
-	}
 }
 
 // Persist makes a range of a block mapped by the session durable (GPSPM).

@@ -24,8 +24,15 @@ import (
 //	     ▼ limit: reject        └────────────────────────────────┘ frame, silence, Close
 //
 // "connecting" is serveConn before Accept; "authenticating" exists only
-// when the brick has a key. In "ready" the receive loop makes the first
-// dispatch on the request's class (protocol.Type.Class): persist requests
+// when the brick has a key. Sessions in it count against their own small
+// quota (Config.MaxUnauthenticated), not against MaxSessions, and have
+// AuthTimeout to prove the key, so peers without the key can neither take
+// the slots of those with it nor keep a session long. When the quota is
+// full the oldest is closed to admit the newcomer: a real client, which
+// authenticates at once, loses out only to a flood that fills the whole
+// quota anew within its one round trip.
+//
+// In "ready" the receive loop makes the first dispatch on the request's class (protocol.Type.Class): persist requests
 // and pings are served inline, so they never wait behind a verb that
 // blocks on metadata; verbs go through a bounded queue to one worker that
 // serves them in order. Each queued verb keeps its receive buffer until it
@@ -50,7 +57,14 @@ type session struct {
 
 	// Owned by the receive loop.
 	authed bool
+	authBy time.Time           // when the session must have authenticated
 	hello  protocol.HelloReply // what the brick said, for the auth transcript
+
+	// admitted: counted in srv.mu.ready. Guarded by srv.mu.
+	admitted bool
+	// cause is why the brick ended the session from outside its receive
+	// loop (endWith); set before the queue pair is closed.
+	cause atomic.Pointer[error]
 
 	verbs    chan verbWork // bounded by depth: see the type comment
 	inflight atomic.Int32  // verbs queued or being served
@@ -69,39 +83,32 @@ type verbWork struct {
 	m    protocol.Message
 }
 
-// Session-ending causes that are not the peer's transport going away.
-var (
-	errSilent   = errors.New("brick: the peer was silent for longer than the session timeout; presuming it dead")
-	errNotAuthd = fmt.Errorf("%w: request before authentication", protocol.ErrPermission)
-	errBadProof = fmt.Errorf("%w: authentication failed: the peer does not know the key", protocol.ErrPermission)
-)
-
 // serveConn answers one connection request and, if it is accepted, serves
 // the session until it ends.
 func (s *Server) serveConn(req verbs.ConnRequest) {
 	log := s.log.With("peer", req.RemoteAddr())
 	var hello protocol.HelloRequest
 	if err := hello.Unmarshal(req.PrivateData()); err != nil {
-		log.Warn("rejecting connection: bad hello", "err", err, "bytes", len(req.PrivateData()))
+		s.warn(log, "rejecting connection: bad hello", "err", err, "bytes", len(req.PrivateData()))
 		s.reject(req, protocol.StatusProtocol)
 		return
 	}
 	version, ok := protocol.NegotiateVersion(hello.MinVersion, hello.MaxVersion)
 	if !ok {
-		log.Warn("rejecting connection: no common protocol version", "min", hello.MinVersion, "max", hello.MaxVersion,
+		s.warn(log, "rejecting connection: no common protocol version", "min", hello.MinVersion, "max", hello.MaxVersion,
 			"brick_min", protocol.MinVersion, "brick_max", protocol.MaxVersion)
 		s.reject(req, protocol.StatusNotSupported)
 		return
 	}
 	if s.authKey != nil && hello.Features&protocol.FeatureAuth == 0 {
-		log.Warn("rejecting connection: the brick requires authentication and the peer does not offer it")
+		s.warn(log, "rejecting connection: the brick requires authentication and the peer does not offer it")
 		s.reject(req, protocol.StatusPermission)
 		return
 	}
 	ss := &session{id: s.nextSession.Add(1), srv: s, maps: make(map[uint64]*mapping)}
 	ss.log = log.With("session", ss.id)
 	if err := s.addSession(ss); err != nil {
-		log.Warn("rejecting connection", "err", err)
+		s.warn(log, "rejecting connection", "err", err)
 		s.reject(req, protocol.StatusOf(err))
 		return
 	}
@@ -127,23 +134,45 @@ func (s *Server) serveConn(req verbs.ConnRequest) {
 	// prepare sets ss.qp before the peer can send anything.
 	if _, err := req.Accept(cfg, ss.hello.Marshal(), ss.prepare); err != nil {
 		ss.freeBuffers()
-		log.Warn("accept failed", "err", err)
+		s.warn(log, "accept failed", "err", err)
 		return
 	}
-	ss.log.Info("session started", "version", version, "features", fmt.Sprintf("%#x", ss.hello.Features), "authenticating", !ss.authed)
+	ss.log.Log(context.Background(), ss.level(), "session started", "version", version, "features", fmt.Sprintf("%#x", ss.hello.Features), "authenticating", !ss.authed)
 	s.metrics.sessionStarted()
 	err := ss.run()
+	if c := ss.cause.Load(); c != nil {
+		err = *c // what run saw followed from it
+	}
 	ss.end()
 	s.metrics.sessionEnded()
 	switch fault := transportFault(ss.qp); {
 	case fault != nil: // the root cause of whatever run saw
-		ss.log.Warn("session ended: transport error (the peer broke the RDMA protocol, accessed memory it may not, or sent more requests than the hello's recv depth)",
+		s.warn(ss.log, "session ended: transport error (the peer broke the RDMA protocol, accessed memory it may not, or sent more requests than the hello's recv depth)",
 			"err", fault, "recv_depth", s.depth)
+	case err != nil && !ss.authed:
+		s.warn(ss.log, "session ended before authentication", "err", err)
 	case err != nil:
-		ss.log.Warn("session ended", "err", err)
+		s.warn(ss.log, "session ended", "err", err)
 	default:
-		ss.log.Info("session ended")
+		ss.log.Log(context.Background(), ss.level(), "session ended")
 	}
+}
+
+// level is the level of the session's routine lines: until it has
+// authenticated, a session may be anyone's, and a flood of them must not
+// flood the log.
+func (ss *session) level() slog.Level {
+	if ss.authed {
+		return slog.LevelInfo
+	}
+	return slog.LevelDebug
+}
+
+// endWith ends the session from outside its receive loop; cause is what
+// its end is logged with. Safe once prepare has set the queue pair.
+func (ss *session) endWith(cause error) {
+	ss.cause.CompareAndSwap(nil, &cause)
+	ss.qp.Close()
 }
 
 // transportFault is why the queue pair failed, if its provider says and
@@ -174,22 +203,74 @@ func (s *Server) features() uint64 {
 	return s.posture.Features()
 }
 
+// addSession counts a new session: against MaxSessions at once without a
+// key, else against the quota of sessions still to authenticate, closing
+// the oldest of those when the quota is full.
 func (s *Server) addSession(ss *session) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.mu.closed {
+		s.mu.Unlock()
 		return fmt.Errorf("%w: the brick is shutting down", protocol.ErrLimit)
 	}
-	if len(s.mu.sessions) >= s.maxSess {
-		return fmt.Errorf("%w: %d sessions already (the brick's session limit)", protocol.ErrLimit, s.maxSess)
+	if s.mu.ready >= s.maxSess {
+		s.mu.Unlock()
+		return errSessionLimit(s.maxSess)
 	}
 	s.mu.sessions[ss.id] = ss
+	if s.authKey == nil {
+		s.mu.ready++
+		ss.admitted = true
+		s.mu.Unlock()
+		return nil
+	}
+	var victim *session
+	if len(s.mu.pending) >= s.maxPending {
+		for _, p := range s.mu.pending { // IDs grow: the smallest is the oldest
+			if victim == nil || p.id < victim.id {
+				victim = p
+			}
+		}
+		delete(s.mu.pending, victim.id)
+		victim.cause.CompareAndSwap(nil, &errEvicted) // prepare refuses it if it has no QP yet
+		if victim.qp == nil {
+			victim = nil
+		}
+	}
+	s.mu.pending[ss.id] = ss
+	s.mu.Unlock()
+	if victim != nil {
+		victim.qp.Close()
+	}
 	return nil
+}
+
+// admit counts an authenticated session against MaxSessions.
+func (s *Server) admit(ss *session) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := ss.cause.Load(); c != nil {
+		return *c // evicted meanwhile: its queue pair is closing
+	}
+	if s.mu.ready >= s.maxSess {
+		return errSessionLimit(s.maxSess)
+	}
+	delete(s.mu.pending, ss.id)
+	s.mu.ready++
+	ss.admitted = true
+	return nil
+}
+
+func errSessionLimit(n int) error {
+	return fmt.Errorf("%w: %d sessions already (the brick's session limit)", protocol.ErrLimit, n)
 }
 
 func (s *Server) removeSession(ss *session) {
 	s.mu.Lock()
 	delete(s.mu.sessions, ss.id)
+	delete(s.mu.pending, ss.id)
+	if ss.admitted {
+		s.mu.ready--
+	}
 	s.mu.Unlock()
 }
 
@@ -201,6 +282,10 @@ func (ss *session) prepare(qp verbs.QP) error {
 	if s.mu.closed {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: the brick is shutting down", protocol.ErrLimit)
+	}
+	if c := ss.cause.Load(); c != nil {
+		s.mu.Unlock()
+		return *c // evicted before it was accepted
 	}
 	ss.qp = qp
 	s.mu.Unlock()
@@ -226,6 +311,7 @@ func (ss *session) prepare(qp verbs.QP) error {
 	}
 	ss.verbs = make(chan verbWork, depth)
 	ss.touch()
+	ss.authBy = time.Now().Add(s.authTimeout)
 	return nil
 }
 
@@ -271,12 +357,18 @@ func (ss *session) receive(ctx context.Context) error {
 	wcs := make([]verbs.WC, ss.srv.depth)
 	timeout := ss.srv.timeout
 	for {
-		wctx, stop := ctx, context.CancelFunc(func() {})
+		var deadline time.Time
 		if timeout > 0 {
-			deadline := time.Unix(0, ss.lastRx.Load()).Add(timeout)
+			deadline = time.Unix(0, ss.lastRx.Load()).Add(timeout)
 			if ss.inflight.Load() > 0 {
 				deadline = time.Now().Add(timeout) // not silent: waiting for us
 			}
+		}
+		if !ss.authed && (deadline.IsZero() || ss.authBy.Before(deadline)) {
+			deadline = ss.authBy
+		}
+		wctx, stop := ctx, context.CancelFunc(func() {})
+		if !deadline.IsZero() {
 			wctx, stop = context.WithDeadline(ctx, deadline)
 		}
 		n, err := ss.qp.RecvCQ().Wait(wctx, wcs)
@@ -286,7 +378,10 @@ func (ss *session) receive(ctx context.Context) error {
 			case ctx.Err() != nil:
 				return ctx.Err()
 			case errors.Is(err, context.DeadlineExceeded):
-				if ss.inflight.Load() > 0 || time.Since(time.Unix(0, ss.lastRx.Load())) < timeout {
+				if !ss.authed && !time.Now().Before(ss.authBy) {
+					return fmt.Errorf("%w (%v, authentication timeout)", errAuthTimeout, ss.srv.authTimeout)
+				}
+				if timeout == 0 || ss.inflight.Load() > 0 || time.Since(time.Unix(0, ss.lastRx.Load())) < timeout {
 					continue // busy, or a verb was answered meanwhile
 				}
 				return fmt.Errorf("%w (%v, session timeout)", errSilent, timeout)
@@ -374,6 +469,10 @@ func (ss *session) authenticate(h protocol.Header, req *protocol.AuthRequest, sl
 		ss.sendFinal(h, protocol.StatusPermission)
 		return errBadProof
 	}
+	if err := ss.srv.admit(ss); err != nil {
+		ss.sendFinal(h, statusOf(err))
+		return err
+	}
 	ss.authed = true
 	ss.log.Info("session authenticated")
 	if err := ss.postRecv(slot); err != nil { // req is not read after this
@@ -423,7 +522,7 @@ func (ss *session) serveOne(h protocol.Header, m protocol.Message, slot int) err
 		case protocol.StatusInternal:
 			ss.log.Error("verb failed", "verb", h.Type, "err", err)
 		case protocol.StatusLimit:
-			ss.log.Warn("verb refused: limit", "verb", h.Type, "err", err)
+			ss.srv.warn(ss.log, "verb refused: limit", "verb", h.Type, "err", err)
 		default:
 			ss.log.Debug("verb refused", "verb", h.Type, "err", err)
 		}

@@ -108,14 +108,6 @@ func (s *Server) bindWindow(ss *session, m *mapping, access verbs.Access, reply 
 	return true, nil
 }
 
-// revoke revokes m's key: its window or its registration.
-func (m *mapping) revoke() error {
-	if m.mw != nil {
-		return m.mw.Invalidate()
-	}
-	return m.mr.Deregister()
-}
-
 // endWindows drops the session's region; every window over it is
 // invalidated with it (unmapAll has normally done that already).
 func (ss *session) endWindows() {

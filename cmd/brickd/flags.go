@@ -11,7 +11,7 @@ import (
 func flags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "pmem", Value: "./var/brick/pmem.img", EnvVars: []string{"BRICK_PMEM"},
-			Usage: "persistent memory: a file (created sparse on first start)"},
+			Usage: "persistent memory: a file (created, fully allocated, on first start)"},
 		&cli.StringFlag{Name: "pmem-backend", Value: "auto", EnvVars: []string{"BRICK_PMEM_BACKEND"},
 			Usage: "auto (devdax for a /dev/dax device, fsdax for a file on a DAX file system, else file), devdax, fsdax, file (persistent through msync) or anonymous (volatile memory: nothing survives a restart)"},
 		&cli.StringFlag{Name: "pmem-domain", Value: "auto", EnvVars: []string{"BRICK_PMEM_DOMAIN"},
@@ -38,6 +38,10 @@ func flags() []cli.Flag {
 			Usage: "text (logfmt key=value) or json (one object per line)"},
 		&cli.StringFlag{Name: "auth-key", EnvVars: []string{"BRICK_AUTH_KEY_FILE"}, TakesFile: true,
 			Usage: "file holding the pre-shared key every session must prove (mode 0600, 16+ bytes); without one any peer that reaches --listen can use the brick"},
+		&cli.IntFlag{Name: "max-unauthenticated", Value: 64, EnvVars: []string{"BRICK_MAX_UNAUTHENTICATED"},
+			Usage: "with --auth-key: sessions still to prove the key, apart from --max-sessions; when all are taken the oldest is closed to admit a newcomer (size it above the largest burst of clients that connect at once)"},
+		&cli.DurationFlag{Name: "auth-timeout", Value: 5 * time.Second, EnvVars: []string{"BRICK_AUTH_TIMEOUT"},
+			Usage: "with --auth-key: end a session that has not proved the key this long after it connected"},
 		&cli.DurationFlag{Name: "session-timeout", Value: 30 * time.Second, EnvVars: []string{"BRICK_SESSION_TIMEOUT"},
 			Usage: "end a session whose peer sends nothing for this long (clients ping at a third of it; 0 disables)"},
 		&cli.IntFlag{Name: "max-sessions", Value: 4096, EnvVars: []string{"BRICK_MAX_SESSIONS"},

@@ -32,6 +32,10 @@ func run(c *cli.Context) error {
 	if err := checkLimits(c); err != nil {
 		return err
 	}
+	maxUnauth, authTimeout, err := authLimits(c)
+	if err != nil {
+		return err
+	}
 	if c.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q: brickd takes only flags (brickd --help lists them)", c.Args().First())
 	}
@@ -95,6 +99,7 @@ func run(c *cli.Context) error {
 	posture.Log(log)
 	srv, err := brick.New(brick.Config{Region: region, Store: store, Logger: log, Metrics: brick.NewMetrics(reg),
 		Persistence: posture, AuthKey: key, SessionTimeout: timeout, MaxSessions: c.Int("max-sessions"), MaxMapsPerSession: c.Int("max-maps-per-session"),
+		MaxUnauthenticated: maxUnauth, AuthTimeout: authTimeout,
 		Tier: tr.brickTier()})
 	if err != nil {
 		return err

@@ -1,0 +1,149 @@
+package brick
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/brick-storage/brick/alloc2m"
+	"github.com/brick-storage/brick/protocol"
+)
+
+// Revocation. Unmap, and a session's end, revoke a map's key before the
+// map is forgotten. Revoking can wait on the peer: the software RNIC
+// finishes a transfer in progress through the key before the key dies, and
+// a peer that stopped reading holds that transfer up. So no stripe lock is
+// held while a key is revoked, or one slow peer would stall the verbs of
+// every block in the stripe (issue 11):
+//
+//  1. under the block's stripe, the map is marked revoking. It stays among
+//     the block's maps: until step 2 ends the key may still work, so Free
+//     still answers EBUSY and a conflicting Map still conflicts;
+//  2. with no lock held, the key is revoked. Past revokeBound the session
+//     is ended, and closing its queue pair ends whatever the revocation
+//     waits for;
+//  3. under the stripe again, the map is forgotten and the block's
+//     read-write mark cleared if no writer is left.
+
+// defaultRevokeBound bounds a revocation when sessions never time out.
+const defaultRevokeBound = 30 * time.Second
+
+// revokeBound is how long a revocation may wait on the peer before its
+// session is ended: the session timeout, the time after which the brick
+// presumes a peer that takes nothing from it dead (as sendSlot does).
+func (s *Server) revokeBound() time.Duration {
+	if s.timeout > 0 {
+		return s.timeout
+	}
+	return defaultRevokeBound
+}
+
+// Unmap revokes the session's handle on block id before returning.
+func (s *Server) Unmap(ss *session, id uint64) error {
+	m, err := s.startRevoke(ss, id)
+	if err != nil {
+		return err
+	}
+	return s.finishRevoke(m, s.revoke(m))
+}
+
+// unmapAll revokes every map of a session that is ending.
+func (s *Server) unmapAll(ss *session) {
+	s.mu.Lock()
+	ids := make([]uint64, 0, len(ss.maps))
+	for id := range ss.maps {
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	for _, id := range ids {
+		m, err := s.startRevoke(ss, id)
+		if err != nil {
+			continue // not mapped after all, or already being revoked
+		}
+		if err := s.finishRevoke(m, s.revoke(m)); err != nil {
+			ss.log.Error("revoking map of ended session", "block", fmt.Sprintf("%#x", id), "err", err)
+		}
+	}
+}
+
+// startRevoke marks the session's map of block id revoking (step 1).
+func (s *Server) startRevoke(ss *session, id uint64) (*mapping, error) {
+	mu := s.stripe(id)
+	mu.Lock()
+	defer mu.Unlock()
+	s.mu.Lock()
+	m, ok := ss.maps[id]
+	revoking := ok && m.revoking
+	if ok {
+		m.revoking = true
+	}
+	s.mu.Unlock()
+	switch {
+	case revoking:
+		return nil, fmt.Errorf("%w: block %#x is being unmapped", protocol.ErrBusy, id)
+	case !ok:
+		if _, err := s.store.Lookup(id); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: block %#x", protocol.ErrNotMapped, id)
+	}
+	return m, nil
+}
+
+// revoke revokes m's key (step 2). No lock is held. Past revokeBound it
+// ends m's session, which lets the revocation finish.
+func (s *Server) revoke(m *mapping) error {
+	bound := s.revokeBound()
+	t := time.AfterFunc(bound, func() {
+		s.warn(m.ss.log, "revoking a key waits on the peer (it stopped taking data?); ending the session",
+			"block", fmt.Sprintf("%#x", m.id), "bound", bound)
+		m.ss.endWith(errRevokeStalled)
+	})
+	defer t.Stop()
+	if m.mw != nil {
+		return m.mw.Invalidate()
+	}
+	return m.mr.Deregister()
+}
+
+// finishRevoke forgets m once its key is revoked, or, when revoking failed
+// (err), once its session is ended (step 3).
+func (s *Server) finishRevoke(m *mapping, err error) error {
+	if err != nil {
+		// The key may still be live. Keys work only on their session's
+		// queue pair, so ending it is the revocation of last resort.
+		m.ss.log.Error("revocation failed; ending the session so its key dies with it", "block", fmt.Sprintf("%#x", m.id), "err", err)
+		m.ss.endWith(fmt.Errorf("brick: revoking the key of block %#x: %w", m.id, err))
+	}
+	mu := s.stripe(m.id)
+	mu.Lock()
+	defer mu.Unlock()
+	s.mu.Lock()
+	delete(m.ss.maps, m.id)
+	rest := s.mu.maps[m.id][:0]
+	anyRW := false
+	for _, o := range s.mu.maps[m.id] {
+		if o != m {
+			rest = append(rest, o)
+			anyRW = anyRW || o.rw()
+		}
+	}
+	if len(rest) == 0 {
+		s.tiering.touch(m.id) // unmapped: a demotion candidate
+		delete(s.mu.maps, m.id)
+	} else {
+		s.mu.maps[m.id] = rest
+	}
+	s.mu.Unlock()
+	if m.rw() && !anyRW {
+		// Lazy: an unclean shutdown before this reaches the disk only makes
+		// List report the block as unclean, which is the safe side.
+		if cerr := s.store.ClearRW(m.id); cerr != nil && !errors.Is(cerr, alloc2m.ErrNotFound) {
+			err = errors.Join(err, cerr)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("brick: unmap block %#x: %w", m.id, err)
+	}
+	return nil
+}
