@@ -463,9 +463,12 @@ func TestZeroLengthReadAnsweredWithBytes(t *testing.T) {
 				for f.hdr.op != opReadReq {
 					f = readFPDU(t, br)
 				}
-				var h [taggedHdrSize]byte
-				putTagged(h[:], opReadResp, true, 0, 0)
-				if _, err := c.Write(appendFPDU(nil, h[:], stale)); err != nil {
+				// in two segments, as siw does for a long stale length
+				var h1, h2 [taggedHdrSize]byte
+				putTagged(h1[:], opReadResp, false, 0, 0)
+				putTagged(h2[:], opReadResp, true, 0, 10)
+				resp := appendFPDU(appendFPDU(nil, h1[:], stale[:10]), h2[:], stale[10:])
+				if _, err := c.Write(resp); err != nil {
 					return err
 				}
 			}
@@ -486,5 +489,36 @@ func TestZeroLengthReadAnsweredWithBytes(t *testing.T) {
 	q.Close()
 	if err := <-ch; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Linux siw's Terminate control word (little-endian bitfields on x86):
+// Layer and EType swapped, M D R in the low bits. Both layouts decode to
+// the same fault.
+func TestTerminateLayouts(t *testing.T) {
+	hdr := make([]byte, mpaLenSize+untaggedHdrSize)
+	putUntagged(hdr[mpaLenSize:], opReadReq, true, qnReadReq, 1, 0)
+	rr := make([]byte, readReqSize)
+	for _, tc := range []struct {
+		name string
+		ctl  [4]byte
+	}{
+		{"RFC 5040", [4]byte{layerRDMAP<<4 | etypeRemoteProtection, codeInvalidSTag, termM | termD | termR, 0}},
+		{"Linux siw", [4]byte{etypeRemoteProtection<<4 | layerRDMAP, codeInvalidSTag, 0x07, 0}},
+	} {
+		b := cat(tc.ctl[:], hdr, rr)
+		tm, err := parseTerm(b)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if tm.layer != layerRDMAP || tm.etype != etypeRemoteProtection || tm.code != codeInvalidSTag || !tm.hasR {
+			t.Errorf("%s: decoded %+v", tc.name, tm)
+		}
+		if tm.status() != verbs.StatusRemoteAccess {
+			t.Errorf("%s: status %v, want remote access", tc.name, tm.status())
+		}
+		if h, ok := tm.segment(); !ok || h.op != opReadReq || h.msn != 1 {
+			t.Errorf("%s: terminated segment %+v %v", tc.name, h, ok)
+		}
 	}
 }

@@ -24,7 +24,8 @@ type rxState struct {
 	recv    rqe
 	recvLen uint32
 
-	respPlaced uint32 // bytes of the head ORQ entry placed so far
+	respPlaced  uint32 // bytes of the head ORQ entry placed so far
+	respDropped uint32 // bytes dropped from a zero-length Read's Response (siw)
 
 	// rtrSend: we chose the zero-length Send RTR (RFC 6581) as MPA
 	// responder. The first Send, if it is zero-length, is the RTR and
@@ -178,11 +179,13 @@ func (q *QP) rxReadResp(h *header, seg []byte, plen int, crc uint32) (uint32, er
 			fmt.Errorf("%w: Read Response for STag %#x, want %#x", errFraming, h.stag, e.stag))
 		return crc, errStop
 	}
-	if e.size == 0 && plen > 0 && h.to == e.to {
+	if e.size == 0 && plen > 0 && h.to == e.to+uint64(q.rx.respDropped) {
 		// Linux siw (6.1) answers a zero-length Read, such as our
 		// completion fences, with as many bytes as the last message it
-		// transmitted (a stale length in its send WQE). Nothing is to be
-		// placed: checked by the CRC and dropped.
+		// transmitted (a stale length in its send WQE), in as many
+		// segments. Nothing is to be placed: checked by the CRC and
+		// dropped.
+		q.rx.respDropped += uint32(plen)
 		return q.drop(plen, crc)
 	}
 	if h.to != e.to+uint64(placed) || uint64(placed)+uint64(plen) > uint64(e.size) {
@@ -249,7 +252,7 @@ func (q *QP) commitReadResp(h *header, seg []byte) {
 	q.completeLocked()
 	kick := q.ordDoneLocked() // a Read may wait for the peer's IRD
 	q.mu.Unlock()
-	q.rx.respPlaced = 0
+	q.rx.respPlaced, q.rx.respDropped = 0, 0
 	if kick {
 		q.kick()
 	}

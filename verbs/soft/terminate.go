@@ -53,6 +53,9 @@ const (
 	termM = 0x80 // terminated segment's ULPDU_Length is included
 	termD = 0x40 // terminated DDP header is included
 	termR = 0x20 // terminated RDMAP (Read Request) header is included
+
+	// siwHdrCt: where Linux siw puts M, D and R (see parseTerm).
+	siwHdrCt = 0x07
 )
 
 // termMsg is a Terminate message's content. ddp holds the ULPDU_Length
@@ -107,8 +110,17 @@ func parseTerm(b []byte) (*termMsg, error) {
 	if len(b) < termCtrlSize || len(b) > maxTermSize {
 		return nil, fmt.Errorf("%w: terminate payload of %d bytes", errFraming, len(b))
 	}
-	t := newTerm(b[0]>>4, b[0]&0x0f, b[1])
-	flags := b[2]
+	layer, etype, flags := b[0]>>4, b[0]&0x0f, b[2]
+	if flags&siwHdrCt != 0 && flags&(termM|termD|termR) == 0 {
+		// Linux siw declares the control word with little-endian
+		// bitfields, so on x86 its Layer and EType nibbles are swapped
+		// and M, D, R sit in the low bits of the third byte. Its
+		// Terminates for remote faults carry M, D and R, which tells the
+		// layouts apart; one without them reads as RFC 5040 says.
+		layer, etype = b[0]&0x0f, b[0]>>4
+		flags = (flags&0x01)<<7 | (flags&0x02)<<5 | (flags&0x04)<<3
+	}
+	t := newTerm(layer, etype, b[1])
 	rest := b[termCtrlSize:]
 	if flags&termD != 0 {
 		if len(rest) < mpaLenSize+ctrlSize {
