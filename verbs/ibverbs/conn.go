@@ -52,6 +52,7 @@ type conn struct {
 	device   string // the RDMA device serving the connection (mlx5_0, …)
 
 	closed   atomic.Bool   // Close was called
+	faulted  sync.Once     // an error completion ended the connection
 	done     chan struct{} // closed when the connection ended
 	doneOnce sync.Once
 	gone     chan struct{} // closed when the verbs objects are freed
@@ -209,6 +210,19 @@ func (c *conn) ended() bool {
 }
 
 func (c *conn) markDone() { c.doneOnce.Do(func() { close(c.done) }) }
+
+// fault ends the connection after an error completion: the RC QP is in
+// the error state, so disconnect, and the peer learns it too (its
+// rdma_cm reports DISCONNECTED). The software RNIC's Terminate does the
+// same for tcp://; without this a NIC peer would wait for a timeout.
+func (c *conn) fault() {
+	c.faulted.Do(func() {
+		if !c.closed.Load() {
+			C.rdma_disconnect(c.id)
+		}
+		c.markDone()
+	})
+}
 
 func (c *conn) ref() { c.refs.Add(1) }
 

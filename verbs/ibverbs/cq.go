@@ -118,6 +118,9 @@ func (q *cq) pollLocked(wcs []verbs.WC) int {
 				continue
 			}
 			wc := verbs.WC{ID: s.id, Op: s.op, Status: mapStatus(w.status)}
+			if wc.Status != verbs.StatusSuccess && wc.Status != verbs.StatusFlushed {
+				q.conn.fault()
+			}
 			if q.recv {
 				wc.Op = verbs.OpRecv
 				wc.ByteLen = uint32(w.byte_len)

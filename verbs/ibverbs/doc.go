@@ -54,6 +54,10 @@
 // sleeps on a Go channel that the connection's event goroutine signals
 // when the completion channel fd becomes readable (ibv_get_cq_event).
 //
+// An error completion (other than flushed) means the RC QP is in the error
+// state: the provider disconnects, so the peer learns it through rdma_cm
+// and Done closes on both ends, as a Terminate does on the software RNIC.
+//
 // Every work request is signaled and carries an internal sequence number as
 // its wr_id; the QP maps it back to the caller's ID and opcode, because a
 // failed completion's opcode is undefined in the verbs API.

@@ -58,7 +58,8 @@ func (s *suite) testSendRecv(t *testing.T) {
 }
 
 // A message longer than the posted receive: the receiver completes it with
-// a local length error, the sender with a remote invalid request, and the
+// a local length error, the sender with a remote invalid request (rxe
+// reports a remote operation error, which is accepted too), and the
 // connection ends.
 func (s *suite) testRecvTooSmall(t *testing.T) {
 	e := s.env(t)
@@ -71,7 +72,11 @@ func (s *suite) testRecvTooSmall(t *testing.T) {
 	n := e.postUntilClosed(p.c,
 		verbs.SendWR{ID: 0, Op: verbs.OpSend, Local: src.sge(0, 17)},
 		verbs.SendWR{ID: 1, Op: verbs.OpSend, Local: src.sge(0, 1)})
-	e.want(e.waitN(p.c.SendCQ(), n), seq(n), []verbs.Status{verbs.StatusRemoteInvalidRequest, verbs.StatusFlushed}[:n]...)
+	wcs := e.waitN(p.c.SendCQ(), n)
+	if st := wcs[0].Status; st == verbs.StatusRemoteOp {
+		wcs[0].Status = verbs.StatusRemoteInvalidRequest
+	}
+	e.want(wcs, seq(n), []verbs.Status{verbs.StatusRemoteInvalidRequest, verbs.StatusFlushed}[:n]...)
 	wc := e.waitN(p.s.RecvCQ(), 1)[0]
 	if wc.ID != 4 || wc.Status != verbs.StatusLocalLength {
 		t.Fatalf("receiver completed %+v, want ID 4 with %v", wc, verbs.StatusLocalLength)
