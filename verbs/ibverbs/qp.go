@@ -18,7 +18,7 @@ import (
 // PostSend posts one signaled work request. ATOMIC WRITE and FLUSH go
 // through the extended QP API and need Caps().AtomicWrite / Caps().Flush.
 func (c *conn) PostSend(wr verbs.SendWR) error {
-	if c.closed.Load() {
+	if c.closed.Load() || c.ended() { // a post to an errored QP would only be flushed
 		return c.errClosed()
 	}
 	switch wr.Op {
@@ -86,7 +86,7 @@ func (c *conn) PostSend(wr verbs.SendWR) error {
 
 // PostRecv posts one receive.
 func (c *conn) PostRecv(wr verbs.RecvWR) error {
-	if c.closed.Load() {
+	if c.closed.Load() || c.ended() {
 		return c.errClosed()
 	}
 	q := c.rcq
