@@ -72,7 +72,9 @@
 //
 // Memory windows are type-2 windows (ibv_alloc_mw, a signaled
 // IBV_WR_BIND_MW work request), offered when the device reports
-// IBV_DEVICE_MEM_WINDOW with type 2A or 2B. Binding posts on the send
+// IBV_DEVICE_MEM_WINDOW with type 2A or 2B, except on Soft-RoCE (rxe),
+// whose responder checks a window access against the whole region (Linux
+// 6.1): there brick registers a region per map. Binding posts on the send
 // queue, so work requests posted after BindMW (such as the Send that tells
 // the peer the key) leave after the bind. Invalidate deallocates the window
 // (ibv_dealloc_mw), which the kernel completes synchronously.

@@ -191,6 +191,13 @@ struct brick_dev_caps {
 	uint64_t max_mr_size;
 };
 
+// Soft-RoCE (rxe) reports vendor 0xFFFFFF. Its responder checks an access
+// through a memory window against the window's region, not the window
+// (drivers/infiniband/sw/rxe/rxe_resp.c, Linux 6.1, seen in the lab), so a
+// window's rkey would reach all of the region: brick does not use rxe's
+// windows and registers a region per map instead.
+#define BRICK_RXE_VENDOR_ID 0xFFFFFF
+
 static inline int brick_query_device(struct ibv_context *ctx, struct brick_dev_caps *out) {
 	struct ibv_device_attr_ex a;
 	memset(out, 0, sizeof *out);
@@ -210,7 +217,8 @@ static inline int brick_query_device(struct ibv_context *ctx, struct brick_dev_c
 	out->max_qp_init_rd_atom = o->max_qp_init_rd_atom;
 	out->max_mr_size = o->max_mr_size;
 	out->mem_windows = (o->device_cap_flags & IBV_DEVICE_MEM_WINDOW) &&
-			   (o->device_cap_flags & (IBV_DEVICE_MEM_WINDOW_TYPE_2A | IBV_DEVICE_MEM_WINDOW_TYPE_2B));
+			   (o->device_cap_flags & (IBV_DEVICE_MEM_WINDOW_TYPE_2A | IBV_DEVICE_MEM_WINDOW_TYPE_2B)) &&
+			   o->vendor_id != BRICK_RXE_VENDOR_ID;
 	if (rc == 0) {
 		out->atomic_write = (a.device_cap_flags_ex & BRICK_DEVICE_ATOMIC_WRITE) != 0;
 		out->flush_persistent = (a.device_cap_flags_ex & BRICK_DEVICE_FLUSH_PERSISTENT) != 0;

@@ -26,7 +26,9 @@ grep -o -w -E 'clwb|clflushopt' /proc/cpuinfo | sort -u | sed 's/^/  cpu has /'
 ctl() { timeout -k 5 $T brickctl --addr "$addr" "$@" 2>>"$dir/brickctl.err"; }
 
 start_brickd() {
-  brickd --pmem "$pmem" --pmem-size 256MiB --meta "$dir/meta" --listen "$addr" \
+  local size=()
+  [[ $kind == fsdax ]] && size=(--pmem-size 256MiB) # devdax: the namespace's size
+  brickd --pmem "$pmem" "${size[@]}" --meta "$dir/meta" --listen "$addr" \
     --metrics '' >>"$dir/brickd.log" 2>&1 &
   bpid=$!
   local i
@@ -72,7 +74,7 @@ run_on() { # kind pmem-path port
   local list
   list=$(timeout -k 5 $T brickctl list --meta "$dir/meta") || fail "list --meta after kill -9"
   echo "$list" | sed "s/^/[$kind] after kill -9: /"
-  grep -q '^0x200000 .* unclean' <<<"$list" || fail "list --meta does not show the held block unclean"
+  grep -q '^0x400000 .* unclean' <<<"$list" || fail "list --meta does not show the held block 0x400000 unclean"
   start_brickd || return
   ctl get --length $((3 << 20)) 0x200000 "$dir/after" >/dev/null && cmp -s "$dir/in" "$dir/after" ||
     fail "the file after kill -9 and restart"
