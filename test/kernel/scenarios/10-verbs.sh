@@ -5,24 +5,32 @@
 # siw, each dialing the other (RDMA Write, Read, Send, Send with
 # Invalidate where both offer it, and Terminate: bad, out-of-range and
 # wrong-right STags, with what each side reports).
+#
+# Skipped subtests are where siw's semantics differ from the suite's RC
+# contract; each is named with its reason in docs/rdma.md ("What was
+# tested"). Every other subtest must pass.
 set -uo pipefail
 T=${T:-600}
 rc=0
-suite() { # name env...
-  local name=$1
-  shift
-  echo "=== verbs: $name"
+suite() { # name run skip env...
+  local name=$1 run=$2 skip=$3
+  shift 3
+  echo "=== verbs: $name${skip:+ (skipping $skip)}"
   if env "$@" timeout -k 10 $T ibverbs.test -test.v -test.count=1 -test.timeout $((T - 10))s \
-    -test.run "${RUN:?}" >"$LAB_OUT/$name.log" 2>&1; then
-    grep -E '^(=== RUN|--- (PASS|FAIL|SKIP)|PASS|FAIL|ok)' "$LAB_OUT/$name.log" | grep -v '=== RUN' | tail -n 60
+    -test.run "$run" ${skip:+-test.skip "$skip"} >"$LAB_OUT/$name.log" 2>&1; then
+    grep -E '^ {0,4}--- (PASS|FAIL|SKIP)|^(PASS|FAIL|ok)' "$LAB_OUT/$name.log" | tail -n 60
     echo "=== verbs: $name: pass"
   else
-    tail -n 80 "$LAB_OUT/$name.log"
+    grep -E '^ {0,8}--- (PASS|FAIL|SKIP)|\.go:[0-9]+:' "$LAB_OUT/$name.log" | cut -c1-200 | tail -n 80
     echo "=== verbs: $name: FAIL"
     rc=1
   fi
 }
-RUN='^TestConformance$' suite conformance-rxe BRICK_RDMA_TEST_ADDR="${LAB_RXE_ADDR:?}:0"
-RUN='^TestConformance$' suite conformance-siw BRICK_RDMA_TEST_ADDR="${LAB_SIW_ADDR:?}:0"
-RUN='^TestCrossSoft$' suite cross-soft-siw BRICK_RDMA_CROSS_ADDR="$LAB_SIW_ADDR:0"
+# siw completes a Send or Write once transmitted (RFC 5040 promises no
+# more), so a target's refusal does not fail the request that caused it;
+# after a Terminate it does not complete every outstanding request.
+SIW_SKIP='TestConformance/(RecvTooSmall|Ordering|Faults)$'
+suite conformance-rxe '^TestConformance$' '' BRICK_RDMA_TEST_ADDR="${LAB_RXE_ADDR:?}:0"
+suite conformance-siw '^TestConformance$' "$SIW_SKIP" BRICK_RDMA_TEST_ADDR="${LAB_SIW_ADDR:?}:0"
+suite cross-soft-siw '^TestCrossSoft$' "${CROSS_SKIP:-}" BRICK_RDMA_CROSS_ADDR="$LAB_SIW_ADDR:0"
 exit $rc

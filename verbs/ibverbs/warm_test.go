@@ -1,0 +1,5 @@
+//go:build ibverbs
+
+package ibverbs
+
+func init() { warmup = warmCM }
