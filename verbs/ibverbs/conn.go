@@ -211,7 +211,7 @@ func (c *conn) ended() bool {
 
 func (c *conn) markDone() { c.doneOnce.Do(func() { close(c.done) }) }
 
-// fault ends the connection after an error completion: the RC QP is in
+// fault ends the connection after an unsuccessful completion: the RC QP is in
 // the error state, so disconnect, and the peer learns it too (its
 // rdma_cm reports DISCONNECTED). The software RNIC's Terminate does the
 // same for tcp://; without this a NIC peer would wait for a timeout.

@@ -10,6 +10,7 @@ import "C"
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/brick-storage/brick/verbs"
 )
@@ -19,15 +20,20 @@ type slot struct {
 	id       uint64
 	op       verbs.Opcode
 	internal bool // a memory window bind: its completion is not reported
+	done     bool // completed, waiting for the slots before it
 }
 
-// ring maps the sequence numbers posted as wr_id back to slots. RC queues
-// complete in post order and every request is signaled, so completions free
-// slots from the tail.
+// ring maps the sequence numbers posted as wr_id back to slots. Every
+// request is signaled, so each completes by itself. InfiniBand RC
+// completes a send queue in post order; iWARP devices do not (siw
+// completes a Write once transmitted, before a Read posted ahead of it
+// has its Response), so a slot is freed when it and every slot before it
+// completed.
 type ring struct {
 	slots      []slot
-	head, tail uint64 // next sequence to post; oldest outstanding
-	user       int    // outstanding caller requests (not internal)
+	head, tail uint64 // next sequence to post; oldest not freed
+	pending    int    // posted and not completed
+	user       int    // pending caller requests (not internal)
 	userMax    int
 }
 
@@ -40,29 +46,47 @@ func (r *ring) full(internal bool) bool {
 
 func (r *ring) push(s slot) uint64 {
 	seq := r.head
+	s.done = false
 	r.slots[seq%uint64(len(r.slots))] = s
 	r.head++
+	r.pending++
 	if !s.internal {
 		r.user++
 	}
 	return seq
 }
 
-// complete retires seq and every earlier sequence.
+// complete retires seq; ok is false for a sequence not pending.
 func (r *ring) complete(seq uint64) (slot, bool) {
-	if seq < r.tail || seq >= r.head {
+	n := uint64(len(r.slots))
+	if seq < r.tail || seq >= r.head || r.slots[seq%n].done {
 		return slot{}, false
 	}
-	for r.tail <= seq {
-		if !r.slots[r.tail%uint64(len(r.slots))].internal {
-			r.user--
-		}
+	s := &r.slots[seq%n]
+	s.done = true
+	r.pending--
+	if !s.internal {
+		r.user--
+	}
+	for r.tail < r.head && r.slots[r.tail%n].done {
 		r.tail++
 	}
-	return r.slots[seq%uint64(len(r.slots))], true
+	return *s, true
 }
 
-func (r *ring) outstanding() int { return int(r.head - r.tail) }
+func (r *ring) outstanding() int { return r.pending }
+
+// flushAll retires every pending slot and returns the caller's ones: the
+// requests a dead QP will not complete.
+func (r *ring) flushAll() []slot {
+	var out []slot
+	for seq := r.tail; seq < r.head; seq++ {
+		if s, ok := r.complete(seq); ok && !s.internal {
+			out = append(out, s)
+		}
+	}
+	return out
+}
 
 // cq is a completion queue with the ring of its work queue.
 type cq struct {
@@ -75,8 +99,15 @@ type cq struct {
 		hw   *C.struct_ibv_cq // nil once freed
 		ring ring
 		buf  [32]C.struct_brick_wc
+		// flushed: completions of requests a dead QP never completed
+		// (siw leaves some), reported as flushed by Wait.
+		flushed []verbs.WC
 	}
 }
+
+// flushGrace is how long Wait lets a dead QP's device complete what is
+// still outstanding before it reports those requests flushed itself.
+const flushGrace = 2 * time.Second
 
 func newCQ(c *conn, hw *C.struct_ibv_cq, capacity, userMax int, recv bool) *cq {
 	q := &cq{conn: c, recv: recv, notify: make(chan struct{}, 1)}
@@ -107,7 +138,8 @@ func (q *cq) Poll(wcs []verbs.WC) int {
 }
 
 func (q *cq) pollLocked(wcs []verbs.WC) int {
-	n := 0
+	n := copy(wcs, q.mu.flushed)
+	q.mu.flushed = q.mu.flushed[n:]
 	for q.mu.hw != nil && n < len(wcs) {
 		want := min(len(wcs)-n, len(q.mu.buf))
 		got := int(C.brick_poll(q.mu.hw, &q.mu.buf[0], C.int(want)))
@@ -118,7 +150,9 @@ func (q *cq) pollLocked(wcs []verbs.WC) int {
 				continue
 			}
 			wc := verbs.WC{ID: s.id, Op: s.op, Status: mapStatus(w.status)}
-			if wc.Status != verbs.StatusSuccess && wc.Status != verbs.StatusFlushed {
+			if wc.Status != verbs.StatusSuccess {
+				// The QP is in the error state (a flush says so too:
+				// siw reports a peer's Terminate only by flushing).
 				q.conn.fault()
 			}
 			if q.recv {
@@ -151,7 +185,7 @@ func (q *cq) Wait(ctx context.Context, wcs []verbs.WC) (int, error) {
 			C.brick_arm_cq(q.mu.hw)
 			n = q.pollLocked(wcs)
 		}
-		drained := q.mu.hw == nil || q.mu.ring.outstanding() == 0
+		drained := (q.mu.hw == nil || q.mu.ring.outstanding() == 0) && len(q.mu.flushed) == 0
 		q.mu.Unlock()
 		if n > 0 {
 			return n, nil
@@ -161,16 +195,39 @@ func (q *cq) Wait(ctx context.Context, wcs []verbs.WC) (int, error) {
 			return 0, q.conn.errClosed()
 		}
 		done := q.conn.done
+		var grace *time.Timer
+		var graceC <-chan time.Time
 		if ended {
 			done = nil // already closed: wait for the flushed completions
+			grace = time.NewTimer(flushGrace)
+			graceC = grace.C
 		}
 		select {
 		case <-q.notify:
 		case <-done:
 		case <-q.conn.gone:
+		case <-graceC:
+			q.flushPending()
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		}
+		if grace != nil {
+			grace.Stop()
+		}
+	}
+}
+
+// flushPending reports every request still outstanding on a dead QP as
+// flushed.
+func (q *cq) flushPending() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, s := range q.mu.ring.flushAll() {
+		wc := verbs.WC{ID: s.id, Op: s.op, Status: verbs.StatusFlushed}
+		if q.recv {
+			wc.Op = verbs.OpRecv
+		}
+		q.mu.flushed = append(q.mu.flushed, wc)
 	}
 }
 

@@ -32,5 +32,7 @@ suite() { # name run skip env...
 SIW_SKIP='TestConformance/(RecvTooSmall|Ordering|Faults)$'
 suite conformance-rxe '^TestConformance$' '' BRICK_RDMA_TEST_ADDR="${LAB_RXE_ADDR:?}:0"
 suite conformance-siw '^TestConformance$' "$SIW_SKIP" BRICK_RDMA_TEST_ADDR="${LAB_SIW_ADDR:?}:0"
-suite cross-soft-siw '^TestCrossSoft$' "${CROSS_SKIP:-}" BRICK_RDMA_CROSS_ADDR="$LAB_SIW_ADDR:0"
+# The same where siw is the initiator.
+CROSS_SKIP='TestCrossSoft/nic-dials-soft/(RecvTooSmall|Ordering|Faults)$'
+suite cross-soft-siw '^TestCrossSoft$' "$CROSS_SKIP" BRICK_RDMA_CROSS_ADDR="$LAB_SIW_ADDR:0"
 exit $rc
