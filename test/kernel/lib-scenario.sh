@@ -10,6 +10,12 @@
 #                                cm_id`) or tcp://ADDR:PORT (a TCP listener)
 #   lab_rdma_dev_of ADDR PORT    the RDMA device of the rdma_cm listener bound
 #                                to ADDR:PORT (e.g. rxe0 or siw0)
+#   lab_crash_holding URL ID PID OUT
+#                                hold a read-write map of block ID of the
+#                                brickd at URL (brickctl map --rw --hold,
+#                                output in OUT), kill -9 that brickd (PID)
+#                                with the map held; fails if the map never
+#                                came up
 #   lab_done                     exit 1 if a lab_check failed, else 0
 lab_failed=0
 
@@ -58,4 +64,19 @@ lab_wait_listen() {
 
 lab_done() {
   exit "$lab_failed"
+}
+
+lab_crash_holding() {
+  local url=$1 id=$2 pid=$3 out=$4 hold i
+  timeout -k 5 120 brickctl --addr "$url" map --rw --hold "$id" >"$out" 2>&1 &
+  hold=$!
+  for i in $(seq 240); do
+    grep -q 'read-write' "$out" && break
+    sleep 0.5
+  done
+  kill -9 "$pid"
+  wait "$pid" 2>/dev/null
+  kill "$hold" 2>/dev/null
+  wait "$hold" 2>/dev/null
+  grep -q 'read-write' "$out"
 }

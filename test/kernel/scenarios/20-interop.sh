@@ -12,6 +12,7 @@
 # PAIRINGS (default: all five) limits the run, e.g. PAIRINGS="soft-soft".
 # Outside the lab, soft-soft runs on loopback: LAB_SIW_ADDR=127.0.0.1.
 set -uo pipefail
+source "${LAB_LIB:-$(dirname "$0")/../lib-scenario.sh}"
 
 SIW=${LAB_SIW_ADDR:?} RXE=${LAB_RXE_ADDR:-}
 TMP=${LAB_TMP:-$(mktemp -d)} OUT=${LAB_OUT:-$TMP}
@@ -58,7 +59,6 @@ start_brickd() {
 }
 
 flow() {
-  local b
   # alloc: a fresh block, then the same again (already allocated, exit 11)
   ctl alloc 0x200000 >/dev/null || fail "alloc"
   ctl alloc 0x200000 >/dev/null 2>&1
@@ -122,17 +122,8 @@ flow() {
   fi
 
   # kill -9 with a read-write map held, list offline, restart, read back
-  timeout -k 5 $T brickctl --addr "$client" map --rw --hold 0x2000000 >"$dir/hold.out" 2>&1 &
-  local hold=$!
-  for b in $(seq 120); do
-    grep -q 'read-write' "$dir/hold.out" && break
-    sleep 0.5
-  done
-  grep -q 'read-write' "$dir/hold.out" || fail "map --rw --hold: $(cat "$dir/hold.out")"
-  kill -9 $bpid
-  wait $bpid 2>/dev/null
-  kill $hold 2>/dev/null
-  wait $hold 2>/dev/null
+  lab_crash_holding "$client" 0x2000000 $bpid "$dir/hold.out" ||
+    fail "map --rw --hold: $(cat "$dir/hold.out")"
   list=$(timeout -k 5 $T brickctl list --meta "$dir/meta") || fail "list --meta after kill -9"
   grep -q '^0x2000000 .* unclean' <<<"$list" ||
     fail "list --meta does not show 0x2000000 unclean after kill -9: $list"

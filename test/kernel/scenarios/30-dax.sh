@@ -8,6 +8,7 @@
 # kill -9 with a read-write map held, `list --meta` shows it unclean,
 # restart on the same memory, and the file reads back.
 set -uo pipefail
+source "${LAB_LIB:-$(dirname "$0")/../lib-scenario.sh}"
 
 TMP=${LAB_TMP:-$(mktemp -d)} OUT=${LAB_OUT:-$TMP}
 T=120
@@ -60,17 +61,8 @@ run_on() { # kind pmem-path port
   ctl get --length $((3 << 20)) 0x200000 "$dir/out" >/dev/null && cmp -s "$dir/in" "$dir/out" ||
     fail "get is not byte-identical"
 
-  timeout -k 5 $T brickctl --addr "$addr" map --rw --hold 0x400000 >"$dir/hold.out" 2>&1 &
-  local hold=$! i
-  for i in $(seq 120); do
-    grep -q 'read-write' "$dir/hold.out" && break
-    sleep 0.5
-  done
-  grep -q 'persist flush' "$dir/hold.out" || fail "map --rw: $(cat "$dir/hold.out")"
-  kill -9 $bpid
-  wait $bpid 2>/dev/null
-  kill $hold 2>/dev/null
-  wait $hold 2>/dev/null
+  lab_crash_holding "$addr" 0x400000 $bpid "$dir/hold.out" &&
+    grep -q 'persist flush' "$dir/hold.out" || fail "map --rw: $(cat "$dir/hold.out")"
   local list
   list=$(timeout -k 5 $T brickctl list --meta "$dir/meta") || fail "list --meta after kill -9"
   echo "$list" | sed "s/^/[$kind] after kill -9: /"
