@@ -26,13 +26,17 @@ suite() { # name run skip env...
     rc=1
   fi
 }
-# siw completes a Send or Write once transmitted (RFC 5040 promises no
-# more), so a target's refusal does not fail the request that caused it;
-# after a Terminate it does not complete every outstanding request.
+# siw completes a Send or Write once it is transmitted (RFC 5040 promises
+# no more) and completes requests out of post order (a Write before a Read
+# posted ahead of it), so: a target's refusal does not fail the request
+# that caused it (RecvTooSmall, Faults), and completions are not in post
+# order (Ordering). Between the software RNIC and siw the same holds where
+# siw is the initiator; where the software RNIC dials siw, siw's Terminate
+# for a fault is read (its layout is), but the request it names differs
+# from the one the suite faulted (RecvTooSmall, Faults): see docs/rdma.md.
 SIW_SKIP='TestConformance/(RecvTooSmall|Ordering|Faults)$'
+CROSS_SKIP='TestCrossSoft/(soft-dials-nic/(RecvTooSmall|Faults)|nic-dials-soft/(RecvTooSmall|Ordering|Faults))$'
 suite conformance-rxe '^TestConformance$' '' BRICK_RDMA_TEST_ADDR="${LAB_RXE_ADDR:?}:0"
 suite conformance-siw '^TestConformance$' "$SIW_SKIP" BRICK_RDMA_TEST_ADDR="${LAB_SIW_ADDR:?}:0"
-# The same where siw is the initiator.
-CROSS_SKIP='TestCrossSoft/nic-dials-soft/(RecvTooSmall|Ordering|Faults)$'
 suite cross-soft-siw '^TestCrossSoft$' "$CROSS_SKIP" BRICK_RDMA_CROSS_ADDR="$LAB_SIW_ADDR:0"
 exit $rc
