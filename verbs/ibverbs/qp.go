@@ -78,9 +78,9 @@ func (c *conn) PostSend(wr verbs.SendWR) error {
 		rc = postFlush(c.c.qpx, seq, C.uint32_t(wr.RKey), C.uint64_t(wr.Remote), C.size_t(l.Length))
 	}
 	if rc != 0 {
-		if C.brick_qp_in_error(c.c.qp) == 1 {
-			// siw refuses posts once a Terminate moved the QP to the
-			// error state, before rdma_cm reports the disconnect.
+		if C.brick_qp_down(c.c.qp) == 1 {
+			// siw refuses posts once a Terminate moved the QP out of
+			// RTS, before rdma_cm reports the disconnect.
 			c.fault()
 			return c.errClosed()
 		}

@@ -395,15 +395,16 @@ static inline int brick_connect(struct rdma_cm_id *id, const void *pd, int pdlen
 	return rdma_connect(id, &p) ? -errno : 0;
 }
 
-// brick_qp_in_error says whether qp is in the error state (1), not (0), or
-// cannot be queried (-errno).
-static inline int brick_qp_in_error(struct ibv_qp *qp) {
+// brick_qp_down says whether qp has left the ready-to-send state (1: the
+// error state, or siw's terminate/closing states), not (0), or cannot be
+// queried (-errno).
+static inline int brick_qp_down(struct ibv_qp *qp) {
 	struct ibv_qp_attr a;
 	struct ibv_qp_init_attr i;
 	if (ibv_query_qp(qp, &a, IBV_QP_STATE, &i)) {
 		return -errno;
 	}
-	return a.qp_state == IBV_QPS_ERR;
+	return a.qp_state != IBV_QPS_RTS;
 }
 
 // brick_id_iwarp says whether id is bound to an iWARP device, whose CM

@@ -35,8 +35,10 @@ suite() { # name run skip env...
 # for a fault is read (its layout is), but the request it names differs
 # from the one the suite faulted (RecvTooSmall, Faults): see docs/rdma.md.
 SIW_SKIP='TestConformance/(RecvTooSmall|Ordering|Faults)$'
-CROSS_SKIP='TestCrossSoft/(soft-dials-nic/(RecvTooSmall|Faults)|nic-dials-soft/(RecvTooSmall|Ordering|Faults))$'
 suite conformance-rxe '^TestConformance$' '' BRICK_RDMA_TEST_ADDR="${LAB_RXE_ADDR:?}:0"
 suite conformance-siw '^TestConformance$' "$SIW_SKIP" BRICK_RDMA_TEST_ADDR="${LAB_SIW_ADDR:?}:0"
-suite cross-soft-siw '^TestCrossSoft$' "$CROSS_SKIP" BRICK_RDMA_CROSS_ADDR="$LAB_SIW_ADDR:0"
+suite cross-soft-dials-siw '^TestCrossSoft$/^soft-dials-nic$' 'TestCrossSoft/soft-dials-nic/(RecvTooSmall|Faults)$' \
+  BRICK_RDMA_CROSS_ADDR="$LAB_SIW_ADDR:0"
+suite cross-siw-dials-soft '^TestCrossSoft$/^nic-dials-soft$' 'TestCrossSoft/nic-dials-soft/(RecvTooSmall|Ordering|Faults)$' \
+  BRICK_RDMA_CROSS_ADDR="$LAB_SIW_ADDR:0"
 exit $rc
