@@ -121,6 +121,9 @@ func (h *Handle) direct(ctx context.Context, op verbs.Opcode, b *Buffer, bufOff,
 	if err == nil {
 		err = wc.Err()
 	}
+	if err == nil && op == verbs.OpWrite && h.c.qp.Caps().EarlyCompletion {
+		err = h.readBarrier(off) // b is the caller's again only once the Write left it
+	}
 	if err != nil {
 		return fmt.Errorf("rdma %s block %#x at %d: %w", op, h.ID, off, closedErr(err))
 	}

@@ -76,6 +76,15 @@ func (h *Handle) transfer(op verbs.Opcode, p []byte, off int64) (int, error) {
 		if err == nil {
 			err = wc.Err()
 		}
+		if err == nil && op == verbs.OpWrite && c.qp.Caps().EarlyCompletion {
+			// The staging buffer is reused next: first prove the Write
+			// left it, with a Read behind it on the same QP.
+			wc, err = c.post(verbs.SendWR{Op: verbs.OpRead, Local: verbs.SGEOf(c.stage.mr, 0, 1),
+				RKey: h.RKey, Remote: h.Addr + uint64(off) + uint64(done)})
+			if err == nil {
+				err = wc.Err()
+			}
+		}
 		if err != nil {
 			return done, fmt.Errorf("rdma %s block %#x at %d: %w", op, h.ID, off+int64(done), closedErr(err))
 		}
@@ -162,7 +171,9 @@ func (h *Handle) Persist(ctx context.Context, off, n int64) error {
 	return nil
 }
 
-// readBarrier is APM's small Read, through the staging buffer.
+// readBarrier is APM's small Read, through the staging buffer. It also
+// proves that earlier Writes left their buffers on a QP with
+// EarlyCompletion.
 func (h *Handle) readBarrier(off int64) error {
 	c := h.c
 	c.stage.Lock()

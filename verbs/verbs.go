@@ -280,6 +280,13 @@ type Caps struct {
 	MemoryWindows bool // type-2 memory windows and Send with Invalidate
 	AtomicWrite   bool // OpAtomicWrite
 	Flush         bool // OpFlush with the persistent placement type
+	// EarlyCompletion: a Send or Write completes once handed to the
+	// transport, before the peer has the bytes, and its buffer may still
+	// be read after that (Linux siw transmits from the caller's pages).
+	// Its buffer is free for reuse only once a later Read on the same QP
+	// completes. The software RNIC and InfiniBand/RoCE complete on
+	// placement and leave this false.
+	EarlyCompletion bool
 }
 
 // PD is a protection domain: memory registered in it is reachable only

@@ -124,6 +124,9 @@ func newConn(id *C.struct_rdma_cm_id, ec *eventChannel, cfg verbs.QPConfig) (*co
 		MemoryWindows: dev.memWindows,
 		AtomicWrite:   uint64(got)&extAtomicWrite != 0 && cc.qpx != nil && cc.qpx.wr_atomic_write != nil,
 		Flush:         uint64(got)&extFlush != 0 && flushAvailable(cc.qpx),
+		// iWARP verbs complete a Send or Write once it is sent; siw even
+		// before its pages left (zero-copy transmit, Linux 6.1).
+		EarlyCompletion: C.brick_id_iwarp(id) != 0,
 	}
 	c.pd = &protDomain{conn: c, hw: cc.pd}
 	c.scq = newCQ(c, cc.scq, sendCap, cfg.SendDepth, false)
