@@ -417,10 +417,11 @@ func (c *Client) recvLoop() {
 				c.fail(fmt.Errorf("brick sent a malformed reply: %w", err))
 				return
 			}
-			if err := c.postRecv(int(wc.ID)); err != nil {
-				c.fail(fmt.Errorf("%w: %v", ErrClosed, err))
-				return
-			}
+			// Reposted before the credit goes back (the brick may answer
+			// the next request at once), but a failed repost — the brick
+			// ended the session right after this reply, a refusal say —
+			// must not cost the caller that reply.
+			repost := c.postRecv(int(wc.ID))
 			c.lastRecv.Store(time.Now().UnixNano())
 			c.mu.Lock()
 			ch, ok := c.mu.replies[h.ReqID]
@@ -429,6 +430,10 @@ func (c *Client) recvLoop() {
 			if ok {
 				c.credits <- struct{}{}
 				ch <- reply{h: h, m: m}
+			}
+			if repost != nil {
+				c.fail(fmt.Errorf("%w: %v", ErrClosed, repost))
+				return
 			}
 		}
 	}
