@@ -34,10 +34,12 @@ suite() { # name run skip env...
 # siw is the initiator; where the software RNIC dials siw, siw's Terminate
 # for a fault is read (its layout is), but the request it names differs
 # from the one the suite faulted (RecvTooSmall, Faults): see docs/rdma.md.
-SIW_SKIP='TestConformance/(RecvTooSmall|Ordering|Faults)$'
+# Where siw is the target, a Write segment already being placed can land
+# after ibv_dereg_mr returns (seen once in the lab): Revocation.
+SIW_SKIP='TestConformance/(RecvTooSmall|Ordering|Faults|Revocation)$'
 suite conformance-rxe '^TestConformance$' '' BRICK_RDMA_TEST_ADDR="${LAB_RXE_ADDR:?}:0"
 suite conformance-siw '^TestConformance$' "$SIW_SKIP" BRICK_RDMA_TEST_ADDR="${LAB_SIW_ADDR:?}:0"
-suite cross-soft-dials-siw '^TestCrossSoft$/^soft-dials-nic$' 'TestCrossSoft/soft-dials-nic/(RecvTooSmall|Faults)$' \
+suite cross-soft-dials-siw '^TestCrossSoft$/^soft-dials-nic$' 'TestCrossSoft/soft-dials-nic/(RecvTooSmall|Faults|Revocation)$' \
   BRICK_RDMA_CROSS_ADDR="$LAB_SIW_ADDR:0"
 suite cross-siw-dials-soft '^TestCrossSoft$/^nic-dials-soft$' 'TestCrossSoft/nic-dials-soft/(RecvTooSmall|Ordering|Faults)$' \
   BRICK_RDMA_CROSS_ADDR="$LAB_SIW_ADDR:0"
