@@ -5,30 +5,15 @@ package pmem
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
-)
 
-// smallFS mounts a tmpfs of size bytes for the test, or skips the test
-// where mounting is not allowed (it needs root).
-func smallFS(t *testing.T, size int64) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
-		t.Skipf("cannot mount a %d-byte tmpfs (%v); this test needs root", size, err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmounting %s: %v", dir, err)
-		}
-	})
-	return dir
-}
+	"github.com/brick-storage/brick/internal/testfs"
+)
 
 // writeSparseV1 leaves at path what an older brickd created: a sparse image
 // of size bytes with a version-1 superblock, and returns its header.
@@ -47,30 +32,6 @@ func writeSparseV1(t *testing.T, path string, size int64) []byte {
 	return hdr
 }
 
-// fill writes a file into dir until the file system is full.
-func fill(t *testing.T, dir string) {
-	t.Helper()
-	f, err := os.Create(filepath.Join(dir, "filler"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := bytes.Repeat([]byte{0xf1}, 64<<10)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			if !errors.Is(err, unix.ENOSPC) {
-				t.Fatal(err)
-			}
-			return
-		}
-	}
-}
-
-// TestImageDiskSpace pins issue 11 fault 3: a sparse image on a file system
-// that cannot hold it killed brickd with SIGBUS at the first store into a
-// page never written before. Now an image is allocated whole when created,
-// or at open when an older brick left it sparse, and one that does not fit
-// is refused with ErrNoSpace, leaving nothing new behind.
 func TestImageDiskSpace(t *testing.T) {
 	const fsSize = 10 << 20
 	tests := []struct {
@@ -86,7 +47,7 @@ func TestImageDiskSpace(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := smallFS(t, fsSize)
+			dir := testfs.Small(t, fsSize)
 			path := filepath.Join(dir, "pmem.img")
 			var hdr []byte
 			opts := FileOptions{Size: tt.size}
@@ -128,7 +89,7 @@ func TestImageDiskSpace(t *testing.T) {
 			}
 			// With the file system full, every page of every frame can
 			// still be written: a sparse image would die of SIGBUS here.
-			fill(t, dir)
+			testfs.Fill(t, dir)
 			for i := range r.Frames() {
 				f := r.Frame(i)
 				for off := 0; off < len(f); off += 4096 {

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/brick-storage/brick/internal/testfs"
 )
 
 // The tests here pin the faults of issue 11: what brickd does when one
@@ -225,18 +227,6 @@ func snapshotDir(t *testing.T, dir string) string {
 	return b.String()
 }
 
-// mountTmpfs mounts a tmpfs of size bytes for the test, or skips it where
-// mounting is not allowed (it needs root).
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a small tmpfs (%v: %s); this test needs root", err, out)
-	}
-	t.Cleanup(func() { unmount(t, dir) })
-	return dir
-}
-
 // bindReadOnly makes dir visible read-only at a new path, or skips.
 func bindReadOnly(t *testing.T, dir string) string {
 	t.Helper()
@@ -244,36 +234,11 @@ func bindReadOnly(t *testing.T, dir string) string {
 	if out, err := exec.Command("mount", "--bind", dir, ro).CombinedOutput(); err != nil {
 		t.Skipf("cannot bind-mount (%v: %s); this test needs root", err, out)
 	}
-	t.Cleanup(func() { unmount(t, ro) })
+	t.Cleanup(func() { testfs.Unmount(t, ro) })
 	if out, err := exec.Command("mount", "-o", "remount,bind,ro", ro).CombinedOutput(); err != nil {
 		t.Skipf("cannot remount read-only (%v: %s)", err, out)
 	}
 	return ro
-}
-
-func unmount(t *testing.T, dir string) {
-	if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
-		t.Errorf("umount %s: %v: %s", dir, err, out)
-	}
-}
-
-// fillFS writes a file into dir until its file system is full.
-func fillFS(t *testing.T, dir string) {
-	t.Helper()
-	f, err := os.Create(filepath.Join(dir, "filler"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := bytes.Repeat([]byte{0xf1}, 64<<10)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			return
-		}
-	}
 }
 
 // sparseOldImage copies the image at src to dst as an older brickd left
@@ -338,7 +303,7 @@ func TestImageDiskFull(t *testing.T) {
 			"--listen", "tcp://127.0.0.1:0", "--metrics", ""}
 	}
 	t.Run("new image too large", func(t *testing.T) {
-		img := filepath.Join(mountTmpfs(t, "16m"), "pmem.img")
+		img := filepath.Join(testfs.Small(t, 16<<20), "pmem.img")
 		refused(t, time.Minute, "free space there", args(img, "64MiB")...)
 		if _, err := os.Stat(img); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("a refused image was left behind (%v)", err)
@@ -348,7 +313,7 @@ func TestImageDiskFull(t *testing.T) {
 		src := filepath.Join(t.TempDir(), "pmem.img")
 		d := startDaemon(t, args(src, "64MiB")...)
 		d.stop(syscall.SIGTERM)
-		img := filepath.Join(mountTmpfs(t, "16m"), "pmem.img")
+		img := filepath.Join(testfs.Small(t, 16<<20), "pmem.img")
 		sparseOldImage(t, src, img)
 		before, _ := os.ReadFile(img)
 		refused(t, time.Minute, "is sparse", args(img, "64MiB")[:2]...)
@@ -357,9 +322,9 @@ func TestImageDiskFull(t *testing.T) {
 		}
 	})
 	t.Run("image fits, then the disk fills", func(t *testing.T) {
-		fs := mountTmpfs(t, "16m")
+		fs := testfs.Small(t, 16<<20)
 		d := startDaemon(t, args(filepath.Join(fs, "pmem.img"), "8MiB")...)
-		fillFS(t, fs)
+		testfs.Fill(t, fs)
 		src, data := randomFile(t, t.TempDir(), "blocks", 3*2*mib)
 		mustCtl(t, d.addr, "put", "--alloc", "0x200000", src)
 		cp := filepath.Join(t.TempDir(), "copy")
@@ -378,7 +343,7 @@ func TestImageDiskFull(t *testing.T) {
 // never listened, burnt a core and logged over a thousand error lines a
 // second. Now it refuses at once with a sentence, logging next to nothing.
 func TestMetaDiskFull(t *testing.T) {
-	fs := mountTmpfs(t, "16m")
+	fs := testfs.Small(t, 16<<20)
 	dir := t.TempDir()
 	args := []string{"--pmem", filepath.Join(dir, "pmem.img"), "--pmem-size", "64MiB", "--meta", filepath.Join(fs, "meta"),
 		"--listen", "tcp://127.0.0.1:0", "--metrics", ""}
@@ -387,7 +352,7 @@ func TestMetaDiskFull(t *testing.T) {
 		mustCtl(t, d.addr, "alloc", fmt.Sprintf("%#x", i*2*mib))
 	}
 	d.stop(syscall.SIGKILL) // the log holds the allocations: the next open must write them out
-	fillFS(t, fs)
+	testfs.Fill(t, fs)
 	stderr := refused(t, 30*time.Second, "free space there", args...)
 	if n := strings.Count(stderr, "\n"); n > 5 {
 		t.Fatalf("brickd logged %d lines refusing:\n%s", n, tail(stderr, 10))
