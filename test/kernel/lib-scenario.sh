@@ -10,6 +10,8 @@
 #                                cm_id`) or tcp://ADDR:PORT (a TCP listener)
 #   lab_rdma_dev_of ADDR PORT    the RDMA device of the rdma_cm listener bound
 #                                to ADDR:PORT (e.g. rxe0 or siw0)
+#   lab_wait_brickd URL PID      wait (up to 60 s) until the brickd PID answers
+#                                `brickctl status` at URL; fails if it exits
 #   lab_crash_holding URL ID PID OUT
 #                                hold a read-write map of block ID of the
 #                                brickd at URL (brickctl map --rw --hold,
@@ -79,4 +81,14 @@ lab_crash_holding() {
   kill "$hold" 2>/dev/null
   wait "$hold" 2>/dev/null
   grep -q 'read-write' "$out"
+}
+
+lab_wait_brickd() {
+  local url=$1 pid=$2 i
+  for i in $(seq 120); do
+    timeout -k 5 60 brickctl --addr "$url" status >/dev/null 2>&1 && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.5
+  done
+  return 1
 }

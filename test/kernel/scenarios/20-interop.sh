@@ -47,12 +47,7 @@ start_brickd() {
   brickd --pmem "$dir/pmem.img" --pmem-size 64MiB --meta "$dir/meta" \
     --listen "$listen" --metrics '' --session-timeout 60s >>"$dir/brickd.log" 2>&1 &
   bpid=$!
-  local i
-  for i in $(seq 120); do
-    ctl status >/dev/null 2>&1 && return 0
-    kill -0 $bpid 2>/dev/null || break
-    sleep 0.5
-  done
+  lab_wait_brickd "$client" $bpid && return 0
   fail "brickd on $listen did not come up"
   tail -n 20 "$dir/brickd.log"
   return 1

@@ -32,12 +32,7 @@ start_brickd() {
   brickd --pmem "$pmem" "${size[@]}" --meta "$dir/meta" --listen "$addr" \
     --metrics '' >>"$dir/brickd.log" 2>&1 &
   bpid=$!
-  local i
-  for i in $(seq 120); do
-    ctl status >/dev/null 2>&1 && return 0
-    kill -0 $bpid 2>/dev/null || break
-    sleep 0.5
-  done
+  lab_wait_brickd "$addr" $bpid && return 0
   fail "brickd on $pmem did not come up: $(tail -n 3 "$dir/brickd.log")"
   return 1
 }
