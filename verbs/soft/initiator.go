@@ -73,15 +73,11 @@ func (b *txBatch) flush(q *QP) error {
 
 // transmit writes bufs within stallTimeout.
 func (q *QP) transmit(bufs *net.Buffers) error {
-	n := 0
-	for _, b := range *bufs {
-		n += len(b)
-	}
 	q.conn.SetWriteDeadline(time.Now().Add(stallTimeout))
-	_, err := bufs.WriteTo(q.conn)
+	sent, err := bufs.WriteTo(q.conn)
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		err = fmt.Errorf("soft: the peer took less than %d bytes in %v (%v): %w", n, stallTimeout, err, verbs.ErrStalled)
+		err = fmt.Errorf("soft: the peer took %d bytes in %v, then nothing (%v): %w", sent, stallTimeout, err, verbs.ErrStalled)
 		// Recorded now, while the caller still holds the region lock:
 		// what the receiver finds once the region is revoked is a
 		// consequence.
