@@ -8,23 +8,65 @@ BIN     := bin
 PKGS    := ./...
 FUZZTIME ?= 5s
 
-.PHONY: all build build-ibverbs run test test-short test-kernel fuzz lint vet fmt clean help bench-net bench-tier soak torture torture-kill torture-powercut
+# The version the binaries report (brickd --version, brick_build_info):
+# git describe, or the commit when there is no tag; -dirty for local edits.
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS  := $(if $(VERSION),-X main.version=$(VERSION)) $(if $(REVISION),-X github.com/brick-storage/brick/internal/buildinfo.revision=$(REVISION))
+
+# make install: PREFIX and DESTDIR as usual.
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+DOCDIR      ?= $(PREFIX)/share/doc/brick
+SYSCONFDIR  ?= /etc
+UNITDIR     ?= $(SYSCONFDIR)/systemd/system
+SYSUSERSDIR ?= $(SYSCONFDIR)/sysusers.d
+UDEVDIR     ?= $(SYSCONFDIR)/udev/rules.d
+
+.PHONY: all deps build build-ibverbs vet-ibverbs install run test test-short test-kernel fuzz lint vet fmt clean help bench-net bench-tier soak torture torture-kill torture-powercut
 
 all: build
 
-build: ## build brickd and brickctl into ./bin
-	$(GO) build -tags '$(TAGS)' -o $(BIN)/ ./cmd/brickd ./cmd/brickctl
+deps: ## install (as root, or through sudo) the Debian packages make test needs, or name them
+	@GO=$(GO) scripts/deps.sh test
 
-build-ibverbs: ## compile and vet everything with the RDMA NIC provider (-tags ibverbs)
+build: ## build brickd and brickctl into ./bin (software RNIC only)
+	@GO=$(GO) scripts/deps.sh run
+	$(GO) build -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/brickd ./cmd/brickctl
+
+build-ibverbs: ## build brickd and brickctl with the RDMA NIC provider (rdma://) into ./bin/ibverbs
+	@GO=$(GO) scripts/deps.sh ibverbs
+	$(GO) build -tags '$(IBTAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/ibverbs/ ./cmd/brickd ./cmd/brickctl
+
+vet-ibverbs: ## compile and vet everything with the RDMA NIC provider (-tags ibverbs)
 	$(GO) build -tags '$(IBTAGS)' $(PKGS)
 	$(GO) vet -tags '$(IBTAGS)' $(PKGS)
+
+# The config is installed only where there is none: an edited one stays.
+install: build-ibverbs ## install the rdma:// binaries, systemd unit, config, brick user and docs (PREFIX, DESTDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/brick \
+	  $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(UDEVDIR) $(DESTDIR)$(DOCDIR)
+	install -m 0755 $(BIN)/ibverbs/brickd $(BIN)/ibverbs/brickctl $(DESTDIR)$(BINDIR)/
+	sed -e 's|^ExecStart=.*|ExecStart=$(BINDIR)/brickd|' \
+	    -e 's|^Documentation=.*|Documentation=file://$(DOCDIR)/operations.md|' \
+	    -e 's|^Environment=BRICK_CONFIG=.*|Environment=BRICK_CONFIG=$(SYSCONFDIR)/brick/brickd.yaml|' \
+	    docs/brickd.service > $(BIN)/brickd.service
+	install -m 0644 $(BIN)/brickd.service $(DESTDIR)$(UNITDIR)/brickd.service
+	test -e $(DESTDIR)$(SYSCONFDIR)/brick/brickd.yaml || install -m 0644 docs/brickd.yaml $(DESTDIR)$(SYSCONFDIR)/brick/brickd.yaml
+	install -m 0644 docs/brick.sysusers $(DESTDIR)$(SYSUSERSDIR)/brick.conf
+	install -m 0644 docs/60-brick-dax.rules $(DESTDIR)$(UDEVDIR)/60-brick-dax.rules
+	install -m 0644 README.md LICENSE docs/*.md docs/brickd.yaml $(DESTDIR)$(DOCDIR)/
+	@if [ -z "$(DESTDIR)" ] && command -v systemd-sysusers >/dev/null; then systemd-sysusers $(SYSUSERSDIR)/brick.conf; fi
+	@echo "installed; next: create $(SYSCONFDIR)/brick/auth.key and edit $(SYSCONFDIR)/brick/brickd.yaml (docs/operations.md, Deploying)"
 
 run: build ## start brickd on the embedded defaults (./var/brick, tcp://127.0.0.1:7470)
 	./$(BIN)/brickd
 
-test: vet ## vet, unit and end-to-end tests with the race detector, short fuzz runs
+test: ## install what is missing (scripts/deps.sh), vet, unit and end-to-end tests with the race detector, short fuzz runs
+	@GO=$(GO) scripts/deps.sh test
+	$(MAKE) --no-print-directory vet
 	$(GO) test -race -tags '$(TAGS)' -count=1 -timeout 15m $(PKGS)
-	$(MAKE) --no-print-directory build-ibverbs
+	$(MAKE) --no-print-directory vet-ibverbs
 	$(GO) test -race -tags '$(IBTAGS)' -count=1 -timeout 10m ./verbs/ibverbs/
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
@@ -43,7 +85,7 @@ torture: ## kill -9 torture (TORTURE_CYCLES, default 500), then power-cut tortur
 	$(MAKE) --no-print-directory torture-powercut
 
 torture-kill: ## kill -9 brickd at random moments TORTURE_CYCLES times under load; verify every acknowledged op after each restart
-	$(GO) build -tags '$(TAGS)' -o $(BIN)/ ./cmd/brickd
+	$(GO) build -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/brickd
 	$(GO) build -tags '$(TAGS)' -o $(BIN)/brick-torture ./test/torture
 	rm -rf $(TORTURE_DIR)/kill
 	./$(BIN)/brick-torture kill --cycles $(TORTURE_CYCLES) --dir $(TORTURE_DIR)/kill --brickd ./$(BIN)/brickd

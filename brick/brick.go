@@ -96,8 +96,9 @@ type Server struct {
 	depth   int
 	maxSess int
 	maxMaps int
-	timeout time.Duration // 0: sessions never time out
-	authKey []byte
+	timeout time.Duration          // 0: sessions never time out
+	authKey []byte                 // the key at start; nil: no authentication
+	rekeyed atomic.Pointer[[]byte] // a key set since (rekey.go)
 	method  protocol.PersistMethod // what a persist request serves: GPSPM, or none
 	posture *persist.Posture
 	tiering *tiering // nil without a tier (tiering.go)

@@ -65,6 +65,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 // attach registers the gauges that read the server's state at scrape time.
 func (m *Metrics) attach(s *Server) {
+	m.initLabels(s.method)
 	stat := func(f func(st *protocol.StatusReply) float64) func() float64 {
 		return func() float64 { return f(s.Status()) }
 	}
@@ -87,6 +88,35 @@ func (m *Metrics) attach(s *Server) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "brick", Name: "blocks_tiered", Help: "Blocks on the slow tier."},
 			stat(func(st *protocol.StatusReply) float64 { return float64(st.Tiered) })),
 	)
+}
+
+// initLabels creates, at zero, every labelled counter series this brick
+// can report (each verb it serves by each status, its persist method, both
+// tier directions), so that they are scraped before their first event and
+// rate() and alert rules see them from the start.
+func (m *Metrics) initLabels(method protocol.PersistMethod) {
+	for _, v := range servedVerbs() {
+		for st := protocol.StatusOK; st <= protocol.StatusLimit; st++ {
+			m.verbs.WithLabelValues(v.String(), statusName(st))
+		}
+	}
+	m.persists.WithLabelValues(method.String())
+	m.persistB.WithLabelValues(method.String())
+	for _, d := range []string{"demote", "promote"} {
+		m.tierMoves.WithLabelValues(d)
+		m.tierBytes.WithLabelValues(d)
+	}
+}
+
+// servedVerbs are the request types serve counts in brick_verbs_total.
+func servedVerbs() []protocol.Type {
+	var ts []protocol.Type
+	for t := protocol.Type(1); t < protocol.ReplyBit; t++ {
+		if t.Class() == protocol.ClassVerb || t == protocol.TypePersist {
+			ts = append(ts, t)
+		}
+	}
+	return ts
 }
 
 // moved records one block moved to or from the slow tier.

@@ -137,7 +137,7 @@ func (s *Server) serveConn(req verbs.ConnRequest) {
 		s.warn(log, "accept failed", "err", err)
 		return
 	}
-	ss.log.Log(context.Background(), ss.level(), "session started", "version", version, "features", fmt.Sprintf("%#x", ss.hello.Features), "authenticating", !ss.authed)
+	ss.log.Debug("session started", "version", version, "features", fmt.Sprintf("%#x", ss.hello.Features), "authenticating", !ss.authed)
 	s.metrics.sessionStarted()
 	err := ss.run()
 	if c := ss.cause.Load(); c != nil {
@@ -154,18 +154,8 @@ func (s *Server) serveConn(req verbs.ConnRequest) {
 	case err != nil:
 		s.warn(ss.log, "session ended", "err", err)
 	default:
-		ss.log.Log(context.Background(), ss.level(), "session ended")
+		ss.log.Debug("session ended")
 	}
-}
-
-// level is the level of the session's routine lines: until it has
-// authenticated, a session may be anyone's, and a flood of them must not
-// flood the log.
-func (ss *session) level() slog.Level {
-	if ss.authed {
-		return slog.LevelInfo
-	}
-	return slog.LevelDebug
 }
 
 // endWith ends the session from outside its receive loop; cause is what
@@ -463,7 +453,7 @@ func (ss *session) dispatch(slot int, frame []byte) error {
 
 // authenticate checks the client's proof and answers with the brick's.
 func (ss *session) authenticate(h protocol.Header, req *protocol.AuthRequest, slot int) error {
-	key := ss.srv.authKey
+	key := ss.srv.currentKey()
 	tr := protocol.TranscriptOf(&ss.hello, req.Nonce)
 	if !protocol.ProofEqual(req.Proof, protocol.ClientProof(key, &tr)) {
 		ss.sendFinal(h, protocol.StatusPermission)
@@ -474,7 +464,7 @@ func (ss *session) authenticate(h protocol.Header, req *protocol.AuthRequest, sl
 		return err
 	}
 	ss.authed = true
-	ss.log.Info("session authenticated")
+	ss.log.Debug("session authenticated")
 	if err := ss.postRecv(slot); err != nil { // req is not read after this
 		return err
 	}

@@ -16,7 +16,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/urfave/cli/v2"
 
 	"github.com/brick-storage/brick/alloc2m"
@@ -45,6 +44,8 @@ func run(c *cli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	hup, stopHangups := catchHangups() // reload.go
+	defer stopHangups()
 
 	// Which halves exist decides what may be created (pairing.go).
 	meta, image := c.String("meta"), c.String("pmem")
@@ -84,6 +85,8 @@ func run(c *cli.Context) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerProcessMetrics(reg, store)
+	reg.MustRegister(buildInfo())
+	ready := &readiness{store: store.Ready} // health.go
 	var key []byte
 	if path := c.String("auth-key"); path != "" {
 		if key, err = protocol.ReadKeyFile(path); err != nil {
@@ -105,6 +108,7 @@ func run(c *cli.Context) error {
 		return err
 	}
 	registerPostureMetrics(reg, srv.Status)
+	go reloadOnHangup(ctx, hup, log, srv, c.String("auth-key"))
 
 	provider, hostport, err := providers.ForAddrWith(c.String("listen"), providers.Options{RDMANetdev: c.String("rdma-netdev")})
 	if err != nil {
@@ -121,7 +125,7 @@ func run(c *cli.Context) error {
 		if err != nil {
 			return fmt.Errorf("cannot serve metrics on %s: %w", addr, err)
 		}
-		hs := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+		hs := &http.Server{Handler: metricsHandler(reg, ready), ReadHeaderTimeout: 5 * time.Second}
 		go hs.Serve(ml)
 		defer hs.Close()
 		log.Info("metrics", "addr", ml.Addr().String())
@@ -139,6 +143,7 @@ func run(c *cli.Context) error {
 	}
 
 	errc := make(chan error, 1)
+	ready.listening.Store(true)
 	go func() { errc <- srv.Serve(ctx, l) }()
 	served := false
 	select {
@@ -148,6 +153,7 @@ func run(c *cli.Context) error {
 		served = true
 	}
 	// Stop accepting and let Serve return before the sessions are ended.
+	ready.listening.Store(false)
 	l.Close()
 	if !served {
 		err = <-errc
