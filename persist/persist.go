@@ -3,7 +3,7 @@
 //
 // An RDMA WRITE completes at the initiator when the bytes have reached the
 // target's NIC, not the persistence domain. Three methods close the gap
-// (DESIGN.md, "Persistence"); the brick picks one per session and announces
+// (docs/design.md, "Persistence"); the brick picks one per session and announces
 // it in every Map reply:
 //
 //   - FLUSH: an RDMA FLUSH (persistent placement, range) — when the RNIC

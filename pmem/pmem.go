@@ -13,7 +13,7 @@
 //   - KindFile: a plain file mapped MAP_SHARED. Stores reach the page cache;
 //     they are durable only after Flush, which is msync(MS_SYNC) of the
 //     covering pages. Remote writers therefore need the brick's help (the
-//     GPSPM method of DESIGN.md). Images are fully allocated (fallocate)
+//     GPSPM method of docs/design.md). Images are fully allocated (fallocate)
 //     before they are mapped: a store into a page the file system cannot
 //     back would be SIGBUS, not an error. A new image that does not fit,
 //     or a sparse one from an older brick that cannot be filled, is

@@ -19,7 +19,7 @@ import (
 //     with DDIO on);
 //   - persistent: in the persistence domain; the shadow image holds it.
 //
-// Transitions, per DESIGN.md "Persistence":
+// Transitions, per docs/design.md "Persistence":
 //
 //	Placed(off, n)            range → posted (by this tracker)
 //	ReadServed()  DDIO off    this tracker's posted → persistent

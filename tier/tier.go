@@ -3,7 +3,7 @@
 // short and come back from when they are mapped again.
 //
 // Why a single preallocated file: a slot must be durable before the
-// metadata store names it (DESIGN.md: a move copies and syncs, then commits
+// metadata store names it (docs/design.md: a move copies and syncs, then commits
 // the new location, then frees the old). With the file's blocks reserved up
 // front (fallocate) a demotion never meets ENOSPC halfway, writing a slot is
 // a pwrite and an fsync with no file-system metadata to allocate, and the

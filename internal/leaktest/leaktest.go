@@ -1,5 +1,8 @@
 // Package leaktest checks that a test binary ends with the goroutines and
-// file descriptors it started with. Use it from TestMain:
+// file descriptors it started with: goroutines by identity with
+// go.uber.org/goleak (any goroutine still running that was not there at the
+// start, whatever else ended), file descriptors by count. Use it from
+// TestMain:
 //
 //	func TestMain(m *testing.M) { os.Exit(leaktest.Main(m)) }
 package leaktest
@@ -8,14 +11,16 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
-// settle bounds how long background goroutines get to notice they are done.
-const settle = 10 * time.Second
+// settle bounds how long background goroutines get to notice they are done
+// (a variable for leaktest's own test).
+var settle = 10 * time.Second
 
 // Main runs the tests, then fails the binary if goroutines or fds leaked.
 func Main(m *testing.M) int {
@@ -25,31 +30,33 @@ func Main(m *testing.M) int {
 		return m.Run()
 	}
 	warmNetpoll()
-	g0, fd0 := runtime.NumGoroutine(), fds()
+	before, fd0 := goleak.IgnoreCurrent(), fds()
 	code := m.Run()
 	if code != 0 {
 		return code
 	}
-	if err := wait(g0, fd0); err != nil {
+	if err := wait(before, fd0); err != nil {
 		fmt.Fprintln(os.Stderr, "leaktest:", err)
 		return 1
 	}
 	return 0
 }
 
-// wait polls until the counts fall back to the baselines or settle passes.
-func wait(g0, fd0 int) error {
+// wait gives goroutines and fds until settle to go, then reports what
+// stayed. goleak.Find retries for well under a second on its own.
+func wait(before goleak.Option, fd0 int) error {
 	deadline := time.Now().Add(settle)
 	for {
-		g, fd := runtime.NumGoroutine(), fds()
-		if g <= g0 && fd <= fd0 {
+		gerr := goleak.Find(before)
+		fd := fds()
+		if gerr == nil && fd <= fd0 {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			return fmt.Errorf("%d goroutines (started with %d), %d fds (started with %d):\n%s",
-				g, g0, fd, fd0, interesting(string(buf)))
+			if gerr != nil {
+				return fmt.Errorf("%d fds (started with %d); %w", fd, fd0, gerr)
+			}
+			return fmt.Errorf("%d fds (started with %d): %s", fd, fd0, openFDs())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -83,14 +90,16 @@ func fds() int {
 	return len(es)
 }
 
-// interesting drops the test runner's own goroutines from a stack dump.
-func interesting(dump string) string {
-	var out []string
-	for _, g := range strings.Split(dump, "\n\n") {
-		if strings.Contains(g, "testing.(*M).") || strings.Contains(g, "testing.tRunner") && strings.Contains(g, "leaktest") {
-			continue
-		}
-		out = append(out, g)
+// openFDs lists this process's open file descriptors and their targets.
+func openFDs() string {
+	es, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return err.Error()
 	}
-	return strings.Join(out, "\n\n")
+	var out []string
+	for _, e := range es {
+		target, _ := os.Readlink("/proc/self/fd/" + e.Name())
+		out = append(out, e.Name()+" → "+target)
+	}
+	return strings.Join(out, ", ")
 }
