@@ -18,6 +18,8 @@ run | ibverbs | test) ;;
   ;;
 esac
 
+target=$set_
+[[ $set_ != ibverbs ]] || target=build-ibverbs
 GO=${GO:-go}
 if ! command -v "$GO" >/dev/null; then
   echo "deps: Go is not on PATH (GO=$GO). Install Go 1.26 from https://go.dev/dl (Debian's golang package is older) and add its bin directory, e.g. /usr/local/go/bin, to PATH." >&2
@@ -50,7 +52,7 @@ fi
 
 install=(apt-get install -y -q --no-install-recommends "${need[@]}")
 refuse() {
-  echo "deps: make $set_ needs the Debian packages ${need[*]}, which are missing$1. Install them with:" >&2
+  echo "deps: make $target needs the Debian packages ${need[*]}, which are missing$1. Install them with:" >&2
   echo "  sudo apt-get update && sudo ${install[*]}" >&2
   exit 1
 }
@@ -70,7 +72,7 @@ if [[ $(id -u) != 0 ]]; then
   fi
 fi
 
-echo "deps: installing ${need[*]} (for make $set_)" >&2
+echo "deps: installing ${need[*]} (for make $target)" >&2
 export DEBIAN_FRONTEND=noninteractive
 # tshark: no question about setuid dumpcap (test/wire captures nothing).
 if [[ " ${need[*]} " == *" tshark "* ]]; then
