@@ -16,6 +16,7 @@ var (
 	ErrInternal     = errors.New("brick: internal error at the brick")
 	ErrNotSupported = errors.New("brick: not supported by this brick")
 	ErrLimit        = errors.New("brick: limit reached")
+	ErrNoSession    = errors.New("brick: no such session")
 )
 
 // ErrKey: a pre-shared key or key file that cannot be used.

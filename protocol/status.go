@@ -22,6 +22,7 @@ const (
 	StatusInternal     Status = 9  // the brick failed (I/O, metadata)
 	StatusNotSupported Status = 10 // verb, flag or version not offered
 	StatusLimit        Status = 11 // a session, map or queue limit
+	StatusNoSession    Status = 12 // no session with that ID (admin verbs)
 )
 
 var statusErrs = [...]error{
@@ -36,6 +37,7 @@ var statusErrs = [...]error{
 	StatusInternal:     ErrInternal,
 	StatusNotSupported: ErrNotSupported,
 	StatusLimit:        ErrLimit,
+	StatusNoSession:    ErrNoSession,
 }
 
 // Err returns the sentinel for s (nil for StatusOK).
