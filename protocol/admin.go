@@ -162,10 +162,14 @@ func (m *SessionsReply) size() int {
 	return n
 }
 
-// Fits reports whether the reply with one more record of held maps
-// stays within MaxPayload.
-func (m *SessionsReply) Fits(held int) bool {
-	return m.size()+sessionHeadSize+heldMapSize*held <= MaxPayload
+// Room is how many held maps one more session record could carry within
+// MaxPayload, or -1 when not even a record without maps fits.
+func (m *SessionsReply) Room() int {
+	free := MaxPayload - m.size() - sessionHeadSize
+	if free < 0 {
+		return -1
+	}
+	return free / heldMapSize
 }
 
 func (m *SessionsReply) marshal(b []byte) {

@@ -406,30 +406,27 @@ func TestAdminRejects(t *testing.T) {
 	}
 }
 
-// TestSessionsReplyFits: a reply the brick fills record by record with
-// Fits always encodes, even with a session holding more maps than fit.
-func TestSessionsReplyFits(t *testing.T) {
-	r := &SessionsReply{}
-	n := 0
-	for r.Fits(1) {
-		r.Sessions = append(r.Sessions, SessionInfo{ID: uint64(n), Held: []HeldMap{{ID: uint64(n) << 21}}})
-		n++
-	}
-	if r.Fits(0) && n < MaxSessionsPerReply {
-		// a record without maps may still fit: fill with those
-		for r.Fits(0) {
-			r.Sessions = append(r.Sessions, SessionInfo{ID: uint64(n)})
-			n++
+// TestSessionsReplyRoom: a reply the brick fills record by record within
+// Room always encodes, and Room ends before MaxSessionsPerReply records.
+func TestSessionsReplyRoom(t *testing.T) {
+	buf := make([]byte, MaxMessage)
+	for _, held := range []int{0, 1, 7, 1000} {
+		r := &SessionsReply{}
+		for r.Room() >= 0 {
+			n := min(held, r.Room())
+			r.Sessions = append(r.Sessions, SessionInfo{ID: uint64(len(r.Sessions)), Maps: uint32(held), Held: make([]HeldMap, n)})
+		}
+		if _, err := Encode(buf, r.Type(), StatusOK, 1, r); err != nil {
+			t.Fatalf("%d maps each, %d records: %v", held, len(r.Sessions), err)
+		}
+		if len(r.Sessions) > MaxSessionsPerReply {
+			t.Fatalf("%d records fit, over MaxSessionsPerReply %d", len(r.Sessions), MaxSessionsPerReply)
+		}
+		if held == 0 && len(r.Sessions) != MaxSessionsPerReply {
+			t.Fatalf("%d records without maps fit, want MaxSessionsPerReply %d", len(r.Sessions), MaxSessionsPerReply)
 		}
 	}
-	buf := make([]byte, MaxMessage)
-	if _, err := Encode(buf, r.Type(), StatusOK, 1, r); err != nil {
-		t.Fatalf("%d records: %v", n, err)
-	}
-	if n > MaxSessionsPerReply {
-		t.Fatalf("%d records fit, over MaxSessionsPerReply %d", n, MaxSessionsPerReply)
-	}
-	big := &SessionsReply{Sessions: []SessionInfo{{ID: 1, Held: make([]HeldMap, (MaxPayload-sessionsReplyHead-sessionHeadSize)/heldMapSize+1)}}}
+	big := &SessionsReply{Sessions: []SessionInfo{{ID: 1, Held: make([]HeldMap, (&SessionsReply{}).Room()+1)}}}
 	if _, err := Encode(buf, big.Type(), StatusOK, 1, big); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("a record over the payload encoded: %v", err)
 	}
