@@ -10,7 +10,7 @@ var (
 	ErrInvalid      = errors.New("brick: invalid argument")
 	ErrNotFound     = errors.New("brick: block not allocated")
 	ErrBusy         = errors.New("brick: block is busy")
-	ErrNotMapped    = errors.New("brick: block is not mapped by this session")
+	ErrNotMapped    = errors.New("brick: block is not mapped") // by this session; by any, for a revoke of a block
 	ErrProtocol     = errors.New("brick: protocol error")
 	ErrPermission   = errors.New("brick: permission denied")
 	ErrInternal     = errors.New("brick: internal error at the brick")

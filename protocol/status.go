@@ -16,7 +16,7 @@ const (
 	StatusInvalid      Status = 3  // EINVAL: unaligned ID, bad flags, bad range
 	StatusNotFound     Status = 4  // ENOENT: not allocated
 	StatusBusy         Status = 5  // EBUSY: mapped, or conflicting map
-	StatusNotMapped    Status = 6  // EINVAL: not mapped by this session
+	StatusNotMapped    Status = 6  // EINVAL: not mapped by this session (a revoke: by the sessions named)
 	StatusProtocol     Status = 7  // malformed request
 	StatusPermission   Status = 8  // authentication or access right
 	StatusInternal     Status = 9  // the brick failed (I/O, metadata)
