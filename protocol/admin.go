@@ -74,6 +74,9 @@ func (m *FreeRangeReply) unmarshal(b []byte) error {
 	if flags&^1 != 0 {
 		return ErrFlags
 	}
+	if be.Uint32(b[12:]) != 0 {
+		return ErrReserved
+	}
 	m.Freed = be.Uint32(b[0:])
 	m.Busy = be.Uint32(b[4:])
 	m.More = flags&1 != 0
@@ -224,6 +227,9 @@ func (m *SessionsReply) unmarshal(b []byte) error {
 			return ErrLength
 		}
 		x := rest[:size]
+		if x[23] != 0 || !zeroPadded(x[24:sessionHeadSize]) {
+			return ErrReserved
+		}
 		s := &m.Sessions[i]
 		s.ID = be.Uint64(x[0:])
 		s.AgeMS = be.Uint64(x[8:])
@@ -236,6 +242,9 @@ func (m *SessionsReply) unmarshal(b []byte) error {
 		}
 		for j := range s.Held {
 			y := x[sessionHeadSize+j*heldMapSize:][:heldMapSize]
+			if !allZero(y[9:]) {
+				return ErrReserved
+			}
 			s.Held[j] = HeldMap{ID: be.Uint64(y[0:]), Flags: y[8]}
 		}
 		rest = rest[size:]
@@ -313,4 +322,24 @@ func (m *RevokeReply) unmarshal(b []byte) error {
 	m.Maps = be.Uint32(b[0:])
 	m.Sessions = be.Uint32(b[4:])
 	return nil
+}
+
+// zeroPadded reports whether a NUL-padded string field has only NULs after
+// its first NUL.
+func zeroPadded(b []byte) bool {
+	for i, c := range b {
+		if c == 0 {
+			return allZero(b[i:])
+		}
+	}
+	return true
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }

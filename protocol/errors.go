@@ -33,6 +33,7 @@ var (
 	ErrTooLarge  = wrapProto("brick: message larger than the maximum")
 	ErrFlags     = wrapProto("brick: reserved header flags set")
 	ErrReqStatus = wrapProto("brick: request carries a status")
+	ErrReserved  = wrapProto("brick: reserved field not zero")
 )
 
 type protoError struct{ msg string }

@@ -396,6 +396,10 @@ func TestAdminRejects(t *testing.T) {
 		{"sessions reply trailing bytes", &SessionsReply{}, append(append([]byte(nil), good...), 0), ErrLength},
 		{"sessions reply truncated map", &SessionsReply{}, good[:len(good)-1], ErrLength},
 		{"sessions reply flags", &SessionsReply{}, edit(func(b []byte) { b[7] = 4 }), ErrFlags},
+		{"free-range reply reserved", &FreeRangeReply{}, func() []byte { b := append([]byte(nil), fr...); b[15] = 1; return b }(), ErrReserved},
+		{"sessions record reserved", &SessionsReply{}, edit(func(b []byte) { b[sessionsReplyHead+23] = 1 }), ErrReserved},
+		{"sessions peer junk after its NUL", &SessionsReply{}, edit(func(b []byte) { b[sessionsReplyHead+sessionHeadSize-1] = 'x' }), ErrReserved},
+		{"sessions held map pad", &SessionsReply{}, edit(func(b []byte) { b[len(b)-1] = 1 }), ErrReserved},
 		{"revoke request long", &RevokeRequest{}, make([]byte, revokeReqSize+1), ErrLength},
 		{"revoke reply short", &RevokeReply{}, make([]byte, revokeReplySize-1), ErrLength},
 	}
