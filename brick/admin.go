@@ -285,7 +285,7 @@ func (s *Server) endSession(self, target *session) (*protocol.RevokeReply, error
 	if qp != nil {
 		qp.Close()
 	}
-	self.log.Info("ending a session by admin request", "target", target.id, "peer", target.peer, "maps", maps)
+	self.log.Info("ending a session by admin request", "target", target.id, "target_peer", target.peer, "maps", maps)
 	bound := time.NewTimer(2 * s.revokeBound())
 	defer bound.Stop()
 	select {
@@ -297,5 +297,5 @@ func (s *Server) endSession(self, target *session) (*protocol.RevokeReply, error
 }
 
 func (s *Server) logRevoked(self, target *session, n int) {
-	self.log.Info("revoked maps by admin request", "target", target.id, "peer", target.peer, "maps", n)
+	self.log.Info("revoked maps by admin request", "target", target.id, "target_peer", target.peer, "maps", n)
 }

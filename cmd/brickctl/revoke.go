@@ -35,7 +35,7 @@ func revokeCommand() *cli.Command {
 						return err
 					}
 					return emit(c, map[string]any{"session": id, "ended": true, "maps": n},
-						fmt.Sprintf("ended session %d; its %d map(s) are revoked", id, n))
+						fmt.Sprintf("ended session %d; the %d map(s) it held are revoked", id, n))
 				}
 				n, err := cl.RevokeSession(ctx, id)
 				if err != nil {
