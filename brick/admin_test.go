@@ -2,8 +2,10 @@ package brick_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/brick-storage/brick/client"
 	"github.com/brick-storage/brick/protocol"
@@ -212,4 +214,76 @@ func TestFreeRange(t *testing.T) {
 	if len(ext) != 2 || ext[0] != want[0] || ext[1] != want[1] {
 		t.Fatalf("left %+v, want the mapped blocks %+v", ext, want)
 	}
+}
+
+// TestAdminNeedsKey: with a key, the admin verbs are refused before the
+// session proves it, like any verb (and end the session); the list tells
+// sessions that proved the key from those still authenticating.
+func TestAdminNeedsKey(t *testing.T) {
+	e := newEnv(t, envOpts{authKey: testKey})
+	admin, err := client.Dial(e.ctx, e.addr, client.Options{AuthKey: testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	pending := e.dialRaw(rawHello(protocol.FeatureAuth))
+	info := sessionOf(t, e, admin, pending.hello.SessionID)
+	if info == nil || info.Flags&(protocol.SessionReady|protocol.SessionKeyProved) != 0 {
+		t.Fatalf("a session still authenticating is listed as %+v", info)
+	}
+	if self := sessionOf(t, e, admin, admin.SessionID()); self == nil || self.Flags&protocol.SessionKeyProved == 0 || self.Flags&protocol.SessionReady == 0 {
+		t.Fatalf("a session that proved the key is listed as %+v", self)
+	}
+	for _, tc := range []struct {
+		name string
+		t    protocol.Type
+		m    protocol.Message
+	}{
+		{"sessions", protocol.TypeSessions, &protocol.SessionsRequest{}},
+		{"revoke", protocol.TypeRevoke, &protocol.RevokeRequest{Session: admin.SessionID(), Flags: protocol.RevokeEnd}},
+		{"free range", protocol.TypeFreeRange, &protocol.FreeRangeRequest{First: 0, Last: block}},
+	} {
+		p := e.dialRaw(rawHello(protocol.FeatureAuth))
+		p.send(0, frame(t, tc.t, 1, tc.m))
+		h, _, err := p.reply(e.ctx)
+		if err != nil || h.Status != protocol.StatusPermission {
+			t.Fatalf("%s before auth: reply %+v err %v, want StatusPermission", tc.name, h, err)
+		}
+		p.ended(e.ctx, tc.name)
+	}
+	if _, err := admin.Sessions(e.ctx); err != nil {
+		t.Fatalf("the admin session was disturbed: %v", err)
+	}
+}
+
+// TestRevokeWaitsForUnmapUnderWay: an admin revoking a map whose own
+// session is already unmapping it answers only once that revocation is
+// done: its reply still means the key is dead.
+func TestRevokeWaitsForUnmapUnderWay(t *testing.T) {
+	g := newStallGate(t)
+	e := newEnv(t, envOpts{frames: 4, wrap: func(l verbs.Listener) verbs.Listener { return stallListener{l, g} }})
+	peer, unmapped := stalledUnmap(t, e, g, block)
+	for name, revoke := range map[string]func(ctx context.Context, c *client.Client) error{
+		"block":   func(ctx context.Context, c *client.Client) error { _, err := c.RevokeMap(ctx, block); return err },
+		"session": func(ctx context.Context, c *client.Client) error { _, err := c.RevokeSession(ctx, peer.SessionID()); return err },
+	} {
+		// The admin's own session is given up with its call: a new one each.
+		admin, err := client.Dial(e.ctx, e.addr, client.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(e.ctx, 300*time.Millisecond)
+		err = revoke(ctx, admin)
+		cancel()
+		admin.Close()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("revoke by %s answered (%v) while the key's revocation was still stalled", name, err)
+		}
+	}
+	g.open()
+	if err := <-unmapped; err != nil {
+		t.Fatalf("the session's own unmap: %v", err)
+	}
+	_, err := e.dial().RevokeMap(e.ctx, block)
+	wantErr(t, "revoke after the unmap", err, protocol.ErrNotMapped)
 }
