@@ -264,8 +264,11 @@ func TestRevokeWaitsForUnmapUnderWay(t *testing.T) {
 	e := newEnv(t, envOpts{frames: 4, wrap: func(l verbs.Listener) verbs.Listener { return stallListener{l, g} }})
 	peer, unmapped := stalledUnmap(t, e, g, block)
 	for name, revoke := range map[string]func(ctx context.Context, c *client.Client) error{
-		"block":   func(ctx context.Context, c *client.Client) error { _, err := c.RevokeMap(ctx, block); return err },
-		"session": func(ctx context.Context, c *client.Client) error { _, err := c.RevokeSession(ctx, peer.SessionID()); return err },
+		"block": func(ctx context.Context, c *client.Client) error { _, err := c.RevokeMap(ctx, block); return err },
+		"session": func(ctx context.Context, c *client.Client) error {
+			_, err := c.RevokeSession(ctx, peer.SessionID())
+			return err
+		},
 	} {
 		// The admin's own session is given up with its call: a new one each.
 		admin, err := client.Dial(e.ctx, e.addr, client.Options{})
