@@ -1,6 +1,6 @@
 // Package brick is the brick service: it accepts sessions, serves the five
-// verbs (alloc, free, map, unmap, list) plus status and persist, and hands
-// out RDMA handles onto pmem frames.
+// verbs (alloc, free, map, unmap, list) plus status and persist and the
+// admin verbs (admin.go), and hands out RDMA handles onto pmem frames.
 //
 // Why it is shaped this way: the data path never enters this package. A
 // Map registers the block's 2 MiB frame in the session's protection domain
@@ -17,7 +17,9 @@
 //     blocks may hold torn writes.
 //   - Free refuses a mapped block (EBUSY): the caller unmaps first. The
 //     alternative, revoking other sessions' maps behind their backs, would
-//     turn a free into a silent data-path failure for them.
+//     turn a free into a silent data-path failure for them. A free of a
+//     range leaves its mapped blocks the same way; revoking another
+//     session's maps is an explicit admin verb of its own.
 //   - Alloc zeroes the frame before the allocation is committed, so no
 //     bytes cross from one owner of a frame to the next.
 //

@@ -24,4 +24,7 @@ var (
 	// than the bound; the session was ended so that the revocation could
 	// finish (revoke.go).
 	errRevokeStalled = errors.New("brick: revocation waited on the peer too long; session ended")
+	// errEndedByAdmin: another session asked the brick to end this one
+	// (protocol.RevokeEnd; brickctl revoke --end).
+	errEndedByAdmin = errors.New("brick: session ended by an admin request")
 )

@@ -234,6 +234,8 @@ func statusName(s protocol.Status) string {
 		return "enotsup"
 	case protocol.StatusLimit:
 		return "elimit"
+	case protocol.StatusNoSession:
+		return "enosession"
 	}
 	return "internal"
 }

@@ -33,6 +33,12 @@ func (s *Server) serve(ss *session, m protocol.Message) (reply protocol.Message,
 		return s.Status(), nil
 	case *protocol.PersistRequest:
 		return nil, s.Persist(ss, m.ID, m.Offset, m.Length)
+	case *protocol.FreeRangeRequest:
+		return s.FreeRange(m.First, m.Last)
+	case *protocol.SessionsRequest:
+		return s.SessionList(ss, m.Session, m.Block, int(m.Max)), nil
+	case *protocol.RevokeRequest:
+		return s.Revoke(ss, m)
 	}
 	return nil, fmt.Errorf("%w: %s", protocol.ErrNotSupported, m.Type())
 }
@@ -92,6 +98,9 @@ type mapping struct {
 	// revoking: an Unmap (or the session's end) is revoking the key
 	// outside the stripe lock (revoke.go). Guarded by srv.mu.
 	revoking bool
+	// gone is closed when the map is forgotten, its key revoked: a second
+	// revoker (an admin's) waits on it for the first.
+	gone chan struct{}
 }
 
 func (m *mapping) rw() bool     { return m.flags&protocol.MapReadWrite != 0 }
@@ -156,7 +165,7 @@ func (s *Server) Map(ss *session, id uint64, flags uint32) (_ *protocol.MapReply
 			}
 		}
 	}()
-	m := &mapping{ss: ss, id: id, frame: b.Frame, flags: flags}
+	m := &mapping{ss: ss, id: id, frame: b.Frame, flags: flags, gone: make(chan struct{})}
 	access := verbs.AccessRemoteRead
 	// The session's persist method: what its RNIC, its client and the
 	// memory allow (package persist).

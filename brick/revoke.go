@@ -120,6 +120,7 @@ func (s *Server) finishRevoke(m *mapping, err error) error {
 	defer mu.Unlock()
 	s.mu.Lock()
 	delete(m.ss.maps, m.id)
+	close(m.gone)
 	rest := s.mu.maps[m.id][:0]
 	anyRW := false
 	for _, o := range s.mu.maps[m.id] {

@@ -41,10 +41,15 @@ import (
 // (a Send with no receive posted breaks the connection), never an
 // unbounded buffer here.
 type session struct {
-	id  uint64
-	srv *Server
-	qp  verbs.QP // set by prepare under srv.mu
-	log *slog.Logger
+	id      uint64
+	srv     *Server
+	qp      verbs.QP // set by prepare under srv.mu
+	log     *slog.Logger
+	peer    string    // the peer's address, as the listener saw it
+	started time.Time // when the connection request arrived
+	// done is closed once the session has ended: its maps revoked, its
+	// queue pair closed, and it is no longer among the brick's sessions.
+	done chan struct{}
 
 	// recv and send are registered slabs of depth message slots each.
 	recvMem, sendMem []byte
@@ -105,13 +110,15 @@ func (s *Server) serveConn(req verbs.ConnRequest) {
 		s.reject(req, protocol.StatusPermission)
 		return
 	}
-	ss := &session{id: s.nextSession.Add(1), srv: s, maps: make(map[uint64]*mapping)}
+	ss := &session{id: s.nextSession.Add(1), srv: s, maps: make(map[uint64]*mapping),
+		peer: req.RemoteAddr(), started: time.Now(), done: make(chan struct{})}
 	ss.log = log.With("session", ss.id)
 	if err := s.addSession(ss); err != nil {
 		s.warn(log, "rejecting connection", "err", err)
 		s.reject(req, protocol.StatusOf(err))
 		return
 	}
+	defer close(ss.done) // after removeSession: deferred calls run last-in first-out
 	defer s.removeSession(ss)
 
 	ss.hello = protocol.HelloReply{

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -68,6 +69,27 @@ func TestWriteCorpus(t *testing.T) {
 		"bad-magic":         []byte("GET / HTTP/1.1\r\n"),
 	}
 	writeCorpus(t, "FuzzHello", hellos)
+
+	for target, types := range map[string][]Type{
+		"FuzzFreeRange": {TypeFreeRange, TypeFreeRange | ReplyBit},
+		"FuzzSessions":  {TypeSessions, TypeSessions | ReplyBit},
+		"FuzzRevoke":    {TypeRevoke, TypeRevoke | ReplyBit},
+	} {
+		seeds := map[string][]byte{}
+		for i, tc := range sampleMessages() {
+			if slices.Contains(types, tc.t) {
+				b := make([]byte, tc.m.size())
+				tc.m.marshal(b)
+				seeds[fmt.Sprintf("valid-%s-%d", fileName(tc.t.String()), i)] = b
+			}
+		}
+		writeCorpus(t, target, seeds)
+	}
+	held := &SessionsReply{Sessions: []SessionInfo{{ID: 1, Maps: 1, Held: []HeldMap{{ID: 0x200000, Flags: HeldRW}}}}}
+	b := make([]byte, held.size())
+	held.marshal(b)
+	be.PutUint16(b[sessionsReplyHead+20:], 0xffff)
+	writeCorpus(t, "FuzzSessions", map[string][]byte{"bad-held-count": b})
 }
 
 func fileName(s string) string {

@@ -85,6 +85,22 @@
 //	AuthReply:      proof [32]                                            (32)
 //	empty replies:  Alloc, Free, Unmap, Persist, Ping                     (0)
 //
+// Admin verbs (admin.go):
+//
+//	FreeRangeRequest: first u64, last u64 (inclusive)                     (16)
+//	FreeRangeReply:   freed u32, busy u32, flags u32 (bit 0: more),
+//	                  reserved u32, next u64, first busy u64              (32)
+//	SessionsRequest:  first session u64, first block u64, max u32         (20)
+//	SessionsReply:    count u32, flags u32 (bit 0: more),
+//	                  next session u64, next block u64,
+//	                  count × record                                      (24+…)
+//	  record:         session u64, age ms u64, maps u32, listed m u16,
+//	                  flags u8, reserved u8, peer [64] (NUL-padded),
+//	                  m × {block u64, flags u8, pad [7]}                  (88+16m)
+//	RevokeRequest:    session u64 (0: any), block u64,
+//	                  flags u32 (bit 0: this block only, bit 1: end it)   (20)
+//	RevokeReply:      maps u32, sessions u32                              (8)
+//
 // A proof is HMAC-SHA256(key, label ‖ transcript), the transcript being
 // version u8, features u64, session ID u64, UUID [16], brick nonce [32],
 // client nonce [32]; the labels are "brick-auth-v1 client proof" and

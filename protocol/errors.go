@@ -10,12 +10,13 @@ var (
 	ErrInvalid      = errors.New("brick: invalid argument")
 	ErrNotFound     = errors.New("brick: block not allocated")
 	ErrBusy         = errors.New("brick: block is busy")
-	ErrNotMapped    = errors.New("brick: block is not mapped by this session")
+	ErrNotMapped    = errors.New("brick: block is not mapped") // by this session; by any, for a revoke of a block
 	ErrProtocol     = errors.New("brick: protocol error")
 	ErrPermission   = errors.New("brick: permission denied")
 	ErrInternal     = errors.New("brick: internal error at the brick")
 	ErrNotSupported = errors.New("brick: not supported by this brick")
 	ErrLimit        = errors.New("brick: limit reached")
+	ErrNoSession    = errors.New("brick: no such session")
 )
 
 // ErrKey: a pre-shared key or key file that cannot be used.
@@ -32,6 +33,7 @@ var (
 	ErrTooLarge  = wrapProto("brick: message larger than the maximum")
 	ErrFlags     = wrapProto("brick: reserved header flags set")
 	ErrReqStatus = wrapProto("brick: request carries a status")
+	ErrReserved  = wrapProto("brick: reserved field not zero")
 )
 
 type protoError struct{ msg string }

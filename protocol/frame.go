@@ -53,6 +53,11 @@ const (
 	TypePersist Type = 0x07
 	TypePing    Type = 0x08 // keep-alive; the reply is the pong
 	TypeAuth    Type = 0x09 // authentication: the first frame when FeatureAuth
+
+	// Admin verbs (admin.go).
+	TypeFreeRange Type = 0x0A
+	TypeSessions  Type = 0x0B
+	TypeRevoke    Type = 0x0C
 )
 
 // Class is how a session dispatches a request type: the first decision the
@@ -60,7 +65,8 @@ const (
 type Class uint8
 
 const (
-	// ClassVerb requests (alloc, free, map, unmap, list, status) go to the
+	// ClassVerb requests (alloc, free, map, unmap, list, status and the
+	// admin verbs free-range, sessions, revoke) go to the
 	// brick service through the session's bounded queue and are served in
 	// order; they may block on metadata I/O.
 	ClassVerb Class = iota
@@ -77,7 +83,8 @@ const (
 // Class returns the dispatch class of request type t.
 func (t Type) Class() Class {
 	switch t {
-	case TypeAlloc, TypeFree, TypeMap, TypeUnmap, TypeList, TypeStatus:
+	case TypeAlloc, TypeFree, TypeMap, TypeUnmap, TypeList, TypeStatus,
+		TypeFreeRange, TypeSessions, TypeRevoke:
 		return ClassVerb
 	case TypePersist, TypePing:
 		return ClassFast
@@ -114,6 +121,12 @@ func (t Type) String() string {
 		name = "ping"
 	case TypeAuth:
 		name = "auth"
+	case TypeFreeRange:
+		name = "free-range"
+	case TypeSessions:
+		name = "sessions"
+	case TypeRevoke:
+		name = "revoke"
 	}
 	if t.IsReply() {
 		return name + " reply"

@@ -545,6 +545,18 @@ func newMessage(t Type) Message {
 		return &ListReply{}
 	case TypeStatus | ReplyBit:
 		return &StatusReply{}
+	case TypeFreeRange:
+		return &FreeRangeRequest{}
+	case TypeFreeRange | ReplyBit:
+		return &FreeRangeReply{}
+	case TypeSessions:
+		return &SessionsRequest{}
+	case TypeSessions | ReplyBit:
+		return &SessionsReply{}
+	case TypeRevoke:
+		return &RevokeRequest{}
+	case TypeRevoke | ReplyBit:
+		return &RevokeReply{}
 	case TypeAlloc | ReplyBit, TypeFree | ReplyBit, TypeUnmap | ReplyBit, TypePersist | ReplyBit,
 		TypePing | ReplyBit:
 		return &EmptyReply{T: t}

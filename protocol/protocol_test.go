@@ -38,6 +38,17 @@ func sampleMessages() []struct {
 		{TypePing | ReplyBit, &EmptyReply{T: TypePing | ReplyBit}},
 		{TypeAuth, &AuthRequest{Proof: [ProofSize]byte{1, 2, 3}, Nonce: [NonceSize]byte{31: 9}}},
 		{TypeAuth | ReplyBit, &AuthReply{Proof: [ProofSize]byte{0: 0xff, 31: 0xee}}},
+		{TypeFreeRange, &FreeRangeRequest{First: 0x200000, Last: 0x3a00000}},
+		{TypeFreeRange | ReplyBit, &FreeRangeReply{Freed: 27, Busy: 2, More: true, Next: 0x4000000, FirstBusy: 0x600000}},
+		{TypeSessions, &SessionsRequest{Session: 7, Block: 0x400000, Max: 3}},
+		{TypeSessions | ReplyBit, &SessionsReply{Sessions: []SessionInfo{
+			{ID: 1, AgeMS: 61_000, Maps: 2, Flags: SessionReady | SessionKeyProved, Peer: "127.0.0.1:40312",
+				Held: []HeldMap{{ID: 0x200000, Flags: HeldRW}, {ID: 0x400000, Flags: HeldRW | HeldShared | HeldRevoking}}},
+			{ID: 2, AgeMS: 5, Flags: SessionSelf | SessionReady, Peer: strings.Repeat("6", PeerSize)},
+		}, More: true, NextSession: 3, NextBlock: 0}},
+		{TypeSessions | ReplyBit, &SessionsReply{Sessions: []SessionInfo{}}},
+		{TypeRevoke, &RevokeRequest{Session: 4, Block: 0x200000, Flags: RevokeBlock}},
+		{TypeRevoke | ReplyBit, &RevokeReply{Maps: 3, Sessions: 1}},
 	}
 }
 
@@ -134,7 +145,7 @@ func TestEncodeTooLarge(t *testing.T) {
 }
 
 func TestStatusMapping(t *testing.T) {
-	for s := StatusExist; s <= StatusLimit; s++ {
+	for s := StatusExist; s <= StatusNoSession; s++ {
 		if got := StatusOf(s.Err()); got != s {
 			t.Errorf("StatusOf(%v)=%v", s, got)
 		}
@@ -247,7 +258,8 @@ func TestClass(t *testing.T) {
 	want := map[Type]Class{
 		TypeAlloc: ClassVerb, TypeFree: ClassVerb, TypeMap: ClassVerb, TypeUnmap: ClassVerb,
 		TypeList: ClassVerb, TypeStatus: ClassVerb, TypePersist: ClassFast, TypePing: ClassFast,
-		TypeAuth: ClassAuth, 0: ClassUnknown, 0x7f: ClassUnknown, TypeAlloc | ReplyBit: ClassUnknown,
+		TypeAuth: ClassAuth, TypeFreeRange: ClassVerb, TypeSessions: ClassVerb, TypeRevoke: ClassVerb,
+		0: ClassUnknown, 0x7f: ClassUnknown, TypeAlloc | ReplyBit: ClassUnknown,
 	}
 	for typ, c := range want {
 		if got := typ.Class(); got != c {
@@ -350,6 +362,92 @@ func TestStatusReplyPosture(t *testing.T) {
 	} {
 		if err := m.unmarshal(tc.b); !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestAdminRejects: the admin decoders check every length and flag.
+func TestAdminRejects(t *testing.T) {
+	rec := &SessionsReply{Sessions: []SessionInfo{{ID: 1, Maps: 1, Held: []HeldMap{{ID: 0x200000}}}}}
+	good := make([]byte, rec.size())
+	rec.marshal(good)
+	edit := func(f func(b []byte)) []byte {
+		b := append([]byte(nil), good...)
+		f(b)
+		return b
+	}
+	fr := make([]byte, freeRangeReplySize)
+	(&FreeRangeReply{Freed: 1}).marshal(fr)
+	cases := []struct {
+		name string
+		m    Message
+		b    []byte
+		want error
+	}{
+		{"free-range request short", &FreeRangeRequest{}, make([]byte, freeRangeReqSize-1), ErrLength},
+		{"free-range request long", &FreeRangeRequest{}, make([]byte, freeRangeReqSize+1), ErrLength},
+		{"free-range reply short", &FreeRangeReply{}, fr[:freeRangeReplySize-8], ErrLength},
+		{"free-range reply flags", &FreeRangeReply{}, func() []byte { b := append([]byte(nil), fr...); b[11] = 2; return b }(), ErrFlags},
+		{"sessions request short", &SessionsRequest{}, make([]byte, sessionsReqSize-4), ErrLength},
+		{"sessions reply no head", &SessionsReply{}, good[:sessionsReplyHead-1], ErrShort},
+		{"sessions reply count too large", &SessionsReply{}, edit(func(b []byte) { be.PutUint32(b, MaxSessionsPerReply+1) }), ErrTooLarge},
+		{"sessions reply count over the bytes", &SessionsReply{}, edit(func(b []byte) { be.PutUint32(b, 2) }), ErrLength},
+		{"sessions reply held over the bytes", &SessionsReply{}, edit(func(b []byte) { be.PutUint16(b[sessionsReplyHead+20:], 2) }), ErrLength},
+		{"sessions reply trailing bytes", &SessionsReply{}, append(append([]byte(nil), good...), 0), ErrLength},
+		{"sessions reply truncated map", &SessionsReply{}, good[:len(good)-1], ErrLength},
+		{"sessions reply flags", &SessionsReply{}, edit(func(b []byte) { b[7] = 4 }), ErrFlags},
+		{"free-range reply reserved", &FreeRangeReply{}, func() []byte { b := append([]byte(nil), fr...); b[15] = 1; return b }(), ErrReserved},
+		{"sessions record reserved", &SessionsReply{}, edit(func(b []byte) { b[sessionsReplyHead+23] = 1 }), ErrReserved},
+		{"sessions peer junk after its NUL", &SessionsReply{}, edit(func(b []byte) { b[sessionsReplyHead+sessionHeadSize-1] = 'x' }), ErrReserved},
+		{"sessions held map pad", &SessionsReply{}, edit(func(b []byte) { b[len(b)-1] = 1 }), ErrReserved},
+		{"revoke request long", &RevokeRequest{}, make([]byte, revokeReqSize+1), ErrLength},
+		{"revoke reply short", &RevokeReply{}, make([]byte, revokeReplySize-1), ErrLength},
+	}
+	for _, tc := range cases {
+		if err := tc.m.unmarshal(tc.b); !errors.Is(err, tc.want) || !errors.Is(err, ErrProtocol) {
+			t.Errorf("%s: err=%v, want %v", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestSessionsReplyRoom: a reply the brick fills record by record within
+// Room always encodes, and Room ends before MaxSessionsPerReply records.
+func TestSessionsReplyRoom(t *testing.T) {
+	buf := make([]byte, MaxMessage)
+	for _, held := range []int{0, 1, 7, 1000} {
+		r := &SessionsReply{}
+		for r.Room() >= 0 {
+			n := min(held, r.Room())
+			r.Sessions = append(r.Sessions, SessionInfo{ID: uint64(len(r.Sessions)), Maps: uint32(held), Held: make([]HeldMap, n)})
+		}
+		if _, err := Encode(buf, r.Type(), StatusOK, 1, r); err != nil {
+			t.Fatalf("%d maps each, %d records: %v", held, len(r.Sessions), err)
+		}
+		if len(r.Sessions) > MaxSessionsPerReply {
+			t.Fatalf("%d records fit, over MaxSessionsPerReply %d", len(r.Sessions), MaxSessionsPerReply)
+		}
+		if held == 0 && len(r.Sessions) != MaxSessionsPerReply {
+			t.Fatalf("%d records without maps fit, want MaxSessionsPerReply %d", len(r.Sessions), MaxSessionsPerReply)
+		}
+	}
+	big := &SessionsReply{Sessions: []SessionInfo{{ID: 1, Held: make([]HeldMap, (&SessionsReply{}).Room()+1)}}}
+	if _, err := Encode(buf, big.Type(), StatusOK, 1, big); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("a record over the payload encoded: %v", err)
+	}
+}
+
+func TestRevokeFlags(t *testing.T) {
+	for _, tc := range []struct {
+		session uint64
+		flags   uint32
+		ok      bool
+	}{
+		{1, 0, true}, {1, RevokeBlock, true}, {1, RevokeEnd, true},
+		{1, RevokeEnd | RevokeBlock, false}, {0, RevokeBlock, true},
+		{0, 0, false}, {0, RevokeEnd, false}, {1, 1 << 7, false},
+	} {
+		if got := ValidRevokeFlags(tc.session, tc.flags); got != tc.ok {
+			t.Errorf("ValidRevokeFlags(%d, %#x) = %v, want %v", tc.session, tc.flags, got, tc.ok)
 		}
 	}
 }

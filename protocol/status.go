@@ -16,12 +16,13 @@ const (
 	StatusInvalid      Status = 3  // EINVAL: unaligned ID, bad flags, bad range
 	StatusNotFound     Status = 4  // ENOENT: not allocated
 	StatusBusy         Status = 5  // EBUSY: mapped, or conflicting map
-	StatusNotMapped    Status = 6  // EINVAL: not mapped by this session
+	StatusNotMapped    Status = 6  // EINVAL: not mapped by this session (a revoke: by the sessions named)
 	StatusProtocol     Status = 7  // malformed request
 	StatusPermission   Status = 8  // authentication or access right
 	StatusInternal     Status = 9  // the brick failed (I/O, metadata)
 	StatusNotSupported Status = 10 // verb, flag or version not offered
 	StatusLimit        Status = 11 // a session, map or queue limit
+	StatusNoSession    Status = 12 // no session with that ID (admin verbs)
 )
 
 var statusErrs = [...]error{
@@ -36,6 +37,7 @@ var statusErrs = [...]error{
 	StatusInternal:     ErrInternal,
 	StatusNotSupported: ErrNotSupported,
 	StatusLimit:        ErrLimit,
+	StatusNoSession:    ErrNoSession,
 }
 
 // Err returns the sentinel for s (nil for StatusOK).

@@ -19,7 +19,7 @@ import (
 //	3        the brick could not be reached
 //	10+N     the brick answered with protocol status N (11 already
 //	         allocated, 12 no space, 13 invalid, 14 not allocated, 15 busy,
-//	         16 not mapped by this session, …)
+//	         16 not mapped, …, 22 no such session)
 //	4        a data-path (RDMA) failure, or the session ended under it
 const (
 	exitOK      = 0
@@ -55,6 +55,15 @@ type spanError struct{ msg string }
 func (e *spanError) Error() string { return e.msg }
 func (e *spanError) Unwrap() error { return protocol.ErrNotFound }
 
+// busyRangeError: free FIRST..LAST left mapped blocks allocated; it
+// exits like EBUSY (15).
+type busyRangeError struct{ n, first uint64 }
+
+func (e *busyRangeError) Error() string {
+	return fmt.Sprintf("%d mapped block(s) in the range were left allocated, the first %#x", e.n, e.first)
+}
+func (e *busyRangeError) Unwrap() error { return protocol.ErrBusy }
+
 func exitCode(err error) int {
 	var ue *usageError
 	var ce *connectError
@@ -83,6 +92,7 @@ func sentence(err error) string {
 	var ce *connectError
 	var me *metaInUseError
 	var se *spanError
+	var be *busyRangeError
 	switch {
 	case errors.As(err, &ue):
 		return ue.msg + "."
@@ -100,6 +110,8 @@ func sentence(err error) string {
 		return "that block is already allocated (" + err.Error() + ")."
 	case errors.As(err, &se):
 		return se.msg + "."
+	case errors.As(err, &be):
+		return be.Error() + ": a session maps them; brickctl sessions shows which, brickctl unmap ID revokes a map."
 	case errors.Is(err, protocol.ErrNotFound):
 		return "that block is not allocated (" + err.Error() + "); brickctl list shows the allocated blocks."
 	case errors.Is(err, protocol.ErrInvalid):
@@ -109,7 +121,9 @@ func sentence(err error) string {
 	case errors.Is(err, protocol.ErrBusy):
 		return "that block is busy (" + err.Error() + "): another session has it mapped; it must unmap first."
 	case errors.Is(err, protocol.ErrNotMapped):
-		return "that block is not mapped by this brickctl session (" + err.Error() + "); maps end with the session that made them."
+		return "that block is not mapped (" + err.Error() + "); brickctl sessions lists the maps sessions hold."
+	case errors.Is(err, protocol.ErrNoSession):
+		return "there is no such session (" + err.Error() + "); brickctl sessions lists them."
 	case errors.Is(err, protocol.ErrLimit):
 		return "the brick refused: a limit was reached (" + err.Error() + "); unmap or end sessions, or raise brickd's --max-maps-per-session / --max-sessions."
 	case errors.Is(err, protocol.ErrPermission):

@@ -27,6 +27,7 @@ func main() {
 		Commands: []*cli.Command{
 			allocCommand(), freeCommand(), mapCommand(), unmapCommand(),
 			listCommand(), putCommand(), getCommand(), statusCommand(),
+			sessionsCommand(), revokeCommand(),
 			benchCommand(), completionCommand(),
 		},
 		EnableBashCompletion: true,

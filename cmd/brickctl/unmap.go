@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/urfave/cli/v2"
 
@@ -11,11 +12,11 @@ import (
 func unmapCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "unmap",
-		Usage: "revoke this session's map of a block",
-		Description: "Maps belong to the session that made them: a map held by another process\n" +
-			"(brickctl map --hold, an application) is revoked when that process unmaps or\n" +
-			"disconnects. brickctl unmap asks in a new session, so the brick answers that the\n" +
-			"block is not mapped by it unless it is unallocated (then: not allocated).",
+		Usage: "revoke the maps of a block, whichever sessions hold them",
+		Description: "An administrator's unmap: the brick revokes the block's maps held by any session\n" +
+			"(brickctl map --hold, an application), as their own unmap would, and the keys are dead\n" +
+			"when brickctl returns. The sessions stay and may map the block again; their next RDMA\n" +
+			"access through a revoked key fails. brickctl sessions shows who holds what.",
 		ArgsUsage: "ID",
 		Action: func(c *cli.Context) error {
 			id, err := idArg(c, 1)
@@ -23,10 +24,12 @@ func unmapCommand() *cli.Command {
 				return err
 			}
 			return withClient(c, func(ctx context.Context, cl *client.Client) error {
-				if err := cl.Unmap(ctx, id); err != nil {
+				n, err := cl.RevokeMap(ctx, id)
+				if err != nil {
 					return err
 				}
-				return emit(c, map[string]any{"id": hexID(id), "unmapped": true}, "unmapped "+hexID(id))
+				return emit(c, map[string]any{"id": hexID(id), "unmapped": true, "maps": n},
+					fmt.Sprintf("unmapped %s: revoked %d map(s)", hexID(id), n))
 			})
 		},
 	}

@@ -77,7 +77,7 @@ func TestCLIFlowAndCrash(t *testing.T) {
 		{[]string{"alloc", "0x200000"}, 11, "already allocated"},
 		{[]string{"free", "0x600000"}, 14, "not allocated"},
 		{[]string{"get", "0x600000", zero}, 14, "not allocated"},
-		{[]string{"unmap", "0x200000"}, 16, "not mapped by this brickctl session"},
+		{[]string{"unmap", "0x200000"}, 16, "that block is not mapped"},
 		{[]string{"alloc", "zebra"}, 2, "not a block ID"},
 		{[]string{"--addr", "tcp://127.0.0.1:1", "status"}, 3, "cannot reach the brick"},
 	}

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/brick-storage/brick/client"
+)
+
+func revokeCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "revoke",
+		Usage: "revoke every map a session holds, or end the session",
+		Description: "The keys are dead when brickctl returns. Without --end the session stays and may\n" +
+			"map again; with --end it is disconnected. brickctl sessions lists the session IDs.",
+		ArgsUsage: "SESSION",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "end", Usage: "end the session too"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usagef("revoke needs a session ID (brickctl sessions lists them)")
+			}
+			id, err := strconv.ParseUint(c.Args().First(), 10, 64)
+			if err != nil || id == 0 {
+				return usagef("%q is not a session ID: give the number brickctl sessions shows", c.Args().First())
+			}
+			return withClient(c, func(ctx context.Context, cl *client.Client) error {
+				if c.Bool("end") {
+					n, err := cl.EndSession(ctx, id)
+					if err != nil {
+						return err
+					}
+					return emit(c, map[string]any{"session": id, "ended": true, "maps": n},
+						fmt.Sprintf("ended session %d; the %d map(s) it held are revoked", id, n))
+				}
+				n, err := cl.RevokeSession(ctx, id)
+				if err != nil {
+					return err
+				}
+				return emit(c, map[string]any{"session": id, "ended": false, "maps": n},
+					fmt.Sprintf("revoked %d map(s) of session %d", n, id))
+			})
+		},
+	}
+}
