@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/brick-storage/brick/client"
 )
@@ -17,7 +17,7 @@ func unmapCommand() *cli.Command {
 			"disconnects. brickctl unmap asks in a new session, so the brick answers that the\n" +
 			"block is not mapped by it unless it is unallocated (then: not allocated).",
 		ArgsUsage: "ID",
-		Action: func(c *cli.Context) error {
+		Action: action(func(c *call) error {
 			id, err := idArg(c, 1)
 			if err != nil {
 				return err
@@ -28,6 +28,6 @@ func unmapCommand() *cli.Command {
 				}
 				return emit(c, map[string]any{"id": hexID(id), "unmapped": true}, "unmapped "+hexID(id))
 			})
-		},
+		}),
 	}
 }

@@ -1,14 +1,16 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/brick-storage/brick/internal/leaktest"
 )
@@ -24,14 +26,14 @@ func parse(t *testing.T, args ...string) (map[string]string, error) {
 		t.Fatal(err)
 	}
 	got := map[string]string{}
-	app.Action = func(c *cli.Context) error {
+	app.Action = func(_ context.Context, c *cli.Command) error {
 		for _, f := range flags() {
 			n := f.Names()[0]
-			got[n] = c.String(n)
+			got[n] = fmt.Sprint(c.Value(n))
 		}
 		return nil
 	}
-	return got, app.Run(append([]string{"brickd"}, args...))
+	return got, app.Run(context.Background(), append([]string{"brickd"}, args...))
 }
 
 func writeConfig(t *testing.T, body string) string {
@@ -125,7 +127,7 @@ func TestEveryFlagConfigurable(t *testing.T) {
 		if !ok || len(ef.GetEnvVars()) == 0 || !strings.HasPrefix(ef.GetEnvVars()[0], want) {
 			t.Errorf("--%s: want env var %s", name, want)
 		}
-		if _, _, err := wrapFlag(f); err != nil {
+		if _, err := configKind(f); err != nil {
 			t.Error(err)
 		}
 	}
@@ -155,7 +157,7 @@ func TestSampleConfig(t *testing.T) {
 	kinds := map[string]flagKind{}
 	for _, f := range flags() {
 		if n := f.Names()[0]; n != configFlag {
-			_, k, _ := wrapFlag(f)
+			k, _ := configKind(f)
 			kinds[n] = k
 		}
 	}
