@@ -118,7 +118,7 @@ func connectWith(c *call, opts client.Options) (*client.Client, context.Context,
 	}
 	if !cl.Authenticated() && !c.Bool("no-key-ok") {
 		noKeyWarning.Do(func() {
-			fmt.Fprintf(os.Stderr, "brickctl: warning: the brick at %s has no key (brickd --auth-key): any peer that reaches it can read, write and free its blocks. (--no-key-ok or BRICK_NO_KEY_OK=1 silences this.)\n", addr)
+			fmt.Fprintf(os.Stderr, "brickctl: warning: the brick at %s has no key (brickd --auth-key): any peer that reaches it can read, write and free its blocks; --no-key-ok (BRICK_NO_KEY_OK=1) silences this warning.\n", addr)
 		})
 	}
 	return cl, ctx, cancel, nil

@@ -142,6 +142,7 @@ func newProgress(c *call, verb string, total int64) *progress {
 		progressbar.OptionSetWriter(os.Stderr),
 		progressbar.OptionSetDescription(verb),
 		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowCount(),
 		progressbar.OptionUseIECUnits(true),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionThrottle(100*time.Millisecond),

@@ -54,6 +54,8 @@ pmem-size: 1073741824   # an integer for a string flag is taken as its text
 listen: tcp://10.0.0.5:7470
 metrics: ""
 log-level: warn
+max-sessions: 8
+session-timeout: 1m
 `)
 	tests := []struct {
 		name string
@@ -74,6 +76,11 @@ log-level: warn
 			map[string]string{"BRICK_LISTEN": "tcp://10.0.0.6:7470"},
 			map[string]string{"listen": "tcp://10.0.0.7:7470", "log-level": "debug", "pmem": "/dev/dax0.0"}},
 		{"flag set to empty over config", []string{"--config", cfg, "--pmem", ""}, nil, map[string]string{"pmem": ""}},
+		{"config sets a number and a duration", []string{"--config", cfg}, nil, map[string]string{"max-sessions": "8", "session-timeout": "1m0s"}},
+		{"flag over config for a number", []string{"--config", cfg, "--max-sessions", "9"}, map[string]string{"BRICK_MAX_SESSIONS": "10"}, map[string]string{"max-sessions": "9"}},
+		{"env over config for a number", []string{"--config", cfg}, map[string]string{"BRICK_MAX_SESSIONS": "10"}, map[string]string{"max-sessions": "10"}},
+		{"empty env string over config", []string{"--config", cfg}, map[string]string{"BRICK_PMEM": ""}, map[string]string{"pmem": ""}},
+		{"empty env number: config", []string{"--config", cfg}, map[string]string{"BRICK_MAX_SESSIONS": ""}, map[string]string{"max-sessions": "8"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,6 +108,8 @@ func TestConfigRefused(t *testing.T) {
 		{"not a mapping", "- pmem\n", "not a YAML mapping"},
 		{"list for a string", "pmem: [a, b]\n", "pmem wants a single value"},
 		{"config names a config", "config: /etc/other.yaml\n", "unknown key(s) config"},
+		{"not a number", "max-sessions: many\n", "max-sessions"},
+		{"not a duration", "session-timeout: soon\n", "session-timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
