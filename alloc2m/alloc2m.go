@@ -98,6 +98,7 @@ import (
 	"github.com/RaduBerinde/btreemap"
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/google/uuid"
 )
 
 // BlockSize is the size of a block and of a frame; IDs are multiples of it.
@@ -1188,5 +1189,5 @@ func fmtUUID(u [16]byte) string { return FormatUUID(u) }
 // FormatUUID prints a brick UUID in the usual 8-4-4-4-12 form, the one
 // every log line and the CLI use.
 func FormatUUID(u [16]byte) string {
-	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+	return uuid.UUID(u).String()
 }

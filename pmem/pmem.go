@@ -58,7 +58,7 @@
 // The API the rest of brick uses (persist/, brick/, cmd/brickd):
 //
 //	Open(path, Options) (Region, error)     choose and open a backend
-//	ParseKind, ParseDomain, ParseSize       brickd flag values (FormatSize for messages)
+//	ParseKind, ParseDomain                  brickd flag values (sizes: internal/size)
 //	Region.Properties() Properties          what the region can promise
 //	Region.Binding(), Region.Bind(b)        the metadata store the superblock records
 //	DetectDomain(sysfsRoot) (Domain, error) the platform's persistence domain

@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	bytesize "github.com/brick-storage/brick/internal/size"
 )
 
 // Preallocate reserves disk blocks for the first size bytes of f and
@@ -56,14 +58,14 @@ func reserveImage(f *os.File, path string, size int64, created bool) error {
 		free := "an unknown amount"
 		var fs unix.Statfs_t
 		if unix.Fstatfs(fd, &fs) == nil {
-			free = FormatSize(int64(fs.Bavail) * fs.Bsize)
+			free = bytesize.Format(int64(fs.Bavail) * fs.Bsize)
 		}
 		if created {
 			return fmt.Errorf("pmem image %s needs %s of disk space and its file system has %s free (%v); free space there, put the image on a larger file system, or give a smaller size: %w",
-				path, FormatSize(size), free, err, ErrNoSpace)
+				path, bytesize.Format(size), free, err, ErrNoSpace)
 		}
 		return fmt.Errorf("pmem image %s is sparse (%s of its %s have disk blocks; an older brickd created it so), and its file system has %s free to allocate the rest (%v); free space there or move the image to a larger file system: %w",
-			path, FormatSize(allocated), FormatSize(size), free, err, ErrNoSpace)
+			path, bytesize.Format(allocated), bytesize.Format(size), free, err, ErrNoSpace)
 	}
 	return fmt.Errorf("pmem: allocating disk space for image %s: %w", path, err)
 }

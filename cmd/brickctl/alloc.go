@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/brick-storage/brick/client"
 )
@@ -13,7 +13,7 @@ func allocCommand() *cli.Command {
 		Name:      "alloc",
 		Usage:     "allocate a zero-filled 2 MiB block at a logical ID",
 		ArgsUsage: "ID",
-		Action: func(c *cli.Context) error {
+		Action: action(func(c *call) error {
 			id, err := idArg(c, 1)
 			if err != nil {
 				return err
@@ -24,6 +24,6 @@ func allocCommand() *cli.Command {
 				}
 				return emit(c, map[string]any{"id": hexID(id), "allocated": true}, "allocated "+hexID(id))
 			})
-		},
+		}),
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/brick-storage/brick/alloc2m"
 	"github.com/brick-storage/brick/client"
@@ -46,7 +46,7 @@ func benchCommand() *cli.Command {
 			&cli.StringFlag{Name: "base", Value: "0x400000000000", Usage: "first block ID the bench may use"},
 			&cli.StringFlag{Name: "html", Usage: "write an HTML report with latency histograms to `FILE`", TakesFile: true},
 		},
-		Action: runBench,
+		Action: action(runBench),
 	}
 }
 
@@ -57,7 +57,7 @@ type benchPlan struct {
 	base            uint64
 }
 
-func parseBench(c *cli.Context) (*benchPlan, error) {
+func parseBench(c *call) (*benchPlan, error) {
 	p := &benchPlan{d: c.Duration("duration")}
 	for _, g := range strings.Split(c.String("ops"), ",") {
 		g = strings.TrimSpace(g)
@@ -157,7 +157,7 @@ func offeredMethods(bits uint8) []protocol.PersistMethod {
 // asked for too, so the brick may still choose it; the result says which
 // method the handles carried).
 type sessionPool struct {
-	c     *cli.Context
+	c     *call
 	byKey map[protocol.PersistMethod][]*client.Client
 }
 
@@ -187,7 +187,7 @@ func (p *sessionPool) close() {
 	}
 }
 
-func runBench(c *cli.Context) error {
+func runBench(c *call) error {
 	p, err := parseBench(c)
 	if err != nil {
 		return err
@@ -260,6 +260,7 @@ func runBench(c *cli.Context) error {
 	cases := p.cases(offeredMethods(st.Methods))
 	live := isTerminal(os.Stderr)
 	var runErr error
+	finished := 0
 	for i, bc := range cases {
 		if ctx.Err() != nil {
 			runErr = ctx.Err()
@@ -297,11 +298,16 @@ func runBench(c *cli.Context) error {
 			break
 		}
 		rep.Results = append(rep.Results, rs...)
+		finished++
 		if runErr != nil {
 			break
 		}
 	}
 
+	interrupted := errors.Is(runErr, context.Canceled) && ctx.Err() != nil && c.Context.Err() == nil
+	if interrupted && len(rep.Results) == 0 && !c.Bool("json") {
+		return &interruptedError{"interrupted before any case finished: no results"}
+	}
 	if path := c.String("html"); path != "" {
 		if err := writeHTML(path, rep); err != nil {
 			return err
@@ -322,8 +328,8 @@ func runBench(c *cli.Context) error {
 			fmt.Printf("report written to %s\n", path)
 		}
 	}
-	if errors.Is(runErr, context.Canceled) && ctx.Err() != nil && c.Context.Err() == nil {
-		return errors.New("interrupted; the results above are the cases that finished")
+	if interrupted {
+		return &interruptedError{fmt.Sprintf("interrupted; the results above are the %d of %d case(s) that finished", finished, len(cases))}
 	}
 	return runErr
 }
@@ -363,7 +369,7 @@ func writeHTML(path string, rep *bench.Report) error {
 
 // freeAll frees ids, ignoring those not allocated; it runs on the way out,
 // after an interrupt too, so it has its own deadline.
-func freeAll(c *cli.Context, cl *client.Client, ids []uint64) {
+func freeAll(c *call, cl *client.Client, ids []uint64) {
 	for _, id := range ids {
 		ctx, cancel := context.WithTimeout(context.Background(), c.Duration("timeout"))
 		err := cl.Free(ctx, id)
@@ -380,7 +386,7 @@ func freeAll(c *cli.Context, cl *client.Client, ids []uint64) {
 
 // benchData runs one write, read or write+persist case: worker w uses
 // session w/qd and block dataIDs[w], mapped for the case's duration.
-func benchData(ctx context.Context, c *cli.Context, clients []*client.Client, bc benchCase, dataIDs []uint64, d time.Duration, tick func(bench.Live)) (bench.Result, error) {
+func benchData(ctx context.Context, c *call, clients []*client.Client, bc benchCase, dataIDs []uint64, d time.Duration, tick func(bench.Live)) (bench.Result, error) {
 	bcase := bench.Case{Group: bc.group, Op: bc.group, Size: bc.size, QD: bc.qd, Sessions: bc.ses}
 	n := bc.qd * bc.ses
 	flags := protocol.MapReadWrite
@@ -456,7 +462,7 @@ func benchData(ctx context.Context, c *cli.Context, clients []*client.Client, bc
 
 // benchControl runs alloc → map rw → unmap → free cycles, worker w on the
 // block ID ctlBase + w·2MiB, and reports each verb's latency.
-func benchControl(ctx context.Context, c *cli.Context, clients []*client.Client, bc benchCase, ctlBase uint64, d time.Duration, tick func(bench.Live)) ([]bench.Result, error) {
+func benchControl(ctx context.Context, c *call, clients []*client.Client, bc benchCase, ctlBase uint64, d time.Duration, tick func(bench.Live)) ([]bench.Result, error) {
 	verbs := []string{"alloc", "map-rw", "unmap", "free"}
 	n := bc.qd * bc.ses
 	hists := make([][4]bench.Histogram, n)

@@ -21,6 +21,8 @@ import (
 //	         allocated, 12 no space, 13 invalid, 14 not allocated, 15 busy,
 //	         16 not mapped, …, 22 no such session)
 //	4        a data-path (RDMA) failure, or the session ended under it
+//	130      interrupted (Ctrl-C, SIGINT or SIGTERM) before the end: bench
+//	         prints the cases that finished first
 const (
 	exitOK      = 0
 	exitFailure = 1
@@ -28,7 +30,13 @@ const (
 	exitConnect = 3
 	exitRDMA    = 4
 	exitStatus  = 10
+	exitSignal  = 130 // 128 + SIGINT, as a shell reports a command it interrupted
 )
+
+// interruptedError: the command was interrupted; it is already a sentence.
+type interruptedError struct{ msg string }
+
+func (e *interruptedError) Error() string { return e.msg }
 
 // connectError is a failure to reach the brick.
 type connectError struct {
@@ -67,11 +75,14 @@ func (e *busyRangeError) Unwrap() error { return protocol.ErrBusy }
 func exitCode(err error) int {
 	var ue *usageError
 	var ce *connectError
+	var ie *interruptedError
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &ue):
 		return exitUsage
+	case errors.As(err, &ie):
+		return exitSignal
 	case errors.As(err, &ce):
 		return exitConnect
 	case errors.Is(err, verbs.ErrCompletion), errors.Is(err, client.ErrClosed):
@@ -93,7 +104,10 @@ func sentence(err error) string {
 	var me *metaInUseError
 	var se *spanError
 	var be *busyRangeError
+	var ie *interruptedError
 	switch {
+	case errors.As(err, &ie):
+		return ie.msg + "."
 	case errors.As(err, &ue):
 		return ue.msg + "."
 	case errors.As(err, &me):

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/brick-storage/brick/client"
 )
@@ -18,7 +18,7 @@ func freeCommand() *cli.Command {
 			"IDs never allocated are skipped. A mapped block is never freed: it is left allocated,\n" +
 			"and brickctl exits 15 after freeing the others (brickctl unmap ID revokes a map).",
 		ArgsUsage: "ID | FIRST..LAST",
-		Action: func(c *cli.Context) error {
+		Action: action(func(c *call) error {
 			if c.NArg() != 1 {
 				return usagef("free needs a block ID or a range FIRST..LAST")
 			}
@@ -55,11 +55,11 @@ func freeCommand() *cli.Command {
 				}
 				return nil
 			})
-		},
+		}),
 	}
 }
 
-func freeOne(c *cli.Context, arg string) error {
+func freeOne(c *call, arg string) error {
 	id, err := parseID(arg)
 	if err != nil {
 		return err

@@ -6,7 +6,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/brick-storage/brick/client"
 	"github.com/brick-storage/brick/protocol"
@@ -26,10 +26,10 @@ func getCommand() *cli.Command {
 			"the size put reported to get the file back without the block's tail).",
 		ArgsUsage: "ID FILE",
 		Flags: []cli.Flag{
-			&cli.Int64Flag{Name: "offset", Usage: "byte offset in block ID where reading starts"},
-			&cli.Int64Flag{Name: "length", Usage: "bytes to read", DefaultText: "to the end of the consecutive allocated run"},
+			&cli.StringFlag{Name: "offset", Usage: "byte offset in block ID where reading starts (4096, 64KiB, 1MiB)", DefaultText: "0"},
+			&cli.StringFlag{Name: "length", Usage: "bytes to read (4096, 64KiB, 1MiB, 1.5GiB)", DefaultText: "to the end of the consecutive allocated run"},
 		},
-		Action: func(c *cli.Context) error {
+		Action: action(func(c *call) error {
 			if c.NArg() != 2 {
 				return usagef("get needs a block ID and a file: brickctl get ID FILE")
 			}
@@ -37,9 +37,13 @@ func getCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			off, n := c.Int64("offset"), c.Int64("length")
-			if off < 0 || n < 0 {
-				return usagef("--offset and --length cannot be negative")
+			off, err := sizeFlag(c, "offset")
+			if err != nil {
+				return err
+			}
+			n, err := sizeFlag(c, "length")
+			if err != nil {
+				return err
 			}
 			if _, err := pieces(id, off, n); err != nil {
 				return err
@@ -112,12 +116,12 @@ func getCommand() *cli.Command {
 				human = fmt.Sprintf("read %d bytes from %d blocks %s…%s from offset %d into %s", n, len(ps), hexID(id), hexID(ps[len(ps)-1].id), off, path)
 			}
 			return emit(c, v, human)
-		},
+		}),
 	}
 }
 
 // getPieces reads each piece into w, mapping and unmapping block by block.
-func getPieces(c *cli.Context, cl *client.Client, w io.Writer, ps []piece, bar *progress) error {
+func getPieces(c *call, cl *client.Client, w io.Writer, ps []piece, bar *progress) error {
 	buf := make([]byte, chunk)
 	for _, p := range ps {
 		ctx, cancel := opContext(c)

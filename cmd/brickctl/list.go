@@ -8,7 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/brick-storage/brick/alloc2m"
 	"github.com/brick-storage/brick/brick"
@@ -28,7 +28,7 @@ func listCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "meta", Usage: "read the metadata directory DIR instead of asking brickd (brickd must be stopped)"},
 		},
-		Action: func(c *cli.Context) error {
+		Action: action(func(c *call) error {
 			first, last := uint64(0), ^uint64(0)
 			var err error
 			if c.NArg() > 0 {
@@ -57,7 +57,7 @@ func listCommand() *cli.Command {
 				return err
 			}
 			return printExtents(c, extents)
-		},
+		}),
 	}
 }
 
@@ -93,7 +93,7 @@ type extentJSON struct {
 	State  string `json:"state"`
 }
 
-func printExtents(c *cli.Context, extents []protocol.Extent) error {
+func printExtents(c *call, extents []protocol.Extent) error {
 	js := make([]extentJSON, 0, len(extents))
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)

@@ -7,7 +7,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/brick-storage/brick/client"
 	"github.com/brick-storage/brick/protocol"
@@ -23,11 +23,11 @@ func mapCommand() *cli.Command {
 			"interrupted, then unmaps.",
 		ArgsUsage: "ID",
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "rw", Usage: "map read-write (default read-only)"},
+			&cli.BoolFlag{Name: "rw", Usage: "map read-write; without it the map is read-only"},
 			&cli.BoolFlag{Name: "shared", Usage: "allow other shared read-write maps of the block"},
 			&cli.BoolFlag{Name: "hold", Usage: "keep the map until interrupted"},
 		},
-		Action: func(c *cli.Context) error {
+		Action: action(func(c *call) error {
 			id, err := idArg(c, 1)
 			if err != nil {
 				return err
@@ -70,6 +70,6 @@ func mapCommand() *cli.Command {
 				defer cancel()
 				return h.Unmap(uctx)
 			})
-		},
+		}),
 	}
 }

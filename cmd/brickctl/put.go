@@ -7,7 +7,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/brick-storage/brick/client"
 	"github.com/brick-storage/brick/protocol"
@@ -26,14 +26,18 @@ func putCommand() *cli.Command {
 			"put reports.",
 		ArgsUsage: "ID FILE",
 		Flags: []cli.Flag{
-			&cli.Int64Flag{Name: "offset", Usage: "byte offset in block ID where the file starts"},
+			&cli.StringFlag{Name: "offset", Usage: "byte offset in block ID where the file starts (4096, 64KiB, 1MiB)", DefaultText: "0"},
 			&cli.BoolFlag{Name: "alloc", Usage: "allocate blocks of the span that are not allocated"},
 		},
-		Action: func(c *cli.Context) error {
+		Action: action(func(c *call) error {
 			if c.NArg() != 2 {
 				return usagef("put needs a block ID and a file: brickctl put ID FILE")
 			}
 			id, err := parseID(c.Args().Get(0))
+			if err != nil {
+				return err
+			}
+			off, err := sizeFlag(c, "offset")
 			if err != nil {
 				return err
 			}
@@ -50,7 +54,7 @@ func putCommand() *cli.Command {
 			if !st.Mode().IsRegular() {
 				return usagef("%s is not a regular file: put needs to know the size before it writes", path)
 			}
-			ps, err := pieces(id, c.Int64("offset"), st.Size())
+			ps, err := pieces(id, off, st.Size())
 			if err != nil {
 				return err
 			}
@@ -74,24 +78,24 @@ func putCommand() *cli.Command {
 			}
 			last := ps[len(ps)-1].id
 			v := map[string]any{"id": hexID(id), "last": hexID(last), "blocks": len(ps), "allocated": allocated,
-				"offset": c.Int64("offset"), "bytes": st.Size(), "persistent": persistent, "method": method.String()}
-			human := fmt.Sprintf("wrote %d bytes to %s at offset %d (persisted by %s)", st.Size(), hexID(id), c.Int64("offset"), method)
+				"offset": off, "bytes": st.Size(), "persistent": persistent, "method": method.String()}
+			human := fmt.Sprintf("wrote %d bytes to %s at offset %d (persisted by %s)", st.Size(), hexID(id), off, method)
 			if len(ps) > 1 {
 				human = fmt.Sprintf("wrote %d bytes to %d blocks %s…%s from offset %d (persisted by %s); read them back with get --length %d",
-					st.Size(), len(ps), hexID(id), hexID(last), c.Int64("offset"), method, st.Size())
+					st.Size(), len(ps), hexID(id), hexID(last), off, method, st.Size())
 			}
 			if allocated > 0 {
 				human += fmt.Sprintf("\nallocated %d block(s)", allocated)
 			}
 			return emit(c, v, human)
-		},
+		}),
 	}
 }
 
 // prepareSpan checks that every block of the span is allocated, allocating
 // the missing ones when alloc is set, before any byte is written. It
 // returns how many it allocated.
-func prepareSpan(c *cli.Context, cl *client.Client, ps []piece, alloc bool) (int, error) {
+func prepareSpan(c *call, cl *client.Client, ps []piece, alloc bool) (int, error) {
 	ctx, cancel := opContext(c)
 	defer cancel()
 	ext, err := cl.List(ctx, ps[0].id, ps[len(ps)-1].id)
@@ -137,7 +141,7 @@ func prepareSpan(c *cli.Context, cl *client.Client, ps []piece, alloc bool) (int
 }
 
 // putPieces writes each piece from f, persists it and unmaps.
-func putPieces(c *cli.Context, cl *client.Client, f io.ReaderAt, ps []piece, bar *progress) (persistent bool, method protocol.PersistMethod, err error) {
+func putPieces(c *call, cl *client.Client, f io.ReaderAt, ps []piece, bar *progress) (persistent bool, method protocol.PersistMethod, err error) {
 	buf := make([]byte, chunk)
 	persistent = true
 	for _, p := range ps {
@@ -179,7 +183,7 @@ func putPieces(c *cli.Context, cl *client.Client, f io.ReaderAt, ps []piece, bar
 
 // unmapQuietly is used on error paths where the unmap's own error would
 // hide the first one; the session's end revokes the map anyway.
-func unmapQuietly(c *cli.Context, h *client.Handle) {
+func unmapQuietly(c *call, h *client.Handle) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.Duration("timeout"))
 	defer cancel()
 	h.Unmap(ctx)

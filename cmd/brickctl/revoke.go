@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/brick-storage/brick/client"
 )
@@ -20,7 +20,7 @@ func revokeCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "end", Usage: "end the session too"},
 		},
-		Action: func(c *cli.Context) error {
+		Action: action(func(c *call) error {
 			if c.NArg() != 1 {
 				return usagef("revoke needs a session ID (brickctl sessions lists them)")
 			}
@@ -44,6 +44,6 @@ func revokeCommand() *cli.Command {
 				return emit(c, map[string]any{"session": id, "ended": false, "maps": n},
 					fmt.Sprintf("revoked %d map(s) of session %d", n, id))
 			})
-		},
+		}),
 	}
 }

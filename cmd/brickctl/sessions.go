@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/brick-storage/brick/client"
 	"github.com/brick-storage/brick/protocol"
@@ -19,7 +19,7 @@ func sessionsCommand() *cli.Command {
 		Usage: "list the brick's sessions and the maps they hold",
 		Description: "AUTH is key (proved the brick's key), none (the brick has no key) or pending (not\n" +
 			"authenticated yet). The session marked * is brickctl's own.",
-		Action: func(c *cli.Context) error {
+		Action: action(func(c *call) error {
 			if c.NArg() != 0 {
 				return usagef("sessions takes no arguments")
 			}
@@ -30,7 +30,7 @@ func sessionsCommand() *cli.Command {
 				}
 				return printSessions(c, list)
 			})
-		},
+		}),
 	}
 }
 
@@ -53,7 +53,7 @@ type sessionJSON struct {
 // mapsShown bounds the maps of one session in the human table.
 const mapsShown = 4
 
-func printSessions(c *cli.Context, list []protocol.SessionInfo) error {
+func printSessions(c *call, list []protocol.SessionInfo) error {
 	js := make([]sessionJSON, 0, len(list))
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)

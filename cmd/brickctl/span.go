@@ -12,7 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/urfave/cli/v2"
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 
 	"github.com/brick-storage/brick/alloc2m"
 	"github.com/brick-storage/brick/client"
@@ -93,13 +94,13 @@ func allocatedRun(ctx context.Context, cl *client.Client, first uint64, limit ui
 
 // opContext bounds one verb by --timeout: a long put or get is many verbs,
 // each with the full timeout, rather than one deadline for the transfer.
-func opContext(c *cli.Context) (context.Context, context.CancelFunc) {
+func opContext(c *call) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(c.Context, c.Duration("timeout"))
 }
 
 // dial connects for a long transfer; the dial itself is bounded by
 // --timeout.
-func dial(c *cli.Context) (*client.Client, error) {
+func dial(c *call) (*client.Client, error) {
 	cl, _, cancel, err := connect(c)
 	if err != nil {
 		return nil, err
@@ -125,50 +126,40 @@ func notAllocated(missing []uint64, hint string) error {
 	return &spanError{msg: fmt.Sprintf("%s %s%s %s", noun, strings.Join(names, ", "), more, hint)}
 }
 
-// progress draws a one-line bar on stderr when stderr is a terminal.
-type progress struct {
-	on    bool
-	verb  string
-	total int64
-	done  int64
-	start time.Time
-	last  time.Time
-}
+// progress is the bar put and get draw on stderr when it is a terminal
+// and the output is not --json; a nil bar draws nothing.
+type progress struct{ bar *progressbar.ProgressBar }
 
-// isTerminal reports whether f is a character device (a terminal). It
-// avoids x/sys/unix, which this repository keeps out of cmd/.
-func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
+// isTerminal reports whether f is a terminal (not a pipe, a file or
+// /dev/null).
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
-func newProgress(c *cli.Context, verb string, total int64) *progress {
-	now := time.Now()
-	return &progress{on: !c.Bool("json") && isTerminal(os.Stderr), verb: verb, total: total, start: now}
+func newProgress(c *call, verb string, total int64) *progress {
+	if c.Bool("json") || !isTerminal(os.Stderr) {
+		return &progress{}
+	}
+	return &progress{bar: progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(os.Stderr),
+		progressbar.OptionSetDescription(verb),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowCount(),
+		progressbar.OptionUseIECUnits(true),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+	)}
 }
 
 func (p *progress) add(n int64) {
-	p.done += n
-	if !p.on || (time.Since(p.last) < 100*time.Millisecond && p.done < p.total) {
-		return
+	if p.bar != nil {
+		p.bar.Add64(n)
 	}
-	p.last = time.Now()
-	const width = 30
-	frac := 1.0
-	if p.total > 0 {
-		frac = float64(p.done) / float64(p.total)
-	}
-	fill := int(frac * width)
-	rate := float64(p.done) / max(time.Since(p.start).Seconds(), 1e-9)
-	fmt.Fprintf(os.Stderr, "\r%s [%s%s] %3.0f%% %s / %s  %s/s \x1b[K", p.verb,
-		strings.Repeat("=", fill), strings.Repeat(" ", width-fill), 100*frac,
-		humanBytes(uint64(p.done)), humanBytes(uint64(p.total)), humanBytes(uint64(rate)))
 }
 
-// end clears the bar.
+// end clears the bar, whether the transfer finished or failed.
 func (p *progress) end() {
-	if p.on {
-		fmt.Fprint(os.Stderr, "\r\x1b[K")
+	if p.bar != nil {
+		p.bar.Clear()
 	}
 }
 

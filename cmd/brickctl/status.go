@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/urfave/cli/v2"
+	"github.com/google/uuid"
+	"github.com/urfave/cli/v3"
 
 	"github.com/brick-storage/brick/alloc2m"
 	"github.com/brick-storage/brick/client"
@@ -16,7 +17,7 @@ func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "status",
 		Usage: "show the brick's capacity, usage, persistence and sessions",
-		Action: func(c *cli.Context) error {
+		Action: action(func(c *call) error {
 			return withClient(c, func(ctx context.Context, cl *client.Client) error {
 				st, err := cl.Status(ctx)
 				if err != nil {
@@ -24,7 +25,7 @@ func statusCommand() *cli.Command {
 				}
 				return printStatus(c, c.String("addr"), st)
 			})
-		},
+		}),
 	}
 }
 
@@ -72,10 +73,10 @@ func methodNames(bits uint8) []string {
 	return out
 }
 
-func printStatus(c *cli.Context, addr string, st *protocol.StatusReply) error {
+func printStatus(c *call, addr string, st *protocol.StatusReply) error {
 	used := st.Frames - st.FreeFrames
 	v := map[string]any{
-		"addr": addr, "uuid": fmt.Sprintf("%x", st.UUID),
+		"addr": addr, "uuid": uuid.UUID(st.UUID).String(),
 		"frames": st.Frames, "free_frames": st.FreeFrames, "blocks": st.Blocks,
 		"capacity_bytes": st.Frames * alloc2m.BlockSize, "used_bytes": used * alloc2m.BlockSize,
 		"mapped_blocks": st.Mapped, "unclean_blocks": st.Unclean, "sessions": st.Sessions,
@@ -94,7 +95,7 @@ func printStatus(c *cli.Context, addr string, st *protocol.StatusReply) error {
 		backend += ", cpu flush " + f
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "brick %x at %s\n", st.UUID, addr)
+	fmt.Fprintf(&b, "brick %s at %s\n", uuid.UUID(st.UUID), addr)
 	fmt.Fprintf(&b, "capacity   %s in %d frames, %s of them used, %d frames free\n",
 		humanBytes(st.Frames*alloc2m.BlockSize), st.Frames, humanBytes(used*alloc2m.BlockSize), st.FreeFrames)
 	fmt.Fprintf(&b, "blocks     %d allocated of at most %d\n", st.Blocks, blockCapacity(st))

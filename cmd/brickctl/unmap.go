@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/brick-storage/brick/client"
 )
@@ -18,7 +18,7 @@ func unmapCommand() *cli.Command {
 			"when brickctl returns. The sessions stay and may map the block again; their next RDMA\n" +
 			"access through a revoked key fails. brickctl sessions shows who holds what.",
 		ArgsUsage: "ID",
-		Action: func(c *cli.Context) error {
+		Action: action(func(c *call) error {
 			id, err := idArg(c, 1)
 			if err != nil {
 				return err
@@ -31,6 +31,6 @@ func unmapCommand() *cli.Command {
 				return emit(c, map[string]any{"id": hexID(id), "unmapped": true, "maps": n},
 					fmt.Sprintf("unmapped %s: revoked %d map(s)", hexID(id), n))
 			})
-		},
+		}),
 	}
 }

@@ -3,13 +3,11 @@ package main
 import (
 	"fmt"
 	"time"
-
-	"github.com/urfave/cli/v2"
 )
 
 // authLimits are brick.Config's MaxUnauthenticated and AuthTimeout from
 // their flags, refused when they make no sense.
-func authLimits(c *cli.Context) (maxUnauth int, timeout time.Duration, err error) {
+func authLimits(c *call) (maxUnauth int, timeout time.Duration, err error) {
 	if maxUnauth = c.Int("max-unauthenticated"); maxUnauth < 1 {
 		return 0, 0, fmt.Errorf("--max-unauthenticated must be at least 1 (got %d)", maxUnauth)
 	}

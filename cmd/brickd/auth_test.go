@@ -1,11 +1,12 @@
 package main
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 )
 
 // TestAuthLimits: the bounds on sessions still to authenticate come from
@@ -40,11 +41,11 @@ func TestAuthLimits(t *testing.T) {
 				timeout time.Duration
 				lerr    error
 			)
-			app.Action = func(c *cli.Context) error {
-				max, timeout, lerr = authLimits(c)
+			app.Action = func(ctx context.Context, c *cli.Command) error {
+				max, timeout, lerr = authLimits(&call{Context: ctx, Command: c})
 				return nil
 			}
-			if err := app.Run(append([]string{"brickd"}, tt.args...)); err != nil {
+			if err := app.Run(context.Background(), append([]string{"brickd"}, tt.args...)); err != nil {
 				t.Fatal(err)
 			}
 			switch {

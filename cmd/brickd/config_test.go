@@ -1,14 +1,16 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v3"
 
 	"github.com/brick-storage/brick/internal/leaktest"
 )
@@ -24,14 +26,14 @@ func parse(t *testing.T, args ...string) (map[string]string, error) {
 		t.Fatal(err)
 	}
 	got := map[string]string{}
-	app.Action = func(c *cli.Context) error {
+	app.Action = func(_ context.Context, c *cli.Command) error {
 		for _, f := range flags() {
 			n := f.Names()[0]
-			got[n] = c.String(n)
+			got[n] = fmt.Sprint(c.Value(n))
 		}
 		return nil
 	}
-	return got, app.Run(append([]string{"brickd"}, args...))
+	return got, app.Run(context.Background(), append([]string{"brickd"}, args...))
 }
 
 func writeConfig(t *testing.T, body string) string {
@@ -52,6 +54,8 @@ pmem-size: 1073741824   # an integer for a string flag is taken as its text
 listen: tcp://10.0.0.5:7470
 metrics: ""
 log-level: warn
+max-sessions: 8
+session-timeout: 1m
 `)
 	tests := []struct {
 		name string
@@ -72,6 +76,11 @@ log-level: warn
 			map[string]string{"BRICK_LISTEN": "tcp://10.0.0.6:7470"},
 			map[string]string{"listen": "tcp://10.0.0.7:7470", "log-level": "debug", "pmem": "/dev/dax0.0"}},
 		{"flag set to empty over config", []string{"--config", cfg, "--pmem", ""}, nil, map[string]string{"pmem": ""}},
+		{"config sets a number and a duration", []string{"--config", cfg}, nil, map[string]string{"max-sessions": "8", "session-timeout": "1m0s"}},
+		{"flag over config for a number", []string{"--config", cfg, "--max-sessions", "9"}, map[string]string{"BRICK_MAX_SESSIONS": "10"}, map[string]string{"max-sessions": "9"}},
+		{"env over config for a number", []string{"--config", cfg}, map[string]string{"BRICK_MAX_SESSIONS": "10"}, map[string]string{"max-sessions": "10"}},
+		{"empty env string over config", []string{"--config", cfg}, map[string]string{"BRICK_PMEM": ""}, map[string]string{"pmem": ""}},
+		{"empty env number: config", []string{"--config", cfg}, map[string]string{"BRICK_MAX_SESSIONS": ""}, map[string]string{"max-sessions": "8"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,6 +108,8 @@ func TestConfigRefused(t *testing.T) {
 		{"not a mapping", "- pmem\n", "not a YAML mapping"},
 		{"list for a string", "pmem: [a, b]\n", "pmem wants a single value"},
 		{"config names a config", "config: /etc/other.yaml\n", "unknown key(s) config"},
+		{"not a number", "max-sessions: many\n", "max-sessions"},
+		{"not a duration", "session-timeout: soon\n", "session-timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -125,7 +136,7 @@ func TestEveryFlagConfigurable(t *testing.T) {
 		if !ok || len(ef.GetEnvVars()) == 0 || !strings.HasPrefix(ef.GetEnvVars()[0], want) {
 			t.Errorf("--%s: want env var %s", name, want)
 		}
-		if _, _, err := wrapFlag(f); err != nil {
+		if _, err := configKind(f); err != nil {
 			t.Error(err)
 		}
 	}
@@ -155,7 +166,7 @@ func TestSampleConfig(t *testing.T) {
 	kinds := map[string]flagKind{}
 	for _, f := range flags() {
 		if n := f.Names()[0]; n != configFlag {
-			_, k, _ := wrapFlag(f)
+			k, _ := configKind(f)
 			kinds[n] = k
 		}
 	}

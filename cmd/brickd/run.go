@@ -16,10 +16,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/urfave/cli/v2"
 
 	"github.com/brick-storage/brick/alloc2m"
 	"github.com/brick-storage/brick/brick"
+	bytesize "github.com/brick-storage/brick/internal/size"
 	"github.com/brick-storage/brick/persist"
 	"github.com/brick-storage/brick/pmem"
 	"github.com/brick-storage/brick/protocol"
@@ -27,7 +27,7 @@ import (
 	"github.com/brick-storage/brick/verbs/providers"
 )
 
-func run(c *cli.Context) error {
+func run(c *call) error {
 	if err := checkLimits(c); err != nil {
 		return err
 	}
@@ -170,7 +170,7 @@ func run(c *cli.Context) error {
 // probePersistence applies --ddio to the region and the transport: the
 // software RNIC (tcp://) has no PCI device, so only an rdma:// brick looks
 // at (and, with --ddio disable, writes) root ports.
-func probePersistence(c *cli.Context, region pmem.Region) (*persist.Posture, error) {
+func probePersistence(c *call, region pmem.Region) (*persist.Posture, error) {
 	pol, err := persist.ParsePolicy(c.String("ddio"))
 	if err != nil {
 		return nil, fmt.Errorf("--ddio: %w", err)
@@ -182,8 +182,8 @@ func probePersistence(c *cli.Context, region pmem.Region) (*persist.Posture, err
 
 // openRegion opens --pmem; existing: a metadata store exists, so the image
 // must too, and is neither created nor formatted.
-func openRegion(c *cli.Context, log *slog.Logger, existing bool) (pmem.Region, error) {
-	size, err := pmem.ParseSize(c.String("pmem-size"))
+func openRegion(c *call, log *slog.Logger, existing bool) (pmem.Region, error) {
+	size, err := bytesize.Parse(c.String("pmem-size"))
 	if err != nil {
 		return nil, fmt.Errorf("--pmem-size: %w", err)
 	}
@@ -233,7 +233,7 @@ func newLogger(level, format string) (*slog.Logger, error) {
 }
 
 // checkLimits refuses limits that make no sense before anything is opened.
-func checkLimits(c *cli.Context) error {
+func checkLimits(c *call) error {
 	for _, name := range []string{"max-sessions", "max-maps-per-session"} {
 		if c.Int(name) < 1 {
 			return fmt.Errorf("--%s must be at least 1 (got %d)", name, c.Int(name))

@@ -6,9 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/urfave/cli/v2"
-
 	"github.com/brick-storage/brick/brick"
+	bytesize "github.com/brick-storage/brick/internal/size"
 	"github.com/brick-storage/brick/pmem"
 	"github.com/brick-storage/brick/tier"
 )
@@ -21,13 +20,13 @@ const tierFile = "tier.img"
 type openedTier struct{ *tier.Store }
 
 // openTier opens or creates the tier named by --tier and --tier-size.
-func openTier(c *cli.Context, region pmem.Region, log *slog.Logger) (*openedTier, error) {
+func openTier(c *call, region pmem.Region, log *slog.Logger) (*openedTier, error) {
 	dir := c.String("tier")
 	if dir == "" {
 		return nil, nil
 	}
 	path := filepath.Join(dir, tierFile)
-	size, err := pmem.ParseSize(c.String("tier-size"))
+	size, err := bytesize.Parse(c.String("tier-size"))
 	if err != nil {
 		return nil, fmt.Errorf("--tier-size: %w", err)
 	}

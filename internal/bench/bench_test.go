@@ -137,7 +137,7 @@ func TestReport(t *testing.T) {
 	if err := rep.Table(&tb); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"OPS/S", "alloc", "4KiB", "skipped: volatile"} {
+	for _, want := range []string{"OPS/S", "alloc", "4 KiB", "skipped: volatile"} {
 		if !strings.Contains(tb.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, tb.String())
 		}

@@ -2,12 +2,15 @@ package bench
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
+
+	"github.com/brick-storage/brick/internal/size"
 )
 
-// ParseSizes reads a comma-separated list of sizes: a number with an
-// optional binary suffix (B, K/KiB, M/MiB, G/GiB).
+// ParseSizes reads a comma-separated list of positive sizes in the forms
+// of internal/size (4KiB, 64k, 2MiB, 512).
 func ParseSizes(s string) ([]int, error) {
 	var out []int
 	for _, f := range strings.Split(s, ",") {
@@ -15,24 +18,11 @@ func ParseSizes(s string) ([]int, error) {
 		if f == "" {
 			continue
 		}
-		num := strings.TrimRightFunc(f, func(r rune) bool { return r < '0' || r > '9' })
-		unit := strings.ToLower(f[len(num):])
-		mult := 0
-		switch unit {
-		case "", "b":
-			mult = 1
-		case "k", "kib", "kb":
-			mult = 1 << 10
-		case "m", "mib", "mb":
-			mult = 1 << 20
-		case "g", "gib", "gb":
-			mult = 1 << 30
+		n, err := size.Parse(f)
+		if err != nil || n <= 0 || n > math.MaxInt32 {
+			return nil, fmt.Errorf("%q is not a size: give a positive number with an optional binary unit (4KiB, 64KiB, 2MiB)", f)
 		}
-		n, err := strconv.Atoi(num)
-		if err != nil || mult == 0 || n <= 0 {
-			return nil, fmt.Errorf("%q is not a size: give a positive number with an optional unit (4KiB, 64KiB, 2MiB)", f)
-		}
-		out = append(out, n*mult)
+		out = append(out, int(n))
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("no sizes given")

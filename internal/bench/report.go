@@ -6,6 +6,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/brick-storage/brick/internal/size"
 )
 
 // Case names one measurement.
@@ -142,15 +144,5 @@ func Dur(d time.Duration) string {
 	return fmt.Sprintf("%.3gs", d.Seconds())
 }
 
-// SizeString prints a power-of-two size compactly: 4KiB, 2MiB, 1000B.
-func SizeString(n int) string {
-	for _, u := range []struct {
-		s string
-		v int
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if n >= u.v && n%u.v == 0 {
-			return fmt.Sprintf("%d%s", n/u.v, u.s)
-		}
-	}
-	return fmt.Sprintf("%dB", n)
-}
+// SizeString prints a size as internal/size does: 4 KiB, 2 MiB, 1000 B.
+func SizeString(n int) string { return size.Format(int64(n)) }

@@ -73,7 +73,7 @@ func TestCLIFlowAndCrash(t *testing.T) {
 		code int
 		say  string
 	}{
-		{[]string{"alloc", "0x1000"}, 13, "multiples of 2 MiB"},
+		{[]string{"alloc", "0x1000"}, 2, "multiples of 2 MiB"}, // refused before dialing
 		{[]string{"alloc", "0x200000"}, 11, "already allocated"},
 		{[]string{"free", "0x600000"}, 14, "not allocated"},
 		{[]string{"get", "0x600000", zero}, 14, "not allocated"},

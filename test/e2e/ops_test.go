@@ -242,11 +242,12 @@ func TestMetricsStates(t *testing.T) {
 }
 
 // TestCompletion: the scripts parse, and brickctl answers completion
-// queries with its commands.
+// queries with its commands, a command's flags for a word starting with -,
+// and nothing (the shell offers files) where a command takes a file.
 func TestCompletion(t *testing.T) {
-	for _, sh := range []string{"bash", "zsh"} {
+	for _, sh := range []string{"bash", "zsh", "fish"} {
 		out, err := exec.Command(filepath.Join(binDir, "brickctl"), "completion", sh).Output()
-		if err != nil || !bytes.Contains(out, []byte("--generate-bash-completion")) {
+		if err != nil || !bytes.Contains(out, []byte("--generate-shell-completion")) {
 			t.Errorf("completion %s: %v", sh, err)
 		}
 		if sh == "bash" {
@@ -257,11 +258,24 @@ func TestCompletion(t *testing.T) {
 			}
 		}
 	}
-	out, err := exec.Command(filepath.Join(binDir, "brickctl"), "--generate-bash-completion").Output()
-	if err != nil || !bytes.Contains(out, []byte("bench")) || !bytes.Contains(out, []byte("put")) {
-		t.Errorf("completion query: %v %q", err, out)
+	query := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(filepath.Join(binDir, "brickctl"), append(args, "--generate-shell-completion")...).Output()
+		if err != nil {
+			t.Errorf("completion query %v: %v", args, err)
+		}
+		return string(out)
 	}
-	if r := ctl(t, "tcp://127.0.0.1:1", "completion", "fish"); r.code != 2 {
-		t.Errorf("completion fish: exit %d", r.code)
+	if out := query(); !strings.Contains(out, "bench") || !strings.Contains(out, "put") {
+		t.Errorf("completion query: %q", out)
+	}
+	if out := query("put", "--a"); !strings.Contains(out, "--alloc") || !strings.Contains(out, "--addr") {
+		t.Errorf("completion of put --a: %q, want --alloc and --addr", out)
+	}
+	if out := query("put", "0x200000"); out != "" {
+		t.Errorf("completion of put's FILE: %q, want nothing (the shell offers files)", out)
+	}
+	if r := ctl(t, "tcp://127.0.0.1:1", "completion", "tcsh"); r.code != 2 {
+		t.Errorf("completion tcsh: exit %d", r.code)
 	}
 }
