@@ -8,7 +8,7 @@ BIN     := bin
 PKGS    := ./...
 FUZZTIME ?= 5s
 
-.PHONY: all build build-ibverbs run test test-short test-kernel fuzz lint vet fmt clean help bench-net bench-tier soak torture torture-kill torture-powercut
+.PHONY: all build build-ibverbs run test test-short test-kernel fuzz lint vet fmt clean help bench bench-go bench-net bench-tier soak torture torture-kill torture-powercut
 
 all: build
 
@@ -72,6 +72,14 @@ fuzz: ## run every fuzz target for FUZZTIME each (a crasher is saved under testd
 	    rm -f $$log; \
 	  done; \
 	done
+
+bench: ## brick through brickd vs iperf3, ucx_perftest, TCP, Pebble and msync baselines of the same run; the goals table, bench.json and bench.html in var/bench (DURATION, SCALE_BLOCKS, SCALE_SESSIONS, PROFILE=1; docs/benchmarks.md)
+	GO=$(GO) TAGS='$(TAGS)' ./scripts/bench.sh
+
+# One Go benchmark per goal of make bench, for benchstat.
+BENCH_GO ?= Benchmark(Write4KQD1|Read4KQD1|Write2MiBQD4|Read2MiBQD4|Persist4KQD1|DurableVerbs64|ListMillion|ListHalfMillionExtents|OpenMillion|IdleSessions)
+bench-go: ## the Go benchmarks of make bench's goals, 5 counts each, for benchstat (BenchmarkWrite4KQD1, BenchmarkDurableVerbs64, BenchmarkListMillion, …)
+	$(GO) test -tags '$(TAGS)' -run '^$$' -bench '$(BENCH_GO)' -count 5 ./brick/ ./alloc2m/
 
 bench-net: ## software RNIC vs iperf3 and ucx_perftest on loopback (docs/benchmarks.md)
 	GO=$(GO) ./scripts/bench-net.sh

@@ -121,7 +121,7 @@ func run(c *cli.Context) error {
 		if err != nil {
 			return fmt.Errorf("cannot serve metrics on %s: %w", addr, err)
 		}
-		hs := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+		hs := &http.Server{Handler: metricsHandler(c, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})), ReadHeaderTimeout: 5 * time.Second}
 		go hs.Serve(ml)
 		defer hs.Close()
 		log.Info("metrics", "addr", ml.Addr().String())
