@@ -13,6 +13,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strconv"
 
 	"github.com/urfave/cli/v2"
 
@@ -39,7 +40,7 @@ var outFlag = &cli.StringFlag{Name: "out", Usage: "write the figures as JSON to 
 // emit prints figures and writes them to --out.
 func emit(c *cli.Context, f *bench.Figures) error {
 	for k, v := range f.Values {
-		fmt.Printf("%s %g\n", k, v)
+		fmt.Printf("%s %s\n", k, strconv.FormatFloat(v, 'f', -1, 64))
 	}
 	for k, v := range f.Notes {
 		fmt.Printf("%s n/a: %s\n", k, v)

@@ -44,9 +44,7 @@ func reportCommand() *cli.Command {
 						figs.Values[k] = v
 					}
 					for k, v := range f.Notes {
-						if _, ok := figs.Values[k]; !ok {
-							figs.Notes[k] = v
-						}
+						figs.Notes[k] = v
 					}
 				}
 			}
