@@ -43,7 +43,11 @@ func emit(c *cli.Context, f *bench.Figures) error {
 		fmt.Printf("%s %s\n", k, strconv.FormatFloat(v, 'f', -1, 64))
 	}
 	for k, v := range f.Notes {
-		fmt.Printf("%s n/a: %s\n", k, v)
+		if _, ok := f.Values[k]; ok {
+			fmt.Printf("%s note: %s\n", k, v)
+		} else {
+			fmt.Printf("%s n/a: %s\n", k, v)
+		}
 	}
 	if path := c.String(outFlag.Name); path != "" {
 		return bench.WriteFigures(path, f)
