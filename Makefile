@@ -23,7 +23,7 @@ UNITDIR     ?= $(SYSCONFDIR)/systemd/system
 SYSUSERSDIR ?= $(SYSCONFDIR)/sysusers.d
 UDEVDIR     ?= $(SYSCONFDIR)/udev/rules.d
 
-.PHONY: all deps build build-ibverbs vet-ibverbs install run test test-short test-kernel fuzz lint vet fmt clean help bench-net bench-tier soak torture torture-kill torture-powercut
+.PHONY: all deps build build-ibverbs vet-ibverbs install run test test-short test-kernel fuzz lint vet fmt clean help bench bench-go bench-net bench-tier soak torture torture-kill torture-powercut
 
 all: build
 
@@ -114,6 +114,14 @@ fuzz: ## run every fuzz target for FUZZTIME each (a crasher is saved under testd
 	    rm -f $$log; \
 	  done; \
 	done
+
+bench: ## brick through brickd vs iperf3, ucx_perftest, TCP, Pebble and msync baselines of the same run; the goals table, bench.json and bench.html in var/bench (DURATION, SCALE_BLOCKS, SCALE_SESSIONS, PROFILE=1; docs/benchmarks.md)
+	GO=$(GO) TAGS='$(TAGS)' ./scripts/bench.sh
+
+# One Go benchmark per goal of make bench, for benchstat.
+BENCH_GO ?= ^Benchmark(Write4KQD1|Read4KQD1|Persist4KQD1|Write2MiBQD4|Read2MiBQD4|DurableVerbs64|OpenMillion|ListMillion|ListHalfMillionExtents)$$
+bench-go: ## Go benchmarks of make bench's goals, 5 counts each, for benchstat: brick/ Write4KQD1 Read4KQD1 Persist4KQD1 Write2MiBQD4 Read2MiBQD4 DurableVerbs64; alloc2m/ OpenMillion ListMillion ListHalfMillionExtents
+	$(GO) test -tags '$(TAGS)' -run '^$$' -bench '$(BENCH_GO)' -count 5 ./brick/ ./alloc2m/
 
 bench-net: ## software RNIC vs iperf3 and ucx_perftest on loopback (docs/benchmarks.md)
 	GO=$(GO) ./scripts/bench-net.sh

@@ -380,9 +380,7 @@ func open(dir string, opts Options, readOnly bool) (_ *Store, err error) {
 		ReadOnly:      readOnly,
 	}
 	if !readOnly {
-		// New stores get the newest format (which writes the WAL sync
-		// chunks checkWALs relies on); existing ones are ratcheted.
-		popts.FormatMajorVersion = pebble.FormatNewest
+		setWritable(popts)
 		popts.ErrorIfNotExists = opts.Expect.Bound()
 	}
 	db, err := openPebble(dir, popts, watch)

@@ -32,6 +32,7 @@ func flags() []cli.Flag {
 			Usage: "DDIO policy for the APM persist method: verify (APM only where DDIO is read off), disable (turn it off on Skylake-SP/Cascade Lake root ports, then verify), assume-off (the administrator's word) or off (never APM); see docs/persistence.md"},
 		&cli.StringFlag{Name: "metrics", Value: "127.0.0.1:9470", Sources: cli.EnvVars("BRICK_METRICS"),
 			Usage: "Prometheus metrics address (empty disables)"},
+		pprofFlag,
 		&cli.StringFlag{Name: "log-level", Value: "info", Sources: cli.EnvVars("BRICK_LOG_LEVEL"),
 			Usage: "debug, info, warn or error"},
 		&cli.StringFlag{Name: "log-format", Value: "text", Sources: cli.EnvVars("BRICK_LOG_FORMAT"),

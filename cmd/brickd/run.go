@@ -125,7 +125,7 @@ func run(c *call) error {
 		if err != nil {
 			return fmt.Errorf("cannot serve metrics on %s: %w", addr, err)
 		}
-		hs := &http.Server{Handler: metricsHandler(reg, ready), ReadHeaderTimeout: 5 * time.Second}
+		hs := &http.Server{Handler: withPprof(c, metricsHandler(reg, ready)), ReadHeaderTimeout: 5 * time.Second}
 		go hs.Serve(ml)
 		defer hs.Close()
 		log.Info("metrics", "addr", ml.Addr().String())

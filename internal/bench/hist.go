@@ -1,77 +1,57 @@
-// Package bench measures and reports what `brickctl bench` runs: latency
-// histograms, a closed-loop runner bounded by time, and the report as a
-// table, JSON, or a self-contained HTML page with inline SVG charts.
+// Package bench measures and reports what `brickctl bench` and `make bench`
+// run: latency histograms, a closed-loop runner bounded by time, the report
+// as a table, JSON, or a self-contained HTML page with inline SVG charts,
+// and the goals table of `make bench` (goals.go).
 //
 // It knows nothing about bricks: brickctl supplies the operations. Keeping
 // the measuring apart from the thing measured keeps both testable.
 package bench
 
 import (
-	"math/bits"
+	"math"
 	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
-// Histogram buckets are log-linear: each power of two from 2^minExp ns up
-// to 2^maxExp ns is split into subBuckets equal parts, so a bucket is at
-// most 1/subBuckets (12.5%) wide relative to its lower bound — the
-// resolution of every quantile reported. Bucket 0 holds everything below
-// 2^minExp ns, the last everything from 2^(maxExp+1) ns.
+// The recorded range and resolution: 100 ns to 100 s with 3 significant
+// digits (a quantile is within 0.1% of the value recorded). Slower or
+// faster observations are clamped to the range; min, max and mean stay
+// exact.
 const (
-	subBits    = 3
-	subBuckets = 1 << subBits
-	minExp     = 7  // 128 ns
-	maxExp     = 36 // 68.7 s
-	nBuckets   = (maxExp-minExp+1)*subBuckets + 2
+	lowest  = int64(100 * time.Nanosecond)
+	highest = int64(100 * time.Second)
+	sigFigs = 3
+	// chartSub: Buckets groups the recording into this many buckets per
+	// power of two, enough for a chart and small enough for a JSON report.
+	chartSub = 8
 )
 
-// Histogram records durations. The zero value is ready; it is not safe for
-// concurrent use (give each worker its own and Merge them).
+// Histogram records durations in an HdrHistogram. The zero value is ready;
+// it is not safe for concurrent use (give each worker its own and Merge
+// them).
 type Histogram struct {
-	counts   [nBuckets]uint64
+	h        *hdrhistogram.Histogram
 	n        uint64
 	sum      time.Duration
 	min, max time.Duration
 }
 
-func bucketOf(d time.Duration) int {
-	if d < 1<<minExp {
-		return 0
+func (h *Histogram) init() {
+	if h.h == nil {
+		h.h = hdrhistogram.New(lowest, highest, sigFigs)
 	}
-	e := bits.Len64(uint64(d)) - 1
-	if e > maxExp {
-		return nBuckets - 1
-	}
-	sub := int(uint64(d)>>(e-subBits)) & (subBuckets - 1)
-	return 1 + (e-minExp)*subBuckets + sub
-}
-
-// bounds returns bucket i's range [lo, hi).
-func bounds(i int) (lo, hi time.Duration) {
-	switch {
-	case i == 0:
-		return 0, 1 << minExp
-	case i == nBuckets-1:
-		return 1 << (maxExp + 1), 1<<63 - 1
-	}
-	e := (i-1)/subBuckets + minExp
-	sub := (i - 1) % subBuckets
-	lo = time.Duration(subBuckets+sub) << (e - subBits)
-	hi = time.Duration(subBuckets+sub+1) << (e - subBits)
-	return lo, hi
 }
 
 // Record adds one observation.
 func (h *Histogram) Record(d time.Duration) {
-	if d < 0 {
-		d = 0
-	}
-	h.counts[bucketOf(d)]++
+	h.init()
+	d = max(d, 0)
+	_ = h.h.RecordValue(min(max(int64(d), lowest), highest)) // clamped: never out of range
 	if h.n == 0 || d < h.min {
 		h.min = d
 	}
-	if d > h.max {
-		h.max = d
-	}
+	h.max = max(h.max, d)
 	h.n++
 	h.sum += d
 }
@@ -81,9 +61,8 @@ func (h *Histogram) Merge(o *Histogram) {
 	if o.n == 0 {
 		return
 	}
-	for i, c := range o.counts {
-		h.counts[i] += c
-	}
+	h.init()
+	h.h.Merge(o.h)
 	if h.n == 0 || o.min < h.min {
 		h.min = o.min
 	}
@@ -106,24 +85,14 @@ func (h *Histogram) Mean() time.Duration {
 // Max is the largest observation.
 func (h *Histogram) Max() time.Duration { return h.max }
 
-// Quantile returns the upper bound of the bucket holding the q-quantile
-// (0 < q ≤ 1), clamped to the observed range: an overestimate by at most
-// one bucket's width.
+// Quantile returns the q-quantile (0 < q ≤ 1) to three significant digits,
+// clamped to the observed range.
 func (h *Histogram) Quantile(q float64) time.Duration {
 	if h.n == 0 {
 		return 0
 	}
-	rank := uint64(q*float64(h.n) + 0.5)
-	rank = min(max(rank, 1), h.n)
-	var seen uint64
-	for i, c := range h.counts {
-		seen += c
-		if seen >= rank {
-			_, hi := bounds(i)
-			return min(max(hi, h.min), h.max)
-		}
-	}
-	return h.max
+	v := time.Duration(h.h.ValueAtQuantile(q * 100))
+	return min(max(v, h.min), h.max)
 }
 
 // Bucket is one non-empty histogram bucket.
@@ -133,14 +102,40 @@ type Bucket struct {
 	Count uint64        `json:"count"`
 }
 
-// Buckets returns the non-empty buckets in order.
+// Buckets returns the non-empty buckets in order, log-linear: each power
+// of two split into chartSub equal parts (each at most 12.5% wide).
 func (h *Histogram) Buckets() []Bucket {
+	if h.n == 0 {
+		return nil
+	}
 	var out []Bucket
-	for i, c := range h.counts {
-		if c > 0 {
-			lo, hi := bounds(i)
-			out = append(out, Bucket{Lo: lo, Hi: hi, Count: c})
+	for _, bar := range h.h.Distribution() {
+		if bar.Count == 0 {
+			continue
 		}
+		lo, hi := chartBounds(time.Duration(bar.From))
+		if k := len(out) - 1; k >= 0 && out[k].Lo == lo {
+			out[k].Count += uint64(bar.Count)
+			continue
+		}
+		out = append(out, Bucket{Lo: lo, Hi: hi, Count: uint64(bar.Count)})
 	}
 	return out
+}
+
+// chartBounds is the chart bucket [lo, hi) holding d.
+func chartBounds(d time.Duration) (lo, hi time.Duration) {
+	if d < 1 {
+		return 0, 1
+	}
+	e := math.Floor(math.Log2(float64(d)))
+	base := math.Exp2(e)
+	w := base / chartSub
+	k := math.Floor((float64(d) - base) / w)
+	lo = time.Duration(base + k*w)
+	hi = time.Duration(base + (k+1)*w)
+	if hi <= lo {
+		hi = lo + 1
+	}
+	return lo, hi
 }
