@@ -120,15 +120,19 @@ func emit(c *cli.Context, v any, human string) error {
 func hexID(id uint64) string { return fmt.Sprintf("%#x", id) }
 
 // humanBytes prints n in binary units.
-func humanBytes(n uint64) string {
+func humanBytes(n uint64) string { return string(appendHumanBytes(nil, n)) }
+
+// appendHumanBytes appends humanBytes(n) to b.
+func appendHumanBytes(b []byte, n uint64) []byte {
 	const unit = 1024
 	if n < unit {
-		return fmt.Sprintf("%d B", n)
+		return append(strconv.AppendUint(b, n, 10), " B"...)
 	}
 	div, exp := uint64(unit), 0
 	for m := n / unit; m >= unit && exp < 4; m /= unit {
 		div *= unit
 		exp++
 	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
+	b = strconv.AppendFloat(b, float64(n)/float64(div), 'f', 1, 64)
+	return append(b, ' ', "KMGTP"[exp], 'i', 'B')
 }

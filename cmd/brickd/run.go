@@ -201,9 +201,12 @@ func openRegion(c *cli.Context, log *slog.Logger, existing bool) (pmem.Region, e
 			}
 		}
 	}
-	region, err := pmem.Open(path, pmem.Options{Size: size, Backend: kind, Domain: domain, Existing: existing})
+	region, err := pmem.Open(path, pmem.Options{Size: size, Backend: kind, Domain: domain, Existing: existing, Sparse: c.Bool("pmem-sparse")})
 	if err != nil {
 		return nil, err
+	}
+	if c.Bool("pmem-sparse") && kind != pmem.KindAnonymous {
+		log.Warn("--pmem-sparse: the pmem image has no disk space reserved; writes fail or kill brickd when its file system is full (tests and benchmarks only)")
 	}
 	if k := region.Kind(); domain != pmem.DomainUnknown && k != pmem.KindDevDAX && k != pmem.KindFSDAX {
 		log.Warn("--pmem-domain applies to DAX memory only; ignored for this backend", "backend", k, "pmem_domain", domain)
