@@ -148,13 +148,14 @@ func (x *index) ascend(first, last uint64, fn func(id uint64, r *record) bool) {
 		return
 	}
 	i := sort.Search(len(x.ids), func(i int) bool { return x.ids[i] >= first })
+	var r record // the copy base entries are passed in, one per walk
 	// emit passes the base entries below limit (inclusive when incl).
 	emit := func(limit uint64, incl bool) bool {
 		for ; i < len(x.ids) && (x.ids[i] < limit || incl && x.ids[i] == limit); i++ {
 			if x.bits[i]&baseGone != 0 {
 				continue
 			}
-			r := x.baseRecord(i)
+			r = x.baseRecord(i)
 			if !fn(x.ids[i], &r) {
 				return false
 			}
