@@ -95,7 +95,6 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/RaduBerinde/btreemap"
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/google/uuid"
@@ -258,7 +257,7 @@ type Store struct {
 		// failed is the first commit failure; changes are refused after it.
 		failed error
 		// blocks maps ID to record, including pending Allocs.
-		blocks *btreemap.BTreeMap[uint64, *record]
+		blocks *index
 		// used is the set of frames holding a block or reserved for one.
 		used *frameBitmap
 		// slotsUsed is the same for tier slots.
@@ -485,7 +484,7 @@ func (s *Store) load(opts Options) error {
 		}
 		s.log.Info("alloc2m: new metadata store", "dir", s.dir, "uuid", fmtUUID(opts.UUID), "store", fmtUUID(s.ident.ID), "frames", opts.Frames, "slots", opts.Slots)
 		s.uuid, s.frames, s.slots = opts.UUID, opts.Frames, opts.Slots
-		s.mu.blocks = btreemap.New[uint64, *record](32, cmpU64)
+		s.mu.blocks = newIndex()
 		s.mu.used = newFrameBitmap(opts.Frames)
 		s.mu.slotsUsed = newFrameBitmap(opts.Slots)
 		return nil
@@ -560,7 +559,7 @@ func (s *Store) load(opts Options) error {
 // against the recorded geometry (storedFrames, storedSlots) and the current
 // one (s.frames, s.slots).
 func (s *Store) rebuild(storedFrames, storedSlots uint64) error {
-	s.mu.blocks = btreemap.New[uint64, *record](32, cmpU64)
+	s.mu.blocks = newIndex()
 	s.mu.used = newFrameBitmap(s.frames)
 	s.mu.slotsUsed = newFrameBitmap(s.slots)
 	spaces := map[LocKind]*space{
@@ -599,14 +598,15 @@ func (s *Store) rebuild(storedFrames, storedSlots uint64) error {
 				continue
 			}
 		}
-		r := &record{loc: loc, flags: flags, unclean: flags&flagMarkedRW != 0}
-		s.mu.blocks.ReplaceOrInsert(id, r)
+		r := record{loc: loc, flags: flags, unclean: flags&flagMarkedRW != 0}
+		s.mu.blocks.load(id, r)
 		s.mu.live++
-		s.countLocked(r, 1)
+		s.countLocked(&r, 1)
 		if r.unclean {
 			s.mu.unclean++
 		}
 	}
+	s.mu.blocks.trim()
 	if err := it.Error(); err != nil {
 		return fmt.Errorf("scanning blocks: %w", err)
 	}
@@ -631,7 +631,7 @@ type space struct {
 // claim marks index i used by block id. beyond says it is past the current
 // end (the caller reports ErrTooSmall); two claims on one index and an index
 // past the recorded end are ErrCorrupt.
-func (sp *space) claim(id, i uint64, blocks *btreemap.BTreeMap[uint64, *record]) (beyond bool, err error) {
+func (sp *space) claim(id, i uint64, blocks *index) (beyond bool, err error) {
 	switch {
 	case i >= sp.stored:
 		return false, fmt.Errorf("block %#x claims %s %d, the store has %d %ss: %w", id, sp.noun, i, sp.stored, sp.noun, ErrCorrupt)
@@ -643,7 +643,7 @@ func (sp *space) claim(id, i uint64, blocks *btreemap.BTreeMap[uint64, *record])
 		return true, nil
 	case !sp.used.set(i):
 		var other uint64
-		blocks.AscendFunc(btreemap.Min[uint64](), btreemap.Max[uint64](), func(k uint64, r *record) bool {
+		blocks.ascend(0, math.MaxUint64, func(k uint64, r *record) bool {
 			if r.loc.Index == i && r.loc.Kind != Nowhere && (r.loc.Kind == InFrame) == (sp.noun == "frame") {
 				other = k
 				return false
@@ -1069,7 +1069,7 @@ func (s *Store) Walk(first, last uint64, fn func(Block) bool) {
 		return
 	}
 	buf := make([]Block, 0, walkChunk)
-	start := btreemap.GE(first)
+	start := first
 	for {
 		buf = buf[:0]
 		s.mu.Lock()
@@ -1077,7 +1077,7 @@ func (s *Store) Walk(first, last uint64, fn func(Block) bool) {
 			s.mu.Unlock()
 			return
 		}
-		s.mu.blocks.AscendFunc(start, btreemap.LE(last), func(id uint64, r *record) bool {
+		s.mu.blocks.ascend(start, last, func(id uint64, r *record) bool {
 			if r.state != stateAllocating {
 				buf = append(buf, r.block(id))
 			}
@@ -1089,10 +1089,10 @@ func (s *Store) Walk(first, last uint64, fn func(Block) bool) {
 				return
 			}
 		}
-		if len(buf) < walkChunk {
+		if len(buf) < walkChunk || buf[len(buf)-1].ID >= last {
 			return
 		}
-		start = btreemap.GT(buf[len(buf)-1].ID)
+		start = buf[len(buf)-1].ID + 1
 	}
 }
 

@@ -33,7 +33,7 @@ func (f footprint) String() string {
 
 // measure takes the process's footprint after a GC that returns freed
 // memory to the OS. Linux only (it reads /proc).
-func measure(t *testing.T, region pmem.Region) footprint {
+func measure(t testing.TB, region pmem.Region) footprint {
 	t.Helper()
 	runtime.GC()
 	debug.FreeOSMemory()

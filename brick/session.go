@@ -51,7 +51,11 @@ type session struct {
 	// queue pair closed, and it is no longer among the brick's sessions.
 	done chan struct{}
 
-	// recv and send are registered slabs of depth message slots each.
+	// recv and send are registered slabs of depth message slots each:
+	// receive slots of protocol.MaxRequest bytes (an idle session's
+	// keep-alives cycle through all of them, so all are resident), send
+	// slots of protocol.MaxMessage (reused most recent first, so an idle
+	// session touches one).
 	recvMem, sendMem []byte
 	recvMR, sendMR   verbs.MR
 
@@ -124,7 +128,7 @@ func (s *Server) serveConn(req verbs.ConnRequest) {
 	ss.hello = protocol.HelloReply{
 		Version:    version,
 		RecvDepth:  uint16(s.depth),
-		MaxMessage: protocol.MaxMessage,
+		MaxMessage: protocol.MaxRequest, // what our receive buffers hold
 		Features:   protocol.NegotiateFeatures(hello.Features, s.features(), s.authKey != nil),
 		UUID:       s.region.UUID(),
 		FrameSize:  pmem.FrameSize,
@@ -288,7 +292,7 @@ func (ss *session) prepare(qp verbs.QP) error {
 	s.mu.Unlock()
 	depth := s.depth
 	var err error
-	if ss.recvMem, err = verbs.AllocMemory(depth * protocol.MaxMessage); err != nil {
+	if ss.recvMem, err = verbs.AllocMemory(depth * protocol.MaxRequest); err != nil {
 		return err
 	}
 	if ss.sendMem, err = verbs.AllocMemory(depth * protocol.MaxMessage); err != nil {
@@ -315,7 +319,7 @@ func (ss *session) prepare(qp verbs.QP) error {
 func (ss *session) postRecv(slot int) error {
 	return ss.qp.PostRecv(verbs.RecvWR{
 		ID:    uint64(slot),
-		Local: verbs.SGEOf(ss.recvMR, slot*protocol.MaxMessage, protocol.MaxMessage),
+		Local: verbs.SGEOf(ss.recvMR, slot*protocol.MaxRequest, protocol.MaxRequest),
 	})
 }
 
@@ -396,7 +400,7 @@ func (ss *session) receive(ctx context.Context) error {
 			}
 			ss.touch()
 			slot := int(wc.ID)
-			frame := ss.recvMem[slot*protocol.MaxMessage:][:wc.ByteLen]
+			frame := ss.recvMem[slot*protocol.MaxRequest:][:wc.ByteLen]
 			if err := ss.dispatch(slot, frame); err != nil {
 				return err
 			}

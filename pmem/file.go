@@ -23,6 +23,14 @@ type FileOptions struct {
 	// nothing to create or format one (ErrNoImage, ErrUnformatted). For a
 	// caller whose metadata says the image holds blocks.
 	Existing bool
+	// Sparse leaves the image without disk space reserved: a new one is
+	// only truncated to Size, an existing sparse one is not filled. For
+	// tests and benchmarks that need a brick far larger than the disk
+	// (its metadata, not its data): a frame's first write then allocates
+	// disk blocks, and on a full file system that is ENOSPC from Zero or a
+	// SIGBUS that kills the process at a client's RDMA write. Never for
+	// data that must be kept.
+	Sparse bool
 }
 
 // fileRegion is a plain file mapped MAP_SHARED, or (dax) a file on a DAX
@@ -116,7 +124,14 @@ func openFile(f *os.File, path string, opts FileOptions, mode fileMode) (*fileRe
 	if uint64(size) > uint64(^uint(0)>>1) {
 		return nil, fmt.Errorf("pmem: image %s of %d bytes does not fit the address space: %w", path, size, ErrInvalidSize)
 	}
-	if err := reserveImage(f, path, size, created); err != nil {
+	if opts.Sparse {
+		if created {
+			if err := unix.Ftruncate(fd, size); err != nil {
+				_ = os.Remove(path)
+				return nil, fmt.Errorf("pmem: sizing sparse image %s: %w", path, err)
+			}
+		}
+	} else if err := reserveImage(f, path, size, created); err != nil {
 		if created {
 			// Leave nothing behind: a half-allocated empty image would
 			// be taken for one that exists at the next start.

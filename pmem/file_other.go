@@ -8,6 +8,8 @@ import "fmt"
 type FileOptions struct {
 	// Size is the image size in bytes for a new file; see the Linux build.
 	Size int64
+	// Sparse: see the Linux build.
+	Sparse bool
 }
 
 // OpenFile is only implemented on Linux.

@@ -48,7 +48,7 @@ func OpenFSDAX(path string, opts Options) (Region, error) {
 	if err != nil {
 		return nil, err
 	}
-	return openFileMode(path, FileOptions{Size: opts.Size, Existing: opts.Existing}, fileMode{dax: true, domain: domain})
+	return openFileMode(path, FileOptions{Size: opts.Size, Existing: opts.Existing, Sparse: opts.Sparse}, fileMode{dax: true, domain: domain})
 }
 
 // openAuto is Open without a forced backend.
@@ -85,5 +85,5 @@ func openAuto(path string, opts Options) (Region, error) {
 	if dax {
 		return OpenFSDAX(path, opts)
 	}
-	return OpenFile(path, FileOptions{Size: opts.Size, Existing: opts.Existing})
+	return OpenFile(path, FileOptions{Size: opts.Size, Existing: opts.Existing, Sparse: opts.Sparse})
 }

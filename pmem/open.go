@@ -28,6 +28,10 @@ type Options struct {
 	// that a lost or zeroed image is refused instead of replaced.
 	// Ignored for anonymous memory.
 	Existing bool
+	// Sparse: a file image (plain or fsdax) is created and kept without
+	// disk space reserved; see FileOptions.Sparse. Tests and benchmarks
+	// only.
+	Sparse bool
 }
 
 // Open opens the region at path, choosing the backend:
@@ -45,7 +49,7 @@ func Open(path string, opts Options) (Region, error) {
 	case KindAnonymous:
 		return NewAnonymous(opts.Size)
 	case KindFile:
-		return OpenFile(path, FileOptions{Size: opts.Size, Existing: opts.Existing})
+		return OpenFile(path, FileOptions{Size: opts.Size, Existing: opts.Existing, Sparse: opts.Sparse})
 	case KindDevDAX:
 		return OpenDevDAX(path, opts)
 	case KindFSDAX:

@@ -102,3 +102,45 @@ func TestImageDiskSpace(t *testing.T) {
 		})
 	}
 }
+
+// TestSparseImage: with Sparse, an image far larger than its file system
+// is created and reopened without disk space reserved; without it, the
+// same image is refused as before.
+func TestSparseImage(t *testing.T) {
+	const fsSize, size = 10 << 20, 64 * FrameSize // 128 MiB image, 10 MiB file system
+	dir := testfs.Small(t, fsSize)
+	path := filepath.Join(dir, "pmem.img")
+	allocated := func() int64 {
+		t.Helper()
+		var st unix.Stat_t
+		if err := unix.Stat(path, &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Blocks * 512
+	}
+	steps := []struct {
+		name string
+		opts FileOptions
+		want error
+	}{
+		{"create sparse", FileOptions{Size: size, Sparse: true}, nil},
+		{"reopen sparse", FileOptions{Existing: true, Sparse: true}, nil},
+		{"reopen reserving", FileOptions{Existing: true}, ErrNoSpace},
+	}
+	for _, s := range steps {
+		r, err := OpenFile(path, s.opts)
+		if !errors.Is(err, s.want) {
+			t.Fatalf("%s: OpenFile: %v, want %v", s.name, err, s.want)
+		}
+		if err != nil {
+			continue
+		}
+		if r.Frames() != size/FrameSize-1 {
+			t.Errorf("%s: %d frames, want %d", s.name, r.Frames(), size/FrameSize-1)
+		}
+		r.Close()
+		if a := allocated(); a >= fsSize {
+			t.Fatalf("%s: %d bytes of the image are allocated, want it sparse", s.name, a)
+		}
+	}
+}

@@ -20,6 +20,13 @@ const (
 	// are this large.
 	MaxMessage = 4096
 	MaxPayload = MaxMessage - HeaderSize
+	// MaxRequest bounds a request frame. Every request is a few dozen
+	// bytes (TestMaxRequest checks each type), and a brick's receive
+	// buffers are this large rather than MaxMessage: an idle session's
+	// posted receives then fit one page instead of one page each. A
+	// longer Send finds no room and ends the session, as a malformed
+	// frame does. Replies, the list reply above all, use MaxMessage.
+	MaxRequest = 256
 
 	// ReplyBit marks a reply's type.
 	ReplyBit Type = 0x80

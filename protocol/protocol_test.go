@@ -451,3 +451,21 @@ func TestRevokeFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxRequest: every request type fits the brick's receive buffers.
+func TestMaxRequest(t *testing.T) {
+	n := 0
+	for typ := Type(0); typ < ReplyBit; typ++ {
+		m := newMessage(typ)
+		if m == nil {
+			continue
+		}
+		n++
+		if size := HeaderSize + m.size(); size > MaxRequest {
+			t.Errorf("%v requests are %d bytes, more than MaxRequest (%d)", typ, size, MaxRequest)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no request types found")
+	}
+}

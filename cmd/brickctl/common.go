@@ -172,3 +172,6 @@ func hexID(id uint64) string { return fmt.Sprintf("%#x", id) }
 
 // humanBytes prints n in binary units (internal/size).
 func humanBytes(n uint64) string { return size.Format(int64(n)) }
+
+// appendHumanBytes appends humanBytes(n) to b.
+func appendHumanBytes(b []byte, n uint64) []byte { return append(b, humanBytes(n)...) }

@@ -18,6 +18,8 @@ func flags() []cli.Flag {
 			Usage: "persistence domain of DAX memory: auto (read /sys/bus/nd), adr, eadr or none (the administrator's word where firmware does not say)"},
 		&cli.StringFlag{Name: "pmem-size", Value: "1GiB", Sources: cli.EnvVars("BRICK_PMEM_SIZE"),
 			Usage: "size of a new pmem file or of anonymous memory, in binary units (64MiB, 1GiB, 1.5TiB; K, M, G, T are KiB, MiB, GiB, TiB)"},
+		&cli.BoolFlag{Name: "pmem-sparse", Sources: cli.EnvVars("BRICK_PMEM_SPARSE"),
+			Usage: "TESTS AND BENCHMARKS ONLY, never for data you keep: create and keep a file image sparse instead of reserving its disk space, so a brick larger than its disk can hold many blocks' metadata; the first map of a block, or a client's write, then fails with ENOSPC or kills brickd with SIGBUS when the file system is full"},
 		&cli.StringFlag{Name: "meta", Value: "./var/brick/meta", Sources: cli.EnvVars("BRICK_META"),
 			Usage: "metadata directory (Pebble)"},
 		&cli.StringFlag{Name: "tier", Sources: cli.EnvVars("BRICK_TIER"),

@@ -123,14 +123,28 @@ func (q *QP) rxFlushReq(h *header, seg, payload []byte) {
 	q.queueIRQ(irqe{rr: readReq{srcSTag: r.stag, srcTO: r.to}, msn: h.msn, flush: true}, seg)
 }
 
+// growIRQLocked doubles the inbound Read queue, up to maxIRD. It starts
+// small: a QP that serves no Reads (a brick session whose client only
+// writes, or is idle) should not carry maxIRD entries, about 40 KiB.
+func (q *QP) growIRQLocked() {
+	irq := make([]irqe, min(max(2*len(q.irq), minIRD), maxIRD))
+	for i := q.irqHead; i < q.irqTail; i++ {
+		irq[i%uint64(len(irq))] = q.irq[i%uint64(len(q.irq))]
+	}
+	q.irq = irq
+}
+
 // queueIRQ queues an answer for the send goroutine.
 func (q *QP) queueIRQ(e irqe, seg []byte) {
 	q.mu.Lock()
 	if q.irqTail-q.irqHead == uint64(len(q.irq)) {
-		q.mu.Unlock()
-		q.terminate(newTerm(layerRDMAP, etypeRemoteOperation, codeCatStream).withSegment(seg),
-			fmt.Errorf("%w: more than %d outstanding Read/FLUSH Requests", errFraming, len(q.irq)))
-		return
+		if len(q.irq) >= maxIRD {
+			q.mu.Unlock()
+			q.terminate(newTerm(layerRDMAP, etypeRemoteOperation, codeCatStream).withSegment(seg),
+				fmt.Errorf("%w: more than %d outstanding Read/FLUSH Requests", errFraming, maxIRD))
+			return
+		}
+		q.growIRQLocked()
 	}
 	q.irq[q.irqTail%uint64(len(q.irq))] = e
 	q.irqTail++

@@ -22,6 +22,8 @@ const (
 	// most SendDepth Reads plus SendDepth completion fences outstanding;
 	// more is a protocol violation and terminates the stream.
 	maxIRD = 2 * maxSendDepth
+	// minIRD is the inbound Read queue's first size (growIRQLocked).
+	minIRD = 16
 
 	// rxBufSize is the bufio.Reader size for headers. Payload reads at
 	// least this long bypass the buffer and land in registered memory.
@@ -182,7 +184,6 @@ func newQP(conn net.Conn, br *bufio.Reader, cfg verbs.QPConfig, priv []byte, pas
 		sq:      make([]sqe, cfg.SendDepth),
 		orq:     make([]orqe, 2*cfg.SendDepth),
 		rq:      make([]rqe, cfg.RecvDepth),
-		irq:     make([]irqe, maxIRD),
 		wake:    make(chan struct{}, 1),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),

@@ -33,7 +33,10 @@ type rxState struct {
 	rtrSend bool
 	rtrOn   bool // the Send being received is that RTR
 
-	discard [4096]byte // payload a zero-length Read's Response should not have carried
+	// discard takes payload a zero-length Read's Response should not have
+	// carried (siw's quirk); allocated on first use, as most QPs never
+	// see one and a brick holds thousands of QPs.
+	discard []byte
 }
 
 // errStop tells the receive loop that a Terminate is on its way and the
@@ -217,6 +220,9 @@ func (q *QP) rxReadResp(h *header, seg []byte, plen int, crc uint32) (uint32, er
 
 // drop reads and discards n payload bytes, folding them into crc.
 func (q *QP) drop(n int, crc uint32) (uint32, error) {
+	if q.rx.discard == nil && n > 0 {
+		q.rx.discard = make([]byte, 4096)
+	}
 	for n > 0 {
 		b := q.rx.discard[:min(n, len(q.rx.discard))]
 		if _, err := io.ReadFull(q.br, b); err != nil {
