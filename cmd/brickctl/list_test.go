@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/brick-storage/brick/alloc2m"
+	"github.com/brick-storage/brick/internal/size"
 	"github.com/brick-storage/brick/protocol"
 )
 
@@ -48,18 +49,7 @@ func referenceExtents(extents []protocol.Extent, asJSON bool) string {
 	return strings.TrimRight(b.String(), "\n") + fmt.Sprintf("\n%d extent(s), %d block(s)\n", len(extents), total)
 }
 
-func referenceBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
-}
+func referenceBytes(n uint64) string { return size.Format(int64(n)) }
 
 func TestWriteExtents(t *testing.T) {
 	const bs = alloc2m.BlockSize
