@@ -93,11 +93,12 @@ import (
 	"math"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/google/uuid"
+
+	"github.com/brick-storage/brick/internal/oscall"
 )
 
 // BlockSize is the size of a block and of a frame; IDs are multiples of it.
@@ -414,7 +415,7 @@ func isLockConflict(err error) bool {
 		// not a conflict. fcntl's EAGAIN/EACCES come back bare.
 		return false
 	}
-	return errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES) ||
+	return oscall.LockConflict(err) ||
 		// Pebble's own in-process check (a second Open in this process).
 		strings.Contains(err.Error(), "lock held by current process")
 }

@@ -1,14 +1,14 @@
 package alloc2m
 
 import (
-	"errors"
 	"fmt"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/wal"
+
+	"github.com/brick-storage/brick/internal/oscall"
 )
 
 // minFreeBytes is the headroom a writable open wants on top of twice the
@@ -110,7 +110,7 @@ func openPebble(dir string, popts *pebble.Options, w *openWatch) (*pebble.DB, er
 			}
 			openAbandoned()
 		}()
-		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		if oscall.NoSpace(err) {
 			return nil, fmt.Errorf("metadata store %s cannot write out its log (%v); free space on its file system: %w", dir, err, ErrDiskFull)
 		}
 		return nil, fmt.Errorf("metadata store %s cannot write out its log (%v): %w", dir, err, ErrIO)

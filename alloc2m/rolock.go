@@ -4,9 +4,10 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"syscall"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/brick-storage/brick/internal/oscall"
 )
 
 // roLockFS is the file system of a read-only open. Pebble locks a store's
@@ -31,7 +32,33 @@ func (f roLockFS) Lock(name string) (io.Closer, error) {
 func cannotWrite(err error) bool {
 	var pe *fs.PathError
 	return errors.As(err, &pe) &&
-		(errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM))
+		oscall.WriteRefused(err)
+}
+
+// sharedLock takes a POSIX read lock on the existing file name, opened
+// read-only. A brickd's write lock on it makes this fail with EAGAIN or
+// EACCES, which the caller reports as "in use". Where the system has no
+// such locks, read-only media are read without one.
+func sharedLock(fsys vfs.FS, name string) (io.Closer, error) {
+	f, err := fsys.Open(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nopCloser{}, nil // no brickd ever opened the store for writing
+	}
+	if err != nil {
+		return nil, err
+	}
+	fd := f.Fd()
+	if fd == vfs.InvalidFd {
+		return f, nil // not an operating-system file (a test's memory FS)
+	}
+	if err := oscall.ReadLock(fd); err != nil {
+		f.Close()
+		if errors.Is(err, oscall.ErrNotSupported) {
+			return nopCloser{}, nil
+		}
+		return nil, err
+	}
+	return f, nil
 }
 
 type nopCloser struct{}

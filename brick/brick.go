@@ -179,7 +179,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.posture = cfg.Persistence; s.posture == nil {
 		p, err := persist.Probe(persist.Options{Memory: s.region.Properties(), Software: true,
-			SoftwareDDIO: persist.SimulatedDDIO(s.region), NoDevices: true})
+			SoftwareDDIO: persist.ModelledDDIO(s.region.Properties()), NoDevices: true})
 		if err != nil {
 			return nil, err
 		}

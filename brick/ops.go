@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/brick-storage/brick/alloc2m"
-	"github.com/brick-storage/brick/persist"
 	"github.com/brick-storage/brick/pmem"
 	"github.com/brick-storage/brick/protocol"
 	"github.com/brick-storage/brick/verbs"
@@ -169,7 +168,7 @@ func (s *Server) Map(ss *session, id uint64, flags uint32) (_ *protocol.MapReply
 	access := verbs.AccessRemoteRead
 	// The session's persist method: what its RNIC, its client and the
 	// memory allow (package persist).
-	method := s.posture.Method(ss.qp.Caps(), persist.PathOf(ss.qp), ss.hello.Features)
+	method := s.posture.Method(ss.qp.Caps(), pathOf(ss.qp), ss.hello.Features)
 	reply := &protocol.MapReply{Access: protocol.AccessRead, Method: method, Length: alloc2m.BlockSize}
 	if m.rw() {
 		access |= verbs.AccessRemoteWrite | verbs.AccessLocalWrite

@@ -44,7 +44,7 @@ func startBrick(t testing.TB, ctx context.Context, dir string, region pmem.Regio
 		t.Fatal(err)
 	}
 	posture, err := persist.Probe(persist.Options{Policy: pol, Memory: region.Properties(), Software: true,
-		SoftwareDDIO: persist.SimulatedDDIO(region), NoDevices: true, SysRoot: t.TempDir(), ProcRoot: t.TempDir()})
+		SoftwareDDIO: persist.ModelledDDIO(region.Properties()), NoDevices: true, SysRoot: t.TempDir(), ProcRoot: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

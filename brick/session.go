@@ -176,14 +176,10 @@ func (ss *session) endWith(cause error) {
 	ss.qp.Close()
 }
 
-// transportFault is why the queue pair failed, if its provider says and
-// it was not a plain disconnect or local close.
+// transportFault is why the queue pair failed, if it was not a plain
+// disconnect or local close.
 func transportFault(qp verbs.QP) error {
-	e, ok := qp.(interface{ Err() error })
-	if !ok {
-		return nil
-	}
-	err := e.Err()
+	err := qp.Err()
 	if errors.Is(err, verbs.ErrCompletion) || errors.Is(err, verbs.ErrRemoteAccess) ||
 		errors.Is(err, verbs.ErrProtocol) || errors.Is(err, verbs.ErrStalled) {
 		return err

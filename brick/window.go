@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"unsafe"
 
 	"github.com/brick-storage/brick/pmem"
 	"github.com/brick-storage/brick/protocol"
@@ -38,23 +37,6 @@ type windows struct {
 // region's key is worthless to a client that guesses it.
 const windowAccess = verbs.AccessLocalWrite | verbs.AccessMWBind | verbs.AccessFlushPersistent
 
-// frameSpan returns the region's data frames as one slice, or false when
-// they are not contiguous in memory.
-func frameSpan(r pmem.Region) ([]byte, bool) {
-	n := r.Frames()
-	if n == 0 {
-		return nil, false
-	}
-	first := unsafe.SliceData(r.Frame(0))
-	start := uintptr(unsafe.Pointer(first))
-	for i := uint64(1); i < n; i++ {
-		if uintptr(unsafe.Pointer(unsafe.SliceData(r.Frame(i)))) != start+uintptr(i*pmem.FrameSize) {
-			return nil, false
-		}
-	}
-	return unsafe.Slice(first, n*pmem.FrameSize), true
-}
-
 // windowRegion returns the session's region for binding windows,
 // registering it on first use, or nil when maps must register their own.
 func (ss *session) windowRegion() (verbs.MR, error) {
@@ -68,9 +50,9 @@ func (ss *session) windowRegion() (verbs.MR, error) {
 		w.disabled = true
 		return nil, nil
 	}
-	span, ok := frameSpan(ss.srv.region)
-	if !ok {
-		ss.log.Info("data frames are not one mapping; registering per map instead of binding memory windows")
+	span := ss.srv.region.DataSpan()
+	if len(span) == 0 {
+		ss.log.Info("the region has no data frames; registering per map instead of binding memory windows")
 		w.disabled = true
 		return nil, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/brick-storage/brick/protocol"
+	"github.com/brick-storage/brick/verbs"
 )
 
 // The brick's verb errors, as returned (wrapped) by the client. Test with
@@ -19,6 +20,16 @@ var (
 	ErrPermission   = protocol.ErrPermission
 	ErrNotSupported = protocol.ErrNotSupported
 	ErrLimit        = protocol.ErrLimit
+)
+
+// The RDMA data path's errors, as returned (wrapped) by handles, so that
+// callers test for them without naming the verbs layer.
+var (
+	// ErrRemoteAccess: the brick's RNIC refused an access (a revoked
+	// handle, a range outside the block).
+	ErrRemoteAccess = verbs.ErrRemoteAccess
+	// ErrTransfer: an RDMA transfer did not complete.
+	ErrTransfer = verbs.ErrCompletion
 )
 
 // Client-side errors.

@@ -3,12 +3,16 @@ package client
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/brick-storage/brick/protocol"
 )
 
 // BlockSize is the size of every block.
 const BlockSize = 2 << 20
+
+// MaxID is the highest block ID (the last 2 MiB-aligned uint64).
+const MaxID = math.MaxUint64 &^ (BlockSize - 1)
 
 // Alloc allocates block id (a 2 MiB-aligned logical ID), zero-filled.
 func (c *Client) Alloc(ctx context.Context, id uint64) error {

@@ -60,7 +60,6 @@ import (
 	"github.com/brick-storage/brick/pmem"
 	"github.com/brick-storage/brick/protocol"
 	"github.com/brick-storage/brick/verbs"
-	"github.com/brick-storage/brick/verbs/soft"
 )
 
 // Policy is the DDIO policy (brickd --ddio).
@@ -179,8 +178,8 @@ type Options struct {
 	SysRoot, ProcRoot string
 	// Software: sessions arrive over the software RNIC (tcp://).
 	Software bool
-	// SoftwareDDIO is the truth about the software RNIC's placements: the
-	// power-fail simulator's DDIO setting in tests (SimulatedDDIO),
+	// SoftwareDDIO is the truth about the software RNIC's placements: a
+	// modelled region's DDIO setting in tests (ModelledDDIO),
 	// DDIOUnknown otherwise.
 	SoftwareDDIO DDIOState
 	// NoDevices skips looking for RDMA devices (a brick that serves only
@@ -209,23 +208,12 @@ type Posture struct {
 }
 
 // Path is what serves a session: the software RNIC, or an RDMA device.
+// The caller builds it from the queue pair's own description
+// (verbs.QP.Device); persist never looks at provider types.
 type Path struct {
 	Software bool
 	Device   string // RDMA device name; "" when the provider does not say
-}
-
-// PathOf is the path of a queue pair: the software RNIC's own queue pairs,
-// or a hardware provider's, named through a DeviceName method (verbs/ibverbs
-// implements it; a provider without it serves an unknown device, which
-// never gets APM under verify).
-func PathOf(qp verbs.QP) Path {
-	if _, ok := qp.(*soft.QP); ok {
-		return Path{Software: true}
-	}
-	if d, ok := qp.(interface{ DeviceName() string }); ok {
-		return Path{Device: d.DeviceName()}
-	}
-	return Path{}
+	PCI      string // the device's PCI function; "" when it has none
 }
 
 // Method chooses the persist method for a session on a queue pair with
@@ -288,7 +276,7 @@ func (p *Posture) ddio(path Path) DDIOState {
 		return p.Software
 	}
 	for _, d := range p.Devices {
-		if path.Device != "" && d.Name == path.Device {
+		if (path.Device != "" && d.Name == path.Device) || (path.Device == "" && path.PCI != "" && d.PCI == path.PCI) {
 			return d.State
 		}
 	}

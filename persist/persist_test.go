@@ -253,6 +253,10 @@ func TestProbeDDIO(t *testing.T) {
 				if m := p.Method(verbs.Caps{}, Path{Device: d.Name}, allFeatures); m != w.method {
 					t.Errorf("%s: method %v, want %v", d.Name, m, w.method)
 				}
+				// A provider that knows only the PCI function finds the same device.
+				if m := p.Method(verbs.Caps{}, Path{PCI: d.PCI}, allFeatures); d.PCI != "" && m != w.method {
+					t.Errorf("%s by PCI %s: method %v, want %v", d.Name, d.PCI, m, w.method)
+				}
 			}
 			if got := p.Methods(); got != tc.methods {
 				t.Errorf("methods = %08b, want %08b", got, tc.methods)
@@ -554,16 +558,16 @@ func TestMethodFeatures(t *testing.T) {
 	}
 }
 
-// TestSimulatedDDIO: the simulator's configuration is the software RNIC's
+// TestModelledDDIO: the simulator's configuration is the software RNIC's
 // DDIO truth; other regions have none.
-func TestSimulatedDDIO(t *testing.T) {
+func TestModelledDDIO(t *testing.T) {
 	for _, ddio := range []bool{false, true} {
 		r, err := pmem.NewPowerFail(2*pmem.FrameSize, pmem.PowerFailConfig{DDIO: ddio})
 		if err != nil {
 			t.Fatal(err)
 		}
 		want := map[bool]DDIOState{false: DDIOOff, true: DDIOOn}[ddio]
-		if got := SimulatedDDIO(r); got != want {
+		if got := ModelledDDIO(r.Properties()); got != want {
 			t.Errorf("DDIO %v: %v", ddio, got)
 		}
 		r.Close()
@@ -573,7 +577,7 @@ func TestSimulatedDDIO(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if got := SimulatedDDIO(r); got != DDIOUnknown {
+	if got := ModelledDDIO(r.Properties()); got != DDIOUnknown {
 		t.Errorf("anonymous: %v", got)
 	}
 }

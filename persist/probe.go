@@ -93,18 +93,17 @@ func whyNoDomain(m pmem.Properties) string {
 	return "its stores reach the page cache, which only msync makes durable"
 }
 
-// SimulatedDDIO is the DDIO setting of the power-fail simulator behind r
-// (the hardware truth for software RNIC sessions in tests), DDIOUnknown
-// for any other region.
-func SimulatedDDIO(r pmem.Region) DDIOState {
-	pf, ok := r.(*pmem.PowerFail)
-	if !ok {
-		return DDIOUnknown
-	}
-	if pf.Config().DDIO {
+// ModelledDDIO is the DDIO state a region's model of the platform gives
+// the software RNIC's placements (the power-fail simulator's setting, the
+// hardware truth in tests), DDIOUnknown for real memory.
+func ModelledDDIO(m pmem.Properties) DDIOState {
+	switch m.DDIO {
+	case pmem.DDIOModelOn:
 		return DDIOOn
+	case pmem.DDIOModelOff:
+		return DDIOOff
 	}
-	return DDIOOff
+	return DDIOUnknown
 }
 
 func orUnnamed(s string) string {

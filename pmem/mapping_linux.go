@@ -63,6 +63,12 @@ func (m *mapping) Frame(i uint64) []byte {
 	return m.data[off : off+FrameSize : off+FrameSize]
 }
 
+// DataSpan: the data frames follow the superblock frame in one mapping.
+func (m *mapping) DataSpan() []byte {
+	end := (m.frames + 1) * FrameSize
+	return m.data[FrameSize:end:end]
+}
+
 // checkRange checks that b lies inside the mapping.
 func (m *mapping) checkRange(b []byte) error {
 	if len(b) == 0 {

@@ -162,7 +162,21 @@ type Properties struct {
 	// ("clwb", "clflushopt", "clflush"; "sfence" alone under eADR); empty
 	// otherwise.
 	CPUFlush string
+	// DDIO is, for memory that models where an RNIC's placements land
+	// (the power-fail simulator), that model's DDIO setting; real memory
+	// says DDIONotModelled, and its truth is in the NIC's root port.
+	DDIO DDIOModel
 }
+
+// DDIOModel is what a region's model of the platform says about DDIO.
+type DDIOModel uint8
+
+// DDIO models.
+const (
+	DDIONotModelled DDIOModel = iota // real memory
+	DDIOModelOff                     // placements go to the memory controller
+	DDIOModelOn                      // placements allocate in the CPU cache
+)
 
 // Region is one mapped pmem region: frame 0 holds the superblock, data frames
 // follow.
@@ -182,6 +196,11 @@ type Region interface {
 	// Frame returns the FrameSize bytes of data frame i (0-based). It panics
 	// if i >= Frames().
 	Frame(i uint64) []byte
+	// DataSpan returns every data frame as one slice, in order:
+	// Frame(i) is DataSpan()[i*FrameSize : (i+1)*FrameSize]. One RNIC
+	// registration over it covers every frame (the brick binds memory
+	// windows into it). Empty when the region has no data frames.
+	DataSpan() []byte
 	// Flush makes b, a sub-slice of a Frame, durable. For a file it is
 	// msync(MS_SYNC) of the pages covering b; for devdax and fsdax a CPU
 	// flush of the cache lines covering b (SFENCE only under eADR); a

@@ -173,7 +173,21 @@ func (r *PowerFail) Properties() Properties {
 		Kind: KindPowerFail, Persistent: true, FlushMethod: FlushCPU,
 		Domain: r.cfg.Domain, InPersistenceDomain: true,
 		SkipCPUFlush: r.cfg.Domain == DomainEADR, CPUFlush: "simulated",
+		DDIO: ddioModel(r.cfg.DDIO),
 	}
+}
+
+func ddioModel(on bool) DDIOModel {
+	if on {
+		return DDIOModelOn
+	}
+	return DDIOModelOff
+}
+
+// DataSpan is the live memory's data frames, after the superblock frame.
+func (r *PowerFail) DataSpan() []byte {
+	end := (r.frames + 1) * FrameSize
+	return r.live[FrameSize:end:end]
 }
 
 // Frame returns data frame i of the live memory.

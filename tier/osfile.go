@@ -7,7 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/brick-storage/brick/pmem"
+	"github.com/brick-storage/brick/internal/oscall"
 )
 
 // osFile is the tier file on the operating system's file system.
@@ -61,11 +61,11 @@ func (f osFile) Size() (int64, error) {
 // Allocate reserves the space with fallocate, or where the file system
 // lacks it, by writing zeros past the current end.
 func (f osFile) Allocate(size int64) error {
-	err := pmem.Preallocate(f.File, size)
+	err := oscall.Preallocate(f.File, size)
 	if err == nil {
 		return f.Sync()
 	}
-	if !errors.Is(err, pmem.ErrNotSupported) {
+	if !errors.Is(err, oscall.ErrNotSupported) {
 		return err
 	}
 	cur, err := f.Size()

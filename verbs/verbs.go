@@ -264,6 +264,27 @@ type QP interface {
 	Close() error
 	// Done is closed when the connection has ended (either side, or error).
 	Done() <-chan struct{}
+	// Err is nil while the queue pair works and then says why it ended:
+	// a local Close (wraps ErrClosed), a fault it detected (ErrProtocol,
+	// ErrStalled, ErrRemoteAccess, ErrCompletion), the peer's disconnect
+	// or a transport error. The first cause wins.
+	Err() error
+	// Device describes what serves the queue pair, so that policy (the
+	// persist method) can be decided from facts rather than provider types.
+	Device() DeviceInfo
+}
+
+// DeviceInfo describes the device serving a queue pair.
+type DeviceInfo struct {
+	// Name is the RDMA device (mlx5_0, siw0), or the provider's name for
+	// the in-process software RNIC ("soft").
+	Name string
+	// Software: this process's CPU places the bytes (the in-process
+	// software RNIC). No NIC and no PCIe root port is on the path.
+	Software bool
+	// PCI is the NIC's PCI function (0000:3b:00.0); empty when there is
+	// none (kernel software devices such as siw and rxe) or it is unknown.
+	PCI string
 }
 
 // CQ is a completion queue.

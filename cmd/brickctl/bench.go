@@ -10,14 +10,13 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v3"
 
-	"github.com/brick-storage/brick/alloc2m"
 	"github.com/brick-storage/brick/client"
 	"github.com/brick-storage/brick/internal/bench"
+	"github.com/brick-storage/brick/internal/oscall"
 	"github.com/brick-storage/brick/protocol"
 )
 
@@ -193,7 +192,7 @@ func runBench(c *call) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(c.Context, oscall.StopSignals...)
 	defer stop()
 
 	workers := slices.Max(p.qds) * slices.Max(p.ses)
@@ -205,7 +204,7 @@ func runBench(c *call) error {
 		nCtl = workers
 	}
 	last := p.base + uint64(nData+nCtl-1)*blockSize
-	if last < p.base || last > alloc2m.MaxID {
+	if last < p.base || last > client.MaxID {
 		return usagef("--base %s leaves no room for the %d blocks the bench needs", hexID(p.base), nData+nCtl)
 	}
 

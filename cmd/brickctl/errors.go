@@ -8,7 +8,6 @@ import (
 
 	"github.com/brick-storage/brick/client"
 	"github.com/brick-storage/brick/protocol"
-	"github.com/brick-storage/brick/verbs"
 )
 
 // Exit codes scripts can rely on (docs/operations.md lists them):
@@ -85,7 +84,7 @@ func exitCode(err error) int {
 		return exitSignal
 	case errors.As(err, &ce):
 		return exitConnect
-	case errors.Is(err, verbs.ErrCompletion), errors.Is(err, client.ErrClosed):
+	case errors.Is(err, client.ErrTransfer), errors.Is(err, client.ErrClosed):
 		return exitRDMA // the session ended under a transfer or a held map
 	}
 	if st := protocol.StatusOf(err); st != protocol.StatusInternal || errors.Is(err, protocol.ErrInternal) {
@@ -144,11 +143,11 @@ func sentence(err error) string {
 		return "the brick refused permission (" + err.Error() + "); give the brick's key with --auth-key FILE or BRICK_AUTH_KEY."
 	case errors.Is(err, client.ErrVolatile):
 		return "the brick runs on volatile memory; the data is there but will not survive a restart."
-	case errors.Is(err, verbs.ErrRemoteAccess):
+	case errors.Is(err, client.ErrRemoteAccess):
 		return "the brick's RNIC refused the RDMA access (" + err.Error() + "): the handle was revoked or the range is outside the block."
 	case errors.Is(err, client.ErrClosed):
 		return "the session with the brick ended (" + err.Error() + "): brickd stopped or the connection broke, which revoked this session's maps; a transfer in progress may be incomplete."
-	case errors.Is(err, verbs.ErrCompletion):
+	case errors.Is(err, client.ErrTransfer):
 		return "an RDMA transfer failed (" + err.Error() + "): the session ended or the handle was revoked, so the data may be incomplete; run the command again."
 	}
 	return err.Error() + "."

@@ -3,13 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/signal"
-	"syscall"
 
 	"github.com/urfave/cli/v3"
 
 	"github.com/brick-storage/brick/client"
+	"github.com/brick-storage/brick/internal/oscall"
 	"github.com/brick-storage/brick/protocol"
 )
 
@@ -58,7 +57,7 @@ func mapCommand() *cli.Command {
 					return err
 				}
 				if c.Bool("hold") {
-					sig, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+					sig, stop := signal.NotifyContext(c.Context, oscall.StopSignals...)
 					defer stop()
 					select {
 					case <-sig.Done():

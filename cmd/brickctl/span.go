@@ -15,7 +15,6 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
-	"github.com/brick-storage/brick/alloc2m"
 	"github.com/brick-storage/brick/client"
 )
 
@@ -50,7 +49,7 @@ func pieces(first uint64, off, n int64) ([]piece, error) {
 		out = append(out, piece{id: id, off: off, n: k, fileOff: done})
 		done += k
 		if done < n {
-			if id == alloc2m.MaxID {
+			if id == client.MaxID {
 				return nil, usagef("%d bytes from %s run past the last block ID", n, hexID(first))
 			}
 			id += blockSize
@@ -71,8 +70,8 @@ func allocatedRun(ctx context.Context, cl *client.Client, first uint64, limit ui
 	next := first
 	for limit == 0 || run < limit {
 		last := next + (listWindow-1)*blockSize
-		if last < next || last > alloc2m.MaxID {
-			last = alloc2m.MaxID
+		if last < next || last > client.MaxID {
+			last = client.MaxID
 		}
 		ext, err := cl.List(ctx, next, last)
 		if err != nil {

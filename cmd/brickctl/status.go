@@ -8,7 +8,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/urfave/cli/v3"
 
-	"github.com/brick-storage/brick/alloc2m"
 	"github.com/brick-storage/brick/client"
 	"github.com/brick-storage/brick/protocol"
 )
@@ -78,7 +77,7 @@ func printStatus(c *call, addr string, st *protocol.StatusReply) error {
 	v := map[string]any{
 		"addr": addr, "uuid": uuid.UUID(st.UUID).String(),
 		"frames": st.Frames, "free_frames": st.FreeFrames, "blocks": st.Blocks,
-		"capacity_bytes": st.Frames * alloc2m.BlockSize, "used_bytes": used * alloc2m.BlockSize,
+		"capacity_bytes": st.Frames * client.BlockSize, "used_bytes": used * client.BlockSize,
 		"mapped_blocks": st.Mapped, "unclean_blocks": st.Unclean, "sessions": st.Sessions,
 		"backend": backendName(st.Backend), "persistent": st.Persistent, "persist_methods": methodNames(st.Methods),
 		"cpu_flush":      cpuFlushName(st.CPUFlush),
@@ -97,11 +96,11 @@ func printStatus(c *call, addr string, st *protocol.StatusReply) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "brick %s at %s\n", uuid.UUID(st.UUID), addr)
 	fmt.Fprintf(&b, "capacity   %s in %d frames, %s of them used, %d frames free\n",
-		humanBytes(st.Frames*alloc2m.BlockSize), st.Frames, humanBytes(used*alloc2m.BlockSize), st.FreeFrames)
+		humanBytes(st.Frames*client.BlockSize), st.Frames, humanBytes(used*client.BlockSize), st.FreeFrames)
 	fmt.Fprintf(&b, "blocks     %d allocated of at most %d\n", st.Blocks, blockCapacity(st))
 	if st.TierSlots > 0 {
 		fmt.Fprintf(&b, "tier       %s in %d slots, %d block(s) tiered, %d slots free\n",
-			humanBytes(st.TierSlots*alloc2m.BlockSize), st.TierSlots, st.Tiered, st.TierFreeSlots)
+			humanBytes(st.TierSlots*client.BlockSize), st.TierSlots, st.Tiered, st.TierFreeSlots)
 	}
 	fmt.Fprintf(&b, "maps       %d block(s) mapped, %d session(s)\n", st.Mapped, st.Sessions)
 	fmt.Fprintf(&b, "backend    %s, persistent: %v, persist methods: %s", backend, st.Persistent, methods)

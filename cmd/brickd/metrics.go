@@ -8,22 +8,26 @@ import (
 	"github.com/brick-storage/brick/alloc2m"
 	"github.com/brick-storage/brick/persist"
 	"github.com/brick-storage/brick/protocol"
-	"github.com/brick-storage/brick/verbs/soft"
+	"github.com/brick-storage/brick/verbs"
 )
 
 // registerProcessMetrics adds what the brick service itself cannot see:
-// the software RNIC's data-path byte counters and the metadata store's
-// (Pebble's) health. docs/operations.md lists every metric.
+// the data-path byte counters of the verbs providers that keep them (the
+// software RNIC: brick_soft_*), and the metadata store's (Pebble's)
+// health. docs/operations.md lists every metric.
 func registerProcessMetrics(reg prometheus.Registerer, store *alloc2m.Store) {
-	reg.MustRegister(
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "brick", Subsystem: "soft",
-			Name: "write_bytes_total", Help: "Bytes clients wrote into blocks with RDMA Write through the software RNIC."},
-			func() float64 { return float64(soft.WriteBytesPlaced.Load()) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "brick", Subsystem: "soft",
-			Name: "read_bytes_total", Help: "Bytes clients read from blocks with RDMA Read through the software RNIC."},
-			func() float64 { return float64(soft.ReadBytesServed.Load()) }),
-		&metaCollector{store: store},
-	)
+	for _, src := range verbs.CounterSources() {
+		read := src.Read
+		reg.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "brick", Subsystem: src.Name,
+				Name: "write_bytes_total", Help: "Bytes clients wrote into blocks with RDMA Write through " + src.Description + "."},
+				func() float64 { return float64(read().WriteBytesPlaced) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "brick", Subsystem: src.Name,
+				Name: "read_bytes_total", Help: "Bytes clients read from blocks with RDMA Read through " + src.Description + "."},
+				func() float64 { return float64(read().ReadBytesServed) }),
+		)
+	}
+	reg.MustRegister(&metaCollector{store: store})
 }
 
 // metaCollector reads Pebble's metrics once per scrape.

@@ -5,9 +5,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"syscall"
 
 	"github.com/brick-storage/brick/brick"
+	"github.com/brick-storage/brick/internal/oscall"
 	"github.com/brick-storage/brick/protocol"
 )
 
@@ -16,7 +16,7 @@ import (
 // A hangup that comes while brickd starts is handled once it serves.
 func catchHangups() (hup chan os.Signal, stop func()) {
 	hup = make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+	signal.Notify(hup, oscall.ReloadSignal)
 	return hup, func() { signal.Stop(hup) }
 }
 

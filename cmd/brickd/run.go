@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/brick-storage/brick/alloc2m"
 	"github.com/brick-storage/brick/brick"
+	"github.com/brick-storage/brick/internal/oscall"
 	bytesize "github.com/brick-storage/brick/internal/size"
 	"github.com/brick-storage/brick/persist"
 	"github.com/brick-storage/brick/pmem"
@@ -43,7 +43,7 @@ func run(c *call) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(c.Context, oscall.StopSignals...)
 	defer stop()
 	hup, stopHangups := catchHangups() // reload.go
 	defer stopHangups()

@@ -4,13 +4,13 @@ package testfs
 
 import (
 	"bytes"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
+
+	"github.com/brick-storage/brick/internal/oscall"
 )
 
 // Small mounts a tmpfs of size bytes for the test and unmounts it at
@@ -44,7 +44,7 @@ func Fill(t testing.TB, dir string) {
 	chunk := bytes.Repeat([]byte{0xf1}, 64<<10)
 	for {
 		if _, err := f.Write(chunk); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
+			if !oscall.NoSpace(err) {
 				t.Fatal(err)
 			}
 			return

@@ -9,6 +9,8 @@ import "C"
 
 import (
 	"fmt"
+	"path/filepath"
+	"regexp"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -49,7 +51,10 @@ type conn struct {
 	scq, rcq *cq
 	private  []byte
 	remote   string
-	device   string // the RDMA device serving the connection (mlx5_0, …)
+	device   verbs.DeviceInfo // the RDMA device serving the connection (mlx5_0, …)
+
+	// cause is why the connection ended (Err); the first one is kept.
+	cause atomic.Pointer[error]
 
 	closed   atomic.Bool   // Close was called
 	faulted  sync.Once     // an error completion ended the connection
@@ -118,7 +123,7 @@ func newConn(id *C.struct_rdma_cm_id, ec *eventChannel, cfg verbs.QPConfig) (*co
 	c := &conn{
 		id: id, ec: ec, c: cc, ccf: ccf, dev: dev, cfg: cfg,
 		done: make(chan struct{}), gone: make(chan struct{}),
-		device: C.GoString(C.brick_id_device_name(id)),
+		device: deviceInfo(C.GoString(C.brick_id_device_name(id))),
 	}
 	c.caps = verbs.Caps{
 		MemoryWindows: dev.memWindows,
@@ -174,7 +179,7 @@ func (c *conn) cmLoop() {
 			// Completes the disconnect handshake and moves the QP to
 			// the error state, which flushes outstanding requests.
 			C.rdma_disconnect(c.id)
-			c.markDone()
+			c.end(fmt.Errorf("brick: rdma queue pair to %s: the peer or the device ended the connection: %w", c.remote, verbs.ErrClosed))
 		}
 	}
 }
@@ -214,17 +219,35 @@ func (c *conn) ended() bool {
 
 func (c *conn) markDone() { c.doneOnce.Do(func() { close(c.done) }) }
 
+// end records why the connection ended, if nothing did before, and
+// marks it done.
+func (c *conn) end(cause error) {
+	c.cause.CompareAndSwap(nil, &cause)
+	c.markDone()
+}
+
 // fault ends the connection after an unsuccessful completion: the RC QP is in
 // the error state, so disconnect, and the peer learns it too (its
 // rdma_cm reports DISCONNECTED). The software RNIC's Terminate does the
 // same for tcp://; without this a NIC peer would wait for a timeout.
-func (c *conn) fault() {
+func (c *conn) fault(cause error) {
 	c.faulted.Do(func() {
 		if !c.closed.Load() {
 			C.rdma_disconnect(c.id)
 		}
-		c.markDone()
+		c.end(cause)
 	})
+}
+
+// faultOf is the cause a completion with status st gives the connection.
+// A flush is not a cause of its own (a local Close or a disconnect comes
+// with one, and siw reports a peer's Terminate only by flushing), so it
+// wraps ErrFlushed, not ErrCompletion: only a real fault is reported as one.
+func faultOf(c *conn, wc verbs.WC) error {
+	if wc.Status == verbs.StatusFlushed {
+		return fmt.Errorf("brick: rdma queue pair to %s entered the error state: %w", c.remote, verbs.ErrFlushed)
+	}
+	return fmt.Errorf("brick: rdma queue pair to %s: %w", c.remote, wc.Err())
 }
 
 func (c *conn) ref() { c.refs.Add(1) }
@@ -255,7 +278,7 @@ func (c *conn) Close() error {
 		c.closed.Store(true)
 		C.rdma_disconnect(c.id)
 		c.ec.stop()
-		c.markDone()
+		c.end(c.errClosed())
 		c.unref()
 	})
 	return nil
@@ -265,6 +288,35 @@ func (c *conn) errClosed() error {
 	return fmt.Errorf("brick: rdma queue pair to %s: %w", c.remote, verbs.ErrClosed)
 }
 
-// DeviceName names the RDMA device serving the connection, so that the
-// persistence policy can use that device's DDIO state (package persist).
-func (c *conn) DeviceName() string { return c.device }
+// Err says why the connection ended; nil while it works.
+func (c *conn) Err() error {
+	if p := c.cause.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Device names the RDMA device serving the connection and its PCI
+// function, so that the persistence policy can use that device's DDIO
+// state (package persist).
+func (c *conn) Device() verbs.DeviceInfo { return c.device }
+
+// sysClassInfiniband is where the kernel lists RDMA devices.
+const sysClassInfiniband = "/sys/class/infiniband"
+
+var bdfRE = regexp.MustCompile(`^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$`)
+
+// deviceInfo describes RDMA device name: its PCI function is the last
+// element of the path its sysfs "device" link resolves to; software
+// devices (siw, rxe) have none.
+func deviceInfo(name string) verbs.DeviceInfo {
+	d := verbs.DeviceInfo{Name: name}
+	fn, err := filepath.EvalSymlinks(filepath.Join(sysClassInfiniband, name, "device"))
+	if err != nil {
+		return d
+	}
+	if b := filepath.Base(fn); bdfRE.MatchString(b) {
+		d.PCI = b
+	}
+	return d
+}

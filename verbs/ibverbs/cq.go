@@ -153,7 +153,7 @@ func (q *cq) pollLocked(wcs []verbs.WC) int {
 			if wc.Status != verbs.StatusSuccess {
 				// The QP is in the error state (a flush says so too:
 				// siw reports a peer's Terminate only by flushing).
-				q.conn.fault()
+				q.conn.fault(faultOf(q.conn, wc))
 			}
 			if q.recv {
 				wc.Op = verbs.OpRecv

@@ -81,7 +81,8 @@ func (c *conn) PostSend(wr verbs.SendWR) error {
 		if C.brick_qp_down(c.c.qp) == 1 {
 			// siw refuses posts once a Terminate moved the QP out of
 			// RTS, before rdma_cm reports the disconnect.
-			c.fault()
+			err := fmt.Errorf("brick: rdma queue pair to %s left the ready state: %w", c.remote, verbs.ErrFlushed)
+			c.fault(err)
 			return c.errClosed()
 		}
 		return postError("send", rc)

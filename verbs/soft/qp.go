@@ -391,6 +391,9 @@ func (q *QP) RemoteAddr() string    { return q.remote }
 func (q *QP) Done() <-chan struct{} { return q.done }
 func (q *QP) String() string        { return "soft.QP(" + q.remote + ")" }
 
+// Device: the software RNIC places bytes with this process's CPU stores.
+func (q *QP) Device() verbs.DeviceInfo { return verbs.DeviceInfo{Name: "soft", Software: true} }
+
 // Err is nil while the QP works and then says why it stopped: a local
 // Close (wraps verbs.ErrClosed), a fault it detected or a peer Terminate
 // (wrap verbs.ErrRemoteAccess for protection errors), or a socket error.

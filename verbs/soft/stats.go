@@ -1,6 +1,10 @@
 package soft
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/brick-storage/brick/verbs"
+)
 
 // Process-wide data-path counters of the software RNIC, for metrics. They
 // count payload bytes of every QP in the process, whichever side it is on.
@@ -12,3 +16,10 @@ var (
 	// memory to answer inbound RDMA Reads (at a brick: bytes clients read).
 	ReadBytesServed atomic.Uint64
 )
+
+func init() {
+	verbs.RegisterCounters(verbs.CounterSource{Name: "soft", Description: "the software RNIC",
+		Read: func() verbs.Counters {
+			return verbs.Counters{WriteBytesPlaced: WriteBytesPlaced.Load(), ReadBytesServed: ReadBytesServed.Load()}
+		}})
+}

@@ -25,3 +25,22 @@ func TestStatsCount(t *testing.T) {
 		t.Errorf("ReadBytesServed grew by %d, want ≥ %d", d, n)
 	}
 }
+
+// TestCounterSource: the software RNIC publishes its counters through the
+// verbs registry under "soft", which brickd's metrics read by name.
+func TestCounterSource(t *testing.T) {
+	var src *verbs.CounterSource
+	for _, s := range verbs.CounterSources() {
+		if s.Name == "soft" {
+			src = &s
+		}
+	}
+	if src == nil {
+		t.Fatal("the software RNIC registered no counter source")
+	}
+	w0 := WriteBytesPlaced.Load()
+	WriteBytesPlaced.Add(7)
+	if got := src.Read().WriteBytesPlaced; got < w0+7 {
+		t.Errorf("WriteBytesPlaced through the registry = %d, want ≥ %d", got, w0+7)
+	}
+}
