@@ -99,10 +99,12 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brick-storage/brick/internal/oscall"
+	"github.com/brick-storage/brick/protocol"
 )
 
-// BlockSize is the size of a block and of a frame; IDs are multiples of it.
-const BlockSize = 2 << 20
+// BlockSize is the size of a block (the protocol's unit) and of a frame;
+// IDs are multiples of it.
+const BlockSize = protocol.BlockSize
 
 // MaxID is the highest block ID.
 const MaxID = math.MaxUint64 &^ (BlockSize - 1)

@@ -20,8 +20,9 @@
 //     turn a free into a silent data-path failure for them. A free of a
 //     range leaves its mapped blocks the same way; revoking another
 //     session's maps is an explicit admin verb of its own.
-//   - Alloc zeroes the frame before the allocation is committed, so no
-//     bytes cross from one owner of a frame to the next.
+//   - Alloc takes no frame: a block gets one at its first Map, and the
+//     frame is zeroed and flushed before that placement is committed, so
+//     no bytes cross from one owner of a frame to the next.
 //
 // Map, Unmap and Free of one block are serialised by a striped lock; verbs
 // on different blocks run concurrently, so their Pebble syncs group-commit.

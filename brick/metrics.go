@@ -97,7 +97,7 @@ func (m *Metrics) attach(s *Server) {
 func (m *Metrics) initLabels(method protocol.PersistMethod) {
 	for _, v := range servedVerbs() {
 		for st := protocol.StatusOK; st <= protocol.StatusLimit; st++ {
-			m.verbs.WithLabelValues(v.String(), statusName(st))
+			m.verbs.WithLabelValues(v.String(), st.Label())
 		}
 	}
 	m.persists.WithLabelValues(method.String())
@@ -196,7 +196,7 @@ func (m *Metrics) verbDone(t protocol.Type, err error, d time.Duration) {
 	}
 	st := "ok"
 	if err != nil {
-		st = statusName(statusOf(err))
+		st = statusOf(err).Label()
 	}
 	m.verbs.WithLabelValues(t.String(), st).Inc()
 	m.latency.WithLabelValues(t.String()).Observe(d.Seconds())
@@ -207,35 +207,4 @@ func (m *Metrics) persisted(method protocol.PersistMethod, n uint64) {
 		m.persists.WithLabelValues(method.String()).Inc()
 		m.persistB.WithLabelValues(method.String()).Add(float64(n))
 	}
-}
-
-// statusName is a short label for a status code.
-func statusName(s protocol.Status) string {
-	switch s {
-	case protocol.StatusOK:
-		return "ok"
-	case protocol.StatusExist:
-		return "eexist"
-	case protocol.StatusNoSpace:
-		return "enospc"
-	case protocol.StatusInvalid:
-		return "einval"
-	case protocol.StatusNotFound:
-		return "enoent"
-	case protocol.StatusBusy:
-		return "ebusy"
-	case protocol.StatusNotMapped:
-		return "enotmapped"
-	case protocol.StatusProtocol:
-		return "eproto"
-	case protocol.StatusPermission:
-		return "eperm"
-	case protocol.StatusNotSupported:
-		return "enotsup"
-	case protocol.StatusLimit:
-		return "elimit"
-	case protocol.StatusNoSession:
-		return "enosession"
-	}
-	return "internal"
 }

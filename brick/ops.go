@@ -42,7 +42,8 @@ func (s *Server) serve(ss *session, m protocol.Message) (reply protocol.Message,
 	return nil, fmt.Errorf("%w: %s", protocol.ErrNotSupported, m.Type())
 }
 
-// Alloc reserves block id and zeroes its frame.
+// Alloc reserves block id. It takes no frame: the block gets one, zeroed,
+// at its first Map (Server.resident).
 func (s *Server) Alloc(id uint64) error {
 	mu := s.stripe(id)
 	mu.Lock()
@@ -233,52 +234,6 @@ func (s *Server) Persist(ss *session, id, off, n uint64) error {
 	}
 	s.metrics.persisted(s.method, n)
 	return nil
-}
-
-// Status describes the brick.
-func (s *Server) Status() *protocol.StatusReply {
-	st := s.store.Stats()
-	s.mu.Lock()
-	mapped, sessions := len(s.mu.maps), len(s.mu.sessions)
-	s.mu.Unlock()
-	r := &protocol.StatusReply{
-		Frames: st.Frames, FreeFrames: st.FreeFrames, Blocks: st.Blocks, Unclean: st.Unclean,
-		Mapped: uint64(mapped), Sessions: uint32(sessions),
-		Persistent: s.region.Persistent(), UUID: s.region.UUID(),
-	}
-	switch s.region.Kind() {
-	case pmem.KindFile:
-		r.Backend = protocol.BackendFile
-	case pmem.KindAnonymous:
-		r.Backend = protocol.BackendAnonymous
-	case pmem.KindFSDAX:
-		r.Backend = protocol.BackendFSDAX
-	case pmem.KindDevDAX:
-		r.Backend = protocol.BackendDevDAX
-	case pmem.KindPowerFail:
-		r.Backend = protocol.BackendPowerFail
-	}
-	r.CPUFlush = cpuFlushCode(s.region.Properties().CPUFlush)
-	s.posture.Fill(r) // methods offered, domain, DDIO per device
-	r.TierSlots, r.TierFreeSlots, r.Tiered = st.Slots, st.FreeSlots, st.Tiered
-	return r
-}
-
-// cpuFlushCode is the status code of pmem's CPU flush instruction name.
-func cpuFlushCode(name string) uint8 {
-	switch name {
-	case "clflush":
-		return protocol.CPUFlushCLFLUSH
-	case "clflushopt":
-		return protocol.CPUFlushCLFLUSHOPT
-	case "clwb":
-		return protocol.CPUFlushCLWB
-	case "sfence":
-		return protocol.CPUFlushSFENCE
-	case "simulated":
-		return protocol.CPUFlushSimulated
-	}
-	return 0
 }
 
 // statusOf maps a service error to its protocol status.

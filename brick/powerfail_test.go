@@ -15,6 +15,7 @@ import (
 	"github.com/brick-storage/brick/client"
 	"github.com/brick-storage/brick/persist"
 	"github.com/brick-storage/brick/pmem"
+	"github.com/brick-storage/brick/pmem/powerfail"
 	"github.com/brick-storage/brick/protocol"
 	"github.com/brick-storage/brick/verbs"
 	"github.com/brick-storage/brick/verbs/soft"
@@ -160,7 +161,7 @@ func TestPowerFailMethods(t *testing.T) {
 			for round := range rounds {
 				seed := uint64(ti)<<32 | uint64(round)
 				t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-					cfg := pmem.PowerFailConfig{DDIO: tc.ddio}
+					cfg := powerfail.Config{DDIO: tc.ddio}
 					if tc.eadr {
 						cfg.Domain = pmem.DomainEADR
 					}
@@ -171,7 +172,7 @@ func TestPowerFailMethods(t *testing.T) {
 	}
 }
 
-func powerFailRound(t *testing.T, seed uint64, cfg pmem.PowerFailConfig, pol persist.Policy, features uint64,
+func powerFailRound(t *testing.T, seed uint64, cfg powerfail.Config, pol persist.Policy, features uint64,
 	want protocol.PersistMethod, loses bool, blocks, ops int) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -180,7 +181,7 @@ func powerFailRound(t *testing.T, seed uint64, cfg pmem.PowerFailConfig, pol per
 	binary.LittleEndian.PutUint64(key[:], seed)
 	data := rand.NewChaCha8(key)
 	dir := t.TempDir()
-	region, err := pmem.NewPowerFail(int64(blocks+2)*pmem.FrameSize, cfg)
+	region, err := powerfail.New(int64(blocks+2)*pmem.FrameSize, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +294,8 @@ func powerFailRound(t *testing.T, seed uint64, cfg pmem.PowerFailConfig, pol per
 
 // TestPowerFailStatus: the status reply carries the posture — the
 // simulator's DDIO setting as the software RNIC's, and the methods that
-// follow from it.
+// follow from it — and describes the simulator by its capabilities, not
+// by a name.
 func TestPowerFailStatus(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -305,7 +307,7 @@ func TestPowerFailStatus(t *testing.T) {
 		{false, persist.DDIOOff, 1<<protocol.PersistGPSPM | 1<<protocol.PersistAPM | 1<<protocol.PersistFlush},
 		{true, persist.DDIOOn, 1<<protocol.PersistGPSPM | 1<<protocol.PersistFlush},
 	} {
-		region, err := pmem.NewPowerFail(3*pmem.FrameSize, pmem.PowerFailConfig{DDIO: tc.ddio})
+		region, err := powerfail.New(3*pmem.FrameSize, powerfail.Config{DDIO: tc.ddio})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -320,9 +322,10 @@ func TestPowerFailStatus(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Backend != protocol.BackendPowerFail || !st.Persistent || st.Methods != tc.methods ||
-			st.Domain != uint8(persist.DomainMemoryController) || st.DDIOPolicy != uint8(persist.PolicyVerify) ||
-			!st.SoftwareRNIC || st.SoftwareDDIO != uint8(tc.state) || len(st.Devices) != 0 {
+		if st.Backend != protocol.BackendOther || st.Capabilities != protocol.CapCPUFlush || st.CPUFlush != protocol.CPUFlushOther ||
+			!st.Persistent || st.Methods != tc.methods ||
+			st.Domain != persist.DomainMemoryController || st.DDIOPolicy != persist.PolicyVerify ||
+			!st.SoftwareRNIC || st.SoftwareDDIO != tc.state || len(st.Devices) != 0 {
 			t.Errorf("DDIO %v: status %+v", tc.ddio, st)
 		}
 	}
@@ -338,7 +341,7 @@ func TestPowerFailZeroOnReuse(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	region, err := pmem.NewPowerFail(3*pmem.FrameSize, pmem.PowerFailConfig{DDIO: true})
+	region, err := powerfail.New(3*pmem.FrameSize, powerfail.Config{DDIO: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,8 +18,8 @@ import (
 // before it replies, the session's end invalidates the rest (by
 // deregistering the region). That replaces a registration per map, which
 // on hardware pins and translates 2 MiB per Map, by a bind. Where windows
-// are missing, or the frames are not one span, maps register their frame
-// as before.
+// are missing, or the frames are not one span, each map registers its own
+// frame.
 //
 // The client may unmap with a Send with Invalidate of the handle's rkey:
 // the window is then already invalid when Unmap runs, which

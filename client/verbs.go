@@ -9,7 +9,7 @@ import (
 )
 
 // BlockSize is the size of every block.
-const BlockSize = 2 << 20
+const BlockSize = protocol.BlockSize
 
 // MaxID is the highest block ID (the last 2 MiB-aligned uint64).
 const MaxID = math.MaxUint64 &^ (BlockSize - 1)

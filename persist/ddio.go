@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/Mellanox/rdmamap"
+
+	"github.com/brick-storage/brick/protocol"
 )
 
 // Root-port configuration registers that govern DDIO on Skylake-SP and
@@ -29,57 +31,41 @@ const (
 // root ports A–D, vendor 0x8086.
 var skxRootPorts = map[uint16]bool{0x2030: true, 0x2031: true, 0x2032: true, 0x2033: true}
 
-// Reason says why a device's DDIO state is what it is. The numbers are
-// part of the wire protocol (StatusReply).
-type Reason uint8
+// Reason says why a device's DDIO state is what it is: the wire enum,
+// under persist's shorter names.
+type Reason = protocol.DDIOReason
 
 // Reasons.
 const (
-	ReasonRead           Reason = 0 // read from the root port's registers
-	ReasonDeclared       Reason = 1 // --ddio assume-off
-	ReasonPolicyOff      Reason = 2 // --ddio off: not looked at
-	ReasonNoPermission   Reason = 3 // config space unreadable (not root)
-	ReasonNoPortControl  Reason = 4 // Intel part without per-port DDIO control
-	ReasonAMD            Reason = 5 // AMD: no OS-visible DDIO switch
-	ReasonNotPCI         Reason = 6 // software RDMA device (rxe, siw) or no PCI function
-	ReasonNoRootPort     Reason = 7 // no root port between host bridge and device
-	ReasonUnknownCPU     Reason = 8 // CPU not identified
-	ReasonDisableFailed  Reason = 9 // --ddio disable wrote the bits but DDIO still reads on
-	ReasonDisabled       Reason = 10
-	ReasonConfigReadFail Reason = 11 // config space read failed otherwise
+	ReasonRead           = protocol.DDIOReasonRead
+	ReasonDeclared       = protocol.DDIOReasonDeclared
+	ReasonPolicyOff      = protocol.DDIOReasonPolicyOff
+	ReasonNoPermission   = protocol.DDIOReasonNoPermission
+	ReasonNoPortControl  = protocol.DDIOReasonNoPortControl
+	ReasonAMD            = protocol.DDIOReasonAMD
+	ReasonNotPCI         = protocol.DDIOReasonNotPCI
+	ReasonNoRootPort     = protocol.DDIOReasonNoRootPort
+	ReasonUnknownCPU     = protocol.DDIOReasonUnknownCPU
+	ReasonDisableFailed  = protocol.DDIOReasonDisableFailed
+	ReasonDisabled       = protocol.DDIOReasonDisabled
+	ReasonConfigReadFail = protocol.DDIOReasonConfigReadFail
 )
 
 // Platform is the CPU platform of a device's root port.
-type Platform uint8
+type Platform = protocol.Platform
 
-// Platforms. The numbers are part of the wire protocol.
+// Platforms.
 const (
-	PlatformUnknown     Platform = 0
-	PlatformSkylakeSP   Platform = 1
-	PlatformCascadeLake Platform = 2
-	PlatformIceLakeSP   Platform = 3
-	PlatformIntelOther  Platform = 4 // other Intel (Sapphire Rapids and later, clients, …)
-	PlatformAMD         Platform = 5
+	PlatformUnknown     = protocol.PlatformUnknown
+	PlatformSkylakeSP   = protocol.PlatformSkylakeSP
+	PlatformCascadeLake = protocol.PlatformCascadeLake
+	PlatformIceLakeSP   = protocol.PlatformIceLakeSP
+	PlatformIntelOther  = protocol.PlatformIntelOther
+	PlatformAMD         = protocol.PlatformAMD
 )
 
-func (p Platform) String() string {
-	switch p {
-	case PlatformSkylakeSP:
-		return "Intel Skylake-SP"
-	case PlatformCascadeLake:
-		return "Intel Cascade Lake"
-	case PlatformIceLakeSP:
-		return "Intel Ice Lake-SP"
-	case PlatformIntelOther:
-		return "Intel (no per-port DDIO control)"
-	case PlatformAMD:
-		return "AMD"
-	}
-	return "unknown"
-}
-
-// perPort reports whether the platform has the perfctrlsts registers.
-func (p Platform) perPort() bool { return p == PlatformSkylakeSP || p == PlatformCascadeLake }
+// perPort reports whether platform p has the perfctrlsts registers.
+func perPort(p Platform) bool { return p == PlatformSkylakeSP || p == PlatformCascadeLake }
 
 // Device is one RDMA device and what the brick knows of its DDIO.
 type Device struct {
@@ -97,37 +83,6 @@ type Device struct {
 // Sentence explains the device's state to a person.
 func (d Device) Sentence() string {
 	return d.Reason.Sentence(d.Platform)
-}
-
-// Sentence explains r to a person.
-func (r Reason) Sentence(p Platform) string {
-	switch r {
-	case ReasonRead:
-		return "read from the root port's perfctrlsts registers"
-	case ReasonDisabled:
-		return "turned off by --ddio disable and read back"
-	case ReasonDeclared:
-		return "declared off by the administrator (--ddio assume-off); the brick cannot verify it"
-	case ReasonPolicyOff:
-		return "not examined: --ddio off never uses APM"
-	case ReasonNoPermission:
-		return "the root port's configuration space past 64 bytes is readable only by root; run brickd as root or declare DDIO with --ddio assume-off"
-	case ReasonNoPortControl:
-		return p.String() + " has no per-port DDIO control (BIOS setting only); if DDIO is off in the BIOS, declare it with --ddio assume-off"
-	case ReasonAMD:
-		return "AMD platforms have no DDIO switch the operating system can read; declare it with --ddio assume-off if the platform does not allocate inbound writes in cache"
-	case ReasonNotPCI:
-		return "not a PCI device (a software RDMA device such as rxe or siw places data with CPU stores)"
-	case ReasonNoRootPort:
-		return "no PCIe root port found between the host bridge and the device"
-	case ReasonUnknownCPU:
-		return "the CPU could not be identified from cpuinfo"
-	case ReasonDisableFailed:
-		return "--ddio disable wrote the root port's registers but DDIO still reads on"
-	case ReasonConfigReadFail:
-		return "the root port's configuration space could not be read"
-	}
-	return "unknown"
 }
 
 var (
@@ -189,7 +144,7 @@ func probeDevice(sysRoot string, cpu cpuInfo, dev string, pol Policy) Device {
 	vendor, _ := readHex(filepath.Join(port, "vendor"))
 	device, _ := readHex(filepath.Join(port, "device"))
 	d.Platform = cpu.platform()
-	if d.Platform.perPort() && (vendor != 0x8086 || !skxRootPorts[uint16(device)]) {
+	if perPort(d.Platform) && (vendor != 0x8086 || !skxRootPorts[uint16(device)]) {
 		// A Skylake-SP host, but the NIC hangs off a port without the
 		// registers (a chipset root port): nothing to read.
 		d.Platform = PlatformIntelOther
@@ -206,7 +161,7 @@ func probeDevice(sysRoot string, cpu cpuInfo, dev string, pol Policy) Device {
 	case d.Platform == PlatformUnknown:
 		d.Reason = ReasonUnknownCPU
 		return d
-	case !d.Platform.perPort():
+	case !perPort(d.Platform):
 		d.Reason = ReasonNoPortControl
 		return d
 	}

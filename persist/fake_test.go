@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/brick-storage/brick/pmem"
+	"github.com/brick-storage/brick/pmem/powerfail"
 )
 
 // fakeTree is a fake sysfs + procfs, laid out (symlinks included) the way
@@ -141,5 +142,5 @@ var (
 	memNoDomain = pmem.Properties{Kind: pmem.KindFSDAX, FlushMethod: pmem.FlushCPU}
 	memFile     = pmem.Properties{Kind: pmem.KindFile, Persistent: true, FlushMethod: pmem.FlushMsync}
 	memAnon     = pmem.Properties{Kind: pmem.KindAnonymous, FlushMethod: pmem.FlushNone}
-	memSim      = pmem.Properties{Kind: pmem.KindPowerFail, Persistent: true, FlushMethod: pmem.FlushCPU, Domain: pmem.DomainADR, InPersistenceDomain: true}
+	memSim      = pmem.Properties{Kind: powerfail.Kind, Persistent: true, FlushMethod: pmem.FlushCPU, Domain: pmem.DomainADR, InPersistenceDomain: true}
 )

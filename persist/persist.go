@@ -62,111 +62,59 @@ import (
 	"github.com/brick-storage/brick/verbs"
 )
 
-// Policy is the DDIO policy (brickd --ddio).
-type Policy uint8
+// Policy is the DDIO policy (brickd --ddio): the wire enum, under
+// persist's shorter names.
+type Policy = protocol.DDIOPolicy
 
-// Policies. The numbers are part of the wire protocol (StatusReply).
+// Policies.
 const (
-	PolicyVerify    Policy = 1 // APM only where DDIO is verified off
-	PolicyDisable   Policy = 2 // turn DDIO off per root port, then verify
-	PolicyAssumeOff Policy = 3 // the administrator declares DDIO off
-	PolicyOff       Policy = 4 // never APM
+	PolicyVerify    = protocol.DDIOPolicyVerify
+	PolicyDisable   = protocol.DDIOPolicyDisable
+	PolicyAssumeOff = protocol.DDIOPolicyAssumeOff
+	PolicyOff       = protocol.DDIOPolicyOff
 )
 
 // DefaultPolicy is the policy when none is configured.
 const DefaultPolicy = PolicyVerify
 
-// ParsePolicy parses a --ddio value; "" is the default.
+// ParsePolicy parses a --ddio value (a Policy's String); "" is the default.
 func ParsePolicy(s string) (Policy, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "", "verify":
-		return PolicyVerify, nil
-	case "disable":
-		return PolicyDisable, nil
-	case "assume-off":
-		return PolicyAssumeOff, nil
-	case "off":
-		return PolicyOff, nil
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "" {
+		return DefaultPolicy, nil
+	}
+	for p := PolicyVerify; p <= PolicyOff; p++ {
+		if s == p.String() {
+			return p, nil
+		}
 	}
 	return 0, fmt.Errorf("%w %q: want verify, disable, assume-off or off", ErrPolicy, s)
 }
 
-func (p Policy) String() string {
-	switch p {
-	case PolicyVerify:
-		return "verify"
-	case PolicyDisable:
-		return "disable"
-	case PolicyAssumeOff:
-		return "assume-off"
-	case PolicyOff:
-		return "off"
-	}
-	return "unknown"
-}
-
 // DDIOState is what the brick knows about DDIO for one device.
-type DDIOState uint8
+type DDIOState = protocol.DDIOState
 
-// DDIO states. The numbers are part of the wire protocol.
+// DDIO states.
 const (
-	DDIOUnknown     DDIOState = 0 // not known: APM is not offered
-	DDIOOn          DDIOState = 1 // read from the root port: on
-	DDIOOff         DDIOState = 2 // read from the root port: off
-	DDIODeclaredOff DDIOState = 3 // the administrator's word (assume-off)
+	DDIOUnknown     = protocol.DDIOUnknown
+	DDIOOn          = protocol.DDIOOn
+	DDIOOff         = protocol.DDIOOff
+	DDIODeclaredOff = protocol.DDIODeclaredOff
 )
 
-func (s DDIOState) String() string {
-	switch s {
-	case DDIOOn:
-		return "on"
-	case DDIOOff:
-		return "off (verified)"
-	case DDIODeclaredOff:
-		return "off (declared by the administrator, not verified)"
-	}
-	return "unknown"
-}
+// ddioOff reports whether s lets APM be offered.
+func ddioOff(s DDIOState) bool { return s == DDIOOff || s == DDIODeclaredOff }
 
-// off reports whether s lets APM be offered.
-func (s DDIOState) off() bool { return s == DDIOOff || s == DDIODeclaredOff }
+// Domain is a persistence domain as the wire carries it.
+type Domain = protocol.Domain
 
-// Domain is a persistence domain: how far from the CPU a store is safe
-// from power failure.
-type Domain uint8
-
-// Domains. The numbers are part of the wire protocol.
+// Domains.
 const (
-	DomainUnknown          Domain = 0 // nothing reported (no nd region)
-	DomainNone             Domain = 1 // not power-fail safe without help (page cache, DRAM, emulated pmem)
-	DomainMemoryController Domain = 2 // ADR: stores that reach the memory controller survive
-	DomainCPUCache         Domain = 3 // eADR: stores in the CPU caches survive
+	DomainUnknown          = protocol.DomainUnknown
+	DomainNone             = protocol.DomainNone
+	DomainMemoryController = protocol.DomainMemoryController
+	DomainCPUCache         = protocol.DomainCPUCache
 )
-
-func (d Domain) String() string {
-	switch d {
-	case DomainNone:
-		return "none"
-	case DomainMemoryController:
-		return "memory_controller (ADR)"
-	case DomainCPUCache:
-		return "cpu_cache (eADR)"
-	}
-	return "unknown"
-}
-
-// domainOf converts pmem's domain to the wire enum.
-func domainOf(d pmem.Domain) Domain {
-	switch d {
-	case pmem.DomainNone:
-		return DomainNone
-	case pmem.DomainADR:
-		return DomainMemoryController
-	case pmem.DomainEADR:
-		return DomainCPUCache
-	}
-	return DomainUnknown
-}
 
 // Options configure Probe.
 type Options struct {
@@ -265,7 +213,7 @@ func (p *Posture) apmOK(s DDIOState) bool {
 	case DomainCPUCache:
 		return true // the LLC is inside the domain: DDIO does not matter
 	case DomainMemoryController:
-		return s.off()
+		return ddioOff(s)
 	}
 	return false
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/brick-storage/brick/internal/leaktest"
 	"github.com/brick-storage/brick/pmem"
+	"github.com/brick-storage/brick/pmem/powerfail"
 	"github.com/brick-storage/brick/protocol"
 	"github.com/brick-storage/brick/verbs"
 )
@@ -562,7 +563,7 @@ func TestMethodFeatures(t *testing.T) {
 // DDIO truth; other regions have none.
 func TestModelledDDIO(t *testing.T) {
 	for _, ddio := range []bool{false, true} {
-		r, err := pmem.NewPowerFail(2*pmem.FrameSize, pmem.PowerFailConfig{DDIO: ddio})
+		r, err := powerfail.New(2*pmem.FrameSize, powerfail.Config{DDIO: ddio})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -598,13 +599,13 @@ func TestFill(t *testing.T) {
 	}
 	var r protocol.StatusReply
 	p.Fill(&r)
-	if r.Domain != uint8(DomainMemoryController) || r.PlatformDomain != uint8(DomainMemoryController) ||
-		r.DDIOPolicy != uint8(PolicyVerify) || !r.SoftwareRNIC || r.SoftwareDDIO != uint8(DDIOUnknown) ||
+	if r.Domain != DomainMemoryController || r.PlatformDomain != DomainMemoryController ||
+		r.DDIOPolicy != PolicyVerify || !r.SoftwareRNIC || r.SoftwareDDIO != DDIOUnknown ||
 		r.Methods != p.Methods() || len(r.Devices) != 2 {
 		t.Fatalf("%+v", r)
 	}
-	want := protocol.DDIODevice{Name: "mlx5_0", PCI: skxNIC, RootPort: skxPort, Platform: uint8(PlatformSkylakeSP), State: uint8(DDIOOff), Reason: uint8(ReasonRead)}
-	if r.Devices[0] != want || r.Devices[1].Name != "rxe0" || r.Devices[1].Reason != uint8(ReasonNotPCI) {
+	want := protocol.DDIODevice{Name: "mlx5_0", PCI: skxNIC, RootPort: skxPort, Platform: PlatformSkylakeSP, State: DDIOOff, Reason: ReasonRead}
+	if r.Devices[0] != want || r.Devices[1].Name != "rxe0" || r.Devices[1].Reason != ReasonNotPCI {
 		t.Fatalf("devices %+v", r.Devices)
 	}
 }
@@ -621,7 +622,7 @@ func FuzzCPUInfo(f *testing.F) {
 			t.Fatal(err)
 		}
 		c := readCPUInfo(dir)
-		if c.platform().perPort() && (c.vendor != "GenuineIntel" || c.family != 6 || c.model != 85) {
+		if perPort(c.platform()) && (c.vendor != "GenuineIntel" || c.family != 6 || c.model != 85) {
 			t.Fatalf("per-port control for %+v", c)
 		}
 	})

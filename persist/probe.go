@@ -30,7 +30,7 @@ func Probe(opts Options) (*Posture, error) {
 	if err != nil {
 		p.Notes = append(p.Notes, fmt.Sprintf("the platform's persistence domain could not be read: %v", err))
 	}
-	p.Platform = domainOf(plat)
+	p.Platform = plat
 	p.Domain = effectiveDomain(opts.Memory)
 
 	if (p.Policy == PolicyAssumeOff || p.Policy == PolicyDisable) && p.Domain < DomainMemoryController {
@@ -73,7 +73,7 @@ func effectiveDomain(m pmem.Properties) Domain {
 	if !m.Persistent || !m.InPersistenceDomain {
 		return DomainNone // volatile, or a page cache stands between
 	}
-	if d := domainOf(m.Domain); d >= DomainMemoryController {
+	if d := m.Domain; d >= DomainMemoryController {
 		return d
 	}
 	// In the domain by the backend's word but no named domain: the

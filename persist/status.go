@@ -6,16 +6,16 @@ import "github.com/brick-storage/brick/protocol"
 // every field after the UUID (at most protocol.MaxStatusDevices devices).
 func (p *Posture) Fill(r *protocol.StatusReply) {
 	r.Methods = p.Methods()
-	r.Domain = uint8(p.Domain)
-	r.PlatformDomain = uint8(p.Platform)
-	r.DDIOPolicy = uint8(p.Policy)
+	r.Domain = p.Domain
+	r.PlatformDomain = p.Platform
+	r.DDIOPolicy = p.Policy
 	r.SoftwareRNIC = p.SoftwareRNIC
-	r.SoftwareDDIO = uint8(p.Software)
+	r.SoftwareDDIO = p.Software
 	r.Devices = nil
 	for _, d := range p.Devices[:min(len(p.Devices), protocol.MaxStatusDevices)] {
 		r.Devices = append(r.Devices, protocol.DDIODevice{
 			Name: d.Name, PCI: d.PCI, RootPort: d.RootPort,
-			Platform: uint8(d.Platform), State: uint8(d.State), Reason: uint8(d.Reason),
+			Platform: d.Platform, State: d.State, Reason: d.Reason,
 		})
 	}
 }

@@ -59,13 +59,4 @@ func (r *anonRegion) Bind(b Binding) error {
 	return r.bind(b, func([]byte) error { return nil })
 }
 
-// Zero gives frame i's pages back to the kernel; they read as zero again.
-func (r *anonRegion) Zero(i uint64) error {
-	frame := r.Frame(i)
-	if err := unix.Madvise(frame, unix.MADV_DONTNEED); err != nil {
-		clear(frame)
-	}
-	return nil
-}
-
 func (r *anonRegion) Close() error { return r.unmap() }

@@ -124,8 +124,8 @@ func TestOpenDevDAXOnCharDevice(t *testing.T) {
 	if err := r.Flush(make([]byte, 8)); !errors.Is(err, ErrRange) {
 		t.Fatalf("Flush outside = %v, want ErrRange", err)
 	}
-	if err := r.Zero(2); err != nil || f[100] != 0 {
-		t.Fatalf("Zero: %v, byte %d", err, f[100])
+	if err := zeroFrame(r, 2); err != nil || f[100] != 0 {
+		t.Fatalf("zeroing: %v, byte %d", err, f[100])
 	}
 	h, err := HooksFor(r, f[4096:8192])
 	if err != nil {

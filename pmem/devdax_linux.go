@@ -130,13 +130,6 @@ func (r *devdaxRegion) Flush(b []byte) error {
 // Bind records b in the superblock and flushes it.
 func (r *devdaxRegion) Bind(b Binding) error { return r.bind(b, r.Flush) }
 
-// Zero clears data frame i with stores and flushes it.
-func (r *devdaxRegion) Zero(i uint64) error {
-	frame := r.Frame(i)
-	clear(frame)
-	return r.Flush(frame)
-}
-
 // Close unmaps the device and releases its lock.
 func (r *devdaxRegion) Close() error {
 	if err := r.unmap(); err != nil {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/brick-storage/brick/protocol"
 )
 
 // DefaultSysfsRoot is where sysfs is mounted. Every sysfs read in this
@@ -15,49 +17,29 @@ import (
 const DefaultSysfsRoot = "/sys"
 
 // Domain is a platform persistence domain: the point from which a store
-// survives power loss.
-type Domain string
+// survives power loss. It is the wire's enum (protocol.Domain, numbered
+// from weakest to strongest); pmem names its values after the mechanism
+// and reads them in the kernel's words (regionDomain).
+type Domain = protocol.Domain
 
-// Persistence domains, in the kernel's words where it has them
-// (/sys/bus/nd/devices/regionN/persistence_domain).
+// Persistence domains.
 const (
 	// DomainUnknown: not DAX memory, or no NVDIMM region on the machine.
-	DomainUnknown Domain = ""
+	DomainUnknown = protocol.DomainUnknown
 	// DomainNone: an nd region with no persistence guarantee (the kernel
 	// leaves persistence_domain empty, e.g. virtio-pmem).
-	DomainNone Domain = "none"
+	DomainNone = protocol.DomainNone
 	// DomainADR: stores are persistent once they reach the memory
 	// controller; CPU caches must be flushed.
-	DomainADR Domain = "memory_controller"
+	DomainADR = protocol.DomainMemoryController
 	// DomainEADR: the CPU caches are flushed on power loss; a store is
 	// persistent once globally visible.
-	DomainEADR Domain = "cpu_cache"
+	DomainEADR = protocol.DomainCPUCache
 )
 
-// rank orders domains from weakest to strongest.
-func (d Domain) rank() int {
-	switch d {
-	case DomainNone:
-		return 1
-	case DomainADR:
-		return 2
-	case DomainEADR:
-		return 3
-	}
-	return 0
-}
-
-// Persistent reports whether memory in domain d is persistent at all
+// persistentDomain reports whether memory in domain d is persistent at all
 // (ADR or eADR).
-func (d Domain) Persistent() bool { return d.rank() >= DomainADR.rank() }
-
-// String is the kernel's name, "unknown" for DomainUnknown.
-func (d Domain) String() string {
-	if d == DomainUnknown {
-		return "unknown"
-	}
-	return string(d)
-}
+func persistentDomain(d Domain) bool { return d >= DomainADR }
 
 // ParseDomain parses an administrator's declaration: "adr" or
 // "memory_controller", "eadr" or "cpu_cache", "none".
@@ -109,7 +91,7 @@ func DetectDomain(sysfsRoot string) (Domain, error) {
 		if err != nil {
 			return DomainUnknown, err
 		}
-		if found == DomainUnknown || d.rank() < found.rank() {
+		if found == DomainUnknown || d < found {
 			found = d
 		}
 	}
@@ -145,7 +127,7 @@ func regionDomain(dir string) (Domain, error) {
 // never claims a persistence the platform does not give.
 func daxProperties(kind Kind, d Domain) Properties {
 	p := Properties{Kind: kind, Domain: d, FlushMethod: FlushCPU, CPUFlush: CPUFlushInstruction()}
-	if d.Persistent() {
+	if persistentDomain(d) {
 		p.Persistent = true
 		p.InPersistenceDomain = true
 	}

@@ -236,35 +236,6 @@ func (r *fileRegion) Flush(b []byte) error {
 // Bind records b in the superblock and makes it durable.
 func (r *fileRegion) Bind(b Binding) error { return r.bind(b, r.Flush) }
 
-// Zero zeroes data frame i with FALLOC_FL_ZERO_RANGE, which keeps the
-// frame's disk blocks (a punched hole would bring back the SIGBUS that
-// reserveImage prevents) and drops the mapped pages, then syncs the range.
-// File systems without it get zeroes written and flushed instead.
-//
-// On fsdax the frame is cleared with stores and flushed instead: changing
-// the extents of a DAX file would wait for every pin on its pages (an RNIC
-// registration) to drop.
-func (r *fileRegion) Zero(i uint64) error {
-	frame := r.Frame(i)
-	if r.dax {
-		clear(frame)
-		return r.cpuFlush(frame)
-	}
-	off := int64(i+1) * FrameSize
-	err := unix.Fallocate(int(r.f.Fd()), unix.FALLOC_FL_ZERO_RANGE|unix.FALLOC_FL_KEEP_SIZE, off, FrameSize)
-	switch {
-	case err == nil:
-	case errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS):
-		clear(frame)
-	default:
-		return fmt.Errorf("pmem: zeroing frame %d of %s: %w", i, r.path, err)
-	}
-	if err := unix.Msync(frame, unix.MS_SYNC); err != nil {
-		return fmt.Errorf("pmem: msync frame %d of %s: %w", i, r.path, err)
-	}
-	return nil
-}
-
 // Close unmaps the image and releases its lock.
 func (r *fileRegion) Close() error {
 	if err := r.unmap(); err != nil {

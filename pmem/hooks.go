@@ -17,21 +17,22 @@ type DataPath interface {
 	Flush(off, n int) error
 }
 
-// hooker is implemented by regions that model the data path (the power-fail
-// simulator).
-type hooker interface {
-	hooks(b []byte) (DataPath, error)
+// DataPathModel is implemented by regions that model what an RNIC does to
+// their memory (the power-fail simulator in pmem/powerfail): HooksFor asks
+// them for the hooks of a registration of b.
+type DataPathModel interface {
+	DataPath(b []byte) (DataPath, error)
 }
 
 // HooksFor returns the data-path hooks for b, a sub-slice of one of r's
 // frames that is being registered with an RNIC; offsets passed to the hooks
-// are relative to b. For the power-fail simulator they drive its model; for
+// are relative to b. For a DataPathModel they drive its model; for
 // every other backend Placed and ReadServed do nothing (real hardware does
 // those in silicon) and Flush is r.Flush of the range, which is what makes
 // an RDMA FLUSH on file-backed memory durable.
 func HooksFor(r Region, b []byte) (DataPath, error) {
-	if h, ok := r.(hooker); ok {
-		return h.hooks(b)
+	if m, ok := r.(DataPathModel); ok {
+		return m.DataPath(b)
 	}
 	return regionHooks{r: r, b: b}, nil
 }

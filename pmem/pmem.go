@@ -34,9 +34,10 @@
 //     kernel refuses MAP_SYNC (EOPNOTSUPP) for a file not on DAX; OpenFSDAX
 //     reports that as ErrNotSupported.
 //
-//   - KindPowerFail: the power-fail simulator (powerfail.go), live memory
-//     plus a shadow persistent image, tracking where every byte is (posted
-//     in the NIC/PCIe path, in the CPU cache, or persistent). Tests only.
+// Tests add a fifth, the power-fail simulator in pmem/powerfail, which
+// implements Region over ordinary memory (FormatImage gives it the same
+// superblock) and models the data path (DataPathModel). Open cannot select
+// it.
 //
 // Open chooses the backend for a path: device-DAX for /dev/dax*, fsdax when
 // statx reports STATX_ATTR_DAX, otherwise a plain file.
@@ -52,8 +53,9 @@
 // Data-path hooks: HooksFor(r, b) returns an object with the method set of
 // verbs.Hooks (Placed, ReadServed, Flush) for memory b registered with an
 // RNIC. For real memory only Flush does something (it flushes the range
-// like Region.Flush); for the power-fail simulator the hooks drive its
-// model. pmem does not import verbs; the method sets match structurally.
+// like Region.Flush); for a region that is a DataPathModel (the power-fail
+// simulator) the hooks drive its model. pmem does not import verbs; the
+// method sets match structurally.
 //
 // The API the rest of brick uses (persist/, brick/, cmd/brickd):
 //
@@ -64,7 +66,7 @@
 //	DetectDomain(sysfsRoot) (Domain, error) the platform's persistence domain
 //	HooksFor(r, buf) (DataPath, error)      verbs.Hooks for a registration
 //	CPUFlush(b), Fence(), CPUFlushInstruction()
-//	NewPowerFail, (*PowerFail).Crash, Stored, StateAt, Stats  (tests)
+//	FormatImage, DataPathModel              for regions kept in memory (pmem/powerfail)
 //
 // The superblock (frame 0, offset 0, little-endian; offsets are the sbOff*
 // and bindOff* constants in superblock.go):
@@ -115,7 +117,6 @@ const (
 	KindAnonymous Kind = "anonymous"
 	KindDevDAX    Kind = "devdax"
 	KindFSDAX     Kind = "fsdax"
-	KindPowerFail Kind = "powerfail"
 )
 
 // FlushMethod is how a backend makes a range durable.
@@ -181,8 +182,11 @@ const (
 // Region is one mapped pmem region: frame 0 holds the superblock, data frames
 // follow.
 //
-// Frame slices stay valid until Close; using them afterwards faults. Frame,
-// Flush and Zero may be called concurrently on different frames.
+// Frame slices stay valid until Close; using them afterwards faults. Frame
+// and Flush may be called concurrently on different frames. A frame is
+// zeroed with stores and a Flush (brick.zeroFrame): changing a file's
+// extents would detach its pages from an RNIC registration that pinned
+// them.
 type Region interface {
 	// Kind is the backend.
 	Kind() Kind
@@ -206,13 +210,6 @@ type Region interface {
 	// flush of the cache lines covering b (SFENCE only under eADR); a
 	// no-op for anonymous memory. A slice outside the region: ErrRange.
 	Flush(b []byte) error
-	// Zero zeroes data frame i and makes the zeroes durable. A file
-	// backend may change the frame's extents (FALLOC_FL_ZERO_RANGE), which
-	// detaches its pages from any RNIC registration that pinned them: the
-	// brick therefore zeroes frames it hands out with Frame+clear+Flush
-	// instead (brick.zeroFrame), and Zero is for frames nothing has
-	// registered.
-	Zero(i uint64) error
 	// Binding is the metadata store the superblock records as mapping this
 	// region (zero: none yet). false: a version-1 superblock, written
 	// before bindings existed, which cannot say whether a store maps it.
@@ -222,7 +219,8 @@ type Region interface {
 	Bind(b Binding) error
 	// Path is the backing file, "" for anonymous memory.
 	Path() string
-	// Properties say what the region can promise (added for persist/).
+	// Properties say what the region can promise; persist chooses the
+	// persist method from them.
 	Properties() Properties
 	// Close unmaps the region and releases the image lock.
 	Close() error

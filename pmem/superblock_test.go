@@ -206,18 +206,3 @@ func TestExisting(t *testing.T) {
 		}
 	}
 }
-
-// TestPowerFailBinding: the simulator's Bind reaches its persistent image.
-func TestPowerFailBinding(t *testing.T) {
-	r, err := NewPowerFail(testSize, PowerFailConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := Binding{Store: [16]byte{9}, Generation: 4}
-	if err := r.Bind(want); err != nil {
-		t.Fatal(err)
-	}
-	if b, ok := r.Crash().Binding(); !ok || b != want {
-		t.Fatalf("after a crash: %+v (%v), want %+v", b, ok, want)
-	}
-}

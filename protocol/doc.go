@@ -71,9 +71,9 @@
 //	StatusRequest:  empty                                                 (0)
 //	StatusReply:    frames, free frames, blocks, mapped, unclean u64,
 //	                sessions u32, backend u8, persistent u8, methods u8,
-//	                reserved u8, brick UUID [16],
+//	                cpu flush u8, brick UUID [16],
 //	                domain u8, platform domain u8, ddio policy u8,
-//	                software rnic u8, software ddio u8, reserved u8,
+//	                software rnic u8, software ddio u8, capabilities u8,
 //	                count u16 (≤ 32),
 //	                count × {name [64], pci [16], root port [16] (NUL-padded),
 //	                         platform u8, ddio state u8, reason u8, pad [5]},

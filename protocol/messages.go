@@ -4,6 +4,11 @@ import "encoding/binary"
 
 var be = binary.BigEndian
 
+// BlockSize is the unit of the protocol: block IDs are multiples of it and a
+// map covers one block. The brick's frames (pmem.FrameSize) and tier slots
+// hold one block each.
+const BlockSize = 2 << 20
+
 // Map flags.
 const (
 	MapReadOnly  uint32 = 1 << 0
@@ -70,26 +75,6 @@ func (s ExtentState) String() string {
 	}
 	return "unknown"
 }
-
-// Backend kinds in a StatusReply.
-const (
-	BackendAnonymous uint8 = 1
-	BackendFile      uint8 = 2
-	BackendFSDAX     uint8 = 3
-	BackendDevDAX    uint8 = 4
-	BackendPowerFail uint8 = 5 // the power-fail simulator (tests)
-)
-
-// CPU flush instructions in a StatusReply: how the brick writes its own
-// stores (zeroing, tier moves, GPSPM) back to the persistence domain. 0:
-// none (msync, or volatile memory).
-const (
-	CPUFlushCLFLUSH    uint8 = 1
-	CPUFlushCLFLUSHOPT uint8 = 2
-	CPUFlushCLWB       uint8 = 3
-	CPUFlushSFENCE     uint8 = 4 // eADR: the caches are persistent, a fence suffices
-	CPUFlushSimulated  uint8 = 5 // the power-fail simulator
-)
 
 // Message sizes.
 const (
@@ -294,129 +279,6 @@ func (m *ListReply) unmarshal(b []byte) error {
 		x := b[listReplyHead+i*extentSize:][:extentSize]
 		m.Extents[i] = Extent{First: be.Uint64(x[0:]), Blocks: be.Uint64(x[8:]), State: ExtentState(x[16])}
 	}
-	return nil
-}
-
-// StatusRequest asks for the brick's status.
-type StatusRequest struct{}
-
-func (*StatusRequest) Type() Type               { return TypeStatus }
-func (*StatusRequest) size() int                { return 0 }
-func (*StatusRequest) marshal([]byte)           {}
-func (*StatusRequest) unmarshal(b []byte) error { return checkLen(b, 0) }
-
-// StatusReply describes the brick. The fields after UUID are its
-// persistence posture (package persist defines the numbers of Domain,
-// DDIOPolicy, the DDIO states, platforms and reasons).
-type StatusReply struct {
-	Frames, FreeFrames, Blocks, Mapped, Unclean uint64
-	Sessions                                    uint32
-	Backend                                     uint8
-	Persistent                                  bool
-	Methods                                     uint8 // bit (1<<PersistMethod) per method offered
-	CPUFlush                                    uint8 // CPUFlush*; 0 when not flushed by the CPU
-	UUID                                        [16]byte
-
-	Domain         uint8 // effective persistence domain of the brick's memory
-	PlatformDomain uint8 // what the platform's NVDIMM regions report
-	DDIOPolicy     uint8
-	// SoftwareRNIC: sessions arrive on the software RNIC; SoftwareDDIO is
-	// the DDIO state used for them.
-	SoftwareRNIC bool
-	SoftwareDDIO uint8
-	Devices      []DDIODevice // at most MaxStatusDevices
-
-	// The slow tier (a trailer after the devices): its slots, how many are
-	// free, and the blocks on it. All zero without a tier.
-	TierSlots, TierFreeSlots, Tiered uint64
-}
-
-// DDIODevice is one RDMA device's DDIO state in a StatusReply.
-type DDIODevice struct {
-	Name     string // at most 64 bytes (longer is cut)
-	PCI      string // PCI function, at most 16 bytes
-	RootPort string // root port, at most 16 bytes
-	Platform uint8
-	State    uint8
-	Reason   uint8
-}
-
-func (*StatusReply) Type() Type { return TypeStatus | ReplyBit }
-func (m *StatusReply) size() int {
-	return statusReplyHead + ddioDeviceSize*min(len(m.Devices), MaxStatusDevices) + statusTierSize
-}
-func (m *StatusReply) marshal(b []byte) {
-	be.PutUint64(b[0:], m.Frames)
-	be.PutUint64(b[8:], m.FreeFrames)
-	be.PutUint64(b[16:], m.Blocks)
-	be.PutUint64(b[24:], m.Mapped)
-	be.PutUint64(b[32:], m.Unclean)
-	be.PutUint32(b[40:], m.Sessions)
-	b[44] = m.Backend
-	b[45] = boolByte(m.Persistent)
-	b[46] = m.Methods
-	b[47] = m.CPUFlush
-	copy(b[48:64], m.UUID[:])
-	h := b[statusReplyBase:statusReplyHead]
-	h[0], h[1], h[2] = m.Domain, m.PlatformDomain, m.DDIOPolicy
-	h[3], h[4], h[5] = boolByte(m.SoftwareRNIC), m.SoftwareDDIO, 0
-	n := min(len(m.Devices), MaxStatusDevices)
-	be.PutUint16(h[6:], uint16(n))
-	for i, d := range m.Devices[:n] {
-		x := b[statusReplyHead+i*ddioDeviceSize:][:ddioDeviceSize]
-		clear(x)
-		copy(x[0:ddioNameSize], d.Name)
-		copy(x[ddioNameSize:][:pciAddrSize], d.PCI)
-		copy(x[ddioNameSize+pciAddrSize:][:pciAddrSize], d.RootPort)
-		x[96], x[97], x[98] = d.Platform, d.State, d.Reason
-	}
-	t := b[statusReplyHead+n*ddioDeviceSize:][:statusTierSize]
-	be.PutUint64(t[0:], m.TierSlots)
-	be.PutUint64(t[8:], m.TierFreeSlots)
-	be.PutUint64(t[16:], m.Tiered)
-}
-func (m *StatusReply) unmarshal(b []byte) error {
-	if len(b) < statusReplyHead {
-		return ErrShort
-	}
-	n := int(be.Uint16(b[statusReplyBase+6:]))
-	if n > MaxStatusDevices {
-		return ErrTooLarge
-	}
-	if err := checkLen(b, statusReplyHead+n*ddioDeviceSize+statusTierSize); err != nil {
-		return err
-	}
-	m.Frames = be.Uint64(b[0:])
-	m.FreeFrames = be.Uint64(b[8:])
-	m.Blocks = be.Uint64(b[16:])
-	m.Mapped = be.Uint64(b[24:])
-	m.Unclean = be.Uint64(b[32:])
-	m.Sessions = be.Uint32(b[40:])
-	m.Backend = b[44]
-	m.Persistent = b[45] != 0
-	m.Methods = b[46]
-	m.CPUFlush = b[47]
-	copy(m.UUID[:], b[48:64])
-	h := b[statusReplyBase:statusReplyHead]
-	m.Domain, m.PlatformDomain, m.DDIOPolicy = h[0], h[1], h[2]
-	m.SoftwareRNIC, m.SoftwareDDIO = h[3] != 0, h[4]
-	m.Devices = nil
-	if n > 0 {
-		m.Devices = make([]DDIODevice, n)
-	}
-	for i := range m.Devices {
-		x := b[statusReplyHead+i*ddioDeviceSize:][:ddioDeviceSize]
-		m.Devices[i] = DDIODevice{
-			Name:     cString(x[0:ddioNameSize]),
-			PCI:      cString(x[ddioNameSize:][:pciAddrSize]),
-			RootPort: cString(x[ddioNameSize+pciAddrSize:][:pciAddrSize]),
-			Platform: x[96], State: x[97], Reason: x[98],
-		}
-	}
-	t := b[statusReplyHead+n*ddioDeviceSize:][:statusTierSize]
-	m.TierSlots = be.Uint64(t[0:])
-	m.TierFreeSlots = be.Uint64(t[8:])
-	m.Tiered = be.Uint64(t[16:])
 	return nil
 }
 

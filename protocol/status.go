@@ -71,3 +71,34 @@ func StatusOf(err error) Status {
 	}
 	return StatusInternal
 }
+
+// Label is s as a short metric label value (errno-like).
+func (s Status) Label() string {
+	switch s {
+	case StatusOK:
+		return "ok"
+	case StatusExist:
+		return "eexist"
+	case StatusNoSpace:
+		return "enospc"
+	case StatusInvalid:
+		return "einval"
+	case StatusNotFound:
+		return "enoent"
+	case StatusBusy:
+		return "ebusy"
+	case StatusNotMapped:
+		return "enotmapped"
+	case StatusProtocol:
+		return "eproto"
+	case StatusPermission:
+		return "eperm"
+	case StatusNotSupported:
+		return "enotsup"
+	case StatusLimit:
+		return "elimit"
+	case StatusNoSession:
+		return "enosession"
+	}
+	return "internal"
+}

@@ -254,7 +254,7 @@ func runBench(c *call) error {
 	}()
 
 	rep := &bench.Report{
-		Brick: c.String("addr"), Backend: backendName(st.Backend), Methods: methodNames(st.Methods),
+		Brick: c.String("addr"), Backend: backendName(st), Methods: methodNames(st.Methods),
 		Started: time.Now(), Duration: p.d.Seconds(), Transport: transportName(c.String("addr")),
 	}
 	cases := p.cases(offeredMethods(st.Methods))

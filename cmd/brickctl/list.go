@@ -115,7 +115,7 @@ func writeExtents(w *bufio.Writer, extents []protocol.Extent, asJSON bool) {
 			w.WriteString("\",\n    \"blocks\": ")
 			w.Write(strconv.AppendUint(num[:0], e.Blocks, 10))
 			w.WriteString(",\n    \"bytes\": ")
-			w.Write(strconv.AppendUint(num[:0], e.Blocks*client.BlockSize, 10))
+			w.Write(strconv.AppendUint(num[:0], e.Blocks*protocol.BlockSize, 10))
 			w.WriteString(",\n    \"state\": ")
 			num = strconv.AppendQuote(num[:0], e.State.String())
 			w.Write(num)
@@ -143,7 +143,7 @@ func writeExtents(w *bufio.Writer, extents []protocol.Extent, asJSON bool) {
 		width[0] = max(width[0], len(appendHexID(num[:0], e.First)))
 		width[1] = max(width[1], len(appendHexID(num[:0], lastOf(e))))
 		width[2] = max(width[2], len(strconv.AppendUint(num[:0], e.Blocks, 10)))
-		width[3] = max(width[3], len(appendHumanBytes(num[:0], e.Blocks*client.BlockSize)))
+		width[3] = max(width[3], len(appendHumanBytes(num[:0], e.Blocks*protocol.BlockSize)))
 		total += e.Blocks
 	}
 	const gap = 2
@@ -164,7 +164,7 @@ func writeExtents(w *bufio.Writer, extents []protocol.Extent, asJSON bool) {
 		cell(1, num)
 		num = strconv.AppendUint(num[:0], e.Blocks, 10)
 		cell(2, num)
-		num = appendHumanBytes(num[:0], e.Blocks*client.BlockSize)
+		num = appendHumanBytes(num[:0], e.Blocks*protocol.BlockSize)
 		cell(3, num)
 		w.WriteString(e.State.String())
 		w.WriteByte('\n')
@@ -173,7 +173,7 @@ func writeExtents(w *bufio.Writer, extents []protocol.Extent, asJSON bool) {
 }
 
 // lastOf is the ID of an extent's last block.
-func lastOf(e protocol.Extent) uint64 { return e.First + (e.Blocks-1)*client.BlockSize }
+func lastOf(e protocol.Extent) uint64 { return e.First + (e.Blocks-1)*protocol.BlockSize }
 
 // appendHexID appends hexID(id).
 func appendHexID(b []byte, id uint64) []byte {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/brick-storage/brick/persist"
 	"github.com/brick-storage/brick/protocol"
 )
 
@@ -14,34 +13,34 @@ import (
 func postureJSON(st *protocol.StatusReply) map[string]any {
 	devs := []map[string]any{}
 	for _, d := range st.Devices {
-		p := persist.Platform(d.Platform)
+		p := d.Platform
 		devs = append(devs, map[string]any{
 			"name": d.Name, "pci": d.PCI, "root_port": d.RootPort, "platform": p.String(),
-			"ddio": persist.DDIOState(d.State).String(), "why": persist.Reason(d.Reason).Sentence(p),
+			"ddio": d.State.String(), "why": d.Reason.Sentence(p),
 		})
 	}
 	v := map[string]any{
-		"domain":          persist.Domain(st.Domain).String(),
-		"platform_domain": persist.Domain(st.PlatformDomain).String(),
-		"ddio_policy":     persist.Policy(st.DDIOPolicy).String(),
+		"domain":          st.Domain.String(),
+		"platform_domain": st.PlatformDomain.String(),
+		"ddio_policy":     st.DDIOPolicy.String(),
 		"rdma_devices":    devs,
 		"software_rnic":   nil,
 	}
 	if st.SoftwareRNIC {
-		v["software_rnic"] = map[string]any{"ddio": persist.DDIOState(st.SoftwareDDIO).String()}
+		v["software_rnic"] = map[string]any{"ddio": st.SoftwareDDIO.String()}
 	}
 	return v
 }
 
 // postureText is the human form: a few aligned lines.
 func postureText(b *strings.Builder, st *protocol.StatusReply) {
-	fmt.Fprintf(b, "\ndomain     %s (platform reports %s)", persist.Domain(st.Domain), persist.Domain(st.PlatformDomain))
-	fmt.Fprintf(b, "\nddio       policy %s", persist.Policy(st.DDIOPolicy))
+	fmt.Fprintf(b, "\ndomain     %s (platform reports %s)", st.Domain, st.PlatformDomain)
+	fmt.Fprintf(b, "\nddio       policy %s", st.DDIOPolicy)
 	if st.SoftwareRNIC {
-		fmt.Fprintf(b, "\n           software RNIC (tcp://): %s", persist.DDIOState(st.SoftwareDDIO))
+		fmt.Fprintf(b, "\n           software RNIC (tcp://): %s", st.SoftwareDDIO)
 	}
 	for _, d := range st.Devices {
-		p := persist.Platform(d.Platform)
+		p := d.Platform
 		where := "no PCI function"
 		if d.PCI != "" {
 			where = d.PCI
@@ -49,7 +48,7 @@ func postureText(b *strings.Builder, st *protocol.StatusReply) {
 				where += " under root port " + d.RootPort
 			}
 		}
-		fmt.Fprintf(b, "\n           %s (%s, %s): %s; %s", d.Name, where, p, persist.DDIOState(d.State), persist.Reason(d.Reason).Sentence(p))
+		fmt.Fprintf(b, "\n           %s (%s, %s): %s; %s", d.Name, where, p, d.State, d.Reason.Sentence(p))
 	}
 	if st.Methods&(1<<protocol.PersistFlush) != 0 {
 		b.WriteString("\nnote       flush is used by sessions whose RNIC offers RDMA FLUSH; the others get apm or gpspm")

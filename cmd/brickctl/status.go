@@ -28,38 +28,22 @@ func statusCommand() *cli.Command {
 	}
 }
 
-func backendName(b uint8) string {
-	switch b {
-	case protocol.BackendAnonymous:
-		return "anonymous (volatile)"
-	case protocol.BackendFile:
-		return "file (msync)"
-	case protocol.BackendFSDAX:
-		return "fsdax"
-	case protocol.BackendDevDAX:
-		return "devdax"
-	case protocol.BackendPowerFail:
-		return "power-fail simulator"
-	}
-	return "unknown"
-}
-
 // cpuFlushName names the instruction the brick flushes its own stores
 // with; empty when it does not flush with the CPU.
-func cpuFlushName(c uint8) string {
-	switch c {
-	case protocol.CPUFlushCLFLUSH:
-		return "clflush+sfence"
-	case protocol.CPUFlushCLFLUSHOPT:
-		return "clflushopt+sfence"
-	case protocol.CPUFlushCLWB:
-		return "clwb+sfence"
-	case protocol.CPUFlushSFENCE:
-		return "sfence (eADR)"
-	case protocol.CPUFlushSimulated:
-		return "simulated"
+func cpuFlushName(c protocol.CPUFlush) string {
+	if c == protocol.CPUFlushNone {
+		return ""
 	}
-	return ""
+	return c.String()
+}
+
+// backendName is the backend and, for one the protocol does not name, what
+// its memory promises.
+func backendName(st *protocol.StatusReply) string {
+	if st.Backend == protocol.BackendOther {
+		return "other (" + st.Capabilities.String() + ")"
+	}
+	return st.Backend.String()
 }
 
 func methodNames(bits uint8) []string {
@@ -77,9 +61,9 @@ func printStatus(c *call, addr string, st *protocol.StatusReply) error {
 	v := map[string]any{
 		"addr": addr, "uuid": uuid.UUID(st.UUID).String(),
 		"frames": st.Frames, "free_frames": st.FreeFrames, "blocks": st.Blocks,
-		"capacity_bytes": st.Frames * client.BlockSize, "used_bytes": used * client.BlockSize,
+		"capacity_bytes": st.Frames * protocol.BlockSize, "used_bytes": used * protocol.BlockSize,
 		"mapped_blocks": st.Mapped, "unclean_blocks": st.Unclean, "sessions": st.Sessions,
-		"backend": backendName(st.Backend), "persistent": st.Persistent, "persist_methods": methodNames(st.Methods),
+		"backend": backendName(st), "capabilities": st.Capabilities.String(), "persistent": st.Persistent, "persist_methods": methodNames(st.Methods),
 		"cpu_flush":      cpuFlushName(st.CPUFlush),
 		"persistence":    postureJSON(st),
 		"block_capacity": blockCapacity(st),
@@ -89,18 +73,18 @@ func printStatus(c *call, addr string, st *protocol.StatusReply) error {
 	if methods == "" {
 		methods = "none: writes are never persistent"
 	}
-	backend := backendName(st.Backend)
+	backend := backendName(st)
 	if f := cpuFlushName(st.CPUFlush); f != "" {
 		backend += ", cpu flush " + f
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "brick %s at %s\n", uuid.UUID(st.UUID), addr)
 	fmt.Fprintf(&b, "capacity   %s in %d frames, %s of them used, %d frames free\n",
-		humanBytes(st.Frames*client.BlockSize), st.Frames, humanBytes(used*client.BlockSize), st.FreeFrames)
+		humanBytes(st.Frames*protocol.BlockSize), st.Frames, humanBytes(used*protocol.BlockSize), st.FreeFrames)
 	fmt.Fprintf(&b, "blocks     %d allocated of at most %d\n", st.Blocks, blockCapacity(st))
 	if st.TierSlots > 0 {
 		fmt.Fprintf(&b, "tier       %s in %d slots, %d block(s) tiered, %d slots free\n",
-			humanBytes(st.TierSlots*client.BlockSize), st.TierSlots, st.Tiered, st.TierFreeSlots)
+			humanBytes(st.TierSlots*protocol.BlockSize), st.TierSlots, st.Tiered, st.TierFreeSlots)
 	}
 	fmt.Fprintf(&b, "maps       %d block(s) mapped, %d session(s)\n", st.Mapped, st.Sessions)
 	fmt.Fprintf(&b, "backend    %s, persistent: %v, persist methods: %s", backend, st.Persistent, methods)

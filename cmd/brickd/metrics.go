@@ -6,7 +6,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/brick-storage/brick/alloc2m"
-	"github.com/brick-storage/brick/persist"
 	"github.com/brick-storage/brick/protocol"
 	"github.com/brick-storage/brick/verbs"
 )
@@ -124,38 +123,12 @@ func (p postureCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(postureMethod, prometheus.GaugeValue, v, m.String())
 	}
 	ch <- prometheus.MustNewConstMetric(postureDomain, prometheus.GaugeValue, 1,
-		domainLabel(persist.Domain(st.Domain)), domainLabel(persist.Domain(st.PlatformDomain)))
-	policy := persist.Policy(st.DDIOPolicy).String()
+		st.Domain.Label(), st.PlatformDomain.Label())
+	policy := st.DDIOPolicy.String()
 	if st.SoftwareRNIC {
-		ch <- prometheus.MustNewConstMetric(postureDDIO, prometheus.GaugeValue, 1, policy, "soft", "", "", ddioLabel(persist.DDIOState(st.SoftwareDDIO)))
+		ch <- prometheus.MustNewConstMetric(postureDDIO, prometheus.GaugeValue, 1, policy, "soft", "", "", st.SoftwareDDIO.Label())
 	}
 	for _, d := range st.Devices {
-		ch <- prometheus.MustNewConstMetric(postureDDIO, prometheus.GaugeValue, 1, policy, d.Name, d.PCI, d.RootPort, ddioLabel(persist.DDIOState(d.State)))
+		ch <- prometheus.MustNewConstMetric(postureDDIO, prometheus.GaugeValue, 1, policy, d.Name, d.PCI, d.RootPort, d.State.Label())
 	}
-}
-
-// ddioLabel is a DDIO state as a short label value.
-func ddioLabel(s persist.DDIOState) string {
-	switch s {
-	case persist.DDIOOn:
-		return "on"
-	case persist.DDIOOff:
-		return "off"
-	case persist.DDIODeclaredOff:
-		return "declared-off"
-	}
-	return "unknown"
-}
-
-// domainLabel is a persistence domain as a short label value.
-func domainLabel(d persist.Domain) string {
-	switch d {
-	case persist.DomainNone:
-		return "none"
-	case persist.DomainMemoryController:
-		return "adr"
-	case persist.DomainCPUCache:
-		return "eadr"
-	}
-	return "unknown"
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/brick-storage/brick/brick"
 	bytesize "github.com/brick-storage/brick/internal/size"
 	"github.com/brick-storage/brick/pmem"
+	"github.com/brick-storage/brick/protocol"
 	"github.com/brick-storage/brick/tier"
 )
 
@@ -43,6 +44,10 @@ func openTier(c *call, region pmem.Region, log *slog.Logger) (*openedTier, error
 	log.Info("slow tier", "path", path, "slots", st.Slots(), "bytes", st.Bytes())
 	return &openedTier{st}, nil
 }
+
+// A tiered block occupies one slot: the tier file's unit (tier knows
+// nothing of blocks) must be the protocol's block.
+const _ = uint(tier.SlotSize-protocol.BlockSize) + uint(protocol.BlockSize-tier.SlotSize)
 
 // Slots is the tier's slot count, 0 without one.
 func (t *openedTier) Slots() uint64 {

@@ -4,10 +4,11 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+
+	"github.com/brick-storage/brick/protocol"
 )
 
-// blockSize is the brick's block size.
-const blockSize = 2 << 20
+const blockSize = protocol.BlockSize
 
 // extent is a range of a block whose bytes came from one write.
 type extent struct {

@@ -95,7 +95,7 @@ func verify(ctx context.Context, addr, path string) (verifyResult, error) {
 				v.lose("block %#x: %v was in flight, but the brick does not list the block unclean (%v)", id, p, listed[i])
 			}
 			v.compare(ctx, id, &b, &p)
-		default: // alloc that did not happen, free that did not: as before
+		default: // alloc that did not happen, free that did not: the block is unchanged
 			if have {
 				v.compare(ctx, id, &b, nil)
 			}

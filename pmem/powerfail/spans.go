@@ -1,4 +1,4 @@
-package pmem
+package powerfail
 
 // span is a half-open byte range [start, end) of a region with a tag: 0 is
 // "cached", k > 0 is "posted by tracker k". Bytes in no span are persistent.

@@ -1,14 +1,9 @@
-package pmem
-
-import (
-	"fmt"
-	"sync"
-	"unsafe"
-)
-
-// The power-fail simulator.
+// Package powerfail is the power-fail simulator: a pmem.Region for tests
+// that knows, for every byte, what a power failure would leave. Production
+// code never imports it (brickd cannot select it); tests of brick, persist
+// and pmem's callers do, the way pebble's tests use vfs/errorfs.
 //
-// A PowerFail region is live memory (what the CPU and the software RNIC
+// A Region is live memory (what the CPU and the software RNIC
 // read and write; Frame slices point into it, so the RNIC places directly
 // into them) plus a shadow persistent image: what a power failure would
 // leave. Every byte is in one of three places:
@@ -26,7 +21,6 @@ import (
 //	ReadServed()  DDIO on     this tracker's posted → cached
 //	Hooks.Flush (RDMA FLUSH)  posted and cached in range → persistent
 //	Region.Flush (CPU flush)  posted and cached in range → persistent
-//	Region.Zero               frame cleared and made persistent
 //
 // Region.Flush also persists posted bytes because the brick only flushes a
 // range after it has seen a message (the GPSPM persist request) that the
@@ -39,7 +33,7 @@ import (
 // Stored: a CPU store made directly into a Frame slice and not reported
 // with Stored is in the live memory but reaches the persistent image only
 // when a Flush covers it (as under ADR), whatever the domain. The brick
-// makes no such stores except through Zero.
+// makes such stores only to zero a frame, which it then flushes.
 //
 // State is kept as interval sets (spanSet), not per byte, so a test can run
 // thousands of operations on a 32 MiB region in milliseconds; every
@@ -48,16 +42,29 @@ import (
 // Crash returns a new region holding only the persistent image, on which a
 // test reopens the brick; the crashed region's hooks become no-ops, so an
 // RNIC still delivering into it cannot disturb the result.
+package powerfail
 
-// PowerFailConfig configures the simulated platform.
-type PowerFailConfig struct {
+import (
+	"fmt"
+	"sync"
+	"unsafe"
+
+	"github.com/brick-storage/brick/pmem"
+)
+
+// Kind is the simulator's backend name (pmem.Region.Kind). pmem.Open does
+// not know it: only a test can construct a simulator.
+const Kind pmem.Kind = "powerfail"
+
+// Config configures the simulated platform.
+type Config struct {
 	// DDIO: inbound RNIC writes allocate into the CPU cache (Intel DDIO on,
 	// the default on Intel servers), so a served Read moves them to the
 	// cache rather than to the memory controller.
 	DDIO bool
-	// Domain is the persistence domain of the simulated memory: DomainADR
-	// (the default when unset) or DomainEADR (cached = persistent).
-	Domain Domain
+	// Domain is the persistence domain of the simulated memory: pmem.DomainADR
+	// (the default when unset) or pmem.DomainEADR (cached = persistent).
+	Domain pmem.Domain
 }
 
 // ByteState is where the model says a byte is.
@@ -86,10 +93,10 @@ func (s ByteState) String() string {
 // tracker's id (> 0).
 const tagCached = 0
 
-// PowerFail is the power-fail simulator backend. It implements Region;
-// HooksFor(r, b) and FrameHooks return its data-path hooks.
-type PowerFail struct {
-	cfg    PowerFailConfig
+// Region is the power-fail simulator backend. It implements pmem.Region;
+// pmem.HooksFor(r, b) and FrameHooks return its data-path hooks.
+type Region struct {
+	cfg    Config
 	frames uint64
 	uuid   [16]byte
 	// live is the whole region, superblock frame included. Written by the
@@ -109,49 +116,58 @@ type PowerFail struct {
 		// crashed: Crash was called; hooks and flushes are no-ops.
 		crashed bool
 		// successor is the region Crash returned; it owns the image.
-		successor *PowerFail
+		successor *Region
 		// sb is the decoded superblock; Bind changes its binding.
-		sb superblock
+		sb *pmem.Header
 	}
 }
 
-var _ Region = (*PowerFail)(nil)
+var (
+	_ pmem.Region        = (*Region)(nil)
+	_ pmem.DataPathModel = (*Region)(nil)
+)
 
-// NewPowerFail returns a simulator region of size bytes (a multiple of
-// FrameSize, at least two frames), formatted with a fresh UUID. The
+// New returns a simulator region of size bytes (a multiple of
+// pmem.FrameSize, at least two frames), formatted with a fresh UUID. The
 // superblock starts persistent.
-func NewPowerFail(size int64, cfg PowerFailConfig) (*PowerFail, error) {
-	if _, ok := checkFrameCount(size); !ok {
-		return nil, fmt.Errorf("pmem: power-fail region of %d bytes: not a multiple of %d of at least 2 frames: %w", size, FrameSize, ErrInvalidSize)
+func New(size int64, cfg Config) (*Region, error) {
+	if !validSize(size) {
+		return nil, fmt.Errorf("powerfail: region of %d bytes: not a multiple of %d of at least 2 frames: %w", size, pmem.FrameSize, pmem.ErrInvalidSize)
 	}
 	return newPowerFail(make([]byte, size), cfg)
 }
 
-// NewPowerFailImage returns a simulator region whose live and persistent
+// NewImage returns a simulator region whose live and persistent
 // contents are a copy of img (for instance a PersistentImage). An all-zero
 // header is formatted.
-func NewPowerFailImage(img []byte, cfg PowerFailConfig) (*PowerFail, error) {
-	if _, ok := checkFrameCount(int64(len(img))); !ok {
-		return nil, fmt.Errorf("pmem: power-fail image of %d bytes: not a multiple of %d of at least 2 frames: %w", len(img), FrameSize, ErrInvalidSize)
+func NewImage(img []byte, cfg Config) (*Region, error) {
+	if !validSize(int64(len(img))) {
+		return nil, fmt.Errorf("powerfail: image of %d bytes: not a multiple of %d of at least 2 frames: %w", len(img), pmem.FrameSize, pmem.ErrInvalidSize)
 	}
 	live := make([]byte, len(img))
 	copy(live, img)
 	return newPowerFail(live, cfg)
 }
 
-func newPowerFail(live []byte, cfg PowerFailConfig) (*PowerFail, error) {
+// validSize reports whether size bytes hold a superblock frame and at least
+// one data frame, in whole frames.
+func validSize(size int64) bool {
+	return size >= 2*pmem.FrameSize && size%pmem.FrameSize == 0
+}
+
+func newPowerFail(live []byte, cfg Config) (*Region, error) {
 	switch cfg.Domain {
-	case DomainUnknown:
-		cfg.Domain = DomainADR
-	case DomainADR, DomainEADR:
+	case pmem.DomainUnknown:
+		cfg.Domain = pmem.DomainADR
+	case pmem.DomainADR, pmem.DomainEADR:
 	default:
-		return nil, fmt.Errorf("pmem: power-fail simulator models ADR or eADR, not %s: %w", cfg.Domain, ErrNotSupported)
+		return nil, fmt.Errorf("powerfail: the simulator models ADR or eADR, not %s: %w", cfg.Domain, pmem.ErrNotSupported)
 	}
-	sb, _, err := formatOrValidate(live, int64(len(live)), true)
+	sb, err := pmem.FormatImage(live)
 	if err != nil {
-		return nil, fmt.Errorf("pmem: power-fail image: %w", err)
+		return nil, fmt.Errorf("powerfail: image: %w", err)
 	}
-	r := &PowerFail{cfg: cfg, frames: sb.frames, uuid: sb.uuid, live: live}
+	r := &Region{cfg: cfg, frames: sb.Frames(), uuid: sb.UUID(), live: live}
 	r.mu.sb = sb
 	r.mu.persistent = make([]byte, len(live))
 	copy(r.mu.persistent, live) // the (new) superblock is flushed at format
@@ -159,63 +175,67 @@ func newPowerFail(live []byte, cfg PowerFailConfig) (*PowerFail, error) {
 }
 
 // Config is the simulated platform.
-func (r *PowerFail) Config() PowerFailConfig { return r.cfg }
+func (r *Region) Config() Config { return r.cfg }
 
-func (r *PowerFail) Kind() Kind       { return KindPowerFail }
-func (r *PowerFail) Persistent() bool { return true }
-func (r *PowerFail) Path() string     { return "" }
-func (r *PowerFail) UUID() [16]byte   { return r.uuid }
-func (r *PowerFail) Frames() uint64   { return r.frames }
+// DDIO reports whether the simulated platform has DDIO on: the hardware
+// truth for software RNIC sessions (persist.SimulatedDDIO).
+func (r *Region) DDIO() bool { return r.cfg.DDIO }
+
+func (r *Region) Kind() pmem.Kind  { return Kind }
+func (r *Region) Persistent() bool { return true }
+func (r *Region) Path() string     { return "" }
+func (r *Region) UUID() [16]byte   { return r.uuid }
+func (r *Region) Frames() uint64   { return r.frames }
 
 // Properties: persistent, CPU-flushed, in the configured domain.
-func (r *PowerFail) Properties() Properties {
-	return Properties{
-		Kind: KindPowerFail, Persistent: true, FlushMethod: FlushCPU,
+func (r *Region) Properties() pmem.Properties {
+	return pmem.Properties{
+		Kind: Kind, Persistent: true, FlushMethod: pmem.FlushCPU,
 		Domain: r.cfg.Domain, InPersistenceDomain: true,
-		SkipCPUFlush: r.cfg.Domain == DomainEADR, CPUFlush: "simulated",
+		SkipCPUFlush: r.cfg.Domain == pmem.DomainEADR, CPUFlush: "simulated",
 		DDIO: ddioModel(r.cfg.DDIO),
 	}
 }
 
-func ddioModel(on bool) DDIOModel {
+func ddioModel(on bool) pmem.DDIOModel {
 	if on {
-		return DDIOModelOn
+		return pmem.DDIOModelOn
 	}
-	return DDIOModelOff
+	return pmem.DDIOModelOff
 }
 
 // DataSpan is the live memory's data frames, after the superblock frame.
-func (r *PowerFail) DataSpan() []byte {
-	end := (r.frames + 1) * FrameSize
-	return r.live[FrameSize:end:end]
+func (r *Region) DataSpan() []byte {
+	end := (r.frames + 1) * pmem.FrameSize
+	return r.live[pmem.FrameSize:end:end]
 }
 
 // Frame returns data frame i of the live memory.
-func (r *PowerFail) Frame(i uint64) []byte {
+func (r *Region) Frame(i uint64) []byte {
 	if i >= r.frames {
-		panic(fmt.Sprintf("pmem: frame %d out of range (region has %d data frames)", i, r.frames))
+		panic(fmt.Sprintf("powerfail: frame %d out of range (region has %d data frames)", i, r.frames))
 	}
-	off := (i + 1) * FrameSize
-	return r.live[off : off+FrameSize : off+FrameSize]
+	off := (i + 1) * pmem.FrameSize
+	return r.live[off : off+pmem.FrameSize : off+pmem.FrameSize]
 }
 
 // offsetOf returns b's offset in the region.
-func (r *PowerFail) offsetOf(b []byte) (int64, error) {
+func (r *Region) offsetOf(b []byte) (int64, error) {
 	base := uintptr(unsafe.Pointer(unsafe.SliceData(r.live)))
 	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
 	if len(b) == 0 {
 		return 0, nil
 	}
 	if p < base || p+uintptr(len(b)) > base+uintptr(len(r.live)) {
-		return 0, fmt.Errorf("pmem: range of %d bytes at %#x is outside the power-fail region [%#x, %#x): %w",
-			len(b), p, base, base+uintptr(len(r.live)), ErrRange)
+		return 0, fmt.Errorf("powerfail: range of %d bytes at %#x is outside the region [%#x, %#x): %w",
+			len(b), p, base, base+uintptr(len(r.live)), pmem.ErrRange)
 	}
 	return int64(p - base), nil
 }
 
 // Flush is a CPU flush of b: posted and cached bytes in b become
 // persistent.
-func (r *PowerFail) Flush(b []byte) error {
+func (r *Region) Flush(b []byte) error {
 	off, err := r.offsetOf(b)
 	if err != nil || len(b) == 0 {
 		return err
@@ -231,14 +251,14 @@ func (r *PowerFail) Flush(b []byte) error {
 // once under eADR. Stores the model is not told about are in the live
 // memory but reach the persistent image only through a flush, and StateAt
 // does not see them.
-func (r *PowerFail) Stored(b []byte) error {
+func (r *Region) Stored(b []byte) error {
 	off, err := r.offsetOf(b)
 	if err != nil || len(b) == 0 {
 		return err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.cfg.Domain == DomainEADR {
+	if r.cfg.Domain == pmem.DomainEADR {
 		r.persistLocked(off, off+int64(len(b)))
 		return nil
 	}
@@ -249,18 +269,18 @@ func (r *PowerFail) Stored(b []byte) error {
 }
 
 // Binding returns the metadata binding the superblock records.
-func (r *PowerFail) Binding() (Binding, bool) {
+func (r *Region) Binding() (pmem.Binding, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.mu.sb.binding, r.mu.sb.version >= superblockVersion
+	return r.mu.sb.Binding()
 }
 
 // Bind records b in the live superblock, each step flushed into the
 // persistent image as a CPU flush would.
-func (r *PowerFail) Bind(b Binding) error {
+func (r *Region) Bind(b pmem.Binding) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.mu.sb.bind(r.live, b, func(s []byte) error {
+	return r.mu.sb.Bind(r.live, b, func(s []byte) error {
 		off, err := r.offsetOf(s)
 		if err == nil {
 			r.persistLocked(off, off+int64(len(s)))
@@ -269,20 +289,13 @@ func (r *PowerFail) Bind(b Binding) error {
 	})
 }
 
-// Zero clears data frame i and makes the zeroes persistent.
-func (r *PowerFail) Zero(i uint64) error {
-	f := r.Frame(i)
-	clear(f)
-	return r.Flush(f)
-}
-
 // Close marks the region closed. Its memory and state stay, so Crash and
 // PersistentImage still work after the brick above it has shut down.
-func (r *PowerFail) Close() error {
+func (r *Region) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.mu.closed {
-		return ErrClosed
+		return pmem.ErrClosed
 	}
 	r.mu.closed = true
 	return nil
@@ -290,7 +303,7 @@ func (r *PowerFail) Close() error {
 
 // persistLocked copies live [a, b) to the persistent image and forgets
 // every span there.
-func (r *PowerFail) persistLocked(a, b int64) {
+func (r *Region) persistLocked(a, b int64) {
 	if r.mu.crashed {
 		return
 	}
@@ -303,7 +316,7 @@ func (r *PowerFail) persistLocked(a, b int64) {
 // which it takes over. This region is dead afterwards: its hooks, flushes
 // and Stored do nothing, PersistentImage returns nil, and Crash returns the
 // same successor again.
-func (r *PowerFail) Crash() *PowerFail {
+func (r *Region) Crash() *Region {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.mu.successor != nil {
@@ -318,11 +331,11 @@ func (r *PowerFail) Crash() *PowerFail {
 	// The persistent image always holds a valid superblock: it is
 	// persisted at creation, Bind changes one checksummed slot at a time,
 	// and flushes of data frames and Zero do not touch it.
-	sb, err := decodeSuperblock(img, int64(len(img)))
+	sb, err := pmem.FormatImage(img)
 	if err != nil {
-		panic(fmt.Sprintf("pmem: power-fail image lost its superblock: %v", err))
+		panic(fmt.Sprintf("powerfail: the persistent image lost its superblock: %v", err))
 	}
-	n := &PowerFail{cfg: r.cfg, frames: sb.frames, uuid: sb.uuid, live: live}
+	n := &Region{cfg: r.cfg, frames: sb.Frames(), uuid: sb.UUID(), live: live}
 	n.mu.sb = sb
 	n.mu.persistent = img
 	r.mu.successor = n
@@ -331,7 +344,7 @@ func (r *PowerFail) Crash() *PowerFail {
 
 // PersistentImage returns a copy of what a crash now would leave (nil once
 // the region has crashed).
-func (r *PowerFail) PersistentImage() []byte {
+func (r *Region) PersistentImage() []byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.mu.crashed {
@@ -341,11 +354,11 @@ func (r *PowerFail) PersistentImage() []byte {
 }
 
 // StateAt says where byte off of data frame i is.
-func (r *PowerFail) StateAt(i uint64, off int) ByteState {
+func (r *Region) StateAt(i uint64, off int) ByteState {
 	_ = r.Frame(i)[off] // bounds
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	tag, ok := r.mu.spans.at(int64(i+1)*FrameSize + int64(off))
+	tag, ok := r.mu.spans.at(int64(i+1)*pmem.FrameSize + int64(off))
 	switch {
 	case !ok:
 		return StatePersistent
@@ -356,18 +369,18 @@ func (r *PowerFail) StateAt(i uint64, off int) ByteState {
 	}
 }
 
-// PowerFailStats count the bytes not yet persistent.
-type PowerFailStats struct {
+// Stats count the bytes not yet persistent.
+type Stats struct {
 	Posted, Cached int64
 	// Spans is the number of intervals the model tracks.
 	Spans int
 }
 
 // Stats counts posted and cached bytes.
-func (r *PowerFail) Stats() PowerFailStats {
+func (r *Region) Stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	st := PowerFailStats{Spans: len(r.mu.spans.s)}
+	st := Stats{Spans: len(r.mu.spans.s)}
 	for _, sp := range r.mu.spans.s {
 		if sp.tag == tagCached {
 			st.Cached += sp.end - sp.start
@@ -378,19 +391,19 @@ func (r *PowerFail) Stats() PowerFailStats {
 	return st
 }
 
-// PowerFailHooks are the data-path hooks of one registration (one tracker):
+// Hooks are the data-path hooks of one registration (one tracker):
 // the method set of verbs.Hooks. Offsets are relative to the registered
 // buffer.
-type PowerFailHooks struct {
-	r         *PowerFail
+type Hooks struct {
+	r         *Region
 	id        uint32
 	base, len int64
 }
 
-var _ DataPath = (*PowerFailHooks)(nil)
+var _ pmem.DataPath = (*Hooks)(nil)
 
 // FrameHooks returns hooks for a registration of all of data frame i.
-func (r *PowerFail) FrameHooks(i uint64) *PowerFailHooks {
+func (r *Region) FrameHooks(i uint64) *Hooks {
 	h, err := r.newHooks(r.Frame(i))
 	if err != nil {
 		panic(err) // a Frame is always inside the region
@@ -398,10 +411,11 @@ func (r *PowerFail) FrameHooks(i uint64) *PowerFailHooks {
 	return h
 }
 
-// hooks makes PowerFail a hooker for HooksFor.
-func (r *PowerFail) hooks(b []byte) (DataPath, error) { return r.newHooks(b) }
+// DataPath makes the simulator a pmem.DataPathModel: pmem.HooksFor returns
+// hooks that drive the model.
+func (r *Region) DataPath(b []byte) (pmem.DataPath, error) { return r.newHooks(b) }
 
-func (r *PowerFail) newHooks(b []byte) (*PowerFailHooks, error) {
+func (r *Region) newHooks(b []byte) (*Hooks, error) {
 	off, err := r.offsetOf(b)
 	if err != nil {
 		return nil, err
@@ -409,19 +423,19 @@ func (r *PowerFail) newHooks(b []byte) (*PowerFailHooks, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.mu.nextTracker++
-	return &PowerFailHooks{r: r, id: r.mu.nextTracker, base: off, len: int64(len(b))}, nil
+	return &Hooks{r: r, id: r.mu.nextTracker, base: off, len: int64(len(b))}, nil
 }
 
 // bounds converts a registration-relative range to region offsets.
-func (h *PowerFailHooks) bounds(off, n int) (int64, int64) {
+func (h *Hooks) bounds(off, n int) (int64, int64) {
 	if off < 0 || n < 0 || int64(off)+int64(n) > h.len {
-		panic(fmt.Sprintf("pmem: power-fail hook range [%d, %d) outside a %d-byte registration", off, off+n, h.len))
+		panic(fmt.Sprintf("powerfail: hook range [%d, %d) outside a %d-byte registration", off, off+n, h.len))
 	}
 	return h.base + int64(off), h.base + int64(off) + int64(n)
 }
 
 // Placed marks [off, off+n) posted by this registration.
-func (h *PowerFailHooks) Placed(off, n int) {
+func (h *Hooks) Placed(off, n int) {
 	a, b := h.bounds(off, n)
 	r := h.r
 	r.mu.Lock()
@@ -434,14 +448,14 @@ func (h *PowerFailHooks) Placed(off, n int) {
 
 // ReadServed moves this registration's posted bytes to the persistence
 // domain (DDIO off) or to the CPU cache (DDIO on; persistent under eADR).
-func (h *PowerFailHooks) ReadServed() {
+func (h *Hooks) ReadServed() {
 	r := h.r
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.mu.crashed {
 		return
 	}
-	toCache := r.cfg.DDIO && r.cfg.Domain != DomainEADR
+	toCache := r.cfg.DDIO && r.cfg.Domain != pmem.DomainEADR
 	r.mu.spans.transform(h.base, h.base+h.len,
 		func(tag uint32) bool { return tag == h.id },
 		func(s, e int64, _ uint32) (uint32, bool) {
@@ -455,9 +469,9 @@ func (h *PowerFailHooks) ReadServed() {
 
 // Flush (RDMA FLUSH) makes posted and cached bytes in [off, off+n)
 // persistent.
-func (h *PowerFailHooks) Flush(off, n int) error {
+func (h *Hooks) Flush(off, n int) error {
 	if off < 0 || n < 0 || int64(off)+int64(n) > h.len {
-		return fmt.Errorf("pmem: FLUSH of [%d, %d) outside a %d-byte registration: %w", off, off+n, h.len, ErrRange)
+		return fmt.Errorf("powerfail: FLUSH of [%d, %d) outside a %d-byte registration: %w", off, off+n, h.len, pmem.ErrRange)
 	}
 	a, b := h.bounds(off, n)
 	r := h.r

@@ -1,18 +1,24 @@
-package pmem
+package powerfail
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"testing"
+
+	"github.com/brick-storage/brick/internal/leaktest"
+	"github.com/brick-storage/brick/pmem"
 )
 
-const pfSize = 3 * FrameSize // superblock + 2 data frames
+func TestMain(m *testing.M) { os.Exit(leaktest.Main(m)) }
 
-func newPF(t *testing.T, cfg PowerFailConfig) *PowerFail {
+const pfSize = 3 * pmem.FrameSize // superblock + 2 data frames
+
+func newPF(t *testing.T, cfg Config) *Region {
 	t.Helper()
-	r, err := NewPowerFail(pfSize, cfg)
+	r, err := New(pfSize, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,37 +26,37 @@ func newPF(t *testing.T, cfg PowerFailConfig) *PowerFail {
 }
 
 // place is an inbound RDMA Write: the RNIC stores, then calls Placed.
-func place(h DataPath, frame []byte, off int, data string) {
+func place(h pmem.DataPath, frame []byte, off int, data string) {
 	copy(frame[off:], data)
 	h.Placed(off, len(data))
 }
 
 func TestPowerFailTransitions(t *testing.T) {
-	adr, eadr := DomainADR, DomainEADR
+	adr, eadr := pmem.DomainADR, pmem.DomainEADR
 	tests := []struct {
 		name string
-		cfg  PowerFailConfig
+		cfg  Config
 		// act runs after "hello" was placed at offset 100 of frame 1
 		// through h (a registration of all of frame 1).
-		act      func(r *PowerFail, h *PowerFailHooks) error
+		act      func(r *Region, h *Hooks) error
 		state    ByteState // of byte 100 before the crash
 		survives bool
 	}{
-		{"posted only is lost", PowerFailConfig{Domain: adr}, func(*PowerFail, *PowerFailHooks) error { return nil }, StatePosted, false},
-		{"DDIO off, read served: persistent", PowerFailConfig{Domain: adr}, func(_ *PowerFail, h *PowerFailHooks) error { h.ReadServed(); return nil }, StatePersistent, true},
-		{"DDIO on, read served: cached, lost", PowerFailConfig{DDIO: true, Domain: adr}, func(_ *PowerFail, h *PowerFailHooks) error { h.ReadServed(); return nil }, StateCached, false},
-		{"DDIO on, read served, CPU flush: persistent", PowerFailConfig{DDIO: true, Domain: adr}, func(r *PowerFail, h *PowerFailHooks) error {
+		{"posted only is lost", Config{Domain: adr}, func(*Region, *Hooks) error { return nil }, StatePosted, false},
+		{"DDIO off, read served: persistent", Config{Domain: adr}, func(_ *Region, h *Hooks) error { h.ReadServed(); return nil }, StatePersistent, true},
+		{"DDIO on, read served: cached, lost", Config{DDIO: true, Domain: adr}, func(_ *Region, h *Hooks) error { h.ReadServed(); return nil }, StateCached, false},
+		{"DDIO on, read served, CPU flush: persistent", Config{DDIO: true, Domain: adr}, func(r *Region, h *Hooks) error {
 			h.ReadServed()
 			return r.Flush(r.Frame(1)[100:105])
 		}, StatePersistent, true},
-		{"DDIO on, eADR: read served is persistent", PowerFailConfig{DDIO: true, Domain: eadr}, func(_ *PowerFail, h *PowerFailHooks) error { h.ReadServed(); return nil }, StatePersistent, true},
-		{"eADR, posted only is still lost", PowerFailConfig{DDIO: true, Domain: eadr}, func(*PowerFail, *PowerFailHooks) error { return nil }, StatePosted, false},
-		{"FLUSH hook: persistent", PowerFailConfig{DDIO: true, Domain: adr}, func(_ *PowerFail, h *PowerFailHooks) error { return h.Flush(96, 16) }, StatePersistent, true},
-		{"FLUSH hook of another range: lost", PowerFailConfig{DDIO: true, Domain: adr}, func(_ *PowerFail, h *PowerFailHooks) error { return h.Flush(105, 100) }, StatePosted, false},
-		{"CPU flush (GPSPM) of posted: persistent", PowerFailConfig{DDIO: true, Domain: adr}, func(r *PowerFail, _ *PowerFailHooks) error {
+		{"DDIO on, eADR: read served is persistent", Config{DDIO: true, Domain: eadr}, func(_ *Region, h *Hooks) error { h.ReadServed(); return nil }, StatePersistent, true},
+		{"eADR, posted only is still lost", Config{DDIO: true, Domain: eadr}, func(*Region, *Hooks) error { return nil }, StatePosted, false},
+		{"FLUSH hook: persistent", Config{DDIO: true, Domain: adr}, func(_ *Region, h *Hooks) error { return h.Flush(96, 16) }, StatePersistent, true},
+		{"FLUSH hook of another range: lost", Config{DDIO: true, Domain: adr}, func(_ *Region, h *Hooks) error { return h.Flush(105, 100) }, StatePosted, false},
+		{"CPU flush (GPSPM) of posted: persistent", Config{DDIO: true, Domain: adr}, func(r *Region, _ *Hooks) error {
 			return r.Flush(r.Frame(1)[0:4096])
 		}, StatePersistent, true},
-		{"read served on another registration: still posted", PowerFailConfig{Domain: adr}, func(r *PowerFail, _ *PowerFailHooks) error {
+		{"read served on another registration: still posted", Config{Domain: adr}, func(r *Region, _ *Hooks) error {
 			r.FrameHooks(1).ReadServed()
 			return nil
 		}, StatePosted, false},
@@ -82,7 +88,7 @@ func TestPowerFailTransitions(t *testing.T) {
 			if tt.survives && got != "hello" || !tt.survives && got != "\x00\x00\x00\x00\x00" {
 				t.Fatalf("after crash: %q (survives=%v)", got, tt.survives)
 			}
-			if st := c.Stats(); st != (PowerFailStats{}) {
+			if st := c.Stats(); st != (Stats{}) {
 				t.Fatalf("fresh region after crash has %+v", st)
 			}
 		})
@@ -92,7 +98,7 @@ func TestPowerFailTransitions(t *testing.T) {
 // An overwrite that is not yet persistent reverts to the last persistent
 // value, not to zero.
 func TestPowerFailOverwriteReverts(t *testing.T) {
-	r := newPF(t, PowerFailConfig{DDIO: true})
+	r := newPF(t, Config{DDIO: true})
 	h := r.FrameHooks(0)
 	place(h, r.Frame(0), 0, "AAAA")
 	if err := h.Flush(0, 4); err != nil {
@@ -120,7 +126,7 @@ func TestPowerFailOverwriteReverts(t *testing.T) {
 }
 
 func TestPowerFailZeroAndStores(t *testing.T) {
-	r := newPF(t, PowerFailConfig{})
+	r := newPF(t, Config{})
 	f := r.Frame(1)
 	copy(f[10:], "data")
 	if err := r.Flush(f[10:14]); err != nil {
@@ -130,7 +136,7 @@ func TestPowerFailZeroAndStores(t *testing.T) {
 	if got := string(r.Crash().Frame(1)[10:14]); got != "data" {
 		t.Fatalf("flushed store lost: %q", got)
 	}
-	r = newPF(t, PowerFailConfig{})
+	r = newPF(t, Config{})
 	f = r.Frame(1)
 	copy(f[10:], "data")
 	if err := r.Flush(f[10:14]); err != nil {
@@ -141,30 +147,30 @@ func TestPowerFailZeroAndStores(t *testing.T) {
 	if got := c.Frame(1)[20]; got != 0 {
 		t.Fatal("an unflushed CPU store survived")
 	}
-	if err := c.Zero(1); err != nil {
+	if err := zeroFrame(c, 1); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(c.Crash().Frame(1)[:64], make([]byte, 64)) {
-		t.Fatal("Zero not persistent")
+		t.Fatal("zeroing not persistent")
 	}
 }
 
 func TestPowerFailRegionErrors(t *testing.T) {
-	r := newPF(t, PowerFailConfig{})
-	if p := r.Properties(); r.Kind() != KindPowerFail || !p.Persistent || !p.InPersistenceDomain || p.Domain != DomainADR || p.FlushMethod != FlushCPU {
+	r := newPF(t, Config{})
+	if p := r.Properties(); r.Kind() != Kind || !p.Persistent || !p.InPersistenceDomain || p.Domain != pmem.DomainADR || p.FlushMethod != pmem.FlushCPU {
 		t.Fatalf("properties %+v", p)
 	}
-	if err := r.Flush(make([]byte, 4)); !errors.Is(err, ErrRange) {
+	if err := r.Flush(make([]byte, 4)); !errors.Is(err, pmem.ErrRange) {
 		t.Fatalf("Flush outside = %v", err)
 	}
-	if _, err := HooksFor(r, make([]byte, 4)); !errors.Is(err, ErrRange) {
-		t.Fatalf("HooksFor outside = %v", err)
+	if _, err := pmem.HooksFor(r, make([]byte, 4)); !errors.Is(err, pmem.ErrRange) {
+		t.Fatalf("pmem.HooksFor outside = %v", err)
 	}
-	h, err := HooksFor(r, r.Frame(0)[4096:8192])
+	h, err := pmem.HooksFor(r, r.Frame(0)[4096:8192])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Flush(4000, 100); !errors.Is(err, ErrRange) {
+	if err := h.Flush(4000, 100); !errors.Is(err, pmem.ErrRange) {
 		t.Fatalf("hook Flush past the registration = %v", err)
 	}
 	// Offsets are relative to the registration.
@@ -172,28 +178,28 @@ func TestPowerFailRegionErrors(t *testing.T) {
 	if r.StateAt(0, 4096+8) != StatePosted || r.StateAt(0, 8) != StatePersistent {
 		t.Fatal("hook offsets not relative to the registered buffer")
 	}
-	if _, err := NewPowerFail(FrameSize, PowerFailConfig{}); !errors.Is(err, ErrInvalidSize) {
+	if _, err := New(pmem.FrameSize, Config{}); !errors.Is(err, pmem.ErrInvalidSize) {
 		t.Fatalf("one frame: %v", err)
 	}
-	if _, err := NewPowerFail(pfSize, PowerFailConfig{Domain: DomainNone}); !errors.Is(err, ErrNotSupported) {
+	if _, err := New(pfSize, Config{Domain: pmem.DomainNone}); !errors.Is(err, pmem.ErrNotSupported) {
 		t.Fatalf("domain none: %v", err)
 	}
-	if p := newPF(t, PowerFailConfig{Domain: DomainEADR}).Properties(); !p.SkipCPUFlush {
+	if p := newPF(t, Config{Domain: pmem.DomainEADR}).Properties(); !p.SkipCPUFlush {
 		t.Fatalf("eADR properties %+v", p)
 	}
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Close(); !errors.Is(err, ErrClosed) {
+	if err := r.Close(); !errors.Is(err, pmem.ErrClosed) {
 		t.Fatalf("second Close = %v", err)
 	}
 	img := r.PersistentImage()
 	bad := append([]byte(nil), img...)
 	bad[0] ^= 1
-	if _, err := NewPowerFailImage(bad, PowerFailConfig{}); !errors.Is(err, ErrBadMagic) {
+	if _, err := NewImage(bad, Config{}); !errors.Is(err, pmem.ErrBadMagic) {
 		t.Fatalf("damaged image: %v", err)
 	}
-	if c, err := NewPowerFailImage(img, PowerFailConfig{}); err != nil || c.UUID() != r.UUID() {
+	if c, err := NewImage(img, Config{}); err != nil || c.UUID() != r.UUID() {
 		t.Fatalf("image reopen: %v", err)
 	}
 }
@@ -201,7 +207,7 @@ func TestPowerFailRegionErrors(t *testing.T) {
 // refModel is the power-fail model written the slow, obvious way: one state
 // per byte of a window at the start of data frame 0.
 type refModel struct {
-	cfg  PowerFailConfig
+	cfg  Config
 	live []byte
 	pers []byte
 	tag  []int // 0 persistent, -1 cached, k > 0 posted by tracker k
@@ -227,14 +233,14 @@ func TestPowerFailRandomStreams(t *testing.T) {
 	for _, seed := range seeds {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-			cfg := PowerFailConfig{DDIO: rng.IntN(2) == 0, Domain: []Domain{DomainADR, DomainEADR}[rng.IntN(2)]}
-			r, err := NewPowerFail(2*FrameSize, cfg)
+			cfg := Config{DDIO: rng.IntN(2) == 0, Domain: []pmem.Domain{pmem.DomainADR, pmem.DomainEADR}[rng.IntN(2)]}
+			r, err := New(2*pmem.FrameSize, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
 			ref := &refModel{cfg: cfg, live: make([]byte, window), pers: make([]byte, window), tag: make([]int, window)}
 			type tracker struct {
-				h         DataPath
+				h         pmem.DataPath
 				id        int
 				base, len int
 			}
@@ -244,11 +250,11 @@ func TestPowerFailRandomStreams(t *testing.T) {
 				for k := 1; k <= 3; k++ {
 					base := rng.IntN(window / 2)
 					n := 1 + rng.IntN(window-base)
-					h, err := HooksFor(r, r.Frame(0)[base:base+n])
+					h, err := pmem.HooksFor(r, r.Frame(0)[base:base+n])
 					if err != nil {
 						t.Fatal(err)
 					}
-					trackers = append(trackers, tracker{h: h, id: int(h.(*PowerFailHooks).id), base: base, len: n})
+					trackers = append(trackers, tracker{h: h, id: int(h.(*Hooks).id), base: base, len: n})
 				}
 			}
 			register()
@@ -283,7 +289,7 @@ func TestPowerFailRandomStreams(t *testing.T) {
 					for i := a; i < b; i++ {
 						ref.tag[i] = -1
 					}
-					if cfg.Domain == DomainEADR {
+					if cfg.Domain == pmem.DomainEADR {
 						ref.persist(a, b)
 					}
 				case op < 65: // a Read served
@@ -293,7 +299,7 @@ func TestPowerFailRandomStreams(t *testing.T) {
 						if ref.tag[i] != tr.id {
 							continue
 						}
-						if cfg.DDIO && cfg.Domain != DomainEADR {
+						if cfg.DDIO && cfg.Domain != pmem.DomainEADR {
 							ref.tag[i] = -1
 						} else {
 							ref.persist(i, i+1)
@@ -347,7 +353,7 @@ func TestPowerFailRandomStreams(t *testing.T) {
 						t.Fatalf("step %d: byte %d is %s, reference says %s", step, i, got, want)
 					}
 				}
-				if cfg.Domain == DomainEADR && r.Stats().Cached != 0 {
+				if cfg.Domain == pmem.DomainEADR && r.Stats().Cached != 0 {
 					t.Fatalf("step %d: eADR region holds cached bytes", step)
 				}
 			}
@@ -356,5 +362,28 @@ func TestPowerFailRandomStreams(t *testing.T) {
 			}
 			t.Logf("config %+v: %d crashes, %d spans at the end", cfg, crashes, r.Stats().Spans)
 		})
+	}
+}
+
+// zeroFrame clears data frame i and makes the zeroes durable, as the brick
+// does before it hands a frame out.
+func zeroFrame(r *Region, i uint64) error {
+	f := r.Frame(i)
+	clear(f)
+	return r.Flush(f)
+}
+
+// TestPowerFailBinding: the simulator's Bind reaches its persistent image.
+func TestPowerFailBinding(t *testing.T) {
+	r, err := New(pfSize, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := pmem.Binding{Store: [16]byte{9}, Generation: 4}
+	if err := r.Bind(want); err != nil {
+		t.Fatal(err)
+	}
+	if b, ok := r.Crash().Binding(); !ok || b != want {
+		t.Fatalf("after a crash: %+v (%v), want %+v", b, ok, want)
 	}
 }

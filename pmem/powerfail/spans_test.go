@@ -1,4 +1,4 @@
-package pmem
+package powerfail
 
 import (
 	"math/rand/v2"

@@ -1,0 +1,48 @@
+package protocol
+
+import "testing"
+
+// TestStatusEnumNames: every StatusReply enum names its values, and a value
+// the protocol does not define reads as such rather than as a neighbour.
+func TestStatusEnumNames(t *testing.T) {
+	tests := []struct {
+		got, want string
+	}{
+		{BackendFile.String(), "file (msync)"},
+		{BackendOther.String(), "other"},
+		{Backend(5).String(), "other"},
+		{CPUFlushCLWB.String(), "clwb+sfence"},
+		{CPUFlush(200).String(), "unknown"},
+		{(CapCPUFlush | CapVolatile).String(), "durable by CPU flush, volatile"},
+		{Capability(0).String(), "none"},
+		{(CapMsync | 1<<7).String(), "durable by msync, unknown bits"},
+		{DomainMemoryController.String(), "memory_controller (ADR)"},
+		{DomainCPUCache.Label(), "eadr"},
+		{DDIOPolicyAssumeOff.String(), "assume-off"},
+		{DDIODeclaredOff.Label(), "declared-off"},
+		{DDIOOff.String(), "off (verified)"},
+		{PlatformCascadeLake.String(), "Intel Cascade Lake"},
+		{DDIOReasonNoPortControl.Sentence(PlatformIntelOther), "Intel (no per-port DDIO control) has no per-port DDIO control (BIOS setting only); if DDIO is off in the BIOS, declare it with --ddio assume-off"},
+		{DDIOReason(99).Sentence(PlatformAMD), "unknown"},
+		{StatusNoSession.Label(), "enosession"},
+		{Status(99).Label(), "internal"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("got %q, want %q", tt.got, tt.want)
+		}
+	}
+}
+
+// TestCPUFlushOf: pmem's mnemonics map to their codes; an instruction the
+// protocol does not name is still a CPU flush.
+func TestCPUFlushOf(t *testing.T) {
+	for name, want := range map[string]CPUFlush{
+		"": CPUFlushNone, "clflush": CPUFlushCLFLUSH, "clflushopt": CPUFlushCLFLUSHOPT,
+		"clwb": CPUFlushCLWB, "sfence": CPUFlushSFENCE, "simulated": CPUFlushOther,
+	} {
+		if got := CPUFlushOf(name); got != want {
+			t.Errorf("CPUFlushOf(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
