@@ -146,7 +146,12 @@ type QP struct {
 	firstOnce sync.Once
 
 	rx rxState // receive goroutine only
-	tx txState // send goroutine only
+
+	// txMu is held by whoever transmits: the send goroutine, or a poster
+	// sending small messages itself (txInline).
+	txMu    sync.Mutex
+	tx      txState
+	txEnded bool // the send goroutine has ended: nobody transmits again
 }
 
 var _ verbs.QP = (*QP)(nil)
@@ -359,7 +364,7 @@ func (q *QP) PostSend(wr verbs.SendWR) error {
 	q.sq[q.sqTail%uint64(len(q.sq))] = sqe{wr: wr, mr: m, off: off}
 	q.sqTail++
 	q.mu.Unlock()
-	q.kick()
+	q.txInline()
 	return nil
 }
 
