@@ -165,6 +165,9 @@ func (q *QP) flushCork() error {
 func (q *QP) transmit(bufs *net.Buffers) error {
 	q.conn.SetWriteDeadline(time.Now().Add(stallTimeout))
 	sent, err := bufs.WriteTo(q.conn)
+	if err == nil {
+		return nil // no net.Error to escape to the heap: no allocation
+	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		err = fmt.Errorf("soft: the peer took %d bytes in %v, then nothing (%v): %w", sent, stallTimeout, err, verbs.ErrStalled)
