@@ -319,7 +319,9 @@ func (q *QP) finish() {
 // error wrapping verbs.ErrInvalid, an extension the peer did not
 // negotiate one wrapping verbs.ErrNotSupported. A region deregistered
 // after posting completes the request with StatusLocalProt and fails the
-// QP.
+// QP. When the sender is idle PostSend transmits small messages itself
+// (txInline): with a peer that stopped reading it can then wait up to
+// stallTimeout, after which the QP fails with verbs.ErrStalled.
 func (q *QP) PostSend(wr verbs.SendWR) error {
 	var needWrite bool
 	switch wr.Op {
