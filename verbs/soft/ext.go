@@ -126,7 +126,7 @@ func (q *QP) rxFlushReq(h *header, seg, payload []byte) {
 	q.queueIRQ(irqe{rr: readReq{srcSTag: r.stag, srcTO: r.to}, msn: h.msn, flush: true}, seg)
 }
 
-// queueIRQ queues an answer for the send goroutine.
+// queueIRQ queues an answer and has it sent (rxServe).
 func (q *QP) queueIRQ(e irqe, seg []byte) {
 	q.mu.Lock()
 	if q.irqTail-q.irqHead == uint64(len(q.irq)) {
@@ -138,7 +138,7 @@ func (q *QP) queueIRQ(e irqe, seg []byte) {
 	q.irq[q.irqTail%uint64(len(q.irq))] = e
 	q.irqTail++
 	q.mu.Unlock()
-	q.kick()
+	q.rxServe()
 }
 
 // commitFlushResp completes the oldest outstanding request, which must be

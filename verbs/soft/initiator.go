@@ -24,6 +24,7 @@ type txState struct {
 	sendMSN uint32
 	readMSN uint32
 	termMSN uint32
+	budget  int // txReceiver: bytes the socket takes without blocking
 }
 
 // Corking. Small FPDUs (a 4 KiB Write and the completion fence behind it,
@@ -224,7 +225,7 @@ func (q *QP) txLoop() {
 			return
 		}
 		q.txMu.Lock()
-		_, err := q.drainLocked(false)
+		_, err := q.drainLocked(txSender)
 		q.txMu.Unlock()
 		if err != nil {
 			q.fail(err)
@@ -239,8 +240,7 @@ func (q *QP) txLoop() {
 // of a 4 KiB operation's cost); otherwise, or for the first large message
 // met, it wakes the send goroutine. A small write seldom blocks (the
 // socket buffer takes it) and never for longer than stallTimeout. The
-// receive goroutine never transmits: it must not wait on a peer that may
-// be waiting for it to read.
+// receive goroutine has its own, stricter rule (rxServe).
 func (q *QP) txInline() {
 	if !q.started.Load() || !q.txMu.TryLock() {
 		q.kick()
@@ -257,7 +257,7 @@ func (q *QP) txInline() {
 		q.kick()
 		return
 	}
-	deferred, err := q.drainLocked(true)
+	deferred, err := q.drainLocked(txPoster)
 	q.txMu.Unlock()
 	if err != nil {
 		q.fail(err)
@@ -268,11 +268,21 @@ func (q *QP) txInline() {
 	}
 }
 
-// drainLocked sends until nothing is left (or, inline, until a large
-// message is next: deferred), then writes the cork. q.txMu is held.
-func (q *QP) drainLocked(inline bool) (deferred bool, err error) {
+// txMode says who transmits: what txStep may send.
+type txMode int
+
+const (
+	txSender   txMode = iota // the send goroutine: everything
+	txPoster                 // a poster (txInline): messages up to corkMax
+	txReceiver               // the receive goroutine (rxServe): answers to Read and FLUSH Requests, within q.tx.budget
+)
+
+// drainLocked sends until nothing is left (or, for a poster or the
+// receiver, until something it may not send is next: deferred), then
+// writes the cork. q.txMu is held.
+func (q *QP) drainLocked(mode txMode) (deferred bool, err error) {
 	for {
-		more, deferred, err := q.txStep(inline)
+		more, deferred, err := q.txStep(mode)
 		if err != nil {
 			q.dropCork() // the QP fails: release the region
 			return false, err
@@ -284,9 +294,9 @@ func (q *QP) drainLocked(inline bool) (deferred bool, err error) {
 }
 
 // txStep sends one message and says whether there may be more to send.
-// With inline it sends nothing larger than corkMax and reports deferred
-// when such a message is next.
-func (q *QP) txStep(inline bool) (more, deferred bool, err error) {
+// It reports deferred when the next message is not mode's to send.
+func (q *QP) txStep(mode txMode) (more, deferred bool, err error) {
+	inline := mode != txSender
 	q.mu.Lock()
 	if q.txStop {
 		q.mu.Unlock()
@@ -298,9 +308,25 @@ func (q *QP) txStep(inline bool) (more, deferred bool, err error) {
 			q.mu.Unlock()
 			return false, true, nil
 		}
+		if mode == txReceiver {
+			cost := fpduOverhead
+			if !r.flush {
+				cost += int(r.rr.size)
+			}
+			if cost > q.tx.budget {
+				q.mu.Unlock()
+				return false, true, nil
+			}
+			q.tx.budget -= cost
+		}
 		q.irqHead++
 		q.mu.Unlock()
 		return true, false, q.serveRead(r)
+	}
+	if mode == txReceiver {
+		other := q.term != nil || q.rtr || q.sqTx < q.sqTail || q.unfenced
+		q.mu.Unlock()
+		return false, other, nil
 	}
 	if q.term != nil && inline {
 		q.mu.Unlock()

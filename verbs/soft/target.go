@@ -34,6 +34,8 @@ type rxState struct {
 	rtrOn   bool // the Send being received is that RTR
 
 	discard [4096]byte // payload a zero-length Read's Response should not have carried
+
+	room roomProbe // rxServe's view of the send buffer
 }
 
 // errStop tells the receive loop that a Terminate is on its way and the
