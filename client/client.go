@@ -66,8 +66,12 @@ type Client struct {
 
 	recvMem, sendMem []byte
 	recvMR, sendMR   verbs.MR
-	sendSlots        chan int      // free message send slots
-	credits          chan struct{} // a token per request the brick can take
+	sendSlots        chan int // free message send slots
+	// sendTurn holds one token: its holder reaps the send CQ (reapSend)
+	// into sendWCs.
+	sendTurn chan struct{}
+	sendWCs  []verbs.WC
+	credits  chan struct{} // a token per request the brick can take
 
 	stage struct {
 		sync.Mutex // serialises use of the staging buffer
@@ -187,9 +191,8 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	now := time.Now().UnixNano()
 	c.lastSend.Store(now)
 	c.lastRecv.Store(now)
-	c.wg.Add(2)
+	c.wg.Add(1)
 	go c.recvLoop()
-	go c.sendLoop()
 	if opts.AuthKey != nil {
 		if err := c.authenticate(ctx, opts.AuthKey); err != nil {
 			c.Close()
@@ -310,6 +313,9 @@ func (c *Client) setup(opts Options) error {
 		c.sendSlots <- i
 		c.credits <- struct{}{}
 	}
+	c.sendTurn = make(chan struct{}, 1)
+	c.sendTurn <- struct{}{}
+	c.sendWCs = make([]verbs.WC, c.sendDepth)
 	c.dataSlots = make(chan struct{}, c.sendDepth-c.depth)
 	for i := 0; i < cap(c.dataSlots); i++ {
 		c.dataSlots <- struct{}{}
@@ -372,7 +378,8 @@ func (c *Client) fail(err error) {
 		delete(c.mu.replies, id)
 	}
 	// Data waiters get their real completions (a remote access error, then
-	// flushes) from sendLoop, which drains the send CQ before it exits.
+	// flushes) from reapSend, which fails those left once the send CQ is
+	// drained.
 }
 
 // failData fails the data waiters left when the send CQ is drained.
@@ -439,34 +446,70 @@ func (c *Client) recvLoop() {
 	}
 }
 
-func (c *Client) sendLoop() {
-	defer c.wg.Done()
-	defer c.failData()
-	wcs := make([]verbs.WC, 2*c.depth)
-	for {
-		// Reply waiters are failed by recvLoop alone, once the receive
-		// queue is drained: a reply the brick sent just before it closed
-		// the session (a refusal, say) must reach its caller rather than
-		// lose a race with this loop noticing the close.
-		n, err := c.qp.SendCQ().Wait(context.Background(), wcs)
-		if err != nil {
-			return
+// reapSend waits for send completions and hands them out: message slots
+// back to sendSlots, data completions to their waiters. Only the holder
+// of the sendTurn token calls it, so the goroutine that waits for a
+// completion usually takes it off the CQ itself, with no goroutine in
+// between to wake (a wake-up costs microseconds on a busy machine). When
+// the CQ is drained (the session ended) the data waiters left are failed.
+//
+// Reply waiters are failed by recvLoop alone, once the receive queue is
+// drained: a reply the brick sent just before it closed the session (a
+// refusal, say) must reach its caller rather than lose a race with the
+// send side noticing the close.
+func (c *Client) reapSend(ctx context.Context) error {
+	n, err := c.qp.SendCQ().Wait(ctx, c.sendWCs)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.failData()
 		}
-		for _, wc := range wcs[:n] {
-			if wc.ID&msgWR != 0 {
-				c.sendSlots <- int(wc.ID &^ msgWR)
-				if wc.Err() != nil {
-					c.qp.Close() // recvLoop drains and fails the waiters
+		return err
+	}
+	for _, wc := range c.sendWCs[:n] {
+		if wc.ID&msgWR != 0 {
+			c.sendSlots <- int(wc.ID &^ msgWR)
+			if wc.Err() != nil {
+				c.qp.Close() // recvLoop drains and fails the waiters
+			}
+			continue
+		}
+		c.mu.Lock()
+		ch, ok := c.mu.data[wc.ID]
+		delete(c.mu.data, wc.ID)
+		c.mu.Unlock()
+		if ok {
+			ch <- wc
+		}
+	}
+	return nil
+}
+
+// takeSlot returns a free message send slot, reaping the send CQ for one
+// when none is free and nobody else is reaping.
+func (c *Client) takeSlot(ctx context.Context) (int, error) {
+	for {
+		select {
+		case slot := <-c.sendSlots:
+			return slot, nil
+		case <-c.sendTurn:
+			select {
+			case slot := <-c.sendSlots:
+				c.sendTurn <- struct{}{}
+				return slot, nil
+			default:
+			}
+			err := c.reapSend(ctx)
+			c.sendTurn <- struct{}{}
+			if err != nil {
+				if ctx.Err() != nil {
+					return 0, ctx.Err()
 				}
-				continue
+				return 0, fmt.Errorf("%w: %v", ErrClosed, err)
 			}
-			c.mu.Lock()
-			ch, ok := c.mu.data[wc.ID]
-			delete(c.mu.data, wc.ID)
-			c.mu.Unlock()
-			if ok {
-				ch <- wc
-			}
+		case <-c.done:
+			return 0, c.Err()
+		case <-ctx.Done():
+			return 0, ctx.Err()
 		}
 	}
 }
@@ -480,14 +523,10 @@ func (c *Client) call(ctx context.Context, req protocol.Message) (protocol.Messa
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	var slot int
-	select {
-	case slot = <-c.sendSlots:
-	case <-c.done:
-		return nil, c.Err()
-	case <-ctx.Done():
+	slot, err := c.takeSlot(ctx)
+	if err != nil {
 		c.credits <- struct{}{}
-		return nil, ctx.Err()
+		return nil, err
 	}
 	id := c.nextReq.Add(1)
 	ch := make(chan reply, 1)

@@ -127,7 +127,22 @@ func (c *Client) post(wr verbs.SendWR) (verbs.WC, error) {
 		c.mu.Unlock()
 		return verbs.WC{}, err
 	}
-	return <-ch, nil
+	// Wait for the completion, reaping the send CQ when nobody else is.
+	for {
+		select {
+		case wc := <-ch:
+			return wc, nil
+		case <-c.sendTurn:
+			select {
+			case wc := <-ch: // handed over before the turn came back
+				c.sendTurn <- struct{}{}
+				return wc, nil
+			default:
+			}
+			c.reapSend(context.Background()) // a drained CQ fails ch's owner too
+			c.sendTurn <- struct{}{}
+		}
+	}
 }
 
 // Persist makes the writes in [off, off+n) that WriteAt has returned for

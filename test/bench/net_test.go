@@ -116,6 +116,37 @@ func reportLatency(b *testing.B, rtts []time.Duration) {
 	b.ReportMetric(float64(rtts[len(rtts)*99/100].Nanoseconds())/1e3, "p99-µs")
 }
 
+// latency runs one n-byte operation at a time to completion and reports
+// its p50 and p99: the figures issue 12 compares with the TCP ping-pong.
+func latency(b *testing.B, op verbs.Opcode, n int) {
+	k := connect(b, 1, n)
+	wr := verbs.SendWR{Op: op, Local: verbs.SGEOf(k.loc, 0, n), RKey: k.tgt.RKey(), Remote: k.tgt.Addr()}
+	wcs := make([]verbs.WC, 1)
+	ctx := context.Background()
+	rtts := make([]time.Duration, 0, 1<<16)
+	b.SetBytes(int64(n))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		if err := k.c.PostSend(wr); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := k.c.SendCQ().Wait(ctx, wcs); err != nil {
+			b.Fatal(err)
+		}
+		if wcs[0].Status != verbs.StatusSuccess {
+			b.Fatal(wcs[0].Err())
+		}
+		rtts = append(rtts, time.Since(start))
+	}
+	b.StopTimer()
+	reportLatency(b, rtts)
+}
+
+func BenchmarkSoftWrite4KiBQD1(b *testing.B) { latency(b, verbs.OpWrite, 4096) }
+func BenchmarkSoftRead4KiBQD1(b *testing.B)  { latency(b, verbs.OpRead, 4096) }
+
 // BenchmarkSoftWriteRead4KiB is a 4 KiB RDMA Write followed by a Read of
 // it, both to completion: the round trip of a small update and its proof.
 func BenchmarkSoftWriteRead4KiB(b *testing.B) {

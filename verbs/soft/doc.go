@@ -130,7 +130,15 @@
 // is read from the socket straight into the registered memory it targets
 // (a small bufio.Reader serves the headers); a Send payload straight into
 // the posted receive buffer. Read Responses and Writes are written from
-// registered memory with writev. Every tagged access is checked at the
+// registered memory with writev: a large message in batches of FPDUs, the
+// small ones (up to 4 KiB of payload, Read Requests, completion fences)
+// corked, so that a 4 KiB Write and the fence behind it cost one system
+// call. PostSend transmits small messages itself when the sender is idle,
+// saving the wake-up of the send goroutine; so does the receive goroutine
+// for the answers to small Read and FLUSH Requests, but only as many
+// bytes as the socket's send buffer takes without blocking (it must never
+// wait on a peer that may be waiting for it to read). The bytes on the
+// wire are the same either way. Every tagged access is checked at the
 // target: the STag exists, is live, belongs to this QP's PD, [TO, TO+len)
 // lies inside the region and the region grants RemoteWrite (Write) or
 // RemoteRead (Read). A failed check sends a Terminate (DDP tagged buffer

@@ -45,12 +45,15 @@ func (q *QP) ordDoneLocked() bool {
 func (q *QP) sendAtomic(m *mr, off int, stag uint32, to uint64) error {
 	hdr := q.tx.hdr[:mpaLenSize+taggedHdrSize]
 	putTagged(hdr[mpaLenSize:], opAtomicWrite, true, stag, to)
+	if err := q.uncork(); err != nil {
+		return err
+	}
 	m.mu.RLock()
-	defer m.mu.RUnlock()
 	if m.dead {
+		m.mu.RUnlock()
 		return errLocalRevoked
 	}
-	return q.writeFPDU(hdr, m.buf[off:off+atomicSize])
+	return q.corkFPDU(hdr, m.buf[off:off+atomicSize], m)
 }
 
 // sendFlushReq sends a FLUSH Request on queue 1 (it shares the Read
@@ -59,7 +62,7 @@ func (q *QP) sendFlushReq(r flushReq, msn uint32) error {
 	hdr := q.tx.hdr[:mpaLenSize+untaggedHdrSize+flushReqSize]
 	putUntagged(hdr[mpaLenSize:], opFlushReq, true, qnReadReq, msn, 0)
 	r.put(hdr[mpaLenSize+untaggedHdrSize:])
-	return q.writeFPDU(hdr, nil)
+	return q.corkFPDU(hdr, nil, nil)
 }
 
 // rxAtomic places a checked ATOMIC WRITE: AccessRemoteAtomic, an 8-byte
@@ -134,7 +137,7 @@ func (q *QP) growIRQLocked() {
 	q.irq = irq
 }
 
-// queueIRQ queues an answer for the send goroutine.
+// queueIRQ queues an answer and has it sent (rxServe).
 func (q *QP) queueIRQ(e irqe, seg []byte) {
 	q.mu.Lock()
 	if q.irqTail-q.irqHead == uint64(len(q.irq)) {
@@ -149,7 +152,7 @@ func (q *QP) queueIRQ(e irqe, seg []byte) {
 	q.irq[q.irqTail%uint64(len(q.irq))] = e
 	q.irqTail++
 	q.mu.Unlock()
-	q.kick()
+	q.rxServe()
 }
 
 // commitFlushResp completes the oldest outstanding request, which must be

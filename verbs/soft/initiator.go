@@ -11,19 +11,45 @@ import (
 	"github.com/brick-storage/brick/verbs"
 )
 
-// txState is owned by the send goroutine: the buffers of one FPDU in
-// flight (header, payload from registered memory, pad+CRC trailer) and the
-// outbound MSNs.
+// txState is owned by whoever holds QP.txMu (the send goroutine, or a
+// poster transmitting small messages itself): the header and trailer of the
+// FPDU being framed, the cork of small FPDUs not yet written, the batch of
+// large ones and the outbound MSNs.
 type txState struct {
 	hdr     [mpaLenSize + untaggedHdrSize + readReqSize]byte
 	trl     [3 + crcSize]byte
 	term    [maxTermSize]byte
-	iov     [3][]byte
-	bufs    net.Buffers
+	cork    txCork
 	batch   txBatch
 	sendMSN uint32
 	readMSN uint32
 	termMSN uint32
+	budget  int // txReceiver: bytes the socket takes without blocking
+}
+
+// Corking. Small FPDUs (a 4 KiB Write and the completion fence behind it,
+// a Read Response and the Read Request that follows) are framed into a
+// cork and written together when the sender runs out of work, or the cork
+// fills: one system call where each FPDU cost one. On loopback a write is
+// the costliest step of a small operation, since it runs the receiver's
+// TCP input too. Payloads stay zero-copy: the cork holds the read lock of
+// at most one region, whose payload it points into, until it is written.
+const (
+	// corkMax: payloads up to this many bytes are corked; longer ones
+	// go in a txBatch of their own.
+	corkMax = 4096
+	// corkFPDUs bounds the FPDUs of one cork.
+	corkFPDUs = 8
+)
+
+// txCork is the small FPDUs gathered for one writev.
+type txCork struct {
+	hdrs [corkFPDUs][mpaLenSize + untaggedHdrSize + readReqSize]byte
+	trls [corkFPDUs][3 + crcSize]byte
+	iov  [3 * corkFPDUs][]byte
+	bufs net.Buffers
+	n    int // FPDUs gathered
+	m    *mr // region whose read lock the cork holds (a payload points into it)
 }
 
 // fpduBatch bounds the FPDUs of one message gathered into one writev:
@@ -71,10 +97,78 @@ func (b *txBatch) flush(q *QP) error {
 	return err
 }
 
+// corkFPDU frames hdr (which starts with two bytes for ULPDU_Length) and
+// payload as one FPDU into the cork, writing the cork first if it is full.
+// The header is copied; the payload must stay valid until the cork is
+// written: payload of region m (non-nil) is, as the caller hands the cork
+// m's read lock, which it took after uncork.
+func (q *QP) corkFPDU(hdr, payload []byte, m *mr) error {
+	c := &q.tx.cork
+	if c.n == corkFPDUs {
+		if err := q.flushCork(); err != nil {
+			if m != nil {
+				m.mu.RUnlock()
+			}
+			return err
+		}
+	}
+	h := c.hdrs[c.n][:len(hdr)]
+	copy(h, hdr)
+	trl := frameTrailer(h, payload, c.trls[c.n][:])
+	c.iov[3*c.n], c.iov[3*c.n+1], c.iov[3*c.n+2] = h, payload, trl
+	c.n++
+	if m != nil {
+		c.m = m
+	}
+	return nil
+}
+
+// uncork writes the cork if it holds a region's read lock: it must,
+// before the sender takes another one (a read lock taken twice deadlocks
+// against a Deregister waiting in between) or writes a batch.
+func (q *QP) uncork() error {
+	if q.tx.cork.m == nil {
+		return nil
+	}
+	return q.flushCork()
+}
+
+// dropCork empties the cork without writing it.
+func (q *QP) dropCork() {
+	c := &q.tx.cork
+	clear(c.iov[:3*c.n])
+	c.n = 0
+	if c.m != nil {
+		c.m.mu.RUnlock()
+		c.m = nil
+	}
+}
+
+// flushCork writes the corked FPDUs and releases the region they point
+// into.
+func (q *QP) flushCork() error {
+	c := &q.tx.cork
+	if c.n == 0 {
+		return nil
+	}
+	c.bufs = c.iov[:3*c.n]
+	err := q.transmit(&c.bufs)
+	clear(c.iov[:3*c.n])
+	c.n = 0
+	if c.m != nil {
+		c.m.mu.RUnlock()
+		c.m = nil
+	}
+	return err
+}
+
 // transmit writes bufs within stallTimeout.
 func (q *QP) transmit(bufs *net.Buffers) error {
 	q.conn.SetWriteDeadline(time.Now().Add(stallTimeout))
 	sent, err := bufs.WriteTo(q.conn)
+	if err == nil {
+		return nil // no net.Error to escape to the heap: no allocation
+	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		err = fmt.Errorf("soft: the peer took %d bytes in %v, then nothing (%v): %w", sent, stallTimeout, err, verbs.ErrStalled)
@@ -111,7 +205,12 @@ var errLocalRevoked = errors.New("soft: local memory region deregistered under a
 // fences and a final Terminate. The MPA responder first waits for the
 // initiator's first FPDU (RFC 5044 §7.1.2).
 func (q *QP) txLoop() {
-	defer close(q.txDone)
+	defer func() {
+		q.txMu.Lock() // wait for a poster transmitting
+		q.txEnded = true
+		q.txMu.Unlock()
+		close(q.txDone)
+	}()
 	if q.passive {
 		select {
 		case <-q.firstRx:
@@ -125,31 +224,113 @@ func (q *QP) txLoop() {
 		case <-q.closing:
 			return
 		}
-		for {
-			more, err := q.txStep()
-			if err != nil {
-				q.fail(err)
-				return
-			}
-			if !more {
-				break
-			}
+		q.txMu.Lock()
+		_, err := q.drainLocked(txSender)
+		q.txMu.Unlock()
+		if err != nil {
+			q.fail(err)
+			return
+		}
+	}
+}
+
+// txInline transmits what the send queue holds from the poster's
+// goroutine when nobody else is transmitting and the work is small,
+// saving the wake-up of the send goroutine (a futex wake, a large share
+// of a 4 KiB operation's cost); otherwise, or for the first large message
+// met, it wakes the send goroutine. A small write seldom blocks (the
+// socket buffer takes it) and never for longer than stallTimeout. The
+// receive goroutine has its own, stricter rule (rxServe).
+func (q *QP) txInline() {
+	if !q.started.Load() || !q.txMu.TryLock() {
+		q.kick()
+		return
+	}
+	if q.txEnded {
+		q.txMu.Unlock()
+		return
+	}
+	select {
+	case <-q.firstRx:
+	default: // the MPA responder must wait for the first FPDU
+		q.txMu.Unlock()
+		q.kick()
+		return
+	}
+	deferred, err := q.drainLocked(txPoster)
+	q.txMu.Unlock()
+	if err != nil {
+		q.fail(err)
+		return
+	}
+	if deferred {
+		q.kick()
+	}
+}
+
+// txMode says who transmits: what txStep may send.
+type txMode int
+
+const (
+	txSender   txMode = iota // the send goroutine: everything
+	txPoster                 // a poster (txInline): messages up to corkMax
+	txReceiver               // the receive goroutine (rxServe): answers to Read and FLUSH Requests, within q.tx.budget
+)
+
+// drainLocked sends until nothing is left (or, for a poster or the
+// receiver, until something it may not send is next: deferred), then
+// writes the cork. q.txMu is held.
+func (q *QP) drainLocked(mode txMode) (deferred bool, err error) {
+	for {
+		more, deferred, err := q.txStep(mode)
+		if err != nil {
+			q.dropCork() // the QP fails: release the region
+			return false, err
+		}
+		if deferred || !more {
+			return deferred, q.flushCork()
 		}
 	}
 }
 
 // txStep sends one message and says whether there may be more to send.
-func (q *QP) txStep() (bool, error) {
+// It reports deferred when the next message is not mode's to send.
+func (q *QP) txStep(mode txMode) (more, deferred bool, err error) {
+	inline := mode != txSender
 	q.mu.Lock()
 	if q.txStop {
 		q.mu.Unlock()
-		return false, nil
+		return false, false, nil
 	}
 	if q.irqHead < q.irqTail {
 		r := q.irq[q.irqHead%uint64(len(q.irq))]
+		if inline && !r.flush && r.rr.size > corkMax {
+			q.mu.Unlock()
+			return false, true, nil
+		}
+		if mode == txReceiver {
+			cost := fpduOverhead
+			if !r.flush {
+				cost += int(r.rr.size)
+			}
+			if cost > q.tx.budget {
+				q.mu.Unlock()
+				return false, true, nil
+			}
+			q.tx.budget -= cost
+		}
 		q.irqHead++
 		q.mu.Unlock()
-		return true, q.serveRead(r)
+		return true, false, q.serveRead(r)
+	}
+	if mode == txReceiver {
+		other := q.term != nil || q.rtr || q.sqTx < q.sqTail || q.unfenced
+		q.mu.Unlock()
+		return false, other, nil
+	}
+	if q.term != nil && inline {
+		q.mu.Unlock()
+		return false, true, nil // the send goroutine writes the Terminate
 	}
 	if q.term != nil {
 		t := q.term
@@ -158,11 +339,11 @@ func (q *QP) txStep() (bool, error) {
 		q.mu.Unlock()
 		q.writeTerminate(t) // best effort: the QP is failing anyway
 		close(q.termSent)
-		return false, nil
+		return false, false, nil
 	}
 	if q.broken {
 		q.mu.Unlock()
-		return false, nil
+		return false, false, nil
 	}
 	if q.rtr {
 		// RFC 6581 peer-to-peer mode: a zero-length Read is the RTR,
@@ -172,14 +353,18 @@ func (q *QP) txStep() (bool, error) {
 		q.tx.readMSN++
 		q.pushORQLocked(orqe{seq: 0, fence: true})
 		q.mu.Unlock()
-		return true, q.sendReadReq(readReq{}, msn)
+		return true, false, q.sendReadReq(readReq{}, msn)
 	}
 	if q.sqTx < q.sqTail {
 		seq := q.sqTx
 		e := &q.sq[seq%uint64(len(q.sq))]
 		if (e.wr.Op == verbs.OpRead || e.wr.Op == verbs.OpFlush) && q.ordFullLocked() {
 			q.mu.Unlock()
-			return false, nil // a Read Response will kick us
+			return false, false, nil // a Read Response will kick us
+		}
+		if inline && e.wr.Local.Length > corkMax && e.wr.Op != verbs.OpRead && e.wr.Op != verbs.OpFlush {
+			q.mu.Unlock()
+			return false, true, nil
 		}
 		q.sqTx++
 		switch e.wr.Op {
@@ -224,7 +409,7 @@ func (q *QP) txStep() (bool, error) {
 			q.setFaultLocked(seq, verbs.StatusLocalProt, false)
 			q.mu.Unlock()
 		}
-		return true, err
+		return true, false, err
 	}
 	if q.unfenced && !q.ordFullLocked() {
 		// Completion fence: a zero-length Read whose Response confirms
@@ -234,10 +419,10 @@ func (q *QP) txStep() (bool, error) {
 		q.tx.readMSN++
 		q.pushORQLocked(orqe{seq: q.sqTx, fence: true})
 		q.mu.Unlock()
-		return true, q.sendReadReq(readReq{}, msn)
+		return true, false, q.sendReadReq(readReq{}, msn)
 	}
 	q.mu.Unlock()
-	return false, nil
+	return false, false, nil
 }
 
 // pushORQLocked records an outstanding Read before its request goes out.
@@ -246,17 +431,6 @@ func (q *QP) txStep() (bool, error) {
 func (q *QP) pushORQLocked(e orqe) {
 	q.orq[q.orqTail%uint64(len(q.orq))] = e
 	q.orqTail++
-}
-
-// writeFPDU frames hdr (which starts with two bytes for ULPDU_Length)
-// and payload as one FPDU and writes it with one writev.
-func (q *QP) writeFPDU(hdr, payload []byte) error {
-	t := &q.tx
-	t.iov[0], t.iov[1], t.iov[2] = hdr, payload, frameTrailer(hdr, payload, t.trl[:])
-	t.bufs = t.iov[:]
-	err := q.transmit(&t.bufs)
-	t.iov = [3][]byte{}
-	return err
 }
 
 // sendWrite sends an RDMA Write from local memory, one FPDU per
@@ -279,6 +453,22 @@ func (q *QP) sendSend(m *mr, off, n int, msn uint32, op uint8, inv uint32) error
 // sendSegments sends n bytes at off of local region m as FPDUs whose
 // headers (hdrSize bytes after ULPDU_Length) put fills in, batched.
 func (q *QP) sendSegments(m *mr, off, n int, put func(hdr []byte, sent int, last bool), hdrSize int) error {
+	if err := q.uncork(); err != nil {
+		return err
+	}
+	if n <= corkMax {
+		m.mu.RLock()
+		if m.dead {
+			m.mu.RUnlock()
+			return errLocalRevoked
+		}
+		hdr := q.tx.hdr[:mpaLenSize+hdrSize]
+		put(hdr, 0, true)
+		return q.corkFPDU(hdr, m.buf[off:off+n], m)
+	}
+	if err := q.flushCork(); err != nil { // what precedes the batch
+		return err
+	}
 	b := &q.tx.batch
 	for sent := 0; ; {
 		m.mu.RLock()
@@ -308,7 +498,7 @@ func (q *QP) sendReadReq(r readReq, msn uint32) error {
 	hdr := q.tx.hdr[:mpaLenSize+untaggedHdrSize+readReqSize]
 	putUntagged(hdr[mpaLenSize:], opReadReq, true, qnReadReq, msn, 0)
 	r.put(hdr[mpaLenSize+untaggedHdrSize:])
-	return q.writeFPDU(hdr, nil)
+	return q.corkFPDU(hdr, nil, nil)
 }
 
 // serveRead answers an inbound Read Request from registered memory,
@@ -318,12 +508,30 @@ func (q *QP) serveRead(r irqe) error {
 	hdr := q.tx.hdr[:mpaLenSize+taggedHdrSize]
 	if r.flush {
 		putTagged(hdr[mpaLenSize:], opFlushResp, true, r.rr.srcSTag, r.rr.srcTO)
-		return q.writeFPDU(hdr, nil)
+		return q.corkFPDU(hdr, nil, nil)
 	}
 	n := int(r.rr.size)
 	if n == 0 {
 		putTagged(hdr[mpaLenSize:], opReadResp, true, r.rr.sinkSTag, r.rr.sinkTO)
-		return q.writeFPDU(hdr, nil)
+		return q.corkFPDU(hdr, nil, nil)
+	}
+	if err := q.uncork(); err != nil {
+		return err
+	}
+	if n > corkMax {
+		if err := q.flushCork(); err != nil { // what precedes the batch
+			return err
+		}
+	} else {
+		m, off, f := q.pd.acquire(r.rr.srcSTag, r.rr.srcTO, uint64(n), verbs.AccessRemoteRead)
+		if f != faultNone {
+			q.txFault(termForFault(f, false).withSegment(readReqSegment(r)).withReadReq(readReqBytes(r.rr)),
+				fmt.Errorf("soft: serving RDMA Read of STag %#x: %v: %w", r.rr.srcSTag, f, verbs.ErrRemoteAccess))
+			return nil
+		}
+		putTagged(hdr[mpaLenSize:], opReadResp, true, r.rr.sinkSTag, r.rr.sinkTO)
+		ReadBytesServed.Add(uint64(n))
+		return q.corkFPDU(hdr, m.buf[off:off+n], m)
 	}
 	b := &q.tx.batch
 	for sent := 0; sent < n; {
@@ -376,12 +584,16 @@ func (q *QP) txFault(t *termMsg, err error) {
 	q.conn.SetReadDeadline(time.Now().Add(termTimeout))
 }
 
-// writeTerminate sends a Terminate on queue 2.
+// writeTerminate sends a Terminate on queue 2, after the corked FPDUs
+// that precede it.
 func (q *QP) writeTerminate(t *termMsg) error {
 	hdr := q.tx.hdr[:mpaLenSize+untaggedHdrSize]
 	putUntagged(hdr[mpaLenSize:], opTerminate, true, qnTerminate, q.tx.termMSN, 0)
 	q.tx.termMSN++
-	return q.writeFPDU(hdr, t.appendPayload(q.tx.term[:0]))
+	if err := q.corkFPDU(hdr, t.appendPayload(q.tx.term[:0]), nil); err != nil {
+		return err
+	}
+	return q.flushCork()
 }
 
 // readReqSegment rebuilds the ULPDU_Length and DDP header of a received

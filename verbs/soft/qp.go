@@ -148,7 +148,12 @@ type QP struct {
 	firstOnce sync.Once
 
 	rx rxState // receive goroutine only
-	tx txState // send goroutine only
+
+	// txMu is held by whoever transmits: the send goroutine, or a poster
+	// sending small messages itself (txInline).
+	txMu    sync.Mutex
+	tx      txState
+	txEnded bool // the send goroutine has ended: nobody transmits again
 }
 
 var _ verbs.QP = (*QP)(nil)
@@ -315,7 +320,9 @@ func (q *QP) finish() {
 // error wrapping verbs.ErrInvalid, an extension the peer did not
 // negotiate one wrapping verbs.ErrNotSupported. A region deregistered
 // after posting completes the request with StatusLocalProt and fails the
-// QP.
+// QP. When the sender is idle PostSend transmits small messages itself
+// (txInline): with a peer that stopped reading it can then wait up to
+// stallTimeout, after which the QP fails with verbs.ErrStalled.
 func (q *QP) PostSend(wr verbs.SendWR) error {
 	var needWrite bool
 	switch wr.Op {
@@ -360,7 +367,7 @@ func (q *QP) PostSend(wr verbs.SendWR) error {
 	q.sq[q.sqTail%uint64(len(q.sq))] = sqe{wr: wr, mr: m, off: off}
 	q.sqTail++
 	q.mu.Unlock()
-	q.kick()
+	q.txInline()
 	return nil
 }
 

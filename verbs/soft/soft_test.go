@@ -636,12 +636,24 @@ func TestSTagsDistinct(t *testing.T) {
 	}
 }
 
-// Deregister racing multi-batch RDMA Reads served from the region: once
-// it returns, no byte of the region is sent (every batch of a Read
-// Response revalidates the source), and a Read cut short completes with
+// Deregister racing RDMA Reads served from the region, multi-batch ones
+// and small ones sent from the cork: once it returns, no byte of the
+// region is sent (every batch of a Read Response revalidates the source;
+// the cork holds the region's read lock until it is written), and a Read cut short completes with
 // StatusRemoteAccess, never with success and partial data.
 func TestReadRevocationRace(t *testing.T) {
-	const size = 3*fpduBatch*maxSegPayload + 1000 // four batches, the last one short
+	for _, tc := range []struct {
+		name string
+		size int
+	}{
+		{"batches", 3*fpduBatch*maxSegPayload + 1000}, // four batches, the last one short
+		{"corked", corkMax},                           // one FPDU, sent from the cork
+	} {
+		t.Run(tc.name, func(t *testing.T) { readRevocationRace(t, tc.size) })
+	}
+}
+
+func readRevocationRace(t *testing.T, size int) {
 	for round := range 2 {
 		p := newPair(t, verbs.QPConfig{SendDepth: 4, MaxReadSize: size}, verbs.QPConfig{}, nil)
 		buf := make([]byte, size)

@@ -37,6 +37,8 @@ type rxState struct {
 	// carried (siw's quirk); allocated on first use, as most QPs never
 	// see one and a brick holds thousands of QPs.
 	discard []byte
+
+	room roomProbe // rxServe's view of the send buffer
 }
 
 // errStop tells the receive loop that a Terminate is on its way and the
