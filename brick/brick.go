@@ -18,8 +18,10 @@
 //   - Free refuses a mapped block (EBUSY): the caller unmaps first. The
 //     alternative, revoking other sessions' maps behind their backs, would
 //     turn a free into a silent data-path failure for them.
-//   - Alloc zeroes the frame before the allocation is committed, so no
-//     bytes cross from one owner of a frame to the next.
+//   - A block's first frame is zero on durable media before its placement
+//     is committed, so no bytes cross from one owner of a frame to the
+//     next. Frames are zeroed ahead of time in the background (zeroer.go),
+//     so a first Map rarely waits for it.
 //
 // Map, Unmap and Free of one block are serialised by a striped lock; verbs
 // on different blocks run concurrently, so their Pebble syncs group-commit.
@@ -121,6 +123,7 @@ type Server struct {
 	}
 	nextSession atomic.Uint64
 	wg          sync.WaitGroup // session goroutines
+	zero        zeroer         // keeps zeroed frames ready (zeroer.go)
 }
 
 // New creates a server over an open region and store.
@@ -253,6 +256,7 @@ func (s *Server) Close() error {
 	}
 	s.wg.Wait()
 	s.stopTiering()
+	s.stopZeroer()
 	return nil
 }
 

@@ -42,7 +42,11 @@ func (s *Server) Alloc(id uint64) error {
 	mu := s.stripe(id)
 	mu.Lock()
 	defer mu.Unlock()
-	return s.store.Alloc(id) // no frame until its first map (tiering.go)
+	if err := s.store.Alloc(id); err != nil { // no frame until its first map (tiering.go)
+		return err
+	}
+	s.refill() // its first map will want a zeroed frame
+	return nil
 }
 
 // zeroFrame makes frame i zero and durable before it is handed to a new
@@ -77,6 +81,7 @@ func (s *Server) Free(id uint64) error {
 		return err
 	}
 	s.tiering.forget(id)
+	s.refill() // the frame is dirty until the zeroer takes it
 	return nil
 }
 
@@ -137,11 +142,13 @@ func (s *Server) Map(ss *session, id uint64, flags uint32) (_ *protocol.MapReply
 	if conflicts(existing, flags) {
 		return nil, fmt.Errorf("%w: block %#x is mapped by another session", protocol.ErrBusy, id)
 	}
-	// A tiered or never-mapped block is brought into a frame first.
-	if b, err = s.resident(id, b); err != nil {
+	// A tiered or never-mapped block is brought into a frame first; a
+	// never-mapped one mapped read-write is placed with its mark.
+	wasMarked := b.MarkedRW
+	if b, err = s.resident(id, b, flags&protocol.MapReadWrite != 0); err != nil {
 		return nil, err
 	}
-	markedHere := false
+	markedHere := b.MarkedRW && !wasMarked
 	defer func() {
 		if err == nil {
 			return

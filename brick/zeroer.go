@@ -1,0 +1,96 @@
+package brick
+
+import (
+	"sync"
+
+	"github.com/brick-storage/brick/alloc2m"
+)
+
+// cleanTarget is how many zeroed frames the brick keeps ready for first
+// Maps: enough for every session of a busy brick to place a block without
+// waiting for a zeroing.
+const cleanTarget = 64
+
+// zeroer refills the store's pool of clean frames (alloc2m/clean.go) in the
+// background, so that a block's first Map finds its frame already zero and
+// durable instead of zeroing 2 MiB before it can reply. It runs while there
+// is work (after an Alloc or a Free) and exits when the pool is full or no
+// dirty frame is free; Close waits for it.
+//
+// Frames are zeroed as a first Map would (zeroFrame: stores where the
+// frame is not zero, then a flush), not with Region.Zero: that changes a
+// file's extents (FALLOC_FL_ZERO_RANGE), which detaches pages a hardware
+// RNIC pinned when it registered every frame for its memory windows, and on
+// ext4 each one costs a journal commit that competes with Pebble's WAL syncs
+// (measured slower under the control bench; NOTES-control.md).
+type zeroer struct {
+	mu struct {
+		sync.Mutex
+		running bool // a refill goroutine is running
+		closed  bool // Close was called: no refill starts
+	}
+	wg sync.WaitGroup
+}
+
+// refill starts the zeroer unless it is running or the brick is closing.
+func (s *Server) refill() {
+	z := &s.zero
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if z.mu.running || z.mu.closed {
+		return
+	}
+	z.mu.running = true
+	z.wg.Add(1)
+	go s.zeroLoop()
+}
+
+func (s *Server) zeroLoop() {
+	z := &s.zero
+	defer z.wg.Done()
+	for {
+		z.mu.Lock()
+		closed := z.mu.closed
+		z.mu.Unlock()
+		f, ok := uint64(0), false
+		if !closed {
+			f, ok = s.store.ReserveDirty(cleanTarget)
+		}
+		if !ok {
+			z.mu.Lock()
+			z.mu.running = false
+			z.mu.Unlock()
+			return
+		}
+		if err := s.zeroFrame(f); err != nil {
+			s.store.DropDirty(f)
+			s.log.Error("zeroing a free pmem frame ahead of its use failed; first maps zero their frames themselves", "frame", f, "err", err)
+			z.mu.Lock()
+			z.mu.running = false
+			z.mu.Unlock()
+			return
+		}
+		s.store.PutClean(f)
+	}
+}
+
+// stopZeroer waits for a refill in progress and starts no other.
+func (s *Server) stopZeroer() {
+	z := &s.zero
+	z.mu.Lock()
+	z.mu.closed = true
+	z.mu.Unlock()
+	z.wg.Wait()
+}
+
+// zeroedFrame reserves a frame for a block's first placement: a clean
+// one if the pool has one (prepare is then nil), else one that Place's
+// prepare must zero.
+func (s *Server) zeroedFrame(id uint64) (alloc2m.Location, func(uint64) error, error) {
+	defer s.refill()
+	if f, ok := s.store.TakeClean(); ok {
+		return alloc2m.FrameLoc(f), nil, nil
+	}
+	frame, err := s.freeFrame(id)
+	return frame, s.zeroFrame, err
+}
