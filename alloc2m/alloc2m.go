@@ -194,19 +194,20 @@ type Options struct {
 type Stats struct {
 	Frames     uint64 // data frames in the region
 	FreeFrames uint64 // frames neither holding a block nor reserved for a move
-	// CleanFrames counts the free frames in the pool of zeroed ones
-	// (clean.go).
-	CleanFrames uint64
-	Blocks      uint64 // allocated blocks (acknowledged Allocs not yet freed)
-	Unclean     uint64 // blocks that were mapped read-write at an unclean stop
-	Slots       uint64 // slow-tier slots (zero: no tier)
-	FreeSlots   uint64 // slots neither holding a block nor reserved for a move
-	Tiered      uint64 // blocks in a tier slot
+	Blocks     uint64 // allocated blocks (acknowledged Allocs not yet freed)
+	Unclean    uint64 // blocks that were mapped read-write at an unclean stop
+	Slots      uint64 // slow-tier slots (zero: no tier)
+	FreeSlots  uint64 // slots neither holding a block nor reserved for a move
+	Tiered     uint64 // blocks in a tier slot
 	// TieredUnclean counts the Unclean blocks that are also Tiered (List
 	// shows them as unclean).
 	TieredUnclean uint64
 	Unplaced      uint64 // blocks never placed (no frame or slot yet)
 	Capacity      uint64 // blocks Alloc admits in all (frames + slots, less one held back with a tier)
+
+	// CleanFrames counts the free frames in the pool of zeroed ones
+	// (clean.go); FreeFrames includes them.
+	CleanFrames uint64
 }
 
 // opState is where a record is in its life. Records not in stateLive are
