@@ -255,4 +255,3 @@ func cycle(s *Store, n uint64) error {
 	}
 	return s.Free(n)
 }
-

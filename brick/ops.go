@@ -1,7 +1,7 @@
 package brick
 
 import (
-	"encoding/binary"
+	"bytes"
 	"errors"
 	"fmt"
 	"time"
@@ -297,15 +297,17 @@ func statusOf(err error) protocol.Status {
 	return protocol.StatusOf(err)
 }
 
+// zeroChunk is what isZero compares against: bytes.Equal runs the
+// runtime's vectorised memequal, several times faster than a word loop, and
+// the zeroer scans every frame it zeroes.
+var zeroChunk [4096]byte
+
 func isZero(b []byte) bool {
-	for len(b) >= 32 && binary.LittleEndian.Uint64(b)|binary.LittleEndian.Uint64(b[8:])|
-		binary.LittleEndian.Uint64(b[16:])|binary.LittleEndian.Uint64(b[24:]) == 0 {
-		b = b[32:]
-	}
-	for _, c := range b {
-		if c != 0 {
+	for len(b) >= len(zeroChunk) {
+		if !bytes.Equal(b[:len(zeroChunk)], zeroChunk[:]) {
 			return false
 		}
+		b = b[len(zeroChunk):]
 	}
-	return true
+	return bytes.Equal(b, zeroChunk[:len(b)])
 }
