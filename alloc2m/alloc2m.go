@@ -277,10 +277,9 @@ type Store struct {
 		// unclean counts records with unclean set.
 		unclean uint64
 		// clean is the pool of free frames known to be zero on durable
-		// media, and zeroing counts frames a zeroer holds (clean.go). Both
+		// media, and zeroing the frames a zeroer holds (clean.go). Both
 		// are set in used.
-		clean   []uint64
-		zeroing uint64
+		clean, zeroing []uint64
 		// room is signalled when a zeroing ends (reserveFrameLocked waits).
 		room sync.Cond
 	}
@@ -892,7 +891,8 @@ func (s *Store) reserve(kind LocKind) (uint64, error) {
 		return 0, fmt.Errorf("reserve a %v: %w", kind, err)
 	}
 	if kind == InFrame {
-		return s.reserveFrameLocked()
+		f, _, err := s.reserveFrameLocked()
+		return f, err
 	}
 	i, ok := s.mu.slotsUsed.take()
 	if !ok {
@@ -1138,7 +1138,7 @@ func (s *Store) Stats() Stats {
 	defer s.mu.Unlock()
 	return Stats{
 		Frames:        s.frames,
-		FreeFrames:    s.mu.used.free() + uint64(len(s.mu.clean)) + s.mu.zeroing,
+		FreeFrames:    s.mu.used.free() + uint64(len(s.mu.clean)+len(s.mu.zeroing)),
 		CleanFrames:   uint64(len(s.mu.clean)),
 		Blocks:        s.mu.live,
 		Unclean:       s.mu.unclean,

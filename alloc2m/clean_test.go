@@ -105,66 +105,76 @@ func TestPlaceRWOneSync(t *testing.T) {
 	}
 }
 
-// TestCleanPool walks frames through the pool: a zeroer reserves dirty
-// frames up to its target, puts them back clean, Place-by-reserve prefers
-// dirty frames, TakeClean hands out clean ones, and Stats counts pooled and
-// zeroing frames as free.
+// TestCleanPool walks frames through the pool: a zeroer reserves the
+// lowest dirty frames up to its target and puts them back clean; a reserve
+// takes the lowest frame not in use, saying whether it is clean, and waits
+// for a zeroing of that frame; Stats counts pooled and zeroing frames as
+// free.
 func TestCleanPool(t *testing.T) {
 	s := openMem(t, vfs.NewMem(), 4)
 	defer s.Close()
-	type step struct {
-		do        func() (uint64, bool)
-		wantF     uint64
-		wantOK    bool
-		wantFree  uint64
-		wantClean uint64
-	}
-	steps := []step{
-		{func() (uint64, bool) { return s.ReserveDirty(2) }, 0, true, 4, 0},
-		{func() (uint64, bool) { return s.ReserveDirty(2) }, 1, true, 4, 0},
-		{func() (uint64, bool) { return s.ReserveDirty(2) }, 0, false, 4, 0}, // at target
-		{func() (uint64, bool) { s.PutClean(0); return 0, true }, 0, true, 4, 1},
-		{func() (uint64, bool) { s.DropDirty(1); return 1, true }, 1, true, 4, 1},
-		{func() (uint64, bool) { f, err := s.ReserveFrame(); return f, err == nil }, 1, true, 3, 1}, // dirty first
-		{func() (uint64, bool) { return s.TakeClean() }, 0, true, 2, 0},
-		{func() (uint64, bool) { return s.TakeClean() }, 0, false, 2, 0},
-	}
-	for i, st := range steps {
-		f, ok := st.do()
-		if ok != st.wantOK || (ok && f != st.wantF) {
-			t.Fatalf("step %d: frame %d, %v; want %d, %v", i, f, ok, st.wantF, st.wantOK)
+	reserve := func() (uint64, bool, error) { return s.ReserveFrameClean() }
+	dirty := func(target int) func() (uint64, bool, error) {
+		return func() (uint64, bool, error) {
+			f, ok := s.ReserveDirty(target)
+			if !ok {
+				return 0, false, ErrNoSpace
+			}
+			return f, false, nil
 		}
-		if got := s.Stats(); got.FreeFrames != st.wantFree || got.CleanFrames != st.wantClean {
-			t.Fatalf("step %d: %d free, %d clean; want %d, %d", i, got.FreeFrames, got.CleanFrames, st.wantFree, st.wantClean)
+	}
+	put := func(f uint64) func() (uint64, bool, error) {
+		return func() (uint64, bool, error) { s.PutClean(f); return f, true, nil }
+	}
+	tests := []struct {
+		name      string
+		do        func() (uint64, bool, error)
+		wantF     uint64
+		wantClean bool
+		wantErr   error
+		free, cln uint64 // Stats after
+	}{
+		{"zero 0", dirty(2), 0, false, nil, 4, 0},
+		{"zero 1", dirty(2), 1, false, nil, 4, 0},
+		{"at target", dirty(2), 0, false, ErrNoSpace, 4, 0},
+		{"0 clean", put(0), 0, true, nil, 4, 1},
+		{"1 clean", put(1), 1, true, nil, 4, 2},
+		{"lowest is clean", reserve, 0, true, nil, 3, 1},
+		{"zero 2", dirty(4), 2, false, nil, 3, 1},
+		{"drop 2", func() (uint64, bool, error) { s.DropDirty(2); return 2, false, nil }, 2, false, nil, 3, 1},
+		{"clean 1 still lowest", reserve, 1, true, nil, 2, 0},
+		{"then dirty 2", reserve, 2, false, nil, 1, 0},
+		{"then dirty 3", reserve, 3, false, nil, 0, 0},
+		{"none left", reserve, 0, false, ErrNoSpace, 0, 0},
+	}
+	for _, tt := range tests {
+		f, clean, err := tt.do()
+		if !errors.Is(err, tt.wantErr) || (err == nil && (f != tt.wantF || clean != tt.wantClean)) {
+			t.Fatalf("%s: frame %d clean %v, %v; want %d clean %v, %v", tt.name, f, clean, err, tt.wantF, tt.wantClean, tt.wantErr)
+		}
+		if got := s.Stats(); got.FreeFrames != tt.free || got.CleanFrames != tt.cln {
+			t.Fatalf("%s: %d free, %d clean; want %d, %d", tt.name, got.FreeFrames, got.CleanFrames, tt.free, tt.cln)
 		}
 	}
 }
 
-// TestReserveUsesPool: when every other frame is taken, a reserve gets a
-// pooled frame, or waits for a zeroing in flight instead of failing.
-func TestReserveUsesPool(t *testing.T) {
+// TestReserveWaitsForZeroing: a reserve whose lowest candidate is being
+// zeroed waits for it instead of taking a higher frame or failing.
+func TestReserveWaitsForZeroing(t *testing.T) {
 	s := openMem(t, vfs.NewMem(), 2)
 	defer s.Close()
-	a, _ := s.ReserveDirty(2)
-	b, _ := s.ReserveDirty(2)
-	s.PutClean(a)
-	if f, err := s.ReserveFrame(); err != nil || f != a {
-		t.Fatalf("ReserveFrame with only a pooled frame: %d, %v; want %d", f, err, a)
-	}
+	a, _ := s.ReserveDirty(2) // frame 0, lowest
 	got := make(chan uint64)
 	go func() {
-		f, err := s.ReserveFrame() // waits for b's zeroing
-		if err != nil {
-			t.Error(err)
+		f, clean, err := s.ReserveFrameClean()
+		if err != nil || !clean {
+			t.Errorf("ReserveFrameClean: clean %v, %v", clean, err)
 		}
 		got <- f
 	}()
-	s.PutClean(b)
-	if f := <-got; f != b {
-		t.Fatalf("ReserveFrame during a zeroing got %d, want %d", f, b)
-	}
-	if _, err := s.ReserveFrame(); !errors.Is(err, ErrNoSpace) {
-		t.Fatalf("ReserveFrame with every frame taken: %v, want ErrNoSpace", err)
+	s.PutClean(a)
+	if f := <-got; f != a {
+		t.Fatalf("reserve during the zeroing of frame %d got %d", a, f)
 	}
 }
 
@@ -182,8 +192,8 @@ func TestCleanPoolForgottenAtOpen(t *testing.T) {
 	if st := s.Stats(); st.CleanFrames != 0 || st.FreeFrames != 4 {
 		t.Fatalf("after reopen: %+v", st)
 	}
-	if f, ok := s.TakeClean(); ok {
-		t.Fatalf("TakeClean after reopen gave frame %d", f)
+	if f, clean, err := s.ReserveFrameClean(); err != nil || clean {
+		t.Fatalf("reserve after reopen: frame %d clean %v, %v", f, clean, err)
 	}
 }
 

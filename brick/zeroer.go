@@ -1,6 +1,7 @@
 package brick
 
 import (
+	"errors"
 	"sync"
 
 	"github.com/brick-storage/brick/alloc2m"
@@ -83,14 +84,20 @@ func (s *Server) stopZeroer() {
 	z.wg.Wait()
 }
 
-// zeroedFrame reserves a frame for a block's first placement: a clean
-// one if the pool has one (prepare is then nil), else one that Place's
-// prepare must zero.
+// zeroedFrame reserves a frame for a block's first placement, the lowest
+// free one as ever: if it is from the clean pool, prepare is nil, else it is
+// the zeroing Place must run first.
 func (s *Server) zeroedFrame(id uint64) (alloc2m.Location, func(uint64) error, error) {
 	defer s.refill()
-	if f, ok := s.store.TakeClean(); ok {
+	f, clean, err := s.store.ReserveFrameClean()
+	switch {
+	case err == nil && clean:
 		return alloc2m.FrameLoc(f), nil, nil
+	case err == nil:
+		return alloc2m.FrameLoc(f), s.zeroFrame, nil
+	case !errors.Is(err, alloc2m.ErrNoSpace):
+		return alloc2m.Location{}, nil, err
 	}
-	frame, err := s.freeFrame(id)
+	frame, err := s.freeFrame(id) // demotes a block to make room
 	return frame, s.zeroFrame, err
 }
