@@ -891,7 +891,7 @@ func (s *Store) reserve(kind LocKind) (uint64, error) {
 		return 0, fmt.Errorf("reserve a %v: %w", kind, err)
 	}
 	if kind == InFrame {
-		f, _, err := s.reserveFrameLocked()
+		f, _, err := s.reserveFrameLocked(false)
 		return f, err
 	}
 	i, ok := s.mu.slotsUsed.take()

@@ -12,8 +12,9 @@ import (
 // background) has already zeroed and made durable:
 //
 //	free, dirty ──ReserveDirty──▶ zeroing ──PutClean──▶ clean ──ReserveFrameClean──▶ placed
-//	     ▲                           │
-//	     └────────DropDirty──────────┘
+//	     ▲  ▲                        │                   │
+//	     │  └──────DropDirty─────────┘                   │
+//	     └───────ReserveDirty, to keep the lowest frames──┘
 //
 // The pool is memory only. At Open every frame no record names is free and
 // dirty; a crash loses the pool, never the zeroing's guarantee, because a
@@ -22,28 +23,41 @@ import (
 // reserved and then released unused goes back as dirty: Release cannot know
 // whether it was written.
 //
-// A reserve still takes the lowest frame that is not in use, clean or
-// dirty, so blocks pack at the start of the region as before; if that frame
-// is being zeroed, it waits for the zeroing rather than take another. The
-// zeroer works lowest first, so under load the frame a first Map gets is
-// usually clean. Pooled and zeroing frames are set in the used bitmap, and
-// Stats counts them as free.
+// The pool holds the lowest free frames: when a frame below a pooled one
+// is freed, the zeroer zeroes it and the highest pooled frame goes back to
+// the free frames as dirty (it may well be zero, but nothing vouches for it
+// any more). ReserveFrameClean, for first placements, takes the lowest
+// pooled frame, waits for a zeroing in flight if the pool is empty, and only
+// then takes a dirty frame; ReserveFrame, for moves that overwrite the whole
+// frame, takes the lowest dirty frame first and spares the pool. Pooled and
+// zeroing frames are set in the used bitmap, and Stats counts them as free.
 
 // ReserveDirty takes the lowest free frame that is not in the clean pool,
 // for a zeroer that will zero it, make that durable and hand it back with
 // PutClean (or DropDirty if zeroing failed). It returns false when the
-// pool and the zeroings in flight already reach target frames, when no such
-// frame is free, or when the store takes no changes.
+// pool and the zeroings in flight already reach target frames and every
+// pooled frame is below it, when no such frame is free, or when the store
+// takes no changes. At the target, the highest pooled frame leaves the pool
+// to make room.
 func (s *Store) ReserveDirty(target int) (uint64, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.writableLocked() != nil || len(s.mu.clean)+len(s.mu.zeroing) >= target {
+	if s.writableLocked() != nil {
 		return 0, false
 	}
-	f, ok := s.mu.used.take()
+	f, ok := s.mu.used.first()
 	if !ok {
 		return 0, false
 	}
+	if len(s.mu.clean)+len(s.mu.zeroing) >= target {
+		h, ok := highest(s.mu.clean)
+		if !ok || h < f {
+			return 0, false
+		}
+		s.mu.clean = remove(s.mu.clean, h) // the pool keeps the lowest frames
+		s.mu.used.put(h)
+	}
+	s.mu.used.set(f)
 	s.mu.zeroing = append(s.mu.zeroing, f)
 	return f, true
 }
@@ -68,35 +82,41 @@ func (s *Store) DropDirty(f uint64) {
 	s.mu.room.Broadcast()
 }
 
-// ReserveFrameClean is ReserveFrame that also says whether the frame is
-// from the clean pool: zero on durable media, so a Place onto it needs no
-// prepare.
+// ReserveFrameClean reserves a frame for a first placement: the lowest one
+// from the clean pool (clean is true: zero on durable media, so Place needs
+// no prepare), else, after any zeroing in flight, the lowest dirty one.
 func (s *Store) ReserveFrameClean() (f uint64, clean bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.reserveFrameLocked()
+	return s.reserveFrameLocked(true)
 }
 
-// reserveFrameLocked takes the lowest frame not in use, from the clean pool
-// or the dirty free frames, waiting if that frame is being zeroed. mu is
-// held (and released while waiting).
-func (s *Store) reserveFrameLocked() (uint64, bool, error) {
+// reserveFrameLocked takes a frame not in use: with preferClean the lowest
+// pooled one, waiting for a zeroing in flight rather than take a dirty
+// frame; without, the lowest dirty one, then a pooled one, then it waits
+// for a zeroing rather than fail. mu is held (and released while waiting).
+func (s *Store) reserveFrameLocked(preferClean bool) (uint64, bool, error) {
 	for {
 		if err := s.writableLocked(); err != nil {
 			return 0, false, fmt.Errorf("reserve a %v: %w", InFrame, err)
 		}
-		f, dirty := s.mu.used.first()
 		c, clean := lowest(s.mu.clean)
-		z, zeroing := lowest(s.mu.zeroing)
 		switch {
-		case zeroing && (!dirty || z < f) && (!clean || z < c):
+		case clean && preferClean:
+		case preferClean && len(s.mu.zeroing) > 0:
 			s.mu.room.Wait()
-		case clean && (!dirty || c < f):
+			continue
+		default:
+			if f, ok := s.mu.used.take(); ok {
+				return f, false, nil
+			}
+		}
+		switch {
+		case clean:
 			s.mu.clean = remove(s.mu.clean, c)
 			return c, true, nil
-		case dirty:
-			s.mu.used.set(f)
-			return f, false, nil
+		case len(s.mu.zeroing) > 0:
+			s.mu.room.Wait()
 		default:
 			return 0, false, fmt.Errorf("reserve a %v: all %d are in use: %w", InFrame, s.frames, ErrNoSpace)
 		}
@@ -108,11 +128,15 @@ func lowest(fs []uint64) (uint64, bool) {
 	if len(fs) == 0 {
 		return 0, false
 	}
-	m := fs[0]
-	for _, f := range fs[1:] {
-		m = min(m, f)
+	return slices.Min(fs), true
+}
+
+// highest returns the largest frame in fs.
+func highest(fs []uint64) (uint64, bool) {
+	if len(fs) == 0 {
+		return 0, false
 	}
-	return m, true
+	return slices.Max(fs), true
 }
 
 // remove deletes frame f from fs, which holds it once.

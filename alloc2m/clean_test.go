@@ -106,14 +106,15 @@ func TestPlaceRWOneSync(t *testing.T) {
 }
 
 // TestCleanPool walks frames through the pool: a zeroer reserves the
-// lowest dirty frames up to its target and puts them back clean; a reserve
-// takes the lowest frame not in use, saying whether it is clean, and waits
-// for a zeroing of that frame; Stats counts pooled and zeroing frames as
-// free.
+// lowest dirty frames up to its target and puts them back clean, and past
+// the target trades the highest pooled frame for a lower dirty one; a first
+// placement takes the lowest pooled frame, a move the lowest dirty one;
+// Stats counts pooled and zeroing frames as free.
 func TestCleanPool(t *testing.T) {
 	s := openMem(t, vfs.NewMem(), 4)
 	defer s.Close()
-	reserve := func() (uint64, bool, error) { return s.ReserveFrameClean() }
+	first := func() (uint64, bool, error) { return s.ReserveFrameClean() }
+	move := func() (uint64, bool, error) { f, err := s.ReserveFrame(); return f, false, err }
 	dirty := func(target int) func() (uint64, bool, error) {
 		return func() (uint64, bool, error) {
 			f, ok := s.ReserveDirty(target)
@@ -139,13 +140,18 @@ func TestCleanPool(t *testing.T) {
 		{"at target", dirty(2), 0, false, ErrNoSpace, 4, 0},
 		{"0 clean", put(0), 0, true, nil, 4, 1},
 		{"1 clean", put(1), 1, true, nil, 4, 2},
-		{"lowest is clean", reserve, 0, true, nil, 3, 1},
-		{"zero 2", dirty(4), 2, false, nil, 3, 1},
-		{"drop 2", func() (uint64, bool, error) { s.DropDirty(2); return 2, false, nil }, 2, false, nil, 3, 1},
-		{"clean 1 still lowest", reserve, 1, true, nil, 2, 0},
-		{"then dirty 2", reserve, 2, false, nil, 1, 0},
-		{"then dirty 3", reserve, 3, false, nil, 0, 0},
-		{"none left", reserve, 0, false, ErrNoSpace, 0, 0},
+		{"a move spares the pool", move, 2, false, nil, 3, 2},
+		{"a first map takes the lowest pooled", first, 0, true, nil, 2, 1},
+		{"freed", func() (uint64, bool, error) { s.Release(FrameLoc(0)); return 0, false, nil }, 0, false, nil, 3, 1},
+		{"0 traded for 1", dirty(1), 0, false, nil, 3, 0},
+		{"0 clean again", put(0), 0, true, nil, 3, 1},
+		{"pool full, nothing lower", dirty(1), 0, false, ErrNoSpace, 3, 1},
+		{"pooled 0", first, 0, true, nil, 2, 0},
+		{"zero 1 again", dirty(4), 1, false, nil, 2, 0},
+		{"zeroing failed", func() (uint64, bool, error) { s.DropDirty(1); return 1, false, nil }, 1, false, nil, 2, 0},
+		{"empty pool: dirty 1", first, 1, false, nil, 1, 0},
+		{"dirty 3", first, 3, false, nil, 0, 0},
+		{"none left", first, 0, false, ErrNoSpace, 0, 0},
 	}
 	for _, tt := range tests {
 		f, clean, err := tt.do()
