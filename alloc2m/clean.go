@@ -27,9 +27,9 @@ import (
 // is freed, the zeroer zeroes it and the highest pooled frame goes back to
 // the free frames as dirty (it may well be zero, but nothing vouches for it
 // any more). ReserveFrameClean, for first placements, takes the lowest
-// pooled frame, waits for a zeroing in flight if the pool is empty, and only
-// then takes a dirty frame; ReserveFrame, for moves that overwrite the whole
-// frame, takes the lowest dirty frame first and spares the pool. Pooled and
+// pooled frame, else a dirty one; ReserveFrame, for moves that overwrite
+// the whole frame, takes the lowest dirty frame first and spares the pool.
+// Either waits for a zeroing in flight rather than fail with ErrNoSpace. Pooled and
 // zeroing frames are set in the used bitmap, and Stats counts them as free.
 
 // ReserveDirty takes the lowest free frame that is not in the clean pool,
@@ -84,7 +84,9 @@ func (s *Store) DropDirty(f uint64) {
 
 // ReserveFrameClean reserves a frame for a first placement: the lowest one
 // from the clean pool (clean is true: zero on durable media, so Place needs
-// no prepare), else, after any zeroing in flight, the lowest dirty one.
+// no prepare), else the lowest dirty one (the caller zeroes it: with the
+// pool empty, first placements zero in parallel rather than queue behind
+// the zeroer), else it waits for a zeroing in flight.
 func (s *Store) ReserveFrameClean() (f uint64, clean bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -92,21 +94,16 @@ func (s *Store) ReserveFrameClean() (f uint64, clean bool, err error) {
 }
 
 // reserveFrameLocked takes a frame not in use: with preferClean the lowest
-// pooled one, waiting for a zeroing in flight rather than take a dirty
-// frame; without, the lowest dirty one, then a pooled one, then it waits
-// for a zeroing rather than fail. mu is held (and released while waiting).
+// pooled one, else the lowest dirty one; without, the other way round. With
+// neither, it waits for a zeroing in flight rather than fail. mu is held
+// (and released while waiting).
 func (s *Store) reserveFrameLocked(preferClean bool) (uint64, bool, error) {
 	for {
 		if err := s.writableLocked(); err != nil {
 			return 0, false, fmt.Errorf("reserve a %v: %w", InFrame, err)
 		}
 		c, clean := lowest(s.mu.clean)
-		switch {
-		case clean && preferClean:
-		case preferClean && len(s.mu.zeroing) > 0:
-			s.mu.room.Wait()
-			continue
-		default:
+		if !clean || !preferClean {
 			if f, ok := s.mu.used.take(); ok {
 				return f, false, nil
 			}

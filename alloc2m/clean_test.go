@@ -164,12 +164,12 @@ func TestCleanPool(t *testing.T) {
 	}
 }
 
-// TestReserveWaitsForZeroing: a reserve whose lowest candidate is being
-// zeroed waits for it instead of taking a higher frame or failing.
+// TestReserveWaitsForZeroing: a reserve that finds no frame but one being
+// zeroed waits for it instead of failing with ErrNoSpace.
 func TestReserveWaitsForZeroing(t *testing.T) {
-	s := openMem(t, vfs.NewMem(), 2)
+	s := openMem(t, vfs.NewMem(), 1)
 	defer s.Close()
-	a, _ := s.ReserveDirty(2) // frame 0, lowest
+	a, _ := s.ReserveDirty(1) // the only frame
 	got := make(chan uint64)
 	go func() {
 		f, clean, err := s.ReserveFrameClean()
