@@ -2,7 +2,10 @@ package brick
 
 import (
 	"fmt"
+	"slices"
 	"testing"
+
+	"github.com/brick-storage/brick/pmem"
 )
 
 func TestIsZero(t *testing.T) {
@@ -35,6 +38,62 @@ func BenchmarkIsZero(b *testing.B) {
 			for b.Loop() {
 				if !isZero(buf) {
 					b.Fatal("not zero")
+				}
+			}
+		})
+	}
+}
+
+// TestZeroFramesDurable: zeroFrames leaves every frame it is given zero in
+// the persistence domain, whether the frames form one run (one Flush) or
+// not, and leaves the others alone. Each frame first persists a pattern,
+// then is overwritten with zeros that are never flushed: without the flush
+// a crash would bring the pattern back.
+func TestZeroFramesDurable(t *testing.T) {
+	for _, tt := range []struct {
+		frames []uint64
+		spared []uint64
+	}{
+		{[]uint64{0, 1, 2, 3}, nil},
+		{[]uint64{1, 2}, []uint64{0, 3}},
+		{[]uint64{0, 2, 3}, []uint64{1}},
+	} {
+		t.Run(fmt.Sprint(tt.frames), func(t *testing.T) {
+			r, err := pmem.NewPowerFail(5*pmem.FrameSize, pmem.PowerFailConfig{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			for i := range uint64(4) {
+				f := r.Frame(i)
+				f[100] = 0x5a
+				if err := r.Stored(f); err != nil {
+					t.Fatal(err)
+				}
+				if err := r.Flush(f); err != nil {
+					t.Fatal(err)
+				}
+				if slices.Contains(tt.frames, i) {
+					f[100] = 0 // stored, never flushed
+					if err := r.Stored(f); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			s := &Server{region: r}
+			if err := s.zeroFrames(tt.frames); err != nil {
+				t.Fatal(err)
+			}
+			c := r.Crash()
+			defer c.Close()
+			for _, i := range tt.frames {
+				if !isZero(c.Frame(i)) {
+					t.Errorf("frame %d is not zero after a crash", i)
+				}
+			}
+			for _, i := range tt.spared {
+				if c.Frame(i)[100] != 0x5a {
+					t.Errorf("frame %d, not given, lost its bytes", i)
 				}
 			}
 		})

@@ -3,14 +3,20 @@ package brick
 import (
 	"errors"
 	"sync"
+	"unsafe"
 
 	"github.com/brick-storage/brick/alloc2m"
+	"github.com/brick-storage/brick/pmem"
 )
 
 // cleanTarget is how many zeroed frames the brick keeps ready for first
 // Maps: enough for every session of a busy brick to place a block without
 // waiting for a zeroing.
 const cleanTarget = 64
+
+// zeroBatch is how many frames the zeroer zeroes before it flushes them
+// (zeroFrames).
+const zeroBatch = 8
 
 // zeroer refills the store's pool of clean frames (alloc2m/clean.go) in the
 // background, so that a block's first Map finds its frame already zero and
@@ -49,30 +55,67 @@ func (s *Server) refill() {
 func (s *Server) zeroLoop() {
 	z := &s.zero
 	defer z.wg.Done()
+	batch := make([]uint64, 0, zeroBatch)
 	for {
 		z.mu.Lock()
 		closed := z.mu.closed
 		z.mu.Unlock()
-		f, ok := uint64(0), false
-		if !closed {
-			f, ok = s.store.ReserveDirty(cleanTarget)
+		batch = batch[:0]
+		for !closed && len(batch) < zeroBatch {
+			f, ok := s.store.ReserveDirty(cleanTarget)
+			if !ok {
+				break
+			}
+			batch = append(batch, f)
 		}
-		if !ok {
+		if len(batch) == 0 {
 			z.mu.Lock()
 			z.mu.running = false
 			z.mu.Unlock()
 			return
 		}
-		if err := s.zeroFrame(f); err != nil {
-			s.store.DropDirty(f)
-			s.log.Error("zeroing a free pmem frame ahead of its use failed; first maps zero their frames themselves", "frame", f, "err", err)
+		if err := s.zeroFrames(batch); err != nil {
+			for _, f := range batch {
+				s.store.DropDirty(f)
+			}
+			s.log.Error("zeroing free pmem frames ahead of their use failed; first maps zero their frames themselves", "frames", batch, "err", err)
 			z.mu.Lock()
 			z.mu.running = false
 			z.mu.Unlock()
 			return
 		}
-		s.store.PutClean(f)
+		for _, f := range batch {
+			s.store.PutClean(f)
+		}
 	}
+}
+
+// zeroFrames makes frames zero and durable as zeroFrame does, with one
+// Flush per run of frames adjacent in memory: on a file that is one msync,
+// and one device cache flush, for the run instead of one per frame.
+func (s *Server) zeroFrames(frames []uint64) error {
+	for _, f := range frames {
+		if b := s.region.Frame(f); !isZero(b) {
+			clear(b)
+		}
+	}
+	for i := 0; i < len(frames); {
+		j := i + 1
+		for j < len(frames) && frames[j] == frames[j-1]+1 && adjacent(s.region.Frame(frames[j-1]), s.region.Frame(frames[j])) {
+			j++
+		}
+		run := unsafe.Slice(unsafe.SliceData(s.region.Frame(frames[i])), (j-i)*pmem.FrameSize)
+		if err := s.region.Flush(run); err != nil {
+			return err
+		}
+		i = j
+	}
+	return nil
+}
+
+// adjacent says whether frame b starts where frame a ends in memory.
+func adjacent(a, b []byte) bool {
+	return uintptr(unsafe.Pointer(unsafe.SliceData(a)))+uintptr(len(a)) == uintptr(unsafe.Pointer(unsafe.SliceData(b)))
 }
 
 // stopZeroer waits for a refill in progress and starts no other.

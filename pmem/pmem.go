@@ -182,7 +182,8 @@ type Region interface {
 	// Frame returns the FrameSize bytes of data frame i (0-based). It panics
 	// if i >= Frames().
 	Frame(i uint64) []byte
-	// Flush makes b, a sub-slice of a Frame, durable. For a file it is
+	// Flush makes b, a sub-slice of a Frame or of a run of frames that
+	// are adjacent in memory, durable. For a file it is
 	// msync(MS_SYNC) of the pages covering b; for devdax and fsdax a CPU
 	// flush of the cache lines covering b (SFENCE only under eADR); a
 	// no-op for anonymous memory. A slice outside the region: ErrRange.
