@@ -239,8 +239,9 @@ func (s *Server) Serve(ctx context.Context, l verbs.Listener) error {
 	}
 }
 
-// Close ends every session (revoking its maps) and waits for them. It does
-// not close the region or the store.
+// Close ends every session (revoking its maps) and waits for them and for
+// the background zeroer. It does not close the region or the store; close
+// them after it.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.mu.closed = true
