@@ -6,7 +6,9 @@ import (
 	"unsafe"
 
 	"github.com/brick-storage/brick/alloc2m"
+	"github.com/brick-storage/brick/persist"
 	"github.com/brick-storage/brick/pmem"
+	"github.com/brick-storage/brick/verbs"
 )
 
 // cleanTarget is how many zeroed frames the brick keeps ready for first
@@ -24,12 +26,15 @@ const zeroBatch = 8
 // is work (after an Alloc or a Free) and exits when the pool is full or no
 // dirty frame is free; Close waits for it.
 //
-// Frames are zeroed as a first Map would (zeroFrame: stores where the
-// frame is not zero, then a flush), not with Region.Zero: that changes a
-// file's extents (FALLOC_FL_ZERO_RANGE), which detaches pages a hardware
-// RNIC pinned when it registered every frame for its memory windows, and on
-// ext4 each one costs a journal commit that competes with Pebble's WAL syncs
-// (measured slower under the control bench; NOTES-control.md).
+// Frames are zeroed in batches with one Flush per run of adjacent frames
+// (zeroFrames). On a file image, while no session on a hardware RNIC has
+// been prepared, a frame is zeroed by its extents (pmem.ExtentZeroer): no
+// 2 MiB scan, and the batch's Flush commits the extent changes once. A
+// hardware session registers every frame for its memory windows, pinning
+// the pages, which an extent change would detach; from the first one on,
+// frames are zeroed as a first Map would (stores where the frame is not
+// zero, then the flush). Region.Zero, which syncs every frame on its own,
+// costs an ext4 journal commit per frame and was slower than the scan.
 type zeroer struct {
 	mu struct {
 		sync.Mutex
@@ -37,6 +42,14 @@ type zeroer struct {
 		closed  bool // Close was called: no refill starts
 	}
 	wg sync.WaitGroup
+
+	// pin is held for reading across extent zeroings and for writing to
+	// set hardware, so that none overlaps the registrations of the first
+	// hardware session.
+	pin struct {
+		sync.RWMutex
+		hardware bool // a session on a hardware RNIC has been prepared
+	}
 }
 
 // refill starts the zeroer unless it is running or the brick is closing.
@@ -94,10 +107,8 @@ func (s *Server) zeroLoop() {
 // Flush per run of frames adjacent in memory: on a file that is one msync,
 // and one device cache flush, for the run instead of one per frame.
 func (s *Server) zeroFrames(frames []uint64) error {
-	for _, f := range frames {
-		if b := s.region.Frame(f); !isZero(b) {
-			clear(b)
-		}
+	if err := s.zeroFramesLocal(frames); err != nil {
+		return err
 	}
 	for i := 0; i < len(frames); {
 		j := i + 1
@@ -111,6 +122,45 @@ func (s *Server) zeroFrames(frames []uint64) error {
 		i = j
 	}
 	return nil
+}
+
+// zeroFramesLocal zeroes frames in memory or in the file's extents; the
+// caller flushes them.
+func (s *Server) zeroFramesLocal(frames []uint64) error {
+	z := &s.zero
+	z.pin.RLock()
+	defer z.pin.RUnlock()
+	ez, extents := s.region.(pmem.ExtentZeroer)
+	extents = extents && !z.pin.hardware
+	for _, f := range frames {
+		if extents {
+			ok, err := ez.ZeroExtents(f)
+			if err != nil {
+				return err
+			}
+			if ok {
+				continue
+			}
+			extents = false // not on this region: store zeros from now on
+		}
+		if b := s.region.Frame(f); !isZero(b) {
+			clear(b)
+		}
+	}
+	return nil
+}
+
+// noteQP is told of every session's queue pair before the session
+// registers anything: one on a hardware RNIC may pin every frame, so frames
+// are no longer zeroed by their extents.
+func (s *Server) noteQP(qp verbs.QP) {
+	if persist.PathOf(qp).Software {
+		return
+	}
+	z := &s.zero
+	z.pin.Lock()
+	z.pin.hardware = true
+	z.pin.Unlock()
 }
 
 // adjacent says whether frame b starts where frame a ends in memory.

@@ -210,6 +210,22 @@ type Region interface {
 	Close() error
 }
 
+// ExtentZeroer is implemented by regions that can zero a frame without
+// storing to it, by changing the backing file's extents
+// (FALLOC_FL_ZERO_RANGE on a file image). That costs no scan and no
+// writeback of 2 MiB, but it drops the frame's pages from the page cache:
+// pages an RNIC pinned are detached from the file, and the RNIC's later
+// writes would land in memory the file no longer holds. Use it only for
+// frames no hardware RNIC can have registered.
+type ExtentZeroer interface {
+	// ZeroExtents zeroes data frame i in the file; the zeroes are durable
+	// once a Flush covering the frame returns (one Flush may cover a run
+	// of frames zeroed this way). false with a nil error: the region or
+	// its file system cannot (DAX, no ZERO_RANGE), and the frame is
+	// unchanged.
+	ZeroExtents(i uint64) (bool, error)
+}
+
 // checkFrameCount validates a region size in bytes and returns its number of
 // data frames.
 func checkFrameCount(size int64) (uint64, bool) {
