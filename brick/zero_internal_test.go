@@ -2,6 +2,8 @@ package brick
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -94,6 +96,49 @@ func TestZeroFramesDurable(t *testing.T) {
 			for _, i := range tt.spared {
 				if c.Frame(i)[100] != 0x5a {
 					t.Errorf("frame %d, not given, lost its bytes", i)
+				}
+			}
+		})
+	}
+}
+
+// TestZeroFramesFile: on a file image zeroFrames zeroes the frames it is
+// given, by their extents while no hardware session was seen and by stores
+// after one, and leaves the other frames alone; the file agrees.
+func TestZeroFramesFile(t *testing.T) {
+	for _, hardware := range []bool{false, true} {
+		t.Run(fmt.Sprintf("hardware=%v", hardware), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "pmem.img")
+			r, err := pmem.OpenFile(path, pmem.FileOptions{Size: 5 * pmem.FrameSize})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			for i := range r.Frames() {
+				f := r.Frame(i)
+				f[100], f[pmem.FrameSize-1] = byte(i+1), byte(i+1)
+				if err := r.Flush(f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := &Server{region: r}
+			s.zero.pin.hardware = hardware
+			zeroed := []uint64{0, 1, 3}
+			if err := s.zeroFrames(zeroed); err != nil {
+				t.Fatal(err)
+			}
+			file, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range r.Frames() {
+				want := byte(i + 1)
+				if slices.Contains(zeroed, i) {
+					want = 0
+				}
+				inFile := file[(i+1)*pmem.FrameSize:][:pmem.FrameSize]
+				if f := r.Frame(i); f[100] != want || f[pmem.FrameSize-1] != want || inFile[100] != want {
+					t.Errorf("frame %d: mapping %d/%d, file %d; want %d", i, f[100], f[pmem.FrameSize-1], inFile[100], want)
 				}
 			}
 		})
