@@ -60,9 +60,12 @@
 // writes; Block.Unclean says so until ClearRW.
 //
 // A block gets its first frame from Place, whose prepare callback (the brick
-// zeroes the frame there) runs before the commit, so a block is never
-// durably placed on a frame holding the previous owner's data. Moves
-// overwrite the whole destination, so they need no zeroing.
+// zeroes the frame there) runs before the commit, or from the pool of frames
+// zeroed ahead of time (clean.go), so a block is never durably placed on a
+// frame holding the previous owner's data. Moves overwrite the whole
+// destination, so they need no zeroing. PlaceRW commits the placement and
+// the read-write mark in one record: a first read-write map is one synced
+// commit.
 //
 // # Group commit
 //
@@ -204,6 +207,10 @@ type Stats struct {
 	TieredUnclean uint64
 	Unplaced      uint64 // blocks never placed (no frame or slot yet)
 	Capacity      uint64 // blocks Alloc admits in all (frames + slots, less one held back with a tier)
+
+	// CleanFrames counts the free frames in the pool of zeroed ones
+	// (clean.go); FreeFrames includes them.
+	CleanFrames uint64
 }
 
 // opState is where a record is in its life. Records not in stateLive are
@@ -272,6 +279,12 @@ type Store struct {
 		tiered, unplaced, tieredUnclean uint64
 		// unclean counts records with unclean set.
 		unclean uint64
+		// clean is the pool of free frames known to be zero on durable
+		// media, and zeroing the frames a zeroer holds (clean.go). Both
+		// are set in used.
+		clean, zeroing []uint64
+		// room is signalled when a zeroing ends (reserveFrameLocked waits).
+		room sync.Cond
 	}
 }
 
@@ -399,6 +412,7 @@ func open(dir string, opts Options, readOnly bool) (_ *Store, err error) {
 		return nil, fmt.Errorf("alloc2m: opening metadata store %s: %w", dir, err)
 	}
 	s := &Store{db: db, lock: lock, dir: dir, readOnly: readOnly, log: logger}
+	s.mu.room.L = &s.mu.Mutex
 	if err := s.load(opts); err != nil {
 		_ = db.Close()
 		if errors.Is(err, ErrNoMetadata) || errors.Is(err, ErrStoreMismatch) || errors.Is(err, ErrRolledBack) {
@@ -878,16 +892,16 @@ func (s *Store) reserve(kind LocKind) (uint64, error) {
 	if err := s.writableLocked(); err != nil {
 		return 0, fmt.Errorf("reserve a %v: %w", kind, err)
 	}
-	set, n := s.mu.used, s.frames
-	if kind == InSlot {
-		set, n = s.mu.slotsUsed, s.slots
+	if kind == InFrame {
+		f, _, err := s.reserveFrameLocked(false)
+		return f, err
 	}
-	i, ok := set.take()
+	i, ok := s.mu.slotsUsed.take()
 	if !ok {
-		if kind == InSlot && n == 0 {
+		if s.slots == 0 {
 			return 0, fmt.Errorf("reserve a tier slot: the brick has no tier: %w", ErrNoSpace)
 		}
-		return 0, fmt.Errorf("reserve a %v: all %d are in use: %w", kind, n, ErrNoSpace)
+		return 0, fmt.Errorf("reserve a %v: all %d are in use: %w", kind, s.slots, ErrNoSpace)
 	}
 	return i, nil
 }
@@ -916,6 +930,17 @@ func (s *Store) releaseLocked(loc Location) {
 // unplaced and the frame is released. ErrNoSpace: no frame is free (the
 // caller demotes a block and retries).
 func (s *Store) Place(id uint64, frame Location, prepare func(frame uint64) error) (Block, error) {
+	return s.place(id, frame, false, prepare)
+}
+
+// PlaceRW is Place for a block about to be mapped read-write: the placement
+// and the read-write mark (see MarkRW) are one record, committed with one
+// synced write, so a block's first read-write map costs one commit, not two.
+func (s *Store) PlaceRW(id uint64, frame Location, prepare func(frame uint64) error) (Block, error) {
+	return s.place(id, frame, true, prepare)
+}
+
+func (s *Store) place(id uint64, frame Location, markRW bool, prepare func(frame uint64) error) (Block, error) {
 	if b, err := s.Lookup(id); err != nil {
 		s.Release(frame)
 		return Block{}, fmt.Errorf("place: %w", err)
@@ -930,7 +955,7 @@ func (s *Store) Place(id uint64, frame Location, prepare func(frame uint64) erro
 		}
 		frame = FrameLoc(f)
 	}
-	b, _, err := s.Relocate(id, frame, false, func(from Block) error {
+	b, _, err := s.relocate(id, frame, false, markRW, func(from Block) error {
 		if from.Loc.Kind != Nowhere {
 			return fmt.Errorf("block is already in %v: %w", from.Loc, ErrBusy)
 		}
@@ -955,6 +980,11 @@ func (s *Store) Place(id uint64, frame Location, prepare func(frame uint64) erro
 // holds the block's lock and moves only unmapped blocks); the store only
 // refuses a block another store operation is changing (ErrBusy).
 func (s *Store) Relocate(id uint64, to Location, keepOld bool, move func(b Block) error) (Block, Location, error) {
+	return s.relocate(id, to, keepOld, false, move)
+}
+
+// relocate is Relocate that also sets the read-write mark if markRW.
+func (s *Store) relocate(id uint64, to Location, keepOld, markRW bool, move func(b Block) error) (Block, Location, error) {
 	if to.Kind != InFrame && to.Kind != InSlot {
 		return Block{}, Location{}, fmt.Errorf("relocate %#x to %v: %w", id, to, ErrInvalid)
 	}
@@ -977,10 +1007,15 @@ func (s *Store) Relocate(id uint64, to Location, keepOld bool, move func(b Block
 	if err := move(b); err != nil {
 		return fail(err)
 	}
-	if err := s.commit(blockKey(id), encodeRecord(to, r.flags), pebble.Sync); err != nil {
+	flags := r.flags // r.flags only changes in stateUpdating, which we exclude
+	if markRW {
+		flags |= flagMarkedRW
+	}
+	if err := s.commit(blockKey(id), encodeRecord(to, flags), pebble.Sync); err != nil {
 		return fail(err)
 	}
 	s.mu.Lock()
+	r.flags = flags
 	old := r.loc
 	s.countLocked(r, -1)
 	r.loc = to
@@ -1105,7 +1140,8 @@ func (s *Store) Stats() Stats {
 	defer s.mu.Unlock()
 	return Stats{
 		Frames:        s.frames,
-		FreeFrames:    s.mu.used.free(),
+		FreeFrames:    s.mu.used.free() + uint64(len(s.mu.clean)+len(s.mu.zeroing)),
+		CleanFrames:   uint64(len(s.mu.clean)),
 		Blocks:        s.mu.live,
 		Unclean:       s.mu.unclean,
 		Slots:         s.slots,
@@ -1141,6 +1177,7 @@ func (s *Store) Close() error {
 	}
 	s.mu.closed = true
 	failed := s.mu.failed
+	s.mu.room.Broadcast() // a reserve waiting for a zeroing gives up
 	s.mu.Unlock()
 	s.inflight.Wait()
 

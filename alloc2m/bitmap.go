@@ -49,6 +49,16 @@ func (m *frameBitmap) take() (uint64, bool) {
 	return 0, false
 }
 
+// first returns the lowest free frame without taking it.
+func (m *frameBitmap) first() (uint64, bool) {
+	for w := m.hint; w < len(m.words); w++ {
+		if x := m.words[w]; x != ^uint64(0) {
+			return uint64(w)*64 + uint64(bits.TrailingZeros64(^x)), true
+		}
+	}
+	return 0, false
+}
+
 // put returns frame f to the free set.
 func (m *frameBitmap) put(f uint64) {
 	w, b := f/64, f%64

@@ -21,8 +21,10 @@
 //     range leaves its mapped blocks the same way; revoking another
 //     session's maps is an explicit admin verb of its own.
 //   - Alloc takes no frame: a block gets one at its first Map, and the
-//     frame is zeroed and flushed before that placement is committed, so
-//     no bytes cross from one owner of a frame to the next.
+//     frame is zero on durable media before that placement is committed,
+//     so no bytes cross from one owner of a frame to the next. Frames are
+//     zeroed ahead of time in the background (zeroer.go), so a first Map
+//     rarely waits for it.
 //
 // Map, Unmap and Free of one block are serialised by a striped lock; verbs
 // on different blocks run concurrently, so their Pebble syncs group-commit.
@@ -125,6 +127,7 @@ type Server struct {
 	}
 	nextSession atomic.Uint64
 	wg          sync.WaitGroup // session goroutines
+	zero        zeroer         // keeps zeroed frames ready (zeroer.go)
 }
 
 // New creates a server over an open region and store.
@@ -240,8 +243,9 @@ func (s *Server) Serve(ctx context.Context, l verbs.Listener) error {
 	}
 }
 
-// Close ends every session (revoking its maps) and waits for them. It does
-// not close the region or the store.
+// Close ends every session (revoking its maps) and waits for them and for
+// the background zeroer. It does not close the region or the store; close
+// them after it.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.mu.closed = true
@@ -257,6 +261,7 @@ func (s *Server) Close() error {
 	}
 	s.wg.Wait()
 	s.stopTiering()
+	s.stopZeroer()
 	return nil
 }
 

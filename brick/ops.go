@@ -1,7 +1,7 @@
 package brick
 
 import (
-	"encoding/binary"
+	"bytes"
 	"errors"
 	"fmt"
 	"time"
@@ -48,7 +48,11 @@ func (s *Server) Alloc(id uint64) error {
 	mu := s.stripe(id)
 	mu.Lock()
 	defer mu.Unlock()
-	return s.store.Alloc(id) // no frame until its first map (tiering.go)
+	if err := s.store.Alloc(id); err != nil { // no frame until its first map (tiering.go)
+		return err
+	}
+	s.refill() // its first map will want a zeroed frame
+	return nil
 }
 
 // zeroFrame makes frame i zero and durable before it is handed to a new
@@ -83,6 +87,7 @@ func (s *Server) Free(id uint64) error {
 		return err
 	}
 	s.tiering.forget(id)
+	s.refill() // the frame is dirty until the zeroer takes it
 	return nil
 }
 
@@ -146,11 +151,13 @@ func (s *Server) Map(ss *session, id uint64, flags uint32) (_ *protocol.MapReply
 	if conflicts(existing, flags) {
 		return nil, fmt.Errorf("%w: block %#x is mapped by another session", protocol.ErrBusy, id)
 	}
-	// A tiered or never-mapped block is brought into a frame first.
-	if b, err = s.resident(id, b); err != nil {
+	// A tiered or never-mapped block is brought into a frame first; a
+	// never-mapped one mapped read-write is placed with its mark.
+	wasMarked := b.MarkedRW
+	if b, err = s.resident(id, b, flags&protocol.MapReadWrite != 0); err != nil {
 		return nil, err
 	}
-	markedHere := false
+	markedHere := b.MarkedRW && !wasMarked
 	defer func() {
 		if err == nil {
 			return
@@ -253,15 +260,17 @@ func statusOf(err error) protocol.Status {
 	return protocol.StatusOf(err)
 }
 
+// zeroChunk is what isZero compares against: bytes.Equal runs the
+// runtime's vectorised memequal, several times faster than a word loop, and
+// the zeroer scans every frame it zeroes.
+var zeroChunk [4096]byte
+
 func isZero(b []byte) bool {
-	for len(b) >= 32 && binary.LittleEndian.Uint64(b)|binary.LittleEndian.Uint64(b[8:])|
-		binary.LittleEndian.Uint64(b[16:])|binary.LittleEndian.Uint64(b[24:]) == 0 {
-		b = b[32:]
-	}
-	for _, c := range b {
-		if c != 0 {
+	for len(b) >= len(zeroChunk) {
+		if !bytes.Equal(b[:len(zeroChunk)], zeroChunk[:]) {
 			return false
 		}
+		b = b[len(zeroChunk):]
 	}
-	return true
+	return bytes.Equal(b, zeroChunk[:len(b)])
 }

@@ -286,6 +286,7 @@ func (ss *session) prepare(qp verbs.QP) error {
 	}
 	ss.qp = qp
 	s.mu.Unlock()
+	s.noteQP(qp) // before it can register a frame
 	depth := s.depth
 	var err error
 	if ss.recvMem, err = verbs.AllocMemory(depth * protocol.MaxRequest); err != nil {

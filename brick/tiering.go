@@ -211,25 +211,37 @@ func (s *Server) maybeKick() {
 // resident makes block b (Looked up under id's stripe lock, which the
 // caller holds) resident, so that it can be mapped: a block in a frame is
 // returned as is, a never-placed block gets a zeroed frame, a tiered block
-// is promoted. Map calls it after its own checks.
-func (s *Server) resident(id uint64, b alloc2m.Block) (alloc2m.Block, error) {
+// is promoted. Map calls it after its own checks; rw says the map is
+// read-write, so a placement carries the read-write mark.
+func (s *Server) resident(id uint64, b alloc2m.Block, rw bool) (alloc2m.Block, error) {
 	if b.Resident() {
 		// Left among the demotion candidates: a mover that meets it mapped
 		// drops it, and a failed Map leaves it a candidate as it should.
 		return b, nil
+	}
+	if b.Loc.Kind == alloc2m.Nowhere {
+		// A zeroed frame, and for a read-write map the durable mark in the
+		// same commit as the placement.
+		frame, prepare, err := s.zeroedFrame(id)
+		if err != nil {
+			return alloc2m.Block{}, fmt.Errorf("block %#x needs a pmem frame: %w", id, err)
+		}
+		defer s.maybeKick()
+		place := s.store.Place
+		if rw {
+			place = s.store.PlaceRW
+		}
+		nb, err := place(id, frame, prepare)
+		if err == nil {
+			s.tiering.placed()
+		}
+		return nb, err
 	}
 	frame, err := s.freeFrame(id)
 	if err != nil {
 		return alloc2m.Block{}, fmt.Errorf("block %#x needs a pmem frame: %w", id, err)
 	}
 	defer s.maybeKick()
-	if b.Loc.Kind == alloc2m.Nowhere {
-		nb, err := s.store.Place(id, frame, s.zeroFrame)
-		if err == nil {
-			s.tiering.placed()
-		}
-		return nb, err
-	}
 	start := time.Now()
 	nb, _, err := s.store.Relocate(id, frame, false, func(b alloc2m.Block) error {
 		if !b.Tiered() {

@@ -87,7 +87,11 @@ func TestPersist(t *testing.T) {
 			t.Fatalf("file backend announced %v", h.Method)
 		}
 		wantErr(t, "persist", h.Persist(e.ctx, 100, 5), nil)
-		if got := e.region.Frame(0)[100:105]; string(got) != "hello" {
+		b, err := e.store.Lookup(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := e.region.Frame(b.Frame)[100:105]; string(got) != "hello" {
 			t.Fatalf("frame holds %q", got)
 		}
 		// The brick checks what the client library would not send.

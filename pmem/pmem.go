@@ -205,7 +205,8 @@ type Region interface {
 	// registration over it covers every frame (the brick binds memory
 	// windows into it). Empty when the region has no data frames.
 	DataSpan() []byte
-	// Flush makes b, a sub-slice of a Frame, durable. For a file it is
+	// Flush makes b, a sub-slice of a Frame or of a run of frames that
+	// are adjacent in memory, durable. For a file it is
 	// msync(MS_SYNC) of the pages covering b; for devdax and fsdax a CPU
 	// flush of the cache lines covering b (SFENCE only under eADR); a
 	// no-op for anonymous memory. A slice outside the region: ErrRange.
@@ -224,6 +225,22 @@ type Region interface {
 	Properties() Properties
 	// Close unmaps the region and releases the image lock.
 	Close() error
+}
+
+// ExtentZeroer is implemented by regions that can zero a frame without
+// storing to it, by changing the backing file's extents
+// (FALLOC_FL_ZERO_RANGE on a file image). That costs no scan and no
+// writeback of 2 MiB, but it drops the frame's pages from the page cache:
+// pages an RNIC pinned are detached from the file, and the RNIC's later
+// writes would land in memory the file no longer holds. Use it only for
+// frames no hardware RNIC can have registered.
+type ExtentZeroer interface {
+	// ZeroExtents zeroes data frame i in the file; the zeroes are durable
+	// once a Flush covering the frame returns (one Flush may cover a run
+	// of frames zeroed this way). false with a nil error: the region or
+	// its file system cannot (DAX, no ZERO_RANGE), and the frame is
+	// unchanged.
+	ZeroExtents(i uint64) (bool, error)
 }
 
 // checkFrameCount validates a region size in bytes and returns its number of

@@ -1,0 +1,190 @@
+package brick
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/brick-storage/brick/alloc2m"
+	"github.com/brick-storage/brick/pmem"
+	"github.com/brick-storage/brick/verbs"
+)
+
+// cleanTarget is how many zeroed frames the brick keeps ready for first
+// Maps: enough for every session of a busy brick to place a block without
+// waiting for a zeroing.
+const cleanTarget = 64
+
+// zeroBatch is how many frames the zeroer zeroes before it flushes them
+// (zeroFrames).
+const zeroBatch = 8
+
+// zeroer refills the store's pool of clean frames (alloc2m/clean.go) in the
+// background, so that a block's first Map finds its frame already zero and
+// durable instead of zeroing 2 MiB before it can reply. It runs while there
+// is work (after an Alloc or a Free) and exits when the pool is full or no
+// dirty frame is free; Close waits for it.
+//
+// Frames are zeroed in batches with one Flush per run of adjacent frames
+// (zeroFrames). On a file image, while no session on a hardware RNIC has
+// been prepared, a frame is zeroed by its extents (pmem.ExtentZeroer): no
+// 2 MiB scan, and the batch's Flush commits the extent changes once. A
+// hardware session registers every frame for its memory windows, pinning
+// the pages, which an extent change would detach; from the first one on,
+// frames are zeroed as a first Map would (stores where the frame is not
+// zero, then the flush). Region.Zero, which syncs every frame on its own,
+// costs an ext4 journal commit per frame and was slower than the scan.
+type zeroer struct {
+	mu struct {
+		sync.Mutex
+		running bool // a refill goroutine is running
+		closed  bool // Close was called: no refill starts
+	}
+	wg sync.WaitGroup
+
+	// pin is held for reading across extent zeroings and for writing to
+	// set hardware, so that none overlaps the registrations of the first
+	// hardware session.
+	pin struct {
+		sync.RWMutex
+		hardware bool // a session on a hardware RNIC has been prepared
+	}
+}
+
+// refill starts the zeroer unless it is running or the brick is closing.
+func (s *Server) refill() {
+	z := &s.zero
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if z.mu.running || z.mu.closed {
+		return
+	}
+	z.mu.running = true
+	z.wg.Add(1)
+	go s.zeroLoop()
+}
+
+func (s *Server) zeroLoop() {
+	z := &s.zero
+	defer z.wg.Done()
+	batch := make([]uint64, 0, zeroBatch)
+	for {
+		z.mu.Lock()
+		closed := z.mu.closed
+		z.mu.Unlock()
+		batch = batch[:0]
+		for !closed && len(batch) < zeroBatch {
+			f, ok := s.store.ReserveDirty(cleanTarget)
+			if !ok {
+				break
+			}
+			batch = append(batch, f)
+		}
+		if len(batch) == 0 {
+			z.mu.Lock()
+			z.mu.running = false
+			z.mu.Unlock()
+			return
+		}
+		if err := s.zeroFrames(batch); err != nil {
+			for _, f := range batch {
+				s.store.DropDirty(f)
+			}
+			s.log.Error("zeroing free pmem frames ahead of their use failed; first maps zero their frames themselves", "frames", batch, "err", err)
+			z.mu.Lock()
+			z.mu.running = false
+			z.mu.Unlock()
+			return
+		}
+		for _, f := range batch {
+			s.store.PutClean(f)
+		}
+	}
+}
+
+// zeroFrames makes frames zero and durable as zeroFrame does, with one
+// Flush per run of frames adjacent in memory: on a file that is one msync,
+// and one device cache flush, for the run instead of one per frame.
+func (s *Server) zeroFrames(frames []uint64) error {
+	if err := s.zeroFramesLocal(frames); err != nil {
+		return err
+	}
+	for i := 0; i < len(frames); {
+		j := i + 1
+		for j < len(frames) && frames[j] == frames[j-1]+1 {
+			j++
+		}
+		// Consecutive frames are adjacent in DataSpan (pmem.Region's contract).
+		run := s.region.DataSpan()[frames[i]*pmem.FrameSize : frames[j-1]*pmem.FrameSize+pmem.FrameSize]
+		if err := s.region.Flush(run); err != nil {
+			return err
+		}
+		i = j
+	}
+	return nil
+}
+
+// zeroFramesLocal zeroes frames in memory or in the file's extents; the
+// caller flushes them.
+func (s *Server) zeroFramesLocal(frames []uint64) error {
+	z := &s.zero
+	z.pin.RLock()
+	defer z.pin.RUnlock()
+	ez, extents := s.region.(pmem.ExtentZeroer)
+	extents = extents && !z.pin.hardware
+	for _, f := range frames {
+		if extents {
+			ok, err := ez.ZeroExtents(f)
+			if err != nil {
+				return err
+			}
+			if ok {
+				continue
+			}
+			extents = false // not on this region: store zeros from now on
+		}
+		if b := s.region.Frame(f); !isZero(b) {
+			clear(b)
+		}
+	}
+	return nil
+}
+
+// noteQP is told of every session's queue pair before the session
+// registers anything: one on a hardware RNIC may pin every frame, so frames
+// are no longer zeroed by their extents.
+func (s *Server) noteQP(qp verbs.QP) {
+	if qp.Device().Software {
+		return
+	}
+	z := &s.zero
+	z.pin.Lock()
+	z.pin.hardware = true
+	z.pin.Unlock()
+}
+
+// stopZeroer waits for a refill in progress and starts no other.
+func (s *Server) stopZeroer() {
+	z := &s.zero
+	z.mu.Lock()
+	z.mu.closed = true
+	z.mu.Unlock()
+	z.wg.Wait()
+}
+
+// zeroedFrame reserves a frame for a block's first placement, the lowest
+// free one as ever: if it is from the clean pool, prepare is nil, else it is
+// the zeroing Place must run first.
+func (s *Server) zeroedFrame(id uint64) (alloc2m.Location, func(uint64) error, error) {
+	defer s.refill()
+	f, clean, err := s.store.ReserveFrameClean()
+	switch {
+	case err == nil && clean:
+		return alloc2m.FrameLoc(f), nil, nil
+	case err == nil:
+		return alloc2m.FrameLoc(f), s.zeroFrame, nil
+	case !errors.Is(err, alloc2m.ErrNoSpace):
+		return alloc2m.Location{}, nil, err
+	}
+	frame, err := s.freeFrame(id) // demotes a block to make room
+	return frame, s.zeroFrame, err
+}
