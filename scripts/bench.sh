@@ -21,9 +21,7 @@
 #
 # Environment: DURATION (seconds per measurement, 5), UCX_ITERS (500),
 # PORT_BASE (15200), SCALE_BLOCKS (1000000; 0 skips scale), SCALE_SESSIONS
-# (4096), SCALE_LOOP (1: as root, put the scale brick's image on ext4 in a
-# sparse loop file, since an image is fully allocated and 2 TiB rarely fits
-# a disk; 0: anonymous backend, no restart), PROFILE (1: CPU, block and
+# (4096; the scale brick is a sparse file image, brickd --pmem-sparse), PROFILE (1: CPU, block and
 # mutex profiles of brickd under the data and control cases, into
 # $BENCH_OUT/profiles), BENCH_OUT (./var/bench), GO, TAGS.
 set -euo pipefail
@@ -34,7 +32,6 @@ UCX_ITERS=${UCX_ITERS:-500}
 PORT_BASE=${PORT_BASE:-15200}
 SCALE_BLOCKS=${SCALE_BLOCKS:-1000000}
 SCALE_SESSIONS=${SCALE_SESSIONS:-4096}
-SCALE_LOOP=${SCALE_LOOP:-1}
 PROFILE=${PROFILE:-0}
 BENCH_OUT=${BENCH_OUT:-./var/bench}
 GO=${GO:-go}
@@ -69,11 +66,9 @@ mkdir -p "$figs"
 [[ $PROFILE == 1 ]] && mkdir -p "$BENCH_OUT/profiles"
 tmp=$(mktemp -d "${TMPDIR:-/var/tmp}/brick-bench.XXXXXX")
 pids=()
-loopmnt=
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  [[ -n $loopmnt ]] && umount "$loopmnt" 2>/dev/null
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -186,34 +181,17 @@ brickd_stop
 
 if ((SCALE_BLOCKS > 0)); then
   echo "== scale: $SCALE_BLOCKS blocks, $SCALE_SESSIONS sessions" >&2
-  backend=anonymous
-  pmemdir=$tmp/scale
-  mkdir -p "$pmemdir"
-  if [[ $SCALE_LOOP == 1 && $(id -u) == 0 ]]; then
-    # The image is fully allocated (fallocate) and needs SCALE_BLOCKS × 2
-    # MiB: ext4 in a sparse file provides that without the disk space.
-    img=$tmp/scale-fs.img
-    truncate -s $(( (SCALE_BLOCKS + 2) * 2 + 65536 ))M "$img"
-    if mkfs.ext4 -q -F -E lazy_itable_init=1,nodiscard -N 1024 "$img" && mkdir -p "$tmp/scale-fs" &&
-      mount -o loop "$img" "$tmp/scale-fs"; then
-      loopmnt=$tmp/scale-fs
-      pmemdir=$loopmnt
-      backend=file
-    else
-      echo "make bench: could not mount a loop file system; the scale brick is anonymous (no restart)" >&2
-    fi
-  fi
-  bin/brick-bench scale --brickd bin/brickd --brickctl bin/brickctl --backend "$backend" \
-    --pmem "$pmemdir/pmem.img" --meta "$tmp/scale/meta" --listen "tcp://127.0.0.1:$((PORT_BASE + 30))" \
+  # A file image of SCALE_BLOCKS × 2 MiB, kept sparse (brickd
+  # --pmem-sparse, for tests and benchmarks only): no block is ever mapped,
+  # so the metadata is all that takes disk space.
+  mkdir -p "$tmp/scale"
+  bin/brick-bench scale --brickd bin/brickd --brickctl bin/brickctl --backend file --brickd-arg=--pmem-sparse \
+    --pmem "$tmp/scale/pmem.img" --meta "$tmp/scale/meta" --listen "tcp://127.0.0.1:$((PORT_BASE + 30))" \
     --blocks "$SCALE_BLOCKS" --sessions "$SCALE_SESSIONS" --log "$tmp/scale/brickd.log" --out "$figs/scale.json" || {
     echo "make bench: scale failed; brickd's log:" >&2
     tail -20 "$tmp/scale/brickd.log" >&2
     exit 1
   }
-  if [[ -n $loopmnt ]]; then
-    umount "$loopmnt"
-    loopmnt=
-  fi
 fi
 
 elapsed=$(( $(date +%s) - started ))

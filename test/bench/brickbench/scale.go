@@ -270,7 +270,7 @@ func runScale(c *call) error {
 		}
 		f.Values[bench.FigReadySec] = ready.Sub(t0).Seconds()
 	} else {
-		f.Notes[bench.FigReadySec] = "the anonymous backend keeps nothing across a restart; a file-backed image of blocks × 2 MiB is needed (make bench mounts one on a sparse loop device as root)"
+		f.Notes[bench.FigReadySec] = "the anonymous backend keeps nothing across a restart; a file-backed image of blocks × 2 MiB is needed (make bench uses brickd --pmem-sparse)"
 	}
 	full, err := rss(d.cmd.Process.Pid)
 	if err != nil {
