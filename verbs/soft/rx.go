@@ -2,7 +2,6 @@ package soft
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -40,10 +39,6 @@ type rxState struct {
 
 	room roomProbe // rxServe's view of the send buffer
 }
-
-// errStop tells the receive loop that a Terminate is on its way and the
-// rest of the input is to be discarded.
-var errStop = errors.New("soft: stream terminated")
 
 // receive reads FPDUs until the connection ends. Tagged payloads (Write,
 // Read Response) and Send payloads are read from the socket straight into
@@ -363,36 +358,6 @@ func (q *QP) commitSend(h *header, seg []byte) {
 	rx.recv = rqe{}
 	rx.recvLen = 0
 	rx.sendMSN++
-}
-
-// rxReadReq validates an inbound Read Request and queues it for the
-// sender. The source is checked now, in stream order, and again per FPDU
-// when served.
-func (q *QP) rxReadReq(h *header, seg, payload []byte) {
-	rx := &q.rx
-	r, err := parseReadReq(payload)
-	if err != nil || !h.last || h.mo != 0 {
-		q.terminate(newTerm(layerDDP, etypeDDPUntagged, codeUInvalidMO).withSegment(seg),
-			fmt.Errorf("%w: Read Request must be one %d-byte segment", errFraming, readReqSize))
-		return
-	}
-	if h.msn != rx.readMSN {
-		q.terminate(newTerm(layerDDP, etypeDDPUntagged, codeUMSNRange).withSegment(seg),
-			fmt.Errorf("%w: Read Request MSN %d, want %d", errFraming, h.msn, rx.readMSN))
-		return
-	}
-	rx.readMSN++
-	q.readServed()
-	if r.size > 0 {
-		m, _, f := q.pd.acquire(r.srcSTag, r.srcTO, uint64(r.size), verbs.AccessRemoteRead)
-		if f != faultNone {
-			q.terminate(termForFault(f, false).withSegment(seg).withReadReq(payload),
-				fmt.Errorf("soft: RDMA Read of STag %#x [%#x,+%d): %v: %w", r.srcSTag, r.srcTO, r.size, f, verbs.ErrRemoteAccess))
-			return
-		}
-		m.mu.RUnlock()
-	}
-	q.queueIRQ(irqe{rr: r, msn: h.msn}, seg)
 }
 
 // rxTerminate handles the peer's Terminate: find the request it refers to
