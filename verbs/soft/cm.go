@@ -1,7 +1,9 @@
 package soft
 
 import (
+	"bufio"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/brick-storage/brick/verbs"
@@ -45,6 +47,21 @@ func (n negotiated) apply(q *QP) {
 // ourIRD is the inbound Read/FLUSH depth we announce (our IRQ size).
 const ourIRD = min(maxIRD, enhIRDORD)
 
+// request is our MPA Request and the extensions it offers: revision 2
+// (RFC 6581) in peer-to-peer mode offering a zero-length RDMA Read as
+// RTR, or revision 1 for a provider that speaks only RFC 5044.
+func (p provider) request(cfg verbs.QPConfig, privateData []byte) (req []byte, ours uint8) {
+	ours = extAll &^ p.noExt
+	if p.rev1 {
+		return appendMPA(nil, false, false, privateData), ours
+	}
+	// The extension offer rides in the flags byte, not in the private
+	// data, which another stack hands to its caller whole.
+	return mpaFrame{crc: true, rev: mpaRev2, enhanced: true, ext: ours,
+		pd: appendConnData(nil, enhanced{ird: ourIRD, ord: uint16(min(2*cfg.SendDepth, enhIRDORD)), p2p: true, readRTR: true},
+			extHdr{}, privateData)}.marshal(nil), ours
+}
+
 // replied interprets the MPA Reply to our request.
 func (p provider) replied(rep mpaFrame, ours uint8) (negotiated, []byte, error) {
 	neg := negotiated{rev: rep.rev}
@@ -76,6 +93,30 @@ func (p provider) replied(rep mpaFrame, ours uint8) (negotiated, []byte, error) 
 		neg.ext = x.flags & ours
 	}
 	return neg, user, nil
+}
+
+// connReq interprets the Request req the listener read on conn: the
+// caller's private data, and the revision, enhanced data and extensions
+// of our Reply. It answers a revision 2 Request in revision 2 (with
+// the enhanced data only if the Request had them), unless the provider
+// speaks only revision 1.
+func (p provider) connReq(conn net.Conn, br *bufio.Reader, req mpaFrame) (*connReq, error) {
+	cr := &connReq{conn: conn, br: br, pd: req.pd, remote: conn.RemoteAddr().String(), rev: mpaRev1}
+	switch {
+	case req.rev == mpaRev2 && req.enhanced:
+		e, _, user, err := parseConnData(req.pd, false)
+		if err != nil {
+			return nil, err
+		}
+		cr.pd = user
+		if !p.rev1 {
+			cr.rev, cr.enhanced, cr.enh = mpaRev2, true, e
+			cr.ext = req.ext &^ p.noExt & extAll
+		}
+	case req.rev == mpaRev2 && !p.rev1:
+		cr.rev = mpaRev2 // echoed, without enhanced data (as siw does)
+	}
+	return cr, nil
 }
 
 // negotiated is what the Reply settles. In peer-to-peer mode we choose

@@ -7,9 +7,9 @@ import (
 	"github.com/brick-storage/brick/verbs"
 )
 
-// The package's own sentinels. Errors a caller sees wrap the verbs
-// sentinels (ErrProtocol, ErrRemoteAccess, ErrClosed...), as errFraming
-// does; the others mark cases the package tells apart internally.
+// The package's own sentinels, told apart with errors.Is. errFraming
+// wraps verbs.ErrProtocol for callers; errStop never leaves the receive
+// loop.
 
 // errFraming marks malformed FPDUs (bad lengths, versions, opcodes, CRC).
 var errFraming = fmt.Errorf("soft: malformed FPDU: %w", verbs.ErrProtocol)

@@ -175,22 +175,11 @@ func (l *listener) handshake(conn net.Conn) {
 		conn.Close()
 		return
 	}
-	cr := &connReq{conn: conn, br: br, pd: req.pd, remote: conn.RemoteAddr().String(), rev: mpaRev1}
-	switch {
-	case req.rev == mpaRev2 && req.enhanced:
-		e, _, user, err := parseConnData(req.pd, false)
-		if err != nil { // not reached: parseMPAHeader checked the length
-			conn.Write(appendMPA(nil, true, true, nil))
-			conn.Close()
-			return
-		}
-		cr.pd = user
-		if !l.prov.rev1 {
-			cr.rev, cr.enhanced, cr.enh = mpaRev2, true, e
-			cr.ext = req.ext &^ l.prov.noExt & extAll
-		}
-	case req.rev == mpaRev2 && !l.prov.rev1:
-		cr.rev = mpaRev2 // echoed, without enhanced data (as siw does)
+	cr, err := l.prov.connReq(conn, br, req)
+	if err != nil { // not reached: parseMPAHeader checked the length
+		conn.Write(appendMPA(nil, true, true, nil))
+		conn.Close()
+		return
 	}
 	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()

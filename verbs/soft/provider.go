@@ -81,15 +81,7 @@ func (p provider) Dial(ctx context.Context, hostport string, cfg verbs.QPConfig,
 	}
 	stop := withSetupDeadline(ctx, conn)
 	br := bufio.NewReaderSize(conn, rxBufSize)
-	ours := extAll &^ p.noExt
-	req := appendMPA(nil, false, false, privateData)
-	if !p.rev1 {
-		// The extension offer rides in the flags byte, not in the
-		// private data, which another stack hands to its caller whole.
-		req = mpaFrame{crc: true, rev: mpaRev2, enhanced: true, ext: ours,
-			pd: appendConnData(nil, enhanced{ird: ourIRD, ord: uint16(min(2*cfg.SendDepth, enhIRDORD)), p2p: true, readRTR: true},
-				extHdr{}, privateData)}.marshal(nil)
-	}
+	req, ours := p.request(cfg, privateData)
 	rep, err := func() (mpaFrame, error) {
 		if _, err := conn.Write(req); err != nil {
 			return mpaFrame{}, fmt.Errorf("soft: sending MPA request: %w", err)

@@ -116,135 +116,172 @@ func (q *QP) drainLocked(mode txMode) (deferred bool, err error) {
 }
 
 // txStep sends one message and says whether there may be more to send.
-// It reports deferred when the next message is not mode's to send.
+// It reports deferred when the next message is not mode's to send. First
+// come the answers to the peer's Read and FLUSH Requests (they precede
+// any fault found since), then a Terminate, the RTR, the send queue and
+// a completion fence. The tx* methods it hands over to are called with
+// q.mu held and release it before they transmit.
 func (q *QP) txStep(mode txMode) (more, deferred bool, err error) {
-	inline := mode != txSender
 	q.mu.Lock()
-	if q.txStop {
-		q.mu.Unlock()
-		return false, false, nil
-	}
-	if q.irqHead < q.irqTail {
-		r := q.irq[q.irqHead%uint64(len(q.irq))]
-		if inline && !r.flush && r.rr.size > corkMax {
-			q.mu.Unlock()
-			return false, true, nil
-		}
-		if mode == txReceiver {
-			cost := fpduOverhead
-			if !r.flush {
-				cost += int(r.rr.size)
-			}
-			if cost > q.tx.budget {
-				q.mu.Unlock()
-				return false, true, nil
-			}
-			q.tx.budget -= cost
-		}
-		q.irqHead++
-		q.mu.Unlock()
-		return true, false, q.serveRead(r)
-	}
-	if mode == txReceiver {
+	switch {
+	case q.txStop: // a Terminate went out: nothing follows it
+	case q.irqHead < q.irqTail:
+		return q.txAnswer(mode)
+	case mode == txReceiver:
 		other := q.term != nil || q.rtr || q.sqTx < q.sqTail || q.unfenced
 		q.mu.Unlock()
 		return false, other, nil
-	}
-	if q.term != nil && inline {
-		q.mu.Unlock()
-		return false, true, nil // the send goroutine writes the Terminate
-	}
-	if q.term != nil {
-		t := q.term
-		q.term = nil
-		q.txStop = true
-		q.mu.Unlock()
-		q.writeTerminate(t) // best effort: the QP is failing anyway
-		close(q.termSent)
-		return false, false, nil
-	}
-	if q.broken {
-		q.mu.Unlock()
-		return false, false, nil
-	}
-	if q.rtr {
+	case q.term != nil:
+		return q.txTerminate(mode)
+	case q.broken: // failing: no new requests
+	case q.rtr:
 		// RFC 6581 peer-to-peer mode: a zero-length Read is the RTR,
 		// the first FPDU; its Response confirms nothing.
 		q.rtr = false
-		msn := q.tx.readMSN
-		q.tx.readMSN++
-		q.pushORQLocked(orqe{seq: 0, fence: true})
-		q.mu.Unlock()
-		return true, false, q.sendReadReq(readReq{}, msn)
-	}
-	if q.sqTx < q.sqTail {
-		seq := q.sqTx
-		e := &q.sq[seq%uint64(len(q.sq))]
-		if (e.wr.Op == verbs.OpRead || e.wr.Op == verbs.OpFlush) && q.ordFullLocked() {
-			q.mu.Unlock()
-			return false, false, nil // a Read Response will kick us
-		}
-		if inline && e.wr.Local.Length > corkMax && e.wr.Op != verbs.OpRead && e.wr.Op != verbs.OpFlush {
-			q.mu.Unlock()
-			return false, true, nil
-		}
-		q.sqTx++
-		switch e.wr.Op {
-		case verbs.OpSend, verbs.OpSendInv:
-			e.msn = q.tx.sendMSN
-			q.tx.sendMSN++
-			q.unfenced = true
-		case verbs.OpWrite, verbs.OpAtomicWrite:
-			q.unfenced = true
-		case verbs.OpRead:
-			e.msn = q.tx.readMSN
-			q.tx.readMSN++
-			q.pushORQLocked(orqe{seq: seq, stag: e.wr.Local.LKey, to: e.wr.Local.Addr,
-				size: e.wr.Local.Length, mr: e.mr, off: e.off})
-			q.unfenced = false
-		case verbs.OpFlush:
-			e.msn = q.tx.readMSN
-			q.tx.readMSN++
-			q.pushORQLocked(orqe{seq: seq, flush: true, stag: e.wr.RKey, to: e.wr.Remote})
-			q.unfenced = false
-		}
-		w := *e
-		q.mu.Unlock()
-		var err error
-		switch w.wr.Op {
-		case verbs.OpSend:
-			err = q.sendSend(w.mr, w.off, int(w.wr.Local.Length), w.msn, opSend, 0)
-		case verbs.OpSendInv:
-			err = q.sendSend(w.mr, w.off, int(w.wr.Local.Length), w.msn, opSendInv, w.wr.InvalidateRKey)
-		case verbs.OpWrite:
-			err = q.sendWrite(w.mr, w.off, int(w.wr.Local.Length), w.wr.RKey, w.wr.Remote)
-		case verbs.OpAtomicWrite:
-			err = q.sendAtomic(w.mr, w.off, w.wr.RKey, w.wr.Remote)
-		case verbs.OpFlush:
-			err = q.sendFlushReq(flushReq{stag: w.wr.RKey, to: w.wr.Remote, size: w.wr.Local.Length}, w.msn)
-		case verbs.OpRead:
-			err = q.sendReadReq(readReq{sinkSTag: w.wr.Local.LKey, sinkTO: w.wr.Local.Addr,
-				size: w.wr.Local.Length, srcSTag: w.wr.RKey, srcTO: w.wr.Remote}, w.msn)
-		}
-		if errors.Is(err, errLocalRevoked) {
-			q.mu.Lock()
-			q.setFaultLocked(seq, verbs.StatusLocalProt, false)
-			q.mu.Unlock()
-		}
-		return true, false, err
-	}
-	if q.unfenced && !q.ordFullLocked() {
+		return true, false, q.txFence(0)
+	case q.sqTx < q.sqTail:
+		return q.txSQ(mode)
+	case q.unfenced && !q.ordFullLocked():
 		// Completion fence: a zero-length Read whose Response confirms
 		// every Send/Write before it.
 		q.unfenced = false
-		msn := q.tx.readMSN
-		q.tx.readMSN++
-		q.pushORQLocked(orqe{seq: q.sqTx, fence: true})
-		q.mu.Unlock()
-		return true, false, q.sendReadReq(readReq{}, msn)
+		return true, false, q.txFence(q.sqTx)
 	}
 	q.mu.Unlock()
 	return false, false, nil
+}
+
+// txAnswer sends the oldest queued answer to a Read or FLUSH Request,
+// unless mode may not send it: a poster and the receiver send Read
+// Responses of up to corkMax bytes, the receiver within q.tx.budget.
+// Called with q.mu held, which it releases.
+func (q *QP) txAnswer(mode txMode) (more, deferred bool, err error) {
+	r := q.irq[q.irqHead%uint64(len(q.irq))]
+	if mode != txSender && !r.flush && r.rr.size > corkMax {
+		q.mu.Unlock()
+		return false, true, nil
+	}
+	if mode == txReceiver {
+		cost := fpduOverhead
+		if !r.flush {
+			cost += int(r.rr.size)
+		}
+		if cost > q.tx.budget {
+			q.mu.Unlock()
+			return false, true, nil
+		}
+		q.tx.budget -= cost
+	}
+	q.irqHead++
+	q.mu.Unlock()
+	return true, false, q.serveRead(r)
+}
+
+// txTerminate writes the Terminate the receiver asked for; only the send
+// goroutine does. Called with q.mu held, which it releases.
+func (q *QP) txTerminate(mode txMode) (more, deferred bool, err error) {
+	if mode != txSender {
+		q.mu.Unlock()
+		return false, true, nil
+	}
+	t := q.term
+	q.term = nil
+	q.txStop = true
+	q.mu.Unlock()
+	q.writeTerminate(t) // best effort: the QP is failing anyway
+	close(q.termSent)
+	return false, false, nil
+}
+
+// txFence sends a zero-length Read whose Response confirms every send
+// request below seq: the RTR (seq 0) or a completion fence. Called with
+// q.mu held, which it releases.
+func (q *QP) txFence(seq uint64) error {
+	msn := q.tx.readMSN
+	q.tx.readMSN++
+	q.pushORQLocked(orqe{seq: seq, fence: true})
+	q.mu.Unlock()
+	return q.sendReadReq(readReq{}, msn)
+}
+
+// txSQ sends the next send queue entry, unless a Read or FLUSH must wait
+// for the peer's IRD or a poster meets a message larger than corkMax.
+// Called with q.mu held, which it releases.
+func (q *QP) txSQ(mode txMode) (more, deferred bool, err error) {
+	seq := q.sqTx
+	e := &q.sq[seq%uint64(len(q.sq))]
+	request := e.wr.Op == verbs.OpRead || e.wr.Op == verbs.OpFlush
+	if request && q.ordFullLocked() {
+		q.mu.Unlock()
+		return false, false, nil // a Read Response will kick us
+	}
+	if mode != txSender && !request && e.wr.Local.Length > corkMax {
+		q.mu.Unlock()
+		return false, true, nil
+	}
+	q.sqTx++
+	err = q.txWR(seq, e)
+	if errors.Is(err, errLocalRevoked) {
+		q.mu.Lock()
+		q.setFaultLocked(seq, verbs.StatusLocalProt, false)
+		q.mu.Unlock()
+	}
+	return true, false, err
+}
+
+// txWR transmits send queue entry seq, e. In one dispatch on the opcode
+// it numbers the message on its queue, records what its completion waits
+// for (a Send or Write the next fence, a Read or FLUSH its response),
+// copies the entry (a completion may clear it once q.mu is released),
+// releases q.mu and transmits. Called with q.mu held.
+func (q *QP) txWR(seq uint64, e *sqe) error {
+	switch e.wr.Op {
+	case verbs.OpSend:
+		return q.txSendWR(e, opSend, 0)
+	case verbs.OpSendInv:
+		return q.txSendWR(e, opSendInv, e.wr.InvalidateRKey)
+	case verbs.OpWrite:
+		q.unfenced = true
+		w := *e
+		q.mu.Unlock()
+		return q.sendWrite(w.mr, w.off, int(w.wr.Local.Length), w.wr.RKey, w.wr.Remote)
+	case verbs.OpAtomicWrite:
+		q.unfenced = true
+		w := *e
+		q.mu.Unlock()
+		return q.sendAtomic(w.mr, w.off, w.wr.RKey, w.wr.Remote)
+	case verbs.OpRead:
+		e.msn = q.tx.readMSN
+		q.tx.readMSN++
+		q.pushORQLocked(orqe{seq: seq, stag: e.wr.Local.LKey, to: e.wr.Local.Addr,
+			size: e.wr.Local.Length, mr: e.mr, off: e.off})
+		q.unfenced = false
+		w := *e
+		q.mu.Unlock()
+		return q.sendReadReq(readReq{sinkSTag: w.wr.Local.LKey, sinkTO: w.wr.Local.Addr,
+			size: w.wr.Local.Length, srcSTag: w.wr.RKey, srcTO: w.wr.Remote}, w.msn)
+	case verbs.OpFlush:
+		e.msn = q.tx.readMSN
+		q.tx.readMSN++
+		q.pushORQLocked(orqe{seq: seq, flush: true, stag: e.wr.RKey, to: e.wr.Remote})
+		q.unfenced = false
+		w := *e
+		q.mu.Unlock()
+		return q.sendFlushReq(flushReq{stag: w.wr.RKey, to: w.wr.Remote, size: w.wr.Local.Length}, w.msn)
+	}
+	q.mu.Unlock() // not reached: PostSend admits the opcodes above only
+	return nil
+}
+
+// txSendWR is txWR for a Send (op opSend) or Send with Invalidate of inv
+// (opSendInv) on queue 0.
+func (q *QP) txSendWR(e *sqe, op uint8, inv uint32) error {
+	e.msn = q.tx.sendMSN
+	q.tx.sendMSN++
+	q.unfenced = true
+	w := *e
+	q.mu.Unlock()
+	return q.sendSend(w.mr, w.off, int(w.wr.Local.Length), w.msn, op, inv)
 }
 
 // pushORQLocked records an outstanding Read before its request goes out.
