@@ -98,13 +98,7 @@ func (q *QP) rxServe() {
 	deferred, err := q.drainLocked(txReceiver)
 	q.tx.budget = 0
 	q.txMu.Unlock()
-	if err != nil {
-		q.fail(err)
-		return
-	}
-	if deferred {
-		q.kick()
-	}
+	q.handOff(deferred, err)
 }
 
 // sendRoom returns how many bytes a write can surely add to the socket's

@@ -81,13 +81,7 @@ func (q *QP) txInline() {
 	}
 	deferred, err := q.drainLocked(txPoster)
 	q.txMu.Unlock()
-	if err != nil {
-		q.fail(err)
-		return
-	}
-	if deferred {
-		q.kick()
-	}
+	q.handOff(deferred, err)
 }
 
 // txMode says who transmits: what txStep may send.
@@ -112,6 +106,18 @@ func (q *QP) drainLocked(mode txMode) (deferred bool, err error) {
 		if deferred || !more {
 			return deferred, q.flushCork()
 		}
+	}
+}
+
+// handOff follows a poster's or the receiver's drainLocked: the QP fails
+// on err, and the send goroutine is woken for what was left to it.
+func (q *QP) handOff(deferred bool, err error) {
+	if err != nil {
+		q.fail(err)
+		return
+	}
+	if deferred {
+		q.kick()
 	}
 }
 
