@@ -24,23 +24,6 @@ func (q *QP) opAllowed(op uint8) bool {
 	return true
 }
 
-// ordFullLocked reports whether the peer's announced IRD (RFC 6581) is
-// used up by our outstanding Reads, FLUSHes and fences; if so the sender
-// waits and the next response kicks it (ordDoneLocked).
-func (q *QP) ordFullLocked() bool {
-	full := q.peerIRD > 0 && q.orqTail-q.orqHead >= q.peerIRD
-	q.ordWait = q.ordWait || full
-	return full
-}
-
-// ordDoneLocked is called when a response retired an outstanding request:
-// it says whether the sender waits for that.
-func (q *QP) ordDoneLocked() bool {
-	w := q.ordWait
-	q.ordWait = false
-	return w
-}
-
 // sendAtomic sends an ATOMIC WRITE of the 8 local bytes at off.
 func (q *QP) sendAtomic(m *mr, off int, stag uint32, to uint64) error {
 	hdr := q.tx.hdr[:mpaLenSize+taggedHdrSize]
@@ -124,35 +107,6 @@ func (q *QP) rxFlushReq(h *header, seg, payload []byte) {
 		return
 	}
 	q.queueIRQ(irqe{rr: readReq{srcSTag: r.stag, srcTO: r.to}, msn: h.msn, flush: true}, seg)
-}
-
-// growIRQLocked doubles the inbound Read queue, up to maxIRD. It starts
-// small: a QP that serves no Reads (a brick session whose client only
-// writes, or is idle) should not carry maxIRD entries, about 40 KiB.
-func (q *QP) growIRQLocked() {
-	irq := make([]irqe, min(max(2*len(q.irq), minIRD), maxIRD))
-	for i := q.irqHead; i < q.irqTail; i++ {
-		irq[i%uint64(len(irq))] = q.irq[i%uint64(len(q.irq))]
-	}
-	q.irq = irq
-}
-
-// queueIRQ queues an answer and has it sent (rxServe).
-func (q *QP) queueIRQ(e irqe, seg []byte) {
-	q.mu.Lock()
-	if q.irqTail-q.irqHead == uint64(len(q.irq)) {
-		if len(q.irq) >= maxIRD {
-			q.mu.Unlock()
-			q.terminate(newTerm(layerRDMAP, etypeRemoteOperation, codeCatStream).withSegment(seg),
-				fmt.Errorf("%w: more than %d outstanding Read/FLUSH Requests", errFraming, maxIRD))
-			return
-		}
-		q.growIRQLocked()
-	}
-	q.irq[q.irqTail%uint64(len(q.irq))] = e
-	q.irqTail++
-	q.mu.Unlock()
-	q.rxServe()
 }
 
 // commitFlushResp completes the oldest outstanding request, which must be

@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-
-	"github.com/brick-storage/brick/verbs"
 )
 
 // Sizes of the wire structures, in bytes. See doc.go for the layout.
@@ -76,9 +74,6 @@ const (
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// errFraming marks malformed FPDUs (bad lengths, versions, opcodes, CRC).
-var errFraming = fmt.Errorf("soft: malformed FPDU: %w", verbs.ErrProtocol)
 
 // header is a decoded DDP/RDMAP header.
 type header struct {

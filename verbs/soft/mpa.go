@@ -2,7 +2,6 @@ package soft
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 )
@@ -30,9 +29,6 @@ const (
 	mpaFlagS   = 0x10 // enhanced connection data present (revision 2)
 	mpaFlagGSO = 0x08 // Linux siw's GSO hint
 )
-
-// errMPA marks a malformed or unacceptable MPA Request/Reply.
-var errMPA = errors.New("soft: bad MPA frame")
 
 // mpaFrame is a decoded MPA Request or Reply.
 type mpaFrame struct {

@@ -6,20 +6,6 @@ import (
 	"github.com/brick-storage/brick/verbs"
 )
 
-// Caps reports the optional features of the connection: memory windows
-// and Send with Invalidate always; ATOMIC WRITE and FLUSH when both ends
-// offered them in the MPA extension header (see doc.go).
-func (q *QP) Caps() verbs.Caps { return q.caps }
-
-// RegisterWith registers buf with data-path hooks: the receive goroutine
-// calls Placed after each inbound RDMA Write segment or ATOMIC WRITE lands
-// in the region (or a window over it), ReadServed on every hooked region
-// of the PD when an RDMA Read Request arrives (after the placements before
-// it in the stream), and Flush for an inbound FLUSH of the region.
-func (p *pd) RegisterWith(buf []byte, access verbs.Access, opts verbs.RegisterOptions) (verbs.MR, error) {
-	return p.register(buf, access, opts.Hooks)
-}
-
 // windowAccess are the rights a memory window may grant.
 const windowAccess = verbs.AccessRemoteRead | verbs.AccessRemoteWrite |
 	verbs.AccessRemoteAtomic | verbs.AccessFlushPersistent
@@ -107,20 +93,4 @@ func (q *QP) invalidateRemote(stag uint32) *termMsg {
 		return newTerm(layerRDMAP, etypeRemoteOperation, codeCannotInvalidate)
 	}
 	return nil
-}
-
-// readServed tells every live hooked region of the PD that a Read Request
-// was answered after every placement before it.
-func (q *QP) readServed() {
-	l := q.pd.hooked.Load()
-	if l == nil {
-		return
-	}
-	for _, m := range *l {
-		m.mu.RLock()
-		if !m.dead {
-			m.hooks.ReadServed()
-		}
-		m.mu.RUnlock()
-	}
 }

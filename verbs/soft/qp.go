@@ -398,6 +398,11 @@ func (q *QP) RemoteAddr() string    { return q.remote }
 func (q *QP) Done() <-chan struct{} { return q.done }
 func (q *QP) String() string        { return "soft.QP(" + q.remote + ")" }
 
+// Caps reports the optional features of the connection: memory windows
+// and Send with Invalidate always; ATOMIC WRITE and FLUSH when both ends
+// offered them in the MPA extension header (see doc.go).
+func (q *QP) Caps() verbs.Caps { return q.caps }
+
 // Device: the software RNIC places bytes with this process's CPU stores.
 func (q *QP) Device() verbs.DeviceInfo { return verbs.DeviceInfo{Name: "soft", Software: true} }
 

@@ -1,10 +1,78 @@
 package soft
 
 import (
+	"encoding/binary"
+	"fmt"
 	"syscall"
 
+	"github.com/brick-storage/brick/verbs"
 	"golang.org/x/sys/unix"
 )
+
+// Inbound RDMA Read Requests, and the answers owed to FLUSH Requests, go
+// through the IRQ: the receive goroutine checks each request in stream
+// order and queues it (queueIRQ), and serveRead answers it from
+// registered memory, on the receive goroutine while the socket has room
+// (rxServe), else on the send goroutine.
+
+// rxReadReq validates an inbound Read Request and queues it for the
+// sender. The source is checked now, in stream order, and again per FPDU
+// when served.
+func (q *QP) rxReadReq(h *header, seg, payload []byte) {
+	rx := &q.rx
+	r, err := parseReadReq(payload)
+	if err != nil || !h.last || h.mo != 0 {
+		q.terminate(newTerm(layerDDP, etypeDDPUntagged, codeUInvalidMO).withSegment(seg),
+			fmt.Errorf("%w: Read Request must be one %d-byte segment", errFraming, readReqSize))
+		return
+	}
+	if h.msn != rx.readMSN {
+		q.terminate(newTerm(layerDDP, etypeDDPUntagged, codeUMSNRange).withSegment(seg),
+			fmt.Errorf("%w: Read Request MSN %d, want %d", errFraming, h.msn, rx.readMSN))
+		return
+	}
+	rx.readMSN++
+	q.readServed()
+	if r.size > 0 {
+		m, _, f := q.pd.acquire(r.srcSTag, r.srcTO, uint64(r.size), verbs.AccessRemoteRead)
+		if f != faultNone {
+			q.terminate(termForFault(f, false).withSegment(seg).withReadReq(payload),
+				fmt.Errorf("soft: RDMA Read of STag %#x [%#x,+%d): %v: %w", r.srcSTag, r.srcTO, r.size, f, verbs.ErrRemoteAccess))
+			return
+		}
+		m.mu.RUnlock()
+	}
+	q.queueIRQ(irqe{rr: r, msn: h.msn}, seg)
+}
+
+// queueIRQ queues an answer and has it sent (rxServe).
+func (q *QP) queueIRQ(e irqe, seg []byte) {
+	q.mu.Lock()
+	if q.irqTail-q.irqHead == uint64(len(q.irq)) {
+		if len(q.irq) >= maxIRD {
+			q.mu.Unlock()
+			q.terminate(newTerm(layerRDMAP, etypeRemoteOperation, codeCatStream).withSegment(seg),
+				fmt.Errorf("%w: more than %d outstanding Read/FLUSH Requests", errFraming, maxIRD))
+			return
+		}
+		q.growIRQLocked()
+	}
+	q.irq[q.irqTail%uint64(len(q.irq))] = e
+	q.irqTail++
+	q.mu.Unlock()
+	q.rxServe()
+}
+
+// growIRQLocked doubles the inbound Read queue, up to maxIRD. It starts
+// small: a QP that serves no Reads (a brick session whose client only
+// writes, or is idle) should not carry maxIRD entries, about 40 KiB.
+func (q *QP) growIRQLocked() {
+	irq := make([]irqe, min(max(2*len(q.irq), minIRD), maxIRD))
+	for i := q.irqHead; i < q.irqTail; i++ {
+		irq[i%uint64(len(irq))] = q.irq[i%uint64(len(q.irq))]
+	}
+	q.irq = irq
+}
 
 // The receive goroutine answers small Read and FLUSH Requests itself
 // (rxServe) rather than waking the send goroutine for each: on a busy
@@ -13,6 +81,48 @@ import (
 // waiting for it to read, so it writes only what the socket's send buffer
 // takes at once, as the kernel reports it (SIOCOUTQ against SO_SNDBUF),
 // and leaves the rest to the send goroutine.
+
+// rxServe sends the answers queued in the IRQ from the receive goroutine
+// when the sender is idle and the socket has room for them, and wakes
+// the send goroutine for whatever is left.
+func (q *QP) rxServe() {
+	if !q.txMu.TryLock() {
+		q.kick()
+		return
+	}
+	if q.txEnded {
+		q.txMu.Unlock()
+		return
+	}
+	q.tx.budget = q.sendRoom()
+	deferred, err := q.drainLocked(txReceiver)
+	q.tx.budget = 0
+	q.txMu.Unlock()
+	q.handOff(deferred, err)
+}
+
+// sendRoom returns how many bytes a write can surely add to the socket's
+// send buffer without blocking: half the free space, as the kernel
+// charges buffers with their overhead. 0 when it cannot tell.
+func (q *QP) sendRoom() int {
+	p := &q.rx.room
+	if !p.tried {
+		p.tried = true
+		if sc, ok := q.conn.(syscall.Conn); ok {
+			if rc, err := sc.SyscallConn(); err == nil {
+				p.rc, p.probe = rc, p.read
+			}
+		}
+	}
+	if p.rc == nil {
+		return 0
+	}
+	p.err = nil
+	if err := p.rc.Control(p.probe); err != nil || p.err != nil {
+		return 0
+	}
+	return max(0, (p.sndbuf-2*p.outq)/2)
+}
 
 // fpduOverhead bounds an FPDU's framing: ULPDU_Length, the longest
 // header, pad and CRC.
@@ -39,50 +149,79 @@ func (p *roomProbe) read(fd uintptr) {
 	p.sndbuf, p.err = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
 }
 
-// sendRoom returns how many bytes a write can surely add to the socket's
-// send buffer without blocking: half the free space, as the kernel
-// charges buffers with their overhead. 0 when it cannot tell.
-func (q *QP) sendRoom() int {
-	p := &q.rx.room
-	if !p.tried {
-		p.tried = true
-		if sc, ok := q.conn.(syscall.Conn); ok {
-			if rc, err := sc.SyscallConn(); err == nil {
-				p.rc, p.probe = rc, p.read
-			}
+// serveRead answers an inbound Read Request from registered memory,
+// re-validating the source per FPDU so that a Deregister between FPDUs
+// stops it (the request was validated on arrival too).
+func (q *QP) serveRead(r irqe) error {
+	hdr := q.tx.hdr[:mpaLenSize+taggedHdrSize]
+	if r.flush {
+		putTagged(hdr[mpaLenSize:], opFlushResp, true, r.rr.srcSTag, r.rr.srcTO)
+		return q.corkFPDU(hdr, nil, nil)
+	}
+	n := int(r.rr.size)
+	if n == 0 {
+		putTagged(hdr[mpaLenSize:], opReadResp, true, r.rr.sinkSTag, r.rr.sinkTO)
+		return q.corkFPDU(hdr, nil, nil)
+	}
+	if err := q.uncork(); err != nil {
+		return err
+	}
+	if n > corkMax {
+		if err := q.flushCork(); err != nil { // what precedes the batch
+			return err
 		}
+	} else {
+		m, off, f := q.pd.acquire(r.rr.srcSTag, r.rr.srcTO, uint64(n), verbs.AccessRemoteRead)
+		if f != faultNone {
+			q.txFault(termForFault(f, false).withSegment(readReqSegment(r)).withReadReq(readReqBytes(r.rr)),
+				fmt.Errorf("soft: serving RDMA Read of STag %#x: %v: %w", r.rr.srcSTag, f, verbs.ErrRemoteAccess))
+			return nil
+		}
+		putTagged(hdr[mpaLenSize:], opReadResp, true, r.rr.sinkSTag, r.rr.sinkTO)
+		ReadBytesServed.Add(uint64(n))
+		return q.corkFPDU(hdr, m.buf[off:off+n], m)
 	}
-	if p.rc == nil {
-		return 0
+	b := &q.tx.batch
+	for sent := 0; sent < n; {
+		// Validate (and read-lock) the batch's whole source range.
+		span := min(n-sent, fpduBatch*maxSegPayload)
+		m, off, f := q.pd.acquire(r.rr.srcSTag, r.rr.srcTO+uint64(sent), uint64(span), verbs.AccessRemoteRead)
+		if f != faultNone {
+			q.txFault(termForFault(f, false).withSegment(readReqSegment(r)).withReadReq(readReqBytes(r.rr)),
+				fmt.Errorf("soft: serving RDMA Read of STag %#x: %v: %w", r.rr.srcSTag, f, verbs.ErrRemoteAccess))
+			return nil
+		}
+		for done := 0; done < span; {
+			k := min(span-done, maxSegPayload)
+			hdr := b.nextHdr(mpaLenSize + taggedHdrSize)
+			putTagged(hdr[mpaLenSize:], opReadResp, sent+done+k == n, r.rr.sinkSTag, r.rr.sinkTO+uint64(sent+done))
+			b.add(hdr, m.buf[off+done:off+done+k])
+			done += k
+		}
+		// Counted before the writev: once the bytes are on the wire the
+		// initiator may see the Read complete before this goroutine runs.
+		ReadBytesServed.Add(uint64(span))
+		err := b.flush(q)
+		m.mu.RUnlock()
+		if err != nil {
+			return err
+		}
+		sent += span
 	}
-	p.err = nil
-	if err := p.rc.Control(p.probe); err != nil || p.err != nil {
-		return 0
-	}
-	return max(0, (p.sndbuf-2*p.outq)/2)
+	return nil
 }
 
-// rxServe sends the answers queued in the IRQ from the receive goroutine
-// when the sender is idle and the socket has room for them, and wakes
-// the send goroutine for whatever is left.
-func (q *QP) rxServe() {
-	if !q.txMu.TryLock() {
-		q.kick()
-		return
-	}
-	if q.txEnded {
-		q.txMu.Unlock()
-		return
-	}
-	q.tx.budget = q.sendRoom()
-	deferred, err := q.drainLocked(txReceiver)
-	q.tx.budget = 0
-	q.txMu.Unlock()
-	if err != nil {
-		q.fail(err)
-		return
-	}
-	if deferred {
-		q.kick()
-	}
+// readReqSegment rebuilds the ULPDU_Length and DDP header of a received
+// Read Request for a Terminate.
+func readReqSegment(r irqe) []byte {
+	var b [mpaLenSize + untaggedHdrSize]byte
+	binary.BigEndian.PutUint16(b[:], untaggedHdrSize+readReqSize)
+	putUntagged(b[mpaLenSize:], opReadReq, true, qnReadReq, r.msn, 0)
+	return b[:]
+}
+
+func readReqBytes(r readReq) []byte {
+	var b [readReqSize]byte
+	r.put(b[:])
+	return b[:]
 }

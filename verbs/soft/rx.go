@@ -2,7 +2,6 @@ package soft
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -41,15 +40,10 @@ type rxState struct {
 	room roomProbe // rxServe's view of the send buffer
 }
 
-// errStop tells the receive loop that a Terminate is on its way and the
-// rest of the input is to be discarded.
-var errStop = errors.New("soft: stream terminated")
-
 // receive reads FPDUs until the connection ends. Tagged payloads (Write,
 // Read Response) and Send payloads are read from the socket straight into
 // registered memory; the CRC is computed over the placed bytes.
 func (q *QP) receive() error {
-	rx := &q.rx
 	for {
 		if q.dying.Load() {
 			// Let the peer read our Terminate; return when it closes
@@ -57,82 +51,124 @@ func (q *QP) receive() error {
 			io.Copy(io.Discard, q.br)
 			return q.Err()
 		}
-		b := rx.hdr[:]
-		if _, err := io.ReadFull(q.br, b[:mpaLenSize+ctrlSize]); err != nil {
-			return fmt.Errorf("soft: connection ended: %w", err)
-		}
-		q.firstOnce.Do(func() { close(q.firstRx) })
-		ulen := int(binary.BigEndian.Uint16(b))
-		hl := hdrLen(b[mpaLenSize])
-		if ulen < hl {
-			q.terminate(newTerm(layerLLP, etypeMPA, codeMPALen),
-				fmt.Errorf("%w: ULPDU_Length %d below header length %d", errFraming, ulen, hl))
-			continue
-		}
-		seg := b[:mpaLenSize+hl]
-		if _, err := io.ReadFull(q.br, seg[mpaLenSize+ctrlSize:]); err != nil {
-			return fmt.Errorf("soft: connection ended: %w", err)
-		}
-		h, _, err := parseHeader(seg[mpaLenSize:])
-		if err == nil && !q.opAllowed(h.op) {
-			err = fmt.Errorf("%w: extension opcode %#x was not negotiated", errFraming, h.op)
-		}
-		if err != nil {
-			q.terminate(newTerm(layerRDMAP, etypeRemoteOperation, codeUnexpectedOp).withSegment(seg), err)
-			continue
-		}
-		plen := ulen - hl
-		crc := crc32.Update(0, castagnoli, seg)
-		switch h.op {
-		case opWrite:
-			crc, err = q.rxWrite(&h, seg, plen, crc)
-		case opReadResp:
-			crc, err = q.rxReadResp(&h, seg, plen, crc)
-		case opSend, opSendInv:
-			crc, err = q.rxSend(&h, seg, plen, crc)
-		default: // Read/FLUSH Request and Response, Terminate, ATOMIC WRITE: small payloads
-			if plen > len(rx.small) {
-				q.terminate(newTerm(layerRDMAP, etypeRemoteOperation, codeUnspecified).withSegment(seg),
-					fmt.Errorf("%w: opcode %d with %d-byte payload", errFraming, h.op, plen))
-				continue
-			}
-			if _, err = io.ReadFull(q.br, rx.small[:plen]); err == nil {
-				crc = crc32.Update(crc, castagnoli, rx.small[:plen])
-			}
-		}
-		if err == errStop {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("soft: connection ended: %w", err)
-		}
-		pad := padLen(ulen)
-		if _, err := io.ReadFull(q.br, rx.trl[:pad+crcSize]); err != nil {
-			return fmt.Errorf("soft: connection ended: %w", err)
-		}
-		crc = crc32.Update(crc, castagnoli, rx.trl[:pad])
-		if got := binary.LittleEndian.Uint32(rx.trl[pad:]); got != crc {
-			q.terminate(newTerm(layerLLP, etypeMPA, codeMPACRC).withSegment(seg),
-				fmt.Errorf("%w: CRC %#08x, want %#08x", errFraming, got, crc))
-			continue
-		}
-		switch h.op {
-		case opSend, opSendInv:
-			q.commitSend(&h, seg)
-		case opReadResp:
-			q.commitReadResp(&h, seg)
-		case opReadReq:
-			q.rxReadReq(&h, seg, rx.small[:plen])
-		case opAtomicWrite:
-			q.rxAtomic(&h, seg, rx.small[:plen])
-		case opFlushReq:
-			q.rxFlushReq(&h, seg, rx.small[:plen])
-		case opFlushResp:
-			q.commitFlushResp(&h, seg, plen)
-		case opTerminate:
-			return q.rxTerminate(rx.small[:plen])
+		if err := q.rxFPDU(); err != nil && err != errStop {
+			return err
 		}
 	}
+}
+
+// rxFPDU receives one FPDU: the header, the payload (placed as it
+// arrives), the trailer, and then, the CRC being good, what the FPDU
+// does. errStop means the FPDU was refused and a Terminate is on its way,
+// which also ends the payload's placement; any other error ends the
+// connection.
+func (q *QP) rxFPDU() error {
+	h, seg, ulen, err := q.rxHeader()
+	if err != nil {
+		return err
+	}
+	plen := ulen - hdrLen(seg[mpaLenSize])
+	crc, err := q.rxPayload(&h, seg, plen, crc32.Update(0, castagnoli, seg))
+	if err == errStop {
+		return errStop
+	}
+	if err != nil {
+		return fmt.Errorf("soft: connection ended: %w", err)
+	}
+	pad := padLen(ulen)
+	rx := &q.rx
+	if _, err := io.ReadFull(q.br, rx.trl[:pad+crcSize]); err != nil {
+		return fmt.Errorf("soft: connection ended: %w", err)
+	}
+	crc = crc32.Update(crc, castagnoli, rx.trl[:pad])
+	if got := binary.LittleEndian.Uint32(rx.trl[pad:]); got != crc {
+		q.terminate(newTerm(layerLLP, etypeMPA, codeMPACRC).withSegment(seg),
+			fmt.Errorf("%w: CRC %#08x, want %#08x", errFraming, got, crc))
+		return errStop
+	}
+	return q.rxCommit(&h, seg, plen)
+}
+
+// rxHeader reads an FPDU's ULPDU_Length and DDP/RDMAP header and decodes
+// the header, which seg holds after the ULPDU_Length field. A malformed
+// header or an opcode not negotiated is terminated (errStop).
+func (q *QP) rxHeader() (h header, seg []byte, ulen int, err error) {
+	b := q.rx.hdr[:]
+	if _, err := io.ReadFull(q.br, b[:mpaLenSize+ctrlSize]); err != nil {
+		return h, nil, 0, fmt.Errorf("soft: connection ended: %w", err)
+	}
+	q.firstOnce.Do(func() { close(q.firstRx) })
+	ulen = int(binary.BigEndian.Uint16(b))
+	hl := hdrLen(b[mpaLenSize])
+	if ulen < hl {
+		q.terminate(newTerm(layerLLP, etypeMPA, codeMPALen),
+			fmt.Errorf("%w: ULPDU_Length %d below header length %d", errFraming, ulen, hl))
+		return h, nil, 0, errStop
+	}
+	seg = b[:mpaLenSize+hl]
+	if _, err := io.ReadFull(q.br, seg[mpaLenSize+ctrlSize:]); err != nil {
+		return h, nil, 0, fmt.Errorf("soft: connection ended: %w", err)
+	}
+	h, _, err = parseHeader(seg[mpaLenSize:])
+	if err == nil && !q.opAllowed(h.op) {
+		err = fmt.Errorf("%w: extension opcode %#x was not negotiated", errFraming, h.op)
+	}
+	if err != nil {
+		q.terminate(newTerm(layerRDMAP, etypeRemoteOperation, codeUnexpectedOp).withSegment(seg), err)
+		return h, nil, 0, errStop
+	}
+	return h, seg, ulen, nil
+}
+
+// rxPayload reads the plen payload bytes of the FPDU whose header is h,
+// folding them into crc: Write, Read Response and Send payloads straight
+// into their memory, the small payloads of the other opcodes into
+// q.rx.small.
+func (q *QP) rxPayload(h *header, seg []byte, plen int, crc uint32) (uint32, error) {
+	switch h.op {
+	case opWrite:
+		return q.rxWrite(h, seg, plen, crc)
+	case opReadResp:
+		return q.rxReadResp(h, seg, plen, crc)
+	case opSend, opSendInv:
+		return q.rxSend(h, seg, plen, crc)
+	}
+	// Read/FLUSH Request and Response, Terminate, ATOMIC WRITE
+	small := q.rx.small[:]
+	if plen > len(small) {
+		q.terminate(newTerm(layerRDMAP, etypeRemoteOperation, codeUnspecified).withSegment(seg),
+			fmt.Errorf("%w: opcode %d with %d-byte payload", errFraming, h.op, plen))
+		return crc, errStop
+	}
+	_, err := io.ReadFull(q.br, small[:plen])
+	if err == nil {
+		crc = crc32.Update(crc, castagnoli, small[:plen])
+	}
+	return crc, err
+}
+
+// rxCommit acts on an FPDU whose CRC checked out: completes a Send or a
+// Read, queues the answer to a Read or FLUSH Request, performs an ATOMIC
+// WRITE. A Terminate from the peer ends the connection with its error.
+func (q *QP) rxCommit(h *header, seg []byte, plen int) error {
+	small := q.rx.small[:] // the payload, for the opcodes rxPayload put there
+	switch h.op {
+	case opSend, opSendInv:
+		q.commitSend(h, seg)
+	case opReadResp:
+		q.commitReadResp(h, seg)
+	case opReadReq:
+		q.rxReadReq(h, seg, small[:plen])
+	case opAtomicWrite:
+		q.rxAtomic(h, seg, small[:plen])
+	case opFlushReq:
+		q.rxFlushReq(h, seg, small[:plen])
+	case opFlushResp:
+		q.commitFlushResp(h, seg, plen)
+	case opTerminate:
+		return q.rxTerminate(small[:plen])
+	}
+	return nil
 }
 
 // rxWrite places one RDMA Write segment after checking the STag, its PD,
@@ -363,36 +399,6 @@ func (q *QP) commitSend(h *header, seg []byte) {
 	rx.recv = rqe{}
 	rx.recvLen = 0
 	rx.sendMSN++
-}
-
-// rxReadReq validates an inbound Read Request and queues it for the
-// sender. The source is checked now, in stream order, and again per FPDU
-// when served.
-func (q *QP) rxReadReq(h *header, seg, payload []byte) {
-	rx := &q.rx
-	r, err := parseReadReq(payload)
-	if err != nil || !h.last || h.mo != 0 {
-		q.terminate(newTerm(layerDDP, etypeDDPUntagged, codeUInvalidMO).withSegment(seg),
-			fmt.Errorf("%w: Read Request must be one %d-byte segment", errFraming, readReqSize))
-		return
-	}
-	if h.msn != rx.readMSN {
-		q.terminate(newTerm(layerDDP, etypeDDPUntagged, codeUMSNRange).withSegment(seg),
-			fmt.Errorf("%w: Read Request MSN %d, want %d", errFraming, h.msn, rx.readMSN))
-		return
-	}
-	rx.readMSN++
-	q.readServed()
-	if r.size > 0 {
-		m, _, f := q.pd.acquire(r.srcSTag, r.srcTO, uint64(r.size), verbs.AccessRemoteRead)
-		if f != faultNone {
-			q.terminate(termForFault(f, false).withSegment(seg).withReadReq(payload),
-				fmt.Errorf("soft: RDMA Read of STag %#x [%#x,+%d): %v: %w", r.srcSTag, r.srcTO, r.size, f, verbs.ErrRemoteAccess))
-			return
-		}
-		m.mu.RUnlock()
-	}
-	q.queueIRQ(irqe{rr: r, msn: h.msn}, seg)
 }
 
 // rxTerminate handles the peer's Terminate: find the request it refers to

@@ -1,0 +1,226 @@
+package soft
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"net"
+	"time"
+
+	"github.com/brick-storage/brick/verbs"
+)
+
+// Corking. Small FPDUs (a 4 KiB Write and the completion fence behind it,
+// a Read Response and the Read Request that follows) are framed into a
+// cork and written together when the sender runs out of work, or the cork
+// fills: one system call where each FPDU cost one. On loopback a write is
+// the costliest step of a small operation, since it runs the receiver's
+// TCP input too. Payloads stay zero-copy: the cork holds the read lock of
+// at most one region, whose payload it points into, until it is written.
+const (
+	// corkMax: payloads up to this many bytes are corked; longer ones
+	// go in a txBatch of their own.
+	corkMax = 4096
+	// corkFPDUs bounds the FPDUs of one cork.
+	corkFPDUs = 8
+)
+
+// txCork is the small FPDUs gathered for one writev.
+type txCork struct {
+	hdrs [corkFPDUs][mpaLenSize + untaggedHdrSize + readReqSize]byte
+	trls [corkFPDUs][3 + crcSize]byte
+	iov  [3 * corkFPDUs][]byte
+	bufs net.Buffers
+	n    int // FPDUs gathered
+	m    *mr // region whose read lock the cork holds (a payload points into it)
+}
+
+// fpduBatch bounds the FPDUs of one message gathered into one writev:
+// 16 × 64 KiB is 1 MiB and 48 iovecs. One system call per FPDU was the
+// software RNIC's largest cost; a batch keeps the payloads zero-copy (the
+// iovecs point into registered memory) while the region's read lock is
+// held for one batch, which also bounds how long a Deregister waits.
+const fpduBatch = 16
+
+// txBatch is the FPDUs of one batch: headers and trailers live here, the
+// payload iovecs point into registered memory.
+type txBatch struct {
+	hdrs [fpduBatch][mpaLenSize + untaggedHdrSize]byte
+	trls [fpduBatch][3 + crcSize]byte
+	iov  [3 * fpduBatch][]byte
+	bufs net.Buffers
+	n    int // FPDUs gathered
+}
+
+// nextHdr returns the header buffer of the batch's next FPDU, size bytes
+// including the ULPDU_Length field.
+func (b *txBatch) nextHdr(size int) []byte { return b.hdrs[b.n][:size] }
+
+// full reports whether the batch holds fpduBatch FPDUs.
+func (b *txBatch) full() bool { return b.n == fpduBatch }
+
+// add frames the FPDU whose header nextHdr returned with payload, CRC and
+// all, into the batch.
+func (b *txBatch) add(hdr, payload []byte) {
+	trl := b.trls[b.n][:]
+	t := frameTrailer(hdr, payload, trl)
+	b.iov[3*b.n], b.iov[3*b.n+1], b.iov[3*b.n+2] = hdr, payload, t
+	b.n++
+}
+
+// flush writes the batch with one writev (q.transmit) and empties it.
+func (b *txBatch) flush(q *QP) error {
+	if b.n == 0 {
+		return nil
+	}
+	b.bufs = b.iov[:3*b.n]
+	err := q.transmit(&b.bufs)
+	clear(b.iov[:3*b.n]) // drop references to registered memory
+	b.n = 0
+	return err
+}
+
+// corkFPDU frames hdr (which starts with two bytes for ULPDU_Length) and
+// payload as one FPDU into the cork, writing the cork first if it is full.
+// The header is copied; the payload must stay valid until the cork is
+// written: payload of region m (non-nil) is, as the caller hands the cork
+// m's read lock, which it took after uncork.
+func (q *QP) corkFPDU(hdr, payload []byte, m *mr) error {
+	c := &q.tx.cork
+	if c.n == corkFPDUs {
+		if err := q.flushCork(); err != nil {
+			if m != nil {
+				m.mu.RUnlock()
+			}
+			return err
+		}
+	}
+	h := c.hdrs[c.n][:len(hdr)]
+	copy(h, hdr)
+	trl := frameTrailer(h, payload, c.trls[c.n][:])
+	c.iov[3*c.n], c.iov[3*c.n+1], c.iov[3*c.n+2] = h, payload, trl
+	c.n++
+	if m != nil {
+		c.m = m
+	}
+	return nil
+}
+
+// uncork writes the cork if it holds a region's read lock: it must,
+// before the sender takes another one (a read lock taken twice deadlocks
+// against a Deregister waiting in between) or writes a batch.
+func (q *QP) uncork() error {
+	if q.tx.cork.m == nil {
+		return nil
+	}
+	return q.flushCork()
+}
+
+// dropCork empties the cork without writing it.
+func (q *QP) dropCork() {
+	c := &q.tx.cork
+	clear(c.iov[:3*c.n])
+	c.n = 0
+	if c.m != nil {
+		c.m.mu.RUnlock()
+		c.m = nil
+	}
+}
+
+// flushCork writes the corked FPDUs and releases the region they point
+// into.
+func (q *QP) flushCork() error {
+	c := &q.tx.cork
+	if c.n == 0 {
+		return nil
+	}
+	c.bufs = c.iov[:3*c.n]
+	err := q.transmit(&c.bufs)
+	clear(c.iov[:3*c.n])
+	c.n = 0
+	if c.m != nil {
+		c.m.mu.RUnlock()
+		c.m = nil
+	}
+	return err
+}
+
+// transmit writes bufs within stallTimeout.
+func (q *QP) transmit(bufs *net.Buffers) error {
+	q.conn.SetWriteDeadline(time.Now().Add(stallTimeout))
+	sent, err := bufs.WriteTo(q.conn)
+	if err == nil {
+		return nil // no net.Error to escape to the heap: no allocation
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		err = fmt.Errorf("soft: the peer took %d bytes in %v, then nothing (%v): %w", sent, stallTimeout, err, verbs.ErrStalled)
+		// Recorded now, while the caller still holds the region lock:
+		// what the receiver finds once the region is revoked is a
+		// consequence.
+		q.mu.Lock()
+		if !q.broken {
+			q.broken, q.err = true, err
+		}
+		q.mu.Unlock()
+	}
+	return err
+}
+
+// frameTrailer fills hdr's ULPDU_Length and returns the pad and CRC that
+// follow payload, built in trl.
+func frameTrailer(hdr, payload, trl []byte) []byte {
+	ulen := len(hdr) - mpaLenSize + len(payload)
+	binary.BigEndian.PutUint16(hdr, uint16(ulen))
+	crc := crc32.Update(0, castagnoli, hdr)
+	crc = crc32.Update(crc, castagnoli, payload)
+	pad := padLen(ulen)
+	clear(trl[:pad])
+	crc = crc32.Update(crc, castagnoli, trl[:pad])
+	binary.LittleEndian.PutUint32(trl[pad:], crc)
+	return trl[:pad+crcSize]
+}
+
+// sendSegments sends n bytes at off of local region m as FPDUs whose
+// headers (hdrSize bytes after ULPDU_Length) put fills in, batched.
+func (q *QP) sendSegments(m *mr, off, n int, put func(hdr []byte, sent int, last bool), hdrSize int) error {
+	if err := q.uncork(); err != nil {
+		return err
+	}
+	if n <= corkMax {
+		m.mu.RLock()
+		if m.dead {
+			m.mu.RUnlock()
+			return errLocalRevoked
+		}
+		hdr := q.tx.hdr[:mpaLenSize+hdrSize]
+		put(hdr, 0, true)
+		return q.corkFPDU(hdr, m.buf[off:off+n], m)
+	}
+	if err := q.flushCork(); err != nil { // what precedes the batch
+		return err
+	}
+	b := &q.tx.batch
+	for sent := 0; ; {
+		m.mu.RLock()
+		if m.dead {
+			m.mu.RUnlock()
+			return errLocalRevoked
+		}
+		last := false
+		for !last && !b.full() {
+			k := min(n-sent, maxSegPayload)
+			last = sent+k == n
+			hdr := b.nextHdr(mpaLenSize + hdrSize)
+			put(hdr, sent, last)
+			b.add(hdr, m.buf[off+sent:off+sent+k])
+			sent += k
+		}
+		err := b.flush(q)
+		m.mu.RUnlock()
+		if err != nil || last {
+			return err
+		}
+	}
+}
