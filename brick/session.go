@@ -51,17 +51,16 @@ type session struct {
 	// queue pair closed, and it is no longer among the brick's sessions.
 	done chan struct{}
 
-	// recv and send are registered slabs of depth message slots each:
-	// receive slots of protocol.MaxRequest bytes (an idle session's
+	// recv and sendSlots are registered slabs of depth message slots
+	// each: receive slots of protocol.MaxRequest bytes (an idle session's
 	// keep-alives cycle through all of them, so all are resident), send
 	// slots of protocol.MaxMessage (reused most recent first, so an idle
 	// session touches one).
-	recvMem, sendMem []byte
-	recvMR, sendMR   verbs.MR
+	recv, sendSlots *verbs.Slots
 
 	send struct {
-		sync.Mutex // serialises slot allocation and send-CQ reaping
-		free       []int
+		sync.Mutex       // serialises slot allocation and send-CQ reaping
+		free       []int // indexes into sendSlots
 	}
 
 	// Owned by the receive loop.
@@ -288,16 +287,10 @@ func (ss *session) prepare(qp verbs.QP) error {
 	s.mu.Unlock()
 	depth := s.depth
 	var err error
-	if ss.recvMem, err = verbs.AllocMemory(depth * protocol.MaxRequest); err != nil {
+	if ss.recv, err = verbs.NewSlots(qp.PD(), depth, protocol.MaxRequest, verbs.AccessLocalWrite); err != nil {
 		return err
 	}
-	if ss.sendMem, err = verbs.AllocMemory(depth * protocol.MaxMessage); err != nil {
-		return err
-	}
-	if ss.recvMR, err = qp.PD().Register(ss.recvMem, verbs.AccessLocalWrite); err != nil {
-		return err
-	}
-	if ss.sendMR, err = qp.PD().Register(ss.sendMem, 0); err != nil {
+	if ss.sendSlots, err = verbs.NewSlots(qp.PD(), depth, protocol.MaxMessage, 0); err != nil {
 		return err
 	}
 	for i := 0; i < depth; i++ {
@@ -313,10 +306,7 @@ func (ss *session) prepare(qp verbs.QP) error {
 }
 
 func (ss *session) postRecv(slot int) error {
-	return ss.qp.PostRecv(verbs.RecvWR{
-		ID:    uint64(slot),
-		Local: verbs.SGEOf(ss.recvMR, slot*protocol.MaxRequest, protocol.MaxRequest),
-	})
+	return ss.qp.PostRecv(ss.recv.RecvWR(slot))
 }
 
 func (ss *session) touch() { ss.lastRx.Store(time.Now().UnixNano()) }
@@ -396,7 +386,7 @@ func (ss *session) receive(ctx context.Context) error {
 			}
 			ss.touch()
 			slot := int(wc.ID)
-			frame := ss.recvMem[slot*protocol.MaxRequest:][:wc.ByteLen]
+			frame := ss.recv.Buf(slot)[:wc.ByteLen]
 			if err := ss.dispatch(slot, frame); err != nil {
 				return err
 			}
@@ -534,13 +524,12 @@ func (ss *session) sendReply(t protocol.Type, st protocol.Status, reqID uint64, 
 	if err != nil {
 		return err
 	}
-	buf := ss.sendMem[slot*protocol.MaxMessage:][:protocol.MaxMessage]
-	n, err := protocol.Encode(buf, t, st, reqID, m)
+	n, err := protocol.Encode(ss.sendSlots.Buf(slot), t, st, reqID, m)
 	if err != nil {
 		ss.releaseSlot(slot)
 		return fmt.Errorf("brick: encode %s: %w", t, err)
 	}
-	return ss.qp.PostSend(verbs.SendWR{ID: uint64(slot), Op: verbs.OpSend, Local: verbs.SGEOf(ss.sendMR, slot*protocol.MaxMessage, n)})
+	return ss.qp.PostSend(verbs.SendWR{ID: uint64(slot), Op: verbs.OpSend, Local: ss.sendSlots.SGE(slot, n)})
 }
 
 // sendSlot returns a free send buffer, reaping send completions (waiting
@@ -613,12 +602,7 @@ func (ss *session) end() {
 }
 
 func (ss *session) freeBuffers() {
-	for _, mr := range []verbs.MR{ss.recvMR, ss.sendMR} {
-		if mr != nil {
-			mr.Deregister()
-		}
-	}
-	verbs.FreeMemory(ss.recvMem)
-	verbs.FreeMemory(ss.sendMem)
-	ss.recvMR, ss.sendMR, ss.recvMem, ss.sendMem = nil, nil, nil, nil
+	ss.recv.Free()
+	ss.sendSlots.Free()
+	ss.recv, ss.sendSlots = nil, nil
 }
