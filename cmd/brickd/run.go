@@ -92,13 +92,9 @@ func run(c *call) error {
 	registerProcessMetrics(reg, store)
 	reg.MustRegister(buildInfo())
 	ready := &readiness{store: store.Ready} // health.go
-	var key []byte
-	if path := c.String("auth-key"); path != "" {
-		if key, err = protocol.ReadKeyFile(path); err != nil {
-			return fmt.Errorf("--auth-key: %w", err)
-		}
-	} else {
-		log.Warn("no --auth-key: sessions are not authenticated, and any peer that can reach the listen address can allocate, map, read and write every block")
+	key, err := readAuthKey(c, log)
+	if err != nil {
+		return err
 	}
 	timeout := c.Duration("session-timeout")
 	if timeout == 0 {
@@ -126,19 +122,54 @@ func run(c *call) error {
 	defer l.Close()
 
 	if addr := c.String("metrics"); addr != "" {
-		ml, err := net.Listen("tcp", addr)
+		hs, err := serveMetrics(c, addr, reg, ready, log)
 		if err != nil {
-			return fmt.Errorf("cannot serve metrics on %s: %w", addr, err)
+			return err
 		}
-		hs := &http.Server{Handler: withPprof(c, metricsHandler(reg, ready)), ReadHeaderTimeout: 5 * time.Second}
-		go hs.Serve(ml)
 		defer hs.Close()
-		log.Info("metrics", "addr", ml.Addr().String())
 	}
 
+	logListening(log, provider.Scheme()+"://"+l.Addr(), region, store, srv)
+	if err := serve(ctx, srv, l, ready, log); err != nil {
+		return err
+	}
+	stopCleanly(region, store, log)
+	log.Info("stopped")
+	return nil
+}
+
+// readAuthKey reads --auth-key, warning when there is none.
+func readAuthKey(c *call, log *slog.Logger) ([]byte, error) {
+	path := c.String("auth-key")
+	if path == "" {
+		log.Warn("no --auth-key: sessions are not authenticated, and any peer that can reach the listen address can allocate, map, read and write every block")
+		return nil, nil
+	}
+	key, err := protocol.ReadKeyFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--auth-key: %w", err)
+	}
+	return key, nil
+}
+
+// serveMetrics serves Prometheus metrics and health (and, if asked,
+// pprof) on addr until the returned server is closed.
+func serveMetrics(c *call, addr string, reg *prometheus.Registry, ready *readiness, log *slog.Logger) (*http.Server, error) {
+	ml, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot serve metrics on %s: %w", addr, err)
+	}
+	hs := &http.Server{Handler: withPprof(c, metricsHandler(reg, ready)), ReadHeaderTimeout: 5 * time.Second}
+	go hs.Serve(ml)
+	log.Info("metrics", "addr", ml.Addr().String())
+	return hs, nil
+}
+
+// logListening says what the brick serves, and warns of torn blocks.
+func logListening(log *slog.Logger, listen string, region pmem.Region, store *alloc2m.Store, srv *brick.Server) {
 	st := store.Stats()
 	log.Info("brickd listening",
-		"listen", provider.Scheme()+"://"+l.Addr(),
+		"listen", listen,
 		"uuid", alloc2m.FormatUUID(region.UUID()),
 		"backend", region.Kind(), "persistent", region.Persistent(), "persist_method", srv.PersistMethod().String(),
 		"frames", st.Frames, "free_frames", st.FreeFrames, "blocks", st.Blocks, "unclean", st.Unclean,
@@ -146,10 +177,15 @@ func run(c *call) error {
 	if st.Unclean > 0 {
 		log.Warn("blocks were mapped read-write when the brick last stopped uncleanly; they may hold torn writes (brickctl list shows them as unclean)", "blocks", st.Unclean)
 	}
+}
 
+// serve runs srv on l until ctx ends or Serve fails, then stops accepting
+// and ends the sessions. A stop by ctx is no error.
+func serve(ctx context.Context, srv *brick.Server, l verbs.Listener, ready *readiness, log *slog.Logger) error {
 	errc := make(chan error, 1)
 	ready.listening.Store(true)
 	go func() { errc <- srv.Serve(ctx, l) }()
+	var err error
 	served := false
 	select {
 	case <-ctx.Done():
@@ -167,8 +203,6 @@ func run(c *call) error {
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
-	stopCleanly(region, store, log)
-	log.Info("stopped")
 	return nil
 }
 
