@@ -38,10 +38,10 @@ func (s *Slots) SGE(i, n int) SGE { return SGEOf(s.mr, i*s.size, n) }
 // RecvWR is a receive into all of slot i, with the slot as its ID.
 func (s *Slots) RecvWR(i int) RecvWR { return RecvWR{ID: uint64(i), Local: s.SGE(i, s.size)} }
 
-// Free deregisters the slots and frees their memory. A nil Slots is
-// nothing to free.
+// Free deregisters the slots and frees their memory. A nil or freed
+// Slots is nothing to free.
 func (s *Slots) Free() {
-	if s == nil {
+	if s == nil || s.mr == nil {
 		return
 	}
 	s.mr.Deregister()
