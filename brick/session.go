@@ -51,17 +51,16 @@ type session struct {
 	// queue pair closed, and it is no longer among the brick's sessions.
 	done chan struct{}
 
-	// recv and send are registered slabs of depth message slots each:
-	// receive slots of protocol.MaxRequest bytes (an idle session's
+	// recv and sendSlots are registered slabs of depth message slots
+	// each: receive slots of protocol.MaxRequest bytes (an idle session's
 	// keep-alives cycle through all of them, so all are resident), send
 	// slots of protocol.MaxMessage (reused most recent first, so an idle
 	// session touches one).
-	recvMem, sendMem []byte
-	recvMR, sendMR   verbs.MR
+	recv, sendSlots *verbs.Slots
 
 	send struct {
-		sync.Mutex // serialises slot allocation and send-CQ reaping
-		free       []int
+		sync.Mutex       // serialises slot allocation and send-CQ reaping
+		free       []int // indexes into sendSlots
 	}
 
 	// Owned by the receive loop.
@@ -200,77 +199,6 @@ func (s *Server) features() uint64 {
 	return s.posture.Features()
 }
 
-// addSession counts a new session: against MaxSessions at once without a
-// key, else against the quota of sessions still to authenticate, closing
-// the oldest of those when the quota is full.
-func (s *Server) addSession(ss *session) error {
-	s.mu.Lock()
-	if s.mu.closed {
-		s.mu.Unlock()
-		return fmt.Errorf("%w: the brick is shutting down", protocol.ErrLimit)
-	}
-	if s.mu.ready >= s.maxSess {
-		s.mu.Unlock()
-		return errSessionLimit(s.maxSess)
-	}
-	s.mu.sessions[ss.id] = ss
-	if s.authKey == nil {
-		s.mu.ready++
-		ss.admitted = true
-		s.mu.Unlock()
-		return nil
-	}
-	var victim *session
-	if len(s.mu.pending) >= s.maxPending {
-		for _, p := range s.mu.pending { // IDs grow: the smallest is the oldest
-			if victim == nil || p.id < victim.id {
-				victim = p
-			}
-		}
-		delete(s.mu.pending, victim.id)
-		victim.cause.CompareAndSwap(nil, &errEvicted) // prepare refuses it if it has no QP yet
-		if victim.qp == nil {
-			victim = nil
-		}
-	}
-	s.mu.pending[ss.id] = ss
-	s.mu.Unlock()
-	if victim != nil {
-		victim.qp.Close()
-	}
-	return nil
-}
-
-// admit counts an authenticated session against MaxSessions.
-func (s *Server) admit(ss *session) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if c := ss.cause.Load(); c != nil {
-		return *c // evicted meanwhile: its queue pair is closing
-	}
-	if s.mu.ready >= s.maxSess {
-		return errSessionLimit(s.maxSess)
-	}
-	delete(s.mu.pending, ss.id)
-	s.mu.ready++
-	ss.admitted = true
-	return nil
-}
-
-func errSessionLimit(n int) error {
-	return fmt.Errorf("%w: %d sessions already (the brick's session limit)", protocol.ErrLimit, n)
-}
-
-func (s *Server) removeSession(ss *session) {
-	s.mu.Lock()
-	delete(s.mu.sessions, ss.id)
-	delete(s.mu.pending, ss.id)
-	if ss.admitted {
-		s.mu.ready--
-	}
-	s.mu.Unlock()
-}
-
 // prepare registers the session's message buffers and posts every receive
 // before the peer learns the connection is up.
 func (ss *session) prepare(qp verbs.QP) error {
@@ -289,16 +217,10 @@ func (ss *session) prepare(qp verbs.QP) error {
 	s.noteQP(qp) // before it can register a frame
 	depth := s.depth
 	var err error
-	if ss.recvMem, err = verbs.AllocMemory(depth * protocol.MaxRequest); err != nil {
+	if ss.recv, err = verbs.NewSlots(qp.PD(), depth, protocol.MaxRequest, verbs.AccessLocalWrite); err != nil {
 		return err
 	}
-	if ss.sendMem, err = verbs.AllocMemory(depth * protocol.MaxMessage); err != nil {
-		return err
-	}
-	if ss.recvMR, err = qp.PD().Register(ss.recvMem, verbs.AccessLocalWrite); err != nil {
-		return err
-	}
-	if ss.sendMR, err = qp.PD().Register(ss.sendMem, 0); err != nil {
+	if ss.sendSlots, err = verbs.NewSlots(qp.PD(), depth, protocol.MaxMessage, 0); err != nil {
 		return err
 	}
 	for i := 0; i < depth; i++ {
@@ -314,10 +236,7 @@ func (ss *session) prepare(qp verbs.QP) error {
 }
 
 func (ss *session) postRecv(slot int) error {
-	return ss.qp.PostRecv(verbs.RecvWR{
-		ID:    uint64(slot),
-		Local: verbs.SGEOf(ss.recvMR, slot*protocol.MaxRequest, protocol.MaxRequest),
-	})
+	return ss.qp.PostRecv(ss.recv.RecvWR(slot))
 }
 
 func (ss *session) touch() { ss.lastRx.Store(time.Now().UnixNano()) }
@@ -397,7 +316,7 @@ func (ss *session) receive(ctx context.Context) error {
 			}
 			ss.touch()
 			slot := int(wc.ID)
-			frame := ss.recvMem[slot*protocol.MaxRequest:][:wc.ByteLen]
+			frame := ss.recv.Buf(slot)[:wc.ByteLen]
 			if err := ss.dispatch(slot, frame); err != nil {
 				return err
 			}
@@ -530,80 +449,6 @@ func (ss *session) serveOne(h protocol.Header, m protocol.Message, slot int) err
 	return ss.sendReply(h.Type|protocol.ReplyBit, st, h.ReqID, reply)
 }
 
-func (ss *session) sendReply(t protocol.Type, st protocol.Status, reqID uint64, m protocol.Message) error {
-	slot, err := ss.sendSlot()
-	if err != nil {
-		return err
-	}
-	buf := ss.sendMem[slot*protocol.MaxMessage:][:protocol.MaxMessage]
-	n, err := protocol.Encode(buf, t, st, reqID, m)
-	if err != nil {
-		ss.releaseSlot(slot)
-		return fmt.Errorf("brick: encode %s: %w", t, err)
-	}
-	return ss.qp.PostSend(verbs.SendWR{ID: uint64(slot), Op: verbs.OpSend, Local: verbs.SGEOf(ss.sendMR, slot*protocol.MaxMessage, n)})
-}
-
-// sendSlot returns a free send buffer, reaping send completions (waiting
-// for one if every slot is in flight).
-func (ss *session) sendSlot() (int, error) {
-	ss.send.Lock()
-	defer ss.send.Unlock()
-	var wcs [8]verbs.WC
-	for len(ss.send.free) == 0 {
-		// Every slot holds a reply the peer has not taken. A peer that
-		// stopped reading must not pin the session forever: it gets the
-		// session timeout to take one.
-		ctx, cancel := context.Background(), context.CancelFunc(func() {})
-		if ss.srv.timeout > 0 {
-			ctx, cancel = context.WithTimeout(ctx, ss.srv.timeout)
-		}
-		n, err := ss.qp.SendCQ().Wait(ctx, wcs[:])
-		cancel()
-		if errors.Is(err, context.DeadlineExceeded) {
-			return 0, fmt.Errorf("%w: no reply taken within %v (session timeout)", errSilent, ss.srv.timeout)
-		}
-		if err != nil {
-			return 0, err
-		}
-		ss.reapLocked(wcs[:n])
-	}
-	if n := ss.qp.SendCQ().Poll(wcs[:]); n > 0 {
-		ss.reapLocked(wcs[:n])
-	}
-	slot := ss.send.free[len(ss.send.free)-1]
-	ss.send.free = ss.send.free[:len(ss.send.free)-1]
-	return slot, nil
-}
-
-func (ss *session) releaseSlot(slot int) {
-	ss.send.Lock()
-	ss.send.free = append(ss.send.free, slot)
-	ss.send.Unlock()
-}
-
-func (ss *session) reapLocked(wcs []verbs.WC) {
-	for _, wc := range wcs {
-		ss.send.free = append(ss.send.free, int(wc.ID))
-	}
-}
-
-// drainSends waits until every posted send has completed, or d passes.
-func (ss *session) drainSends(d time.Duration) {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	ss.send.Lock()
-	defer ss.send.Unlock()
-	var wcs [8]verbs.WC
-	for len(ss.send.free) < ss.srv.depth {
-		n, err := ss.qp.SendCQ().Wait(ctx, wcs[:])
-		if err != nil {
-			return
-		}
-		ss.reapLocked(wcs[:n])
-	}
-}
-
 // end revokes every map of the session and releases its resources. The
 // queue pair is closed and the worker has stopped.
 func (ss *session) end() {
@@ -614,12 +459,7 @@ func (ss *session) end() {
 }
 
 func (ss *session) freeBuffers() {
-	for _, mr := range []verbs.MR{ss.recvMR, ss.sendMR} {
-		if mr != nil {
-			mr.Deregister()
-		}
-	}
-	verbs.FreeMemory(ss.recvMem)
-	verbs.FreeMemory(ss.sendMem)
-	ss.recvMR, ss.sendMR, ss.recvMem, ss.sendMem = nil, nil, nil, nil
+	ss.recv.Free()
+	ss.sendSlots.Free()
+	ss.recv, ss.sendSlots = nil, nil
 }

@@ -64,9 +64,11 @@ type Client struct {
 	depth     int // requests in flight (the brick's and our receive depth)
 	sendDepth int // the queue pair's send queue
 
-	recvMem, sendMem []byte
-	recvMR, sendMR   verbs.MR
-	sendSlots        chan int // free message send slots
+	// recv and send are registered slabs of message slots: RecvDepth
+	// receive slots and depth send slots, protocol.MaxMessage bytes each
+	// (a reply may be as long as any message).
+	recv, send *verbs.Slots
+	sendSlots  chan int // free message send slots
 	// sendTurn holds one token: its holder reaps the send CQ (reapSend)
 	// into sendWCs.
 	sendTurn chan struct{}
@@ -130,13 +132,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 			return nil, err
 		}
 	}
-	asked := features
-	if opts.PersistFeatures != 0 {
-		asked = opts.PersistFeatures&features | protocol.FeatureGPSPM
-	}
-	if opts.AuthKey != nil {
-		asked |= protocol.FeatureAuth
-	}
+	asked := askedFeatures(opts)
 	hello := protocol.HelloRequest{
 		MinVersion: protocol.MinVersion, MaxVersion: protocol.MaxVersion,
 		Features: asked, RecvDepth: uint16(opts.RecvDepth),
@@ -146,43 +142,14 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	cfg := verbs.QPConfig{SendDepth: 2 * opts.RecvDepth, RecvDepth: opts.RecvDepth}
 	qp, err := p.Dial(ctx, hostport, cfg, hello.Marshal())
 	if err != nil {
-		var rej *verbs.RejectedError
-		if errors.As(err, &rej) {
-			var hr protocol.HelloReply
-			if hr.Unmarshal(rej.PrivateData) == nil && hr.Status != protocol.StatusOK {
-				return nil, fmt.Errorf("brick at %s refused the session: %w", addr, hr.Status.Err())
-			}
-		}
-		return nil, fmt.Errorf("connect to brick at %s: %w", addr, err)
+		return nil, dialErr(addr, err)
 	}
 	c := &Client{qp: qp, done: make(chan struct{}), sendDepth: cfg.SendDepth}
 	c.mu.replies = make(map[uint64]chan reply)
 	c.mu.data = make(map[uint64]chan verbs.WC)
-	if err := c.hello.Unmarshal(qp.PrivateData()); err != nil {
+	if err := c.acceptHello(addr, asked, opts); err != nil {
 		qp.Close()
-		return nil, fmt.Errorf("brick at %s: bad hello reply: %w", addr, err)
-	}
-	if c.hello.Version < protocol.MinVersion || c.hello.Version > protocol.MaxVersion {
-		qp.Close()
-		return nil, fmt.Errorf("brick at %s chose protocol version %d: %w", addr, c.hello.Version, protocol.ErrVersion)
-	}
-	if extra := c.hello.Features &^ (asked | protocol.FeatureAuth); extra != 0 {
-		qp.Close()
-		return nil, fmt.Errorf("brick at %s granted features %#x nobody asked for: %w", addr, extra, protocol.ErrProtocol)
-	}
-	switch brickAuth := c.hello.Features&protocol.FeatureAuth != 0; {
-	case brickAuth && opts.AuthKey == nil:
-		qp.Close()
-		return nil, fmt.Errorf("brick at %s requires authentication and no key was given: %w", addr, protocol.ErrPermission)
-	case !brickAuth && opts.AuthKey != nil:
-		qp.Close()
-		return nil, fmt.Errorf("brick at %s does not authenticate (it has no key), so it cannot prove it is the brick; refusing it because a key was given: %w",
-			addr, protocol.ErrPermission)
-	}
-	c.depth = min(opts.RecvDepth, int(c.hello.RecvDepth))
-	if c.depth <= 0 {
-		qp.Close()
-		return nil, fmt.Errorf("brick at %s offers no request slots: %w", addr, protocol.ErrProtocol)
+		return nil, err
 	}
 	if err := c.setup(opts); err != nil {
 		c.release()
@@ -208,6 +175,57 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 		go c.keepAlive(interval)
 	}
 	return c, nil
+}
+
+// askedFeatures are the features the hello asks for.
+func askedFeatures(opts Options) uint64 {
+	asked := features
+	if opts.PersistFeatures != 0 {
+		asked = opts.PersistFeatures&features | protocol.FeatureGPSPM
+	}
+	if opts.AuthKey != nil {
+		asked |= protocol.FeatureAuth
+	}
+	return asked
+}
+
+// dialErr explains a failed connection, with the brick's refusal if it
+// sent one.
+func dialErr(addr string, err error) error {
+	var rej *verbs.RejectedError
+	if errors.As(err, &rej) {
+		var hr protocol.HelloReply
+		if hr.Unmarshal(rej.PrivateData) == nil && hr.Status != protocol.StatusOK {
+			return fmt.Errorf("brick at %s refused the session: %w", addr, hr.Status.Err())
+		}
+	}
+	return fmt.Errorf("connect to brick at %s: %w", addr, err)
+}
+
+// acceptHello reads the brick's hello reply into c.hello and c.depth, and
+// refuses a brick that answered what the client cannot use.
+func (c *Client) acceptHello(addr string, asked uint64, opts Options) error {
+	if err := c.hello.Unmarshal(c.qp.PrivateData()); err != nil {
+		return fmt.Errorf("brick at %s: bad hello reply: %w", addr, err)
+	}
+	if c.hello.Version < protocol.MinVersion || c.hello.Version > protocol.MaxVersion {
+		return fmt.Errorf("brick at %s chose protocol version %d: %w", addr, c.hello.Version, protocol.ErrVersion)
+	}
+	if extra := c.hello.Features &^ (asked | protocol.FeatureAuth); extra != 0 {
+		return fmt.Errorf("brick at %s granted features %#x nobody asked for: %w", addr, extra, protocol.ErrProtocol)
+	}
+	switch brickAuth := c.hello.Features&protocol.FeatureAuth != 0; {
+	case brickAuth && opts.AuthKey == nil:
+		return fmt.Errorf("brick at %s requires authentication and no key was given: %w", addr, protocol.ErrPermission)
+	case !brickAuth && opts.AuthKey != nil:
+		return fmt.Errorf("brick at %s does not authenticate (it has no key), so it cannot prove it is the brick; refusing it because a key was given: %w",
+			addr, protocol.ErrPermission)
+	}
+	c.depth = min(opts.RecvDepth, int(c.hello.RecvDepth))
+	if c.depth <= 0 {
+		return fmt.Errorf("brick at %s offers no request slots: %w", addr, protocol.ErrProtocol)
+	}
+	return nil
 }
 
 // authenticate proves the key to the brick and checks the brick's proof.
@@ -282,21 +300,14 @@ func (c *Client) keepAlive(interval time.Duration) {
 
 func (c *Client) setup(opts Options) error {
 	var err error
-	n := c.depth * protocol.MaxMessage
-	if c.recvMem, err = verbs.AllocMemory(opts.RecvDepth * protocol.MaxMessage); err != nil {
+	pd := c.qp.PD()
+	if c.recv, err = verbs.NewSlots(pd, opts.RecvDepth, protocol.MaxMessage, verbs.AccessLocalWrite); err != nil {
 		return err
 	}
-	if c.sendMem, err = verbs.AllocMemory(n); err != nil {
+	if c.send, err = verbs.NewSlots(pd, c.depth, protocol.MaxMessage, 0); err != nil {
 		return err
 	}
 	if c.stage.mem, err = verbs.AllocMemory(opts.StagingSize); err != nil {
-		return err
-	}
-	pd := c.qp.PD()
-	if c.recvMR, err = pd.Register(c.recvMem, verbs.AccessLocalWrite); err != nil {
-		return err
-	}
-	if c.sendMR, err = pd.Register(c.sendMem, 0); err != nil {
 		return err
 	}
 	if c.stage.mr, err = pd.Register(c.stage.mem, verbs.AccessLocalWrite); err != nil {
@@ -324,7 +335,7 @@ func (c *Client) setup(opts Options) error {
 }
 
 func (c *Client) postRecv(slot int) error {
-	return c.qp.PostRecv(verbs.RecvWR{ID: uint64(slot), Local: verbs.SGEOf(c.recvMR, slot*protocol.MaxMessage, protocol.MaxMessage)})
+	return c.qp.PostRecv(c.recv.RecvWR(slot))
 }
 
 // Hello is what the brick said when the session started.
@@ -347,21 +358,18 @@ func (c *Client) release() {
 	defer c.stage.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, mr := range []verbs.MR{c.recvMR, c.sendMR, c.stage.mr} {
-		if mr != nil {
-			mr.Deregister()
-		}
+	c.recv.Free()
+	c.send.Free()
+	if c.stage.mr != nil {
+		c.stage.mr.Deregister()
 	}
 	// Buffers the caller has not freed lose their registration with the
 	// session; their memory stays the caller's until Buffer.Free.
 	for b := range c.mu.buffers {
 		b.deregisterLocked()
 	}
-	for _, b := range [][]byte{c.recvMem, c.sendMem, c.stage.mem} {
-		verbs.FreeMemory(b)
-	}
-	c.recvMR, c.sendMR, c.stage.mr = nil, nil, nil
-	c.recvMem, c.sendMem, c.stage.mem = nil, nil, nil
+	verbs.FreeMemory(c.stage.mem)
+	c.recv, c.send, c.stage.mr, c.stage.mem = nil, nil, nil, nil
 }
 
 // fail ends the session with err, failing every outstanding operation.
@@ -401,187 +409,4 @@ func (c *Client) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.mu.err
-}
-
-func (c *Client) recvLoop() {
-	defer c.wg.Done()
-	wcs := make([]verbs.WC, c.depth)
-	for {
-		n, err := c.qp.RecvCQ().Wait(context.Background(), wcs)
-		if err != nil {
-			c.fail(fmt.Errorf("%w: %v", ErrClosed, err))
-			return
-		}
-		for _, wc := range wcs[:n] {
-			if err := wc.Err(); err != nil {
-				c.fail(fmt.Errorf("%w: %v", ErrClosed, err))
-				return
-			}
-			frame := c.recvMem[int(wc.ID)*protocol.MaxMessage:][:wc.ByteLen]
-			h, m, err := protocol.Decode(frame)
-			if err != nil {
-				c.qp.Close()
-				c.fail(fmt.Errorf("brick sent a malformed reply: %w", err))
-				return
-			}
-			// Reposted before the credit goes back (the brick may answer
-			// the next request at once), but a failed repost — the brick
-			// ended the session right after this reply, a refusal say —
-			// must not cost the caller that reply.
-			repost := c.postRecv(int(wc.ID))
-			c.lastRecv.Store(time.Now().UnixNano())
-			c.mu.Lock()
-			ch, ok := c.mu.replies[h.ReqID]
-			delete(c.mu.replies, h.ReqID)
-			c.mu.Unlock()
-			if ok {
-				c.credits <- struct{}{}
-				ch <- reply{h: h, m: m}
-			}
-			if repost != nil {
-				c.fail(fmt.Errorf("%w: %v", ErrClosed, repost))
-				return
-			}
-		}
-	}
-}
-
-// reapSend waits for send completions and hands them out: message slots
-// back to sendSlots, data completions to their waiters. Only the holder
-// of the sendTurn token calls it, so the goroutine that waits for a
-// completion usually takes it off the CQ itself, with no goroutine in
-// between to wake (a wake-up costs microseconds on a busy machine). When
-// the CQ is drained (the session ended) the data waiters left are failed.
-//
-// Reply waiters are failed by recvLoop alone, once the receive queue is
-// drained: a reply the brick sent just before it closed the session (a
-// refusal, say) must reach its caller rather than lose a race with the
-// send side noticing the close.
-func (c *Client) reapSend(ctx context.Context) error {
-	n, err := c.qp.SendCQ().Wait(ctx, c.sendWCs)
-	if err != nil {
-		if ctx.Err() == nil {
-			c.failData()
-		}
-		return err
-	}
-	for _, wc := range c.sendWCs[:n] {
-		if wc.ID&msgWR != 0 {
-			c.sendSlots <- int(wc.ID &^ msgWR)
-			if wc.Err() != nil {
-				c.qp.Close() // recvLoop drains and fails the waiters
-			}
-			continue
-		}
-		c.mu.Lock()
-		ch, ok := c.mu.data[wc.ID]
-		delete(c.mu.data, wc.ID)
-		c.mu.Unlock()
-		if ok {
-			ch <- wc
-		}
-	}
-	return nil
-}
-
-// takeSlot returns a free message send slot, reaping the send CQ for one
-// when none is free and nobody else is reaping.
-func (c *Client) takeSlot(ctx context.Context) (int, error) {
-	for {
-		select {
-		case slot := <-c.sendSlots:
-			return slot, nil
-		case <-c.sendTurn:
-			select {
-			case slot := <-c.sendSlots:
-				c.sendTurn <- struct{}{}
-				return slot, nil
-			default:
-			}
-			err := c.reapSend(ctx)
-			c.sendTurn <- struct{}{}
-			if err != nil {
-				if ctx.Err() != nil {
-					return 0, ctx.Err()
-				}
-				return 0, fmt.Errorf("%w: %v", ErrClosed, err)
-			}
-		case <-c.done:
-			return 0, c.Err()
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		}
-	}
-}
-
-// call sends one request and waits for its reply.
-func (c *Client) call(ctx context.Context, req protocol.Message) (protocol.Message, error) {
-	select {
-	case <-c.credits:
-	case <-c.done:
-		return nil, c.Err()
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	slot, err := c.takeSlot(ctx)
-	if err != nil {
-		c.credits <- struct{}{}
-		return nil, err
-	}
-	id := c.nextReq.Add(1)
-	ch := make(chan reply, 1)
-	c.mu.Lock()
-	if c.mu.err != nil {
-		c.mu.Unlock()
-		return nil, c.mu.err
-	}
-	if len(c.mu.replies) == 0 {
-		// The brick's silence counts from when we start waiting on it.
-		c.lastRecv.Store(time.Now().UnixNano())
-	}
-	c.mu.replies[id] = ch
-	// Still under c.mu: release frees the message buffers under it, and
-	// only once c.mu.err is set.
-	buf := c.sendMem[slot*protocol.MaxMessage:][:protocol.MaxMessage]
-	n, err := protocol.Encode(buf, req.Type(), protocol.StatusOK, id, req)
-	if err == nil {
-		err = c.qp.PostSend(verbs.SendWR{ID: msgWR | uint64(slot), Op: verbs.OpSend, Local: verbs.SGEOf(c.sendMR, slot*protocol.MaxMessage, n)})
-		c.lastSend.Store(time.Now().UnixNano())
-	}
-	if err != nil {
-		delete(c.mu.replies, id)
-	}
-	c.mu.Unlock()
-	if err != nil {
-		c.sendSlots <- slot
-		c.credits <- struct{}{}
-		return nil, fmt.Errorf("brick: send %s request: %w", req.Type(), closedErr(err))
-	}
-	// A caller that gives up leaves the entry: the reply still returns the
-	// credit when it arrives.
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			return nil, r.err
-		}
-		if r.h.Type != req.Type()|protocol.ReplyBit {
-			return nil, fmt.Errorf("%w: %s request answered by %s", protocol.ErrProtocol, req.Type(), r.h.Type)
-		}
-		if err := r.h.Status.Err(); err != nil {
-			return nil, err
-		}
-		return r.m, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-// closedErr makes an error that means the session is gone (the queue pair
-// closed, or work flushed because it broke) also match ErrClosed, so that
-// callers test one sentinel whatever the operation was doing.
-func closedErr(err error) error {
-	if (errors.Is(err, verbs.ErrClosed) || errors.Is(err, verbs.ErrFlushed)) && !errors.Is(err, ErrClosed) {
-		return fmt.Errorf("%w: %w", ErrClosed, err)
-	}
-	return err
 }

@@ -98,46 +98,11 @@ func openFile(f *os.File, path string, opts FileOptions, mode fileMode) (*fileRe
 		}
 		return nil, fmt.Errorf("pmem: locking image %s: %w", path, err)
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, fmt.Errorf("pmem: stat image %s: %w", path, err)
+	size, created, err := imageSize(fd, path, opts)
+	if err != nil {
+		return nil, err
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, fmt.Errorf("pmem: image %s is not a regular file (device DAX is a different backend): %w", path, ErrNotSupported)
-	}
-	size := st.Size
-	created := false
-	switch {
-	case size == 0 && opts.Existing:
-		return nil, fmt.Errorf("pmem image %s is empty: %w", path, ErrUnformatted)
-	case size == 0 && opts.Size == 0:
-		return nil, fmt.Errorf("pmem: image %s is empty and no size was given: %w", path, ErrInvalidSize)
-	case size == 0:
-		size = opts.Size
-		created = true
-	case opts.Size != 0 && size != opts.Size:
-		return nil, fmt.Errorf("pmem: image %s is %d bytes, configured size is %d: %w", path, size, opts.Size, ErrGeometry)
-	}
-	if _, ok := checkFrameCount(size); !ok {
-		return nil, fmt.Errorf("pmem: image %s is %d bytes, not a multiple of %d of at least 2 frames: %w", path, size, FrameSize, ErrGeometry)
-	}
-	if uint64(size) > uint64(^uint(0)>>1) {
-		return nil, fmt.Errorf("pmem: image %s of %d bytes does not fit the address space: %w", path, size, ErrInvalidSize)
-	}
-	if opts.Sparse {
-		if created {
-			if err := unix.Ftruncate(fd, size); err != nil {
-				_ = os.Remove(path)
-				return nil, fmt.Errorf("pmem: sizing sparse image %s: %w", path, err)
-			}
-		}
-	} else if err := reserveImage(f, path, size, created); err != nil {
-		if created {
-			// Leave nothing behind: a half-allocated empty image would
-			// be taken for one that exists at the next start.
-			_ = unix.Ftruncate(fd, 0)
-			_ = os.Remove(path)
-		}
+	if err := sizeImage(f, path, size, created, opts.Sparse); err != nil {
 		return nil, err
 	}
 	r := &fileRegion{path: path, f: f, dax: mode.dax}
@@ -171,6 +136,63 @@ func openFile(f *os.File, path string, opts FileOptions, mode fileMode) (*fileRe
 	}
 	r.setSuperblock(sb)
 	return r, nil
+}
+
+// imageSize is the size the locked image at fd has or, if it is empty
+// and may be created, is to have (created). The size must be a whole
+// number of frames that fits the address space.
+func imageSize(fd int, path string, opts FileOptions) (size int64, created bool, err error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, false, fmt.Errorf("pmem: stat image %s: %w", path, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return 0, false, fmt.Errorf("pmem: image %s is not a regular file (device DAX is a different backend): %w", path, ErrNotSupported)
+	}
+	size = st.Size
+	switch {
+	case size == 0 && opts.Existing:
+		return 0, false, fmt.Errorf("pmem image %s is empty: %w", path, ErrUnformatted)
+	case size == 0 && opts.Size == 0:
+		return 0, false, fmt.Errorf("pmem: image %s is empty and no size was given: %w", path, ErrInvalidSize)
+	case size == 0:
+		size = opts.Size
+		created = true
+	case opts.Size != 0 && size != opts.Size:
+		return 0, false, fmt.Errorf("pmem: image %s is %d bytes, configured size is %d: %w", path, size, opts.Size, ErrGeometry)
+	}
+	if _, ok := checkFrameCount(size); !ok {
+		return 0, false, fmt.Errorf("pmem: image %s is %d bytes, not a multiple of %d of at least 2 frames: %w", path, size, FrameSize, ErrGeometry)
+	}
+	if uint64(size) > uint64(^uint(0)>>1) {
+		return 0, false, fmt.Errorf("pmem: image %s of %d bytes does not fit the address space: %w", path, size, ErrInvalidSize)
+	}
+	return size, created, nil
+}
+
+// sizeImage gives a created image its size, sparse or reserved, and
+// reserves an existing one's blocks unless sparse.
+func sizeImage(f *os.File, path string, size int64, created, sparse bool) error {
+	fd := int(f.Fd())
+	if sparse {
+		if created {
+			if err := unix.Ftruncate(fd, size); err != nil {
+				_ = os.Remove(path)
+				return fmt.Errorf("pmem: sizing sparse image %s: %w", path, err)
+			}
+		}
+		return nil
+	}
+	if err := reserveImage(f, path, size, created); err != nil {
+		if created {
+			// Leave nothing behind: a half-allocated empty image would
+			// be taken for one that exists at the next start.
+			_ = unix.Ftruncate(fd, 0)
+			_ = os.Remove(path)
+		}
+		return err
+	}
+	return nil
 }
 
 // syncHeader makes a freshly written superblock durable, and for a new file

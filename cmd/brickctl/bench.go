@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -215,34 +214,16 @@ func runBench(c *call) error {
 		return err
 	}
 	cl := first[0]
-	octx, cancel := opContext(c)
-	st, err := cl.Status(octx)
-	if err == nil {
-		var ext []protocol.Extent
-		if ext, err = cl.List(octx, p.base, last); err == nil && len(ext) > 0 {
-			err = usagef("the bench uses block IDs %s…%s, but %s is allocated; choose another --base", hexID(p.base), hexID(last), hexID(ext[0].First))
-		}
-	}
-	cancel()
+	st, err := checkBenchRoom(c, cl, p.base, last, uint64(nData+nCtl))
 	if err != nil {
 		return err
 	}
-	if need := uint64(nData + nCtl); st.FreeFrames < need {
-		return fmt.Errorf("the bench needs %d free frames and the brick has %d; lower --qd or --sessions: %w", need, st.FreeFrames, protocol.ErrNoSpace)
-	}
 
 	// Data blocks, freed at the end whatever happens.
-	var dataIDs []uint64
+	dataIDs, err := allocBenchData(c, cl, p.base, nData)
 	defer func() { freeAll(c, cl, dataIDs) }()
-	for i := 0; i < nData; i++ {
-		id := p.base + uint64(i)*blockSize
-		octx, cancel := opContext(c)
-		err := cl.Alloc(octx, id)
-		cancel()
-		if err != nil {
-			return err
-		}
-		dataIDs = append(dataIDs, id)
+	if err != nil {
+		return err
 	}
 	ctlBase := p.base + uint64(nData)*blockSize
 	defer func() { // control IDs a failed cycle may have left allocated
@@ -258,31 +239,78 @@ func runBench(c *call) error {
 		Started: time.Now(), Duration: p.d.Seconds(), Transport: transportName(c.String("addr")),
 	}
 	cases := p.cases(offeredMethods(st.Methods))
+	finished, runErr := runBenchCases(ctx, c, pool, p, cases, ctlBase, dataIDs, rep)
+
+	interrupted := errors.Is(runErr, context.Canceled) && ctx.Err() != nil && c.Context.Err() == nil
+	if interrupted && len(rep.Results) == 0 && !c.Bool("json") {
+		return &interruptedError{"interrupted before any case finished: no results"}
+	}
+	if err := writeBenchReport(c, rep, p.d); err != nil {
+		return err
+	}
+	if interrupted {
+		return &interruptedError{fmt.Sprintf("interrupted; the results above are the %d of %d case(s) that finished", finished, len(cases))}
+	}
+	return runErr
+}
+
+// checkBenchRoom returns the brick's status after checking that the
+// bench's IDs base..last are all free and that need frames are.
+func checkBenchRoom(c *call, cl *client.Client, base, last, need uint64) (*protocol.StatusReply, error) {
+	octx, cancel := opContext(c)
+	st, err := cl.Status(octx)
+	if err == nil {
+		var ext []protocol.Extent
+		if ext, err = cl.List(octx, base, last); err == nil && len(ext) > 0 {
+			err = usagef("the bench uses block IDs %s…%s, but %s is allocated; choose another --base", hexID(base), hexID(last), hexID(ext[0].First))
+		}
+	}
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	if st.FreeFrames < need {
+		return nil, fmt.Errorf("the bench needs %d free frames and the brick has %d; lower --qd or --sessions: %w", need, st.FreeFrames, protocol.ErrNoSpace)
+	}
+	return st, nil
+}
+
+// allocBenchData allocates the n data blocks from base and returns those
+// it allocated, also on error, for the caller to free.
+func allocBenchData(c *call, cl *client.Client, base uint64, n int) ([]uint64, error) {
+	var ids []uint64
+	for i := 0; i < n; i++ {
+		id := base + uint64(i)*blockSize
+		octx, cancel := opContext(c)
+		err := cl.Alloc(octx, id)
+		cancel()
+		if err != nil {
+			return ids, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// runBenchCases runs cases in order into rep until one fails or ctx ends,
+// and returns how many finished.
+func runBenchCases(ctx context.Context, c *call, pool *sessionPool, p *benchPlan, cases []benchCase, ctlBase uint64, dataIDs []uint64, rep *bench.Report) (int, error) {
 	live := isTerminal(os.Stderr)
-	var runErr error
 	finished := 0
 	for i, bc := range cases {
 		if ctx.Err() != nil {
-			runErr = ctx.Err()
-			break
+			return finished, ctx.Err()
 		}
-		label := fmt.Sprintf("[%d/%d] %s", i+1, len(cases), caseLabel(bc))
-		tick := func(l bench.Live) {
-			fmt.Fprintf(os.Stderr, "\r%s  %4.1fs/%gs  %8.0f ops/s", label, l.Elapsed.Seconds(), p.d.Seconds(), float64(l.Ops)/l.Elapsed.Seconds())
-			if bc.size > 0 {
-				fmt.Fprintf(os.Stderr, "  %9.1f MiB/s", float64(l.Bytes)/l.Elapsed.Seconds()/(1<<20))
-			}
-			fmt.Fprint(os.Stderr, "\x1b[K")
-		}
-		if !live {
-			tick = nil
+		var tick func(bench.Live)
+		if live {
+			tick = benchProgress(fmt.Sprintf("[%d/%d] %s", i+1, len(cases), caseLabel(bc)), bc, p.d)
 		}
 		var rs []bench.Result
 		clients, err := pool.get(bc.method, bc.ses)
 		if err != nil {
-			runErr = err
-			break
+			return finished, err
 		}
+		var runErr error
 		if bc.group == "control" {
 			rs, runErr = benchControl(ctx, c, clients, bc, ctlBase, p.d, tick)
 		} else {
@@ -294,20 +322,30 @@ func runBench(c *call) error {
 			fmt.Fprint(os.Stderr, "\r\x1b[K")
 		}
 		if ctx.Err() != nil { // interrupted: this case was cut short of --duration
-			runErr = ctx.Err()
-			break
+			return finished, ctx.Err()
 		}
 		rep.Results = append(rep.Results, rs...)
 		finished++
 		if runErr != nil {
-			break
+			return finished, runErr
 		}
 	}
+	return finished, nil
+}
 
-	interrupted := errors.Is(runErr, context.Canceled) && ctx.Err() != nil && c.Context.Err() == nil
-	if interrupted && len(rep.Results) == 0 && !c.Bool("json") {
-		return &interruptedError{"interrupted before any case finished: no results"}
+// benchProgress is a case's live line on a terminal.
+func benchProgress(label string, bc benchCase, d time.Duration) func(bench.Live) {
+	return func(l bench.Live) {
+		fmt.Fprintf(os.Stderr, "\r%s  %4.1fs/%gs  %8.0f ops/s", label, l.Elapsed.Seconds(), d.Seconds(), float64(l.Ops)/l.Elapsed.Seconds())
+		if bc.size > 0 {
+			fmt.Fprintf(os.Stderr, "  %9.1f MiB/s", float64(l.Bytes)/l.Elapsed.Seconds()/(1<<20))
+		}
+		fmt.Fprint(os.Stderr, "\x1b[K")
 	}
+}
+
+// writeBenchReport prints rep as a table or --json, and writes --html.
+func writeBenchReport(c *call, rep *bench.Report, d time.Duration) error {
 	if path := c.String("html"); path != "" {
 		if err := writeHTML(path, rep); err != nil {
 			return err
@@ -316,22 +354,16 @@ func runBench(c *call) error {
 	if c.Bool("json") {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return err
-		}
-	} else {
-		fmt.Printf("brick %s (%s, %s), %s per case\n", rep.Brick, rep.Transport, rep.Backend, p.d)
-		if err := rep.Table(os.Stdout); err != nil {
-			return err
-		}
-		if path := c.String("html"); path != "" {
-			fmt.Printf("report written to %s\n", path)
-		}
+		return enc.Encode(rep)
 	}
-	if interrupted {
-		return &interruptedError{fmt.Sprintf("interrupted; the results above are the %d of %d case(s) that finished", finished, len(cases))}
+	fmt.Printf("brick %s (%s, %s), %s per case\n", rep.Brick, rep.Transport, rep.Backend, d)
+	if err := rep.Table(os.Stdout); err != nil {
+		return err
 	}
-	return runErr
+	if path := c.String("html"); path != "" {
+		fmt.Printf("report written to %s\n", path)
+	}
+	return nil
 }
 
 func caseLabel(bc benchCase) string {
@@ -382,129 +414,4 @@ func freeAll(c *call, cl *client.Client, ids []uint64) {
 			fmt.Fprintf(os.Stderr, "brickctl: warning: could not free bench block %s: %s\n", hexID(id), sentence(err))
 		}
 	}
-}
-
-// benchData runs one write, read or write+persist case: worker w uses
-// session w/qd and block dataIDs[w], mapped for the case's duration.
-func benchData(ctx context.Context, c *call, clients []*client.Client, bc benchCase, dataIDs []uint64, d time.Duration, tick func(bench.Live)) (bench.Result, error) {
-	bcase := bench.Case{Group: bc.group, Op: bc.group, Size: bc.size, QD: bc.qd, Sessions: bc.ses}
-	n := bc.qd * bc.ses
-	flags := protocol.MapReadWrite
-	if bc.group == "read" {
-		flags = protocol.MapReadOnly
-	}
-	handles := make([]*client.Handle, 0, n)
-	defer func() {
-		for _, h := range handles {
-			unmapQuietly(c, h)
-		}
-	}()
-	for w := 0; w < n; w++ {
-		octx, cancel := opContext(c)
-		h, err := clients[w/bc.qd].Map(octx, dataIDs[w], flags)
-		cancel()
-		if err != nil {
-			return bench.Result{Case: bcase, Error: err.Error()}, err
-		}
-		handles = append(handles, h)
-	}
-	if bc.group == "write+persist" {
-		bcase.Method = handles[0].Method.String()
-		if handles[0].Method == protocol.PersistNone {
-			return bench.Result{Case: bcase, Skipped: "the brick's memory is volatile: nothing to persist"}, nil
-		}
-		if bc.method != 0 && handles[0].Method != bc.method {
-			bcase.Method += " (asked for " + bc.method.String() + ")"
-		}
-	}
-	slots := int64(blockSize / bc.size) // offsets a worker cycles through
-	ops := make([]bench.Op, n)
-	for w := range ops {
-		h := handles[w]
-		// Each worker has its own registered buffer, so the qd workers of
-		// a session keep qd operations in flight on its queue pair, with
-		// no copy through the client.
-		buf, err := clients[w/bc.qd].NewBuffer(bc.size)
-		if err != nil {
-			return bench.Result{Case: bcase, Error: err.Error()}, err
-		}
-		defer buf.Free()
-		rand.Read(buf.Bytes())
-		var i int64
-		size := int64(bc.size)
-		switch bc.group {
-		case "write":
-			ops[w] = func(ctx context.Context) (int, error) {
-				off := (i % slots) * size
-				i++
-				return bc.size, h.WriteFrom(ctx, buf, 0, bc.size, off)
-			}
-		case "read":
-			ops[w] = func(ctx context.Context) (int, error) {
-				off := (i % slots) * size
-				i++
-				return bc.size, h.ReadInto(ctx, buf, 0, bc.size, off)
-			}
-		case "write+persist":
-			ops[w] = func(ctx context.Context) (int, error) {
-				off := (i % slots) * size
-				i++
-				if err := h.WriteFrom(ctx, buf, 0, bc.size, off); err != nil {
-					return 0, err
-				}
-				return bc.size, h.Persist(ctx, off, size)
-			}
-		}
-	}
-	m := bench.Run(ctx, d, ops, 200*time.Millisecond, tick)
-	return bench.NewResult(bcase, &m), m.Err
-}
-
-// benchControl runs alloc → map rw → unmap → free cycles, worker w on the
-// block ID ctlBase + w·2MiB, and reports each verb's latency.
-func benchControl(ctx context.Context, c *call, clients []*client.Client, bc benchCase, ctlBase uint64, d time.Duration, tick func(bench.Live)) ([]bench.Result, error) {
-	verbs := []string{"alloc", "map-rw", "unmap", "free"}
-	n := bc.qd * bc.ses
-	hists := make([][4]bench.Histogram, n)
-	ops := make([]bench.Op, n)
-	for w := range ops {
-		cl := clients[w/bc.qd]
-		id := ctlBase + uint64(w)*blockSize
-		h := &hists[w]
-		timed := func(k int, f func() error) error {
-			t0 := time.Now()
-			err := f()
-			if err == nil {
-				h[k].Record(time.Since(t0))
-			}
-			return err
-		}
-		ops[w] = func(ctx context.Context) (int, error) {
-			var hd *client.Handle
-			err := timed(0, func() error { return cl.Alloc(ctx, id) })
-			if err == nil {
-				err = timed(1, func() (err error) { hd, err = cl.Map(ctx, id, protocol.MapReadWrite); return err })
-			}
-			if err == nil {
-				err = timed(2, func() error { return hd.Unmap(ctx) })
-			}
-			if err == nil {
-				err = timed(3, func() error { return cl.Free(ctx, id) })
-			}
-			return 0, err
-		}
-	}
-	m := bench.Run(ctx, d, ops, 200*time.Millisecond, tick)
-	out := make([]bench.Result, len(verbs), len(verbs)+1)
-	for k, v := range verbs {
-		mv := bench.Measured{Elapsed: m.Elapsed, Ops: m.Ops, Err: m.Err}
-		for w := range hists {
-			mv.Latency.Merge(&hists[w][k])
-		}
-		out[k] = bench.NewResult(bench.Case{Group: "control", Op: v, QD: bc.qd, Sessions: bc.ses}, &mv)
-	}
-	// The whole cycle: its rate × bench.DurableVerbsPerCycle is the
-	// durable verbs per second (unmap's commit is not synced).
-	out = append(out, bench.NewResult(bench.Case{Group: "control", Op: "cycle", QD: bc.qd, Sessions: bc.ses}, &m))
-	return out, m.Err
 }

@@ -64,10 +64,10 @@ func freeOne(c *call, arg string) error {
 	if err != nil {
 		return err
 	}
-	return withClient(c, func(ctx context.Context, cl *client.Client) error {
+	return runIDVerb(c, id, func(ctx context.Context, cl *client.Client, id uint64) (map[string]any, string, error) {
 		if err := cl.Free(ctx, id); err != nil {
-			return err
+			return nil, "", err
 		}
-		return emit(c, map[string]any{"id": hexID(id), "freed": true}, "freed "+hexID(id))
+		return map[string]any{"freed": true}, "freed " + hexID(id), nil
 	})
 }

@@ -29,95 +29,113 @@ func getCommand() *cli.Command {
 			&cli.StringFlag{Name: "offset", Usage: "byte offset in block ID where reading starts (4096, 64KiB, 1MiB)", DefaultText: "0"},
 			&cli.StringFlag{Name: "length", Usage: "bytes to read (4096, 64KiB, 1MiB, 1.5GiB)", DefaultText: "to the end of the consecutive allocated run"},
 		},
-		Action: action(func(c *call) error {
-			if c.NArg() != 2 {
-				return usagef("get needs a block ID and a file: brickctl get ID FILE")
-			}
-			id, err := parseID(c.Args().Get(0))
-			if err != nil {
-				return err
-			}
-			off, err := sizeFlag(c, "offset")
-			if err != nil {
-				return err
-			}
-			n, err := sizeFlag(c, "length")
-			if err != nil {
-				return err
-			}
-			if _, err := pieces(id, off, n); err != nil {
-				return err
-			}
-			cl, err := dial(c)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-
-			// The span: every block must be allocated; without --length, the run.
-			startID := id + uint64(off/blockSize)*blockSize
-			var want uint64
-			if c.IsSet("length") {
-				ps, _ := pieces(id, off, n)
-				want = uint64(len(ps))
-			}
-			ctx, cancel := opContext(c)
-			run, err := allocatedRun(ctx, cl, startID, want)
-			cancel()
-			if err != nil {
-				return err
-			}
-			if !c.IsSet("length") {
-				if run == 0 {
-					return notAllocated([]uint64{startID}, "is not allocated; allocate it first with brickctl alloc")
-				}
-				n = int64(run)*blockSize - off%blockSize
-			}
-			ps, err := pieces(id, off, n)
-			if err != nil {
-				return err
-			}
-			if run < uint64(len(ps)) {
-				var missing []uint64
-				for _, p := range ps[run:] {
-					missing = append(missing, p.id)
-				}
-				return notAllocated(missing[:1], fmt.Sprintf("(block %d of the %d the range spans) is not allocated", run+1, len(ps)))
-			}
-
-			path := c.Args().Get(1)
-			var out *os.File
-			if path == "-" {
-				out = os.Stdout
-			} else if out, err = os.Create(path); err != nil {
-				return err
-			}
-			w := bufio.NewWriterSize(out, chunk)
-			bar := newProgress(c, "get", n)
-			err = getPieces(c, cl, w, ps, bar)
-			bar.end()
-			if err == nil {
-				err = w.Flush()
-			}
-			if path != "-" {
-				if cerr := out.Close(); err == nil {
-					err = cerr
-				}
-			}
-			if err != nil {
-				return err
-			}
-			if path == "-" {
-				return nil
-			}
-			v := map[string]any{"id": hexID(id), "last": hexID(ps[len(ps)-1].id), "blocks": len(ps), "offset": off, "bytes": n, "file": path}
-			human := fmt.Sprintf("read %d bytes from %s at offset %d into %s", n, hexID(id), off, path)
-			if len(ps) > 1 {
-				human = fmt.Sprintf("read %d bytes from %d blocks %s…%s from offset %d into %s", n, len(ps), hexID(id), hexID(ps[len(ps)-1].id), off, path)
-			}
-			return emit(c, v, human)
-		}),
+		Action: action(runGet),
 	}
+}
+
+func runGet(c *call) error {
+	if c.NArg() != 2 {
+		return usagef("get needs a block ID and a file: brickctl get ID FILE")
+	}
+	id, err := parseID(c.Args().Get(0))
+	if err != nil {
+		return err
+	}
+	off, err := sizeFlag(c, "offset")
+	if err != nil {
+		return err
+	}
+	n, err := sizeFlag(c, "length")
+	if err != nil {
+		return err
+	}
+	if _, err := pieces(id, off, n); err != nil {
+		return err
+	}
+	cl, err := dial(c)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+
+	ps, n, err := getSpan(c, cl, id, off, n)
+	if err != nil {
+		return err
+	}
+	path := c.Args().Get(1)
+	if err := getInto(c, cl, path, ps, n); err != nil {
+		return err
+	}
+	if path == "-" {
+		return nil
+	}
+	v := map[string]any{"id": hexID(id), "last": hexID(ps[len(ps)-1].id), "blocks": len(ps), "offset": off, "bytes": n, "file": path}
+	human := fmt.Sprintf("read %d bytes from %s at offset %d into %s", n, hexID(id), off, path)
+	if len(ps) > 1 {
+		human = fmt.Sprintf("read %d bytes from %d blocks %s…%s from offset %d into %s", n, len(ps), hexID(id), hexID(ps[len(ps)-1].id), off, path)
+	}
+	return emit(c, v, human)
+}
+
+// getSpan returns the pieces get reads and their length: every block
+// must be allocated; without --length, the run of allocated blocks.
+func getSpan(c *call, cl *client.Client, id uint64, off, n int64) ([]piece, int64, error) {
+	startID := id + uint64(off/blockSize)*blockSize
+	var want uint64
+	if c.IsSet("length") {
+		ps, _ := pieces(id, off, n)
+		want = uint64(len(ps))
+	}
+	ctx, cancel := opContext(c)
+	run, err := allocatedRun(ctx, cl, startID, want)
+	cancel()
+	if err != nil {
+		return nil, 0, err
+	}
+	if !c.IsSet("length") {
+		if run == 0 {
+			return nil, 0, notAllocated([]uint64{startID}, "is not allocated; allocate it first with brickctl alloc")
+		}
+		n = int64(run)*blockSize - off%blockSize
+	}
+	ps, err := pieces(id, off, n)
+	if err != nil {
+		return nil, 0, err
+	}
+	if run < uint64(len(ps)) {
+		var missing []uint64
+		for _, p := range ps[run:] {
+			missing = append(missing, p.id)
+		}
+		return nil, 0, notAllocated(missing[:1], fmt.Sprintf("(block %d of the %d the range spans) is not allocated", run+1, len(ps)))
+	}
+	return ps, n, nil
+}
+
+// getInto reads the n bytes of ps into the file at path (- for stdout).
+func getInto(c *call, cl *client.Client, path string, ps []piece, n int64) error {
+	var out *os.File
+	if path == "-" {
+		out = os.Stdout
+	} else {
+		var err error
+		if out, err = os.Create(path); err != nil {
+			return err
+		}
+	}
+	w := bufio.NewWriterSize(out, chunk)
+	bar := newProgress(c, "get", n)
+	err := getPieces(c, cl, w, ps, bar)
+	bar.end()
+	if err == nil {
+		err = w.Flush()
+	}
+	if path != "-" {
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
 }
 
 // getPieces reads each piece into w, mapping and unmapping block by block.

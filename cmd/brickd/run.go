@@ -29,15 +29,9 @@ import (
 )
 
 func run(c *call) error {
-	if err := checkLimits(c); err != nil {
-		return err
-	}
-	maxUnauth, authTimeout, err := authLimits(c)
+	cfg, err := flagConfig(c)
 	if err != nil {
 		return err
-	}
-	if c.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q: brickd takes only flags (brickd --help lists them)", c.Args().First())
 	}
 	log, err := newLogger(c.String("log-level"), c.String("log-format"))
 	if err != nil {
@@ -48,20 +42,11 @@ func run(c *call) error {
 	hup, stopHangups := catchHangups() // reload.go
 	defer stopHangups()
 
-	// Which halves exist decides what may be created (pairing.go).
-	meta, image := c.String("meta"), c.String("pmem")
-	metaExists, err := alloc2m.Exists(meta)
+	region, err := openPairedRegion(c, log)
 	if err != nil {
 		return err
-	}
-	region, err := openRegion(c, log, metaExists)
-	if err != nil {
-		return explainRegion(err, image, meta)
 	}
 	defer region.Close()
-	if err := checkStoreMissing(region, metaExists, image, meta); err != nil {
-		return err
-	}
 	// Before anything else is created: a refused posture leaves no trace.
 	posture, err := probePersistence(c, region)
 	if err != nil {
@@ -73,72 +58,173 @@ func run(c *call) error {
 	}
 	defer tr.Close()
 
-	store, err := alloc2m.Open(meta, alloc2m.Options{UUID: region.UUID(), Frames: region.Frames(), Slots: tr.Slots(), Logger: log,
-		Expect: expected(region)})
+	store, err := openStore(c, log, region, tr)
 	if err != nil {
-		return explainStore(err, image, meta)
-	}
-	defer store.Close()
-	if err := bind(region, store); err != nil {
 		return err
 	}
-	// Reading every block record at Open leaves as much garbage as the
-	// index it built (a million blocks: tens of MiB); hand it back to the
-	// OS now rather than carry it while idle.
-	debug.FreeOSMemory()
+	defer store.Close()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	registerProcessMetrics(reg, store)
-	reg.MustRegister(buildInfo())
+	reg := newRegistry(store)
 	ready := &readiness{store: store.Ready} // health.go
-	var key []byte
-	if path := c.String("auth-key"); path != "" {
-		if key, err = protocol.ReadKeyFile(path); err != nil {
-			return fmt.Errorf("--auth-key: %w", err)
+	cfg.Region, cfg.Store, cfg.Persistence, cfg.Tier = region, store, posture, tr.brickTier()
+	srv, err := newServer(c, log, cfg, reg)
+	if err != nil {
+		return err
+	}
+	go reloadOnHangup(ctx, hup, log, srv, c.String("auth-key"))
+
+	l, listenURL, err := listen(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+
+	if addr := c.String("metrics"); addr != "" {
+		hs, err := serveMetrics(c, addr, reg, ready, log)
+		if err != nil {
+			return err
 		}
-	} else {
-		log.Warn("no --auth-key: sessions are not authenticated, and any peer that can reach the listen address can allocate, map, read and write every block")
+		defer hs.Close()
+	}
+
+	logListening(log, listenURL, region, store, srv)
+	if err := serve(ctx, srv, l, ready, log); err != nil {
+		return err
+	}
+	stopCleanly(region, store, log)
+	log.Info("stopped")
+	return nil
+}
+
+// flagConfig checks the flags and returns the server's limits from them.
+func flagConfig(c *call) (brick.Config, error) {
+	if err := checkLimits(c); err != nil {
+		return brick.Config{}, err
+	}
+	maxUnauth, authTimeout, err := authLimits(c)
+	if err != nil {
+		return brick.Config{}, err
+	}
+	if c.NArg() > 0 {
+		return brick.Config{}, fmt.Errorf("unexpected argument %q: brickd takes only flags (brickd --help lists them)", c.Args().First())
 	}
 	timeout := c.Duration("session-timeout")
 	if timeout == 0 {
 		timeout = -1 // brick.Config: negative disables
 	}
-	posture.Log(log)
-	srv, err := brick.New(brick.Config{Region: region, Store: store, Logger: log, Metrics: brick.NewMetrics(reg),
-		Persistence: posture, AuthKey: key, SessionTimeout: timeout, MaxSessions: c.Int("max-sessions"), MaxMapsPerSession: c.Int("max-maps-per-session"),
-		MaxUnauthenticated: maxUnauth, AuthTimeout: authTimeout,
-		Tier: tr.brickTier()})
+	return brick.Config{SessionTimeout: timeout, MaxSessions: c.Int("max-sessions"), MaxMapsPerSession: c.Int("max-maps-per-session"),
+		MaxUnauthenticated: maxUnauth, AuthTimeout: authTimeout}, nil
+}
+
+// openPairedRegion opens the pmem image; which halves of the pair exist
+// decides what may be created (pairing.go).
+func openPairedRegion(c *call, log *slog.Logger) (pmem.Region, error) {
+	meta, image := c.String("meta"), c.String("pmem")
+	metaExists, err := alloc2m.Exists(meta)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	region, err := openRegion(c, log, metaExists)
+	if err != nil {
+		return nil, explainRegion(err, image, meta)
+	}
+	if err := checkStoreMissing(region, metaExists, image, meta); err != nil {
+		region.Close()
+		return nil, err
+	}
+	return region, nil
+}
+
+// newRegistry is the metrics registry with the process's own metrics.
+func newRegistry(store *alloc2m.Store) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerProcessMetrics(reg, store)
+	reg.MustRegister(buildInfo())
+	return reg
+}
+
+// openStore opens the metadata store of region and binds the two.
+func openStore(c *call, log *slog.Logger, region pmem.Region, tr *openedTier) (*alloc2m.Store, error) {
+	meta, image := c.String("meta"), c.String("pmem")
+	store, err := alloc2m.Open(meta, alloc2m.Options{UUID: region.UUID(), Frames: region.Frames(), Slots: tr.Slots(), Logger: log,
+		Expect: expected(region)})
+	if err != nil {
+		return nil, explainStore(err, image, meta)
+	}
+	if err := bind(region, store); err != nil {
+		store.Close()
+		return nil, err
+	}
+	// Reading every block record at Open leaves as much garbage as the
+	// index it built (a million blocks: tens of MiB); hand it back to the
+	// OS now rather than carry it while idle.
+	debug.FreeOSMemory()
+	return store, nil
+}
+
+// newServer completes cfg with the key, the logger and the metrics, and
+// makes the server.
+func newServer(c *call, log *slog.Logger, cfg brick.Config, reg *prometheus.Registry) (*brick.Server, error) {
+	key, err := readAuthKey(c, log)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Persistence.Log(log)
+	cfg.AuthKey, cfg.Logger, cfg.Metrics = key, log, brick.NewMetrics(reg)
+	srv, err := brick.New(cfg)
+	if err != nil {
+		return nil, err
 	}
 	registerPostureMetrics(reg, srv.Status)
-	go reloadOnHangup(ctx, hup, log, srv, c.String("auth-key"))
+	return srv, nil
+}
 
+// listen listens on --listen, and returns the listener and its URL.
+func listen(ctx context.Context, c *call, log *slog.Logger) (verbs.Listener, string, error) {
 	provider, hostport, err := providers.ForAddrWith(c.String("listen"), providers.Options{RDMANetdev: c.String("rdma-netdev")})
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	l, err := provider.Listen(ctx, hostport, verbs.ListenConfig{Backlog: 128, Logger: log})
 	if err != nil {
-		return fmt.Errorf("cannot listen on %s: %w", c.String("listen"), err)
+		return nil, "", fmt.Errorf("cannot listen on %s: %w", c.String("listen"), err)
 	}
-	defer l.Close()
+	return l, provider.Scheme() + "://" + l.Addr(), nil
+}
 
-	if addr := c.String("metrics"); addr != "" {
-		ml, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("cannot serve metrics on %s: %w", addr, err)
-		}
-		hs := &http.Server{Handler: withPprof(c, metricsHandler(reg, ready)), ReadHeaderTimeout: 5 * time.Second}
-		go hs.Serve(ml)
-		defer hs.Close()
-		log.Info("metrics", "addr", ml.Addr().String())
+// readAuthKey reads --auth-key, warning when there is none.
+func readAuthKey(c *call, log *slog.Logger) ([]byte, error) {
+	path := c.String("auth-key")
+	if path == "" {
+		log.Warn("no --auth-key: sessions are not authenticated, and any peer that can reach the listen address can allocate, map, read and write every block")
+		return nil, nil
 	}
+	key, err := protocol.ReadKeyFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--auth-key: %w", err)
+	}
+	return key, nil
+}
 
+// serveMetrics serves Prometheus metrics and health (and, if asked,
+// pprof) on addr until the returned server is closed.
+func serveMetrics(c *call, addr string, reg *prometheus.Registry, ready *readiness, log *slog.Logger) (*http.Server, error) {
+	ml, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot serve metrics on %s: %w", addr, err)
+	}
+	hs := &http.Server{Handler: withPprof(c, metricsHandler(reg, ready)), ReadHeaderTimeout: 5 * time.Second}
+	go hs.Serve(ml)
+	log.Info("metrics", "addr", ml.Addr().String())
+	return hs, nil
+}
+
+// logListening says what the brick serves, and warns of torn blocks.
+func logListening(log *slog.Logger, listen string, region pmem.Region, store *alloc2m.Store, srv *brick.Server) {
 	st := store.Stats()
 	log.Info("brickd listening",
-		"listen", provider.Scheme()+"://"+l.Addr(),
+		"listen", listen,
 		"uuid", alloc2m.FormatUUID(region.UUID()),
 		"backend", region.Kind(), "persistent", region.Persistent(), "persist_method", srv.PersistMethod().String(),
 		"frames", st.Frames, "free_frames", st.FreeFrames, "blocks", st.Blocks, "unclean", st.Unclean,
@@ -146,10 +232,15 @@ func run(c *call) error {
 	if st.Unclean > 0 {
 		log.Warn("blocks were mapped read-write when the brick last stopped uncleanly; they may hold torn writes (brickctl list shows them as unclean)", "blocks", st.Unclean)
 	}
+}
 
+// serve runs srv on l until ctx ends or Serve fails, then stops accepting
+// and ends the sessions. A stop by ctx is no error.
+func serve(ctx context.Context, srv *brick.Server, l verbs.Listener, ready *readiness, log *slog.Logger) error {
 	errc := make(chan error, 1)
 	ready.listening.Store(true)
 	go func() { errc <- srv.Serve(ctx, l) }()
+	var err error
 	served := false
 	select {
 	case <-ctx.Done():
@@ -167,8 +258,6 @@ func run(c *call) error {
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
-	stopCleanly(region, store, log)
-	log.Info("stopped")
 	return nil
 }
 

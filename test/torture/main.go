@@ -42,6 +42,48 @@ const usage = `usage:
   brick-torture summary --log FILE [--name NAME]
 `
 
+// options are the command line's flags.
+type options struct {
+	cmd                        string
+	addr, logPath, dir, brickd string
+	name                       string
+	seed                       uint64
+	blocks, sessions, cycles   int
+	seconds                    float64
+	maxDelay                   time.Duration
+	stdout, stderr             io.Writer
+}
+
+// parseOptions parses the flags after the command; ok is false when the
+// command line is wrong (the error is on stderr).
+func parseOptions(args []string, stdout, stderr io.Writer) (o *options, ok bool) {
+	o = &options{cmd: args[0], stdout: stdout, stderr: stderr}
+	fs := flag.NewFlagSet("brick-torture "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.addr, "addr", "tcp://127.0.0.1:7470", "the brick's address")
+	fs.StringVar(&o.logPath, "log", "", "the operation log (outside the brick's disk)")
+	fs.Uint64Var(&o.seed, "seed", 0, "random seed (0: from the clock)")
+	fs.IntVar(&o.blocks, "blocks", 32, "block IDs to work on (when the log is new)")
+	fs.IntVar(&o.sessions, "sessions", 4, "concurrent sessions")
+	fs.Float64Var(&o.seconds, "seconds", 10, "work: run this long unless the brick goes away first")
+	fs.IntVar(&o.cycles, "cycles", 500, "kill: cycles of work, kill -9, restart, verify")
+	fs.StringVar(&o.dir, "dir", "", "kill: directory for brickd's pmem image, metadata, log and the operation log")
+	fs.StringVar(&o.brickd, "brickd", "", "kill: brickd binary (default: on PATH, else built)")
+	fs.DurationVar(&o.maxDelay, "max-delay", 2*time.Second, "kill: the longest a cycle runs before the kill")
+	fs.StringVar(&o.name, "name", "torture", "summary: the name on the line")
+	if err := fs.Parse(args[1:]); err != nil {
+		return nil, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected arguments: %q\n%s", fs.Args(), usage)
+		return nil, false
+	}
+	if o.seed == 0 {
+		o.seed = uint64(time.Now().UnixNano())
+	}
+	return o, true
+}
+
 // run is the command line; it returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -50,99 +92,100 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fs := flag.NewFlagSet("brick-torture "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", "tcp://127.0.0.1:7470", "the brick's address")
-	logPath := fs.String("log", "", "the operation log (outside the brick's disk)")
-	seed := fs.Uint64("seed", 0, "random seed (0: from the clock)")
-	blocks := fs.Int("blocks", 32, "block IDs to work on (when the log is new)")
-	sessions := fs.Int("sessions", 4, "concurrent sessions")
-	seconds := fs.Float64("seconds", 10, "work: run this long unless the brick goes away first")
-	cycles := fs.Int("cycles", 500, "kill: cycles of work, kill -9, restart, verify")
-	dir := fs.String("dir", "", "kill: directory for brickd's pmem image, metadata, log and the operation log")
-	brickdPath := fs.String("brickd", "", "kill: brickd binary (default: on PATH, else built)")
-	maxDelay := fs.Duration("max-delay", 2*time.Second, "kill: the longest a cycle runs before the kill")
-	name := fs.String("name", "torture", "summary: the name on the line")
-	if err := fs.Parse(args[1:]); err != nil {
+	o, ok := parseOptions(args, stdout, stderr)
+	if !ok {
 		return 2
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "unexpected arguments: %q\n%s", fs.Args(), usage)
-		return 2
-	}
-	if *seed == 0 {
-		*seed = uint64(time.Now().UnixNano())
-	}
-	needLog := func() bool {
-		if *logPath == "" {
-			fmt.Fprintf(stderr, "%s needs --log FILE\n", args[0])
-			return false
-		}
-		return true
-	}
-	fail := func(err error) int {
-		fmt.Fprintf(stderr, "brick-torture %s: %v\n", args[0], err)
-		if errors.Is(err, errUnreachable) {
-			return 3
-		}
-		return 1
-	}
-	switch args[0] {
+	switch o.cmd {
 	case "work":
-		if !needLog() {
-			return 2
-		}
-		fmt.Fprintf(stdout, "work: seed %d\n", *seed)
-		r, err := work(ctx, workConfig{addr: *addr, log: *logPath, duration: time.Duration(*seconds * float64(time.Second)),
-			blocks: *blocks, seed: *seed, sessions: *sessions})
-		printWork(stdout, r, err)
-		if err != nil && !errors.Is(err, errGone) {
-			return fail(err)
-		}
-		return 0
+		return o.cmdWork(ctx)
 	case "verify":
-		if !needLog() {
-			return 2
-		}
-		r, err := verify(ctx, *addr, *logPath)
-		if r.state != nil {
-			printVerify(stdout, r)
-		}
-		if err != nil {
-			return fail(err)
-		}
-		fmt.Fprintln(stdout, summary("verified", r.verified.cycles, r.verified.totals, 0))
-		return 0
+		return o.cmdVerify(ctx)
 	case "kill":
-		if *dir == "" || *cycles <= 0 {
-			fmt.Fprintf(stderr, "kill needs --dir DIR and --cycles N > 0\n")
-			return 2
-		}
-		fmt.Fprintf(stdout, "kill -9 torture: seed %d, %d cycles in %s\n", *seed, *cycles, *dir)
-		t0 := time.Now()
-		r, err := killTorture(ctx, killConfig{cycles: *cycles, dir: *dir, brickd: *brickdPath, seed: *seed,
-			blocks: *blocks, sessions: *sessions, maxDelay: *maxDelay}, stdout)
-		if err != nil {
-			return fail(err)
-		}
-		fmt.Fprintln(stdout, summary("kill -9 torture", r.cycles, r.acked, 0))
-		fmt.Fprintf(stdout, "kill -9 torture: %d operations in flight at a kill tolerated, %d bytes checked, %v\n",
-			r.acked.InFlight, r.checked, time.Since(t0).Round(time.Second))
-		return 0
+		return o.cmdKill(ctx)
 	case "summary":
-		if !needLog() {
-			return 2
-		}
-		st, err := loadLog(*logPath)
-		if err != nil {
-			return fail(err)
-		}
-		if n := len(st.pending); n > 0 || st.acked != (totals{}) {
-			return fail(fmt.Errorf("%s has operations since its last verify: run verify first", *logPath))
-		}
-		fmt.Fprintln(stdout, summary(*name, st.cycles, st.totals, 0))
-		return 0
+		return o.cmdSummary()
 	}
 	fmt.Fprintf(stderr, "unknown command %q\n%s", args[0], usage)
 	return 2
+}
+
+func (o *options) needLog() bool {
+	if o.logPath == "" {
+		fmt.Fprintf(o.stderr, "%s needs --log FILE\n", o.cmd)
+		return false
+	}
+	return true
+}
+
+// fail reports err and returns the exit status: 3 when the brick cannot
+// be reached, else 1.
+func (o *options) fail(err error) int {
+	fmt.Fprintf(o.stderr, "brick-torture %s: %v\n", o.cmd, err)
+	if errors.Is(err, errUnreachable) {
+		return 3
+	}
+	return 1
+}
+
+func (o *options) cmdWork(ctx context.Context) int {
+	if !o.needLog() {
+		return 2
+	}
+	fmt.Fprintf(o.stdout, "work: seed %d\n", o.seed)
+	r, err := work(ctx, workConfig{addr: o.addr, log: o.logPath, duration: time.Duration(o.seconds * float64(time.Second)),
+		blocks: o.blocks, seed: o.seed, sessions: o.sessions})
+	printWork(o.stdout, r, err)
+	if err != nil && !errors.Is(err, errGone) {
+		return o.fail(err)
+	}
+	return 0
+}
+
+func (o *options) cmdVerify(ctx context.Context) int {
+	if !o.needLog() {
+		return 2
+	}
+	r, err := verify(ctx, o.addr, o.logPath)
+	if r.state != nil {
+		printVerify(o.stdout, r)
+	}
+	if err != nil {
+		return o.fail(err)
+	}
+	fmt.Fprintln(o.stdout, summary("verified", r.verified.cycles, r.verified.totals, 0))
+	return 0
+}
+
+func (o *options) cmdKill(ctx context.Context) int {
+	if o.dir == "" || o.cycles <= 0 {
+		fmt.Fprintf(o.stderr, "kill needs --dir DIR and --cycles N > 0\n")
+		return 2
+	}
+	fmt.Fprintf(o.stdout, "kill -9 torture: seed %d, %d cycles in %s\n", o.seed, o.cycles, o.dir)
+	t0 := time.Now()
+	r, err := killTorture(ctx, killConfig{cycles: o.cycles, dir: o.dir, brickd: o.brickd, seed: o.seed,
+		blocks: o.blocks, sessions: o.sessions, maxDelay: o.maxDelay}, o.stdout)
+	if err != nil {
+		return o.fail(err)
+	}
+	fmt.Fprintln(o.stdout, summary("kill -9 torture", r.cycles, r.acked, 0))
+	fmt.Fprintf(o.stdout, "kill -9 torture: %d operations in flight at a kill tolerated, %d bytes checked, %v\n",
+		r.acked.InFlight, r.checked, time.Since(t0).Round(time.Second))
+	return 0
+}
+
+func (o *options) cmdSummary() int {
+	if !o.needLog() {
+		return 2
+	}
+	st, err := loadLog(o.logPath)
+	if err != nil {
+		return o.fail(err)
+	}
+	if n := len(st.pending); n > 0 || st.acked != (totals{}) {
+		return o.fail(fmt.Errorf("%s has operations since its last verify: run verify first", o.logPath))
+	}
+	fmt.Fprintln(o.stdout, summary(o.name, st.cycles, st.totals, 0))
+	return 0
 }

@@ -47,78 +47,33 @@ func verify(ctx context.Context, addr, path string) (verifyResult, error) {
 		return res, fmt.Errorf("%w at %s: %v", errUnreachable, addr, err)
 	}
 	defer c.Close()
-	exts, err := c.List(ctx, st.set.base, st.set.last())
+	listed, err := listStates(ctx, c, st.set)
 	if err != nil {
 		return res, err
-	}
-	listed := make([]protocol.ExtentState, st.set.n) // 0: not allocated
-	for _, e := range exts {
-		for k := range e.Blocks {
-			if i := st.set.index(e.First + k*blockSize); i >= 0 {
-				listed[i] = e.State
-			}
-		}
 	}
 
 	v := &checker{c: c, got: make([]byte, blockSize), want: make([]byte, blockSize)}
 	next := newState(st.set)
 	for i := range st.set.n {
-		id := st.set.id(i)
-		b := st.blocks[i]
-		p, inFlight := st.pending[i]
-		have := listed[i] != 0
 		if listed[i] == protocol.StateUnclean {
 			res.unclean++
 		}
-		switch {
-		case !inFlight && have != b.allocated:
-			if b.allocated {
-				v.lose("block %#x: acknowledged allocated, but the brick does not have it", id)
-			} else {
-				v.lose("block %#x: acknowledged free, but the brick has it allocated", id)
-			}
-		case !inFlight:
-			if have {
-				v.compare(ctx, id, &b, nil)
-			}
-		case p.Kind == opAlloc && have:
-			b = block{allocated: true} // the alloc happened: zero-filled
-			v.compare(ctx, id, &b, nil)
-		case p.Kind == opFree && !have:
-			b = block{}
-		case p.Kind == opWrite && !have:
-			v.lose("block %#x: allocated with %v in flight, but the brick does not have it", id, p)
-		case p.Kind == opWrite:
-			if listed[i] != protocol.StateUnclean {
-				// The brick makes a read-write map durable before it
-				// hands out the key, and the write's map was open.
-				v.lose("block %#x: %v was in flight, but the brick does not list the block unclean (%v)", id, p, listed[i])
-			}
-			v.compare(ctx, id, &b, &p)
-		default: // alloc that did not happen, free that did not: the block is unchanged
-			if have {
-				v.compare(ctx, id, &b, nil)
-			}
+		p, inFlight := st.pending[i]
+		var pp *op
+		if inFlight {
+			pp = &p
 		}
+		next.blocks[i] = v.check(ctx, st.set.id(i), st.blocks[i], pp, listed[i])
 		if v.err != nil {
 			return res, v.err
 		}
-		next.blocks[i] = b
 	}
 	res.checked, res.losses = v.checked, v.losses
 	if len(res.losses) > 0 {
 		return res, fmt.Errorf("%w: %d losses", errLost, len(res.losses))
 	}
-
-	// Settle the writes that were in flight: write them again, whole.
-	for i, p := range st.pending {
-		if p.Kind != opWrite {
-			continue
-		}
-		if err := rewrite(ctx, c, p); err != nil {
-			return res, err
-		}
-		next.blocks[i].apply(p)
+	if err := settle(ctx, c, st, next); err != nil {
+		return res, err
 	}
 	next.cycles = st.cycles + 1
 	next.nextSeq = st.nextSeq
@@ -129,6 +84,76 @@ func verify(ctx context.Context, addr, path string) (verifyResult, error) {
 	}
 	res.verified = next
 	return res, nil
+}
+
+// listStates is each block's state on the brick, by index in set (0: not
+// allocated).
+func listStates(ctx context.Context, c *client.Client, set blockSet) ([]protocol.ExtentState, error) {
+	exts, err := c.List(ctx, set.base, set.last())
+	if err != nil {
+		return nil, err
+	}
+	listed := make([]protocol.ExtentState, set.n)
+	for _, e := range exts {
+		for k := range e.Blocks {
+			if i := set.index(e.First + k*blockSize); i >= 0 {
+				listed[i] = e.State
+			}
+		}
+	}
+	return listed, nil
+}
+
+// check compares block id, acknowledged as b with p in flight (nil: none)
+// and listed by the brick as listed, and returns what the block holds now.
+func (v *checker) check(ctx context.Context, id uint64, b block, p *op, listed protocol.ExtentState) block {
+	have := listed != 0
+	switch {
+	case p == nil && have != b.allocated:
+		if b.allocated {
+			v.lose("block %#x: acknowledged allocated, but the brick does not have it", id)
+		} else {
+			v.lose("block %#x: acknowledged free, but the brick has it allocated", id)
+		}
+	case p == nil:
+		if have {
+			v.compare(ctx, id, &b, nil)
+		}
+	case p.Kind == opAlloc && have:
+		b = block{allocated: true} // the alloc happened: zero-filled
+		v.compare(ctx, id, &b, nil)
+	case p.Kind == opFree && !have:
+		b = block{}
+	case p.Kind == opWrite && !have:
+		v.lose("block %#x: allocated with %v in flight, but the brick does not have it", id, *p)
+	case p.Kind == opWrite:
+		if listed != protocol.StateUnclean {
+			// The brick makes a read-write map durable before it
+			// hands out the key, and the write's map was open.
+			v.lose("block %#x: %v was in flight, but the brick does not list the block unclean (%v)", id, *p, listed)
+		}
+		v.compare(ctx, id, &b, p)
+	default: // alloc that did not happen, free that did not: the block is unchanged
+		if have {
+			v.compare(ctx, id, &b, nil)
+		}
+	}
+	return b
+}
+
+// settle writes the writes that were in flight again, whole, so that next
+// knows those blocks exactly.
+func settle(ctx context.Context, c *client.Client, st, next *state) error {
+	for i, p := range st.pending {
+		if p.Kind != opWrite {
+			continue
+		}
+		if err := rewrite(ctx, c, p); err != nil {
+			return err
+		}
+		next.blocks[i].apply(p)
+	}
+	return nil
 }
 
 // checker compares blocks and collects losses.

@@ -50,20 +50,9 @@ type workResult struct {
 // before it is issued and after it is acknowledged.
 func work(ctx context.Context, cfg workConfig) (workResult, error) {
 	var res workResult
-	if _, err := os.Stat(cfg.log); errors.Is(err, os.ErrNotExist) {
-		if cfg.blocks <= 0 {
-			return res, fmt.Errorf("--blocks must be positive")
-		}
-		if err := newState(blockSet{base: defaultBase, n: cfg.blocks}).writeCheckpoint(cfg.log); err != nil {
-			return res, err
-		}
-	}
-	st, err := loadLog(cfg.log)
+	st, err := startLog(cfg)
 	if err != nil {
 		return res, err
-	}
-	if n := len(st.pending); n > 0 {
-		return res, fmt.Errorf("%s ends with %d operations in flight: run verify first", cfg.log, n)
 	}
 	lw, err := openLog(cfg.log, st)
 	if err != nil {
@@ -71,8 +60,7 @@ func work(ctx context.Context, cfg workConfig) (workResult, error) {
 	}
 	defer lw.close()
 
-	sessions := max(1, min(cfg.sessions, st.set.n))
-	ws := make([]*worker, sessions)
+	ws, err := dialWorkers(ctx, cfg, st, lw)
 	defer func() {
 		for _, w := range ws {
 			if w != nil {
@@ -80,6 +68,48 @@ func work(ctx context.Context, cfg workConfig) (workResult, error) {
 			}
 		}
 	}()
+	if err != nil {
+		return res, err
+	}
+	first := runWorkers(ctx, ws, time.Now().Add(cfg.duration))
+	for _, w := range ws {
+		res.acked.add(w.acked)
+		res.checks += w.checks
+		if w.inFlight {
+			res.inFlight++
+		}
+	}
+	return res, first
+}
+
+// startLog loads the state in cfg.log, first writing a new one of
+// cfg.blocks blocks if there is none. A log with operations in flight
+// must be verified first.
+func startLog(cfg workConfig) (*state, error) {
+	if _, err := os.Stat(cfg.log); errors.Is(err, os.ErrNotExist) {
+		if cfg.blocks <= 0 {
+			return nil, fmt.Errorf("--blocks must be positive")
+		}
+		if err := newState(blockSet{base: defaultBase, n: cfg.blocks}).writeCheckpoint(cfg.log); err != nil {
+			return nil, err
+		}
+	}
+	st, err := loadLog(cfg.log)
+	if err != nil {
+		return nil, err
+	}
+	if n := len(st.pending); n > 0 {
+		return nil, fmt.Errorf("%s ends with %d operations in flight: run verify first", cfg.log, n)
+	}
+	return st, nil
+}
+
+// dialWorkers opens one session per worker and deals the blocks out among
+// them. On error it returns the workers dialled so far (nil for the rest),
+// for the caller to close.
+func dialWorkers(ctx context.Context, cfg workConfig, st *state, lw *logWriter) ([]*worker, error) {
+	sessions := max(1, min(cfg.sessions, st.set.n))
+	ws := make([]*worker, sessions)
 	for i := range ws {
 		opts := client.Options{}
 		if i%2 == 1 {
@@ -93,11 +123,11 @@ func work(ctx context.Context, cfg workConfig) (workResult, error) {
 		if err != nil {
 			switch {
 			case refusal(err):
-				return res, fmt.Errorf("the brick refused session %d: %w", i+1, err)
+				return ws, fmt.Errorf("the brick refused session %d: %w", i+1, err)
 			case i == 0:
-				return res, fmt.Errorf("%w at %s: %v", errUnreachable, cfg.addr, err)
+				return ws, fmt.Errorf("%w at %s: %v", errUnreachable, cfg.addr, err)
 			}
-			return res, errGone // it was there for the first session
+			return ws, errGone // it was there for the first session
 		}
 		ws[i] = &worker{cfg: cfg, st: st, log: lw, c: c, buf: make([]byte, blockSize), want: make([]byte, blockSize),
 			rng: rand.New(rand.NewPCG(cfg.seed, uint64(i)))}
@@ -105,10 +135,14 @@ func work(ctx context.Context, cfg workConfig) (workResult, error) {
 	for b := range st.set.n {
 		ws[b%sessions].mine = append(ws[b%sessions].mine, b)
 	}
+	return ws, nil
+}
 
+// runWorkers runs ws until deadline and returns the first inconsistency,
+// which stops the others, or else errGone if the brick went away.
+func runWorkers(ctx context.Context, ws []*worker, deadline time.Time) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	deadline := time.Now().Add(cfg.duration)
 	var (
 		mu    sync.Mutex
 		first error // the first inconsistency, or errGone
@@ -131,14 +165,7 @@ func work(ctx context.Context, cfg workConfig) (workResult, error) {
 		})
 	}
 	wg.Wait()
-	for _, w := range ws {
-		res.acked.add(w.acked)
-		res.checks += w.checks
-		if w.inFlight {
-			res.inFlight++
-		}
-	}
-	return res, first
+	return first
 }
 
 // worker is one session working on its own blocks, one operation at a time,

@@ -156,25 +156,7 @@ func (p *Provider) Dial(ctx context.Context, hostport string, cfg verbs.QPConfig
 		ec.destroy()
 		return nil, fmt.Errorf("brick: rdma dial %s: %w", hostport, err)
 	}
-	timeoutMS := C.int(verbs.DefaultTimeout.Milliseconds())
-	var src []byte
-	if nd != nil {
-		src = ipBytes(nd.addrs[0])
-	}
-	dst := ipBytes(ip)
-	if rc := C.brick_resolve_addr(id, bytesPtr(src), C.int(len(src)), bytesPtr(dst), C.int(len(dst)), C.uint16_t(port), timeoutMS); rc != 0 {
-		return fail(cmError("resolve address", int(rc)))
-	}
-	if err := expect(ctx, ec, id, C.RDMA_CM_EVENT_ADDR_RESOLVED); err != nil {
-		return fail(err)
-	}
-	if rc := C.brick_resolve_route(id, timeoutMS); rc != 0 {
-		return fail(cmError("resolve route", int(rc)))
-	}
-	if err := expect(ctx, ec, id, C.RDMA_CM_EVENT_ROUTE_RESOLVED); err != nil {
-		return fail(err)
-	}
-	if err := checkDevice(nd, id); err != nil {
+	if err := resolveRoute(ctx, ec, id, nd, ip, port); err != nil {
 		return fail(err)
 	}
 	f := framingOf(id)
@@ -187,36 +169,67 @@ func (p *Provider) Dial(ctx context.Context, hostport string, cfg verbs.QPConfig
 		return fail(err)
 	}
 	c.remote = hostport
-	if rc := C.brick_connect(id, unsafe.Pointer(bytesPtr(wire)), C.int(len(wire)), C.int(c.dev.maxRdAtom), C.int(c.dev.maxInitRdAtm)); rc != 0 {
-		c.abort()
-		return nil, fmt.Errorf("brick: rdma dial %s: %w", hostport, cmError("connect", int(rc)))
-	}
-	ev, err := ec.await(ctx, id)
-	if err != nil {
+	if err := c.connect(ctx, wire, f); err != nil {
 		c.abort()
 		return nil, fmt.Errorf("brick: rdma dial %s: %w", hostport, err)
+	}
+	c.start()
+	return c, nil
+}
+
+// resolveRoute resolves id's address and route to ip:port, from the
+// configured netdev's address if there is one, and checks the device
+// the route goes through.
+func resolveRoute(ctx context.Context, ec *eventChannel, id *C.struct_rdma_cm_id, nd *netdev, ip net.IP, port uint16) error {
+	timeoutMS := C.int(verbs.DefaultTimeout.Milliseconds())
+	var src []byte
+	if nd != nil {
+		src = ipBytes(nd.addrs[0])
+	}
+	dst := ipBytes(ip)
+	if rc := C.brick_resolve_addr(id, bytesPtr(src), C.int(len(src)), bytesPtr(dst), C.int(len(dst)), C.uint16_t(port), timeoutMS); rc != 0 {
+		return cmError("resolve address", int(rc))
+	}
+	if err := expect(ctx, ec, id, C.RDMA_CM_EVENT_ADDR_RESOLVED); err != nil {
+		return err
+	}
+	if rc := C.brick_resolve_route(id, timeoutMS); rc != 0 {
+		return cmError("resolve route", int(rc))
+	}
+	if err := expect(ctx, ec, id, C.RDMA_CM_EVENT_ROUTE_RESOLVED); err != nil {
+		return err
+	}
+	return checkDevice(nd, id)
+}
+
+// connect sends the connection request with wire (framed by f) and waits
+// until the peer accepts, keeping its private data. The caller aborts c
+// on error.
+func (c *conn) connect(ctx context.Context, wire []byte, f framing) error {
+	if rc := C.brick_connect(c.id, unsafe.Pointer(bytesPtr(wire)), C.int(len(wire)), C.int(c.dev.maxRdAtom), C.int(c.dev.maxInitRdAtm)); rc != 0 {
+		return cmError("connect", int(rc))
+	}
+	ev, err := c.ec.await(ctx, c.id)
+	if err != nil {
+		return err
 	}
 	switch ev.kind {
 	case C.RDMA_CM_EVENT_ESTABLISHED:
 	case C.RDMA_CM_EVENT_REJECTED:
-		c.abort()
 		// A consumer reject carries our framing; a reject by the CM
 		// (no listener, timeouts) carries none we can trust.
 		data, derr := decodePrivateData(ev.data, f)
 		if derr != nil {
 			data = nil
 		}
-		return nil, fmt.Errorf("brick: rdma dial %s: %w", hostport, &verbs.RejectedError{PrivateData: data})
+		return &verbs.RejectedError{PrivateData: data}
 	default:
-		c.abort()
-		return nil, fmt.Errorf("brick: rdma dial %s: connection failed: %s (status %d)", hostport, ev, ev.status)
+		return fmt.Errorf("connection failed: %s (status %d)", ev, ev.status)
 	}
 	if c.private, err = decodePrivateData(ev.data, f); err != nil {
-		c.abort()
-		return nil, fmt.Errorf("brick: rdma dial %s: accept %w", hostport, err)
+		return fmt.Errorf("accept %w", err)
 	}
-	c.start()
-	return c, nil
+	return nil
 }
 
 // expect waits for one setup event of the given kind.

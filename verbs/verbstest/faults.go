@@ -18,15 +18,19 @@ type faultSetup struct {
 	other    *region // registered on another connection's PD
 }
 
-func (s *suite) testFaults(t *testing.T) {
+// faultCase is one remote access fault: wr builds the faulting request.
+type faultCase struct {
+	name string
+	wr   func(f *faultSetup) verbs.SendWR
+}
+
+// faultCases are the ways a one-sided request can fault at the target.
+func faultCases() []faultCase {
 	wr := func(op verbs.Opcode, r *region, off, n int, f *faultSetup) verbs.SendWR {
 		k, a := r.remote(off)
 		return verbs.SendWR{Op: op, Local: f.src.sge(0, n), RKey: k, Remote: a}
 	}
-	tests := []struct {
-		name string
-		wr   func(f *faultSetup) verbs.SendWR
-	}{
+	return []faultCase{
 		{"write-bad-rkey", func(f *faultSetup) verbs.SendWR {
 			w := wr(verbs.OpWrite, f.tgt, 0, 10, f)
 			w.RKey ^= 0x5a5a5a00
@@ -55,57 +59,65 @@ func (s *suite) testFaults(t *testing.T) {
 			return wr(verbs.OpRead, f.tgt, 0, 10, f)
 		}},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			e := s.env(t)
-			f := &faultSetup{e: e, p: e.connect(verbs.QPConfig{SendDepth: 8}, verbs.QPConfig{}, nil)}
-			f.tgt = e.region(f.p.s.PD(), 4096, rw)
-			f.ro = e.region(f.p.s.PD(), 4096, verbs.AccessRemoteRead)
-			f.wo = e.region(f.p.s.PD(), 4096, verbs.AccessRemoteWrite)
-			f.src = e.region(f.p.c.PD(), 4096, verbs.AccessLocalWrite)
-			other := e.connect(verbs.QPConfig{}, verbs.QPConfig{}, nil)
-			f.other = e.region(other.s.PD(), 4096, rw)
-			good := e.region(f.p.s.PD(), 4096, rw)
-			fill(good.buf, 5)
-			canary := bytes.Clone(good.buf)
+}
 
-			bad := tc.wr(f)
-			bad.ID = 1
-			n := e.postUntilClosed(f.p.c,
-				write(0, f.src, 0, 8, good, 0),
-				bad,
-				write(2, f.src, 0, 8, good, 64),
-				read(3, f.src, 0, 8, good, 0),
-				write(4, f.src, 0, 8, good, 128))
-			if n < 2 {
-				t.Fatalf("the QP failed before the faulting request was posted (%d posted)", n)
-			}
-			wcs := e.waitN(f.p.c.SendCQ(), n)
-			e.want(wcs, seq(n), append([]verbs.Status{verbs.StatusSuccess, verbs.StatusRemoteAccess}, repeat(verbs.StatusFlushed, 3)...)[:n]...)
-			if err := wcs[1].Err(); !errors.Is(err, verbs.ErrRemoteAccess) {
-				t.Fatalf("fault completion error %v does not wrap ErrRemoteAccess", err)
-			}
-			if err := wcs[n-1].Err(); n > 2 && !errors.Is(err, verbs.ErrFlushed) {
-				t.Fatalf("flushed completion error %v does not wrap ErrFlushed", err)
-			}
-			e.waitDone(f.p.c, "faulting initiator's")
-			e.waitDone(f.p.s, "faulted target's")
-			if err := f.p.c.PostSend(write(9, f.src, 0, 8, good, 0)); !errors.Is(err, verbs.ErrClosed) {
-				t.Fatalf("post after the fault: %v, want ErrClosed", err)
-			}
-			if _, err := f.p.c.SendCQ().Wait(e.ctx, make([]verbs.WC, 1)); !errors.Is(err, verbs.ErrClosed) {
-				t.Fatalf("waiting on the drained CQ: %v, want ErrClosed", err)
-			}
-			// The flushed Writes did not land; the first one did.
-			if !bytes.Equal(good.buf[:8], f.src.buf[:8]) || !bytes.Equal(good.buf[64:], canary[64:]) {
-				t.Fatal("target memory after the fault is not the first Write alone")
-			}
-			// The other connection is unaffected.
-			osrc := e.region(other.c.PD(), 64, 0)
-			e.post(other.c, write(0, osrc, 0, 64, f.other, 0))
-			e.want(e.waitN(other.c.SendCQ(), 1), []uint64{0}, verbs.StatusSuccess)
-		})
+func (s *suite) testFaults(t *testing.T) {
+	for _, tc := range faultCases() {
+		t.Run(tc.name, func(t *testing.T) { s.testFault(t, tc.wr) })
 	}
+}
+
+// testFault posts a good Write, the faulting request mk builds and three
+// more, and checks that the fault breaks the connection alone: the first
+// Write landed, the rest flushed, another connection works.
+func (s *suite) testFault(t *testing.T, mk func(f *faultSetup) verbs.SendWR) {
+	e := s.env(t)
+	f := &faultSetup{e: e, p: e.connect(verbs.QPConfig{SendDepth: 8}, verbs.QPConfig{}, nil)}
+	f.tgt = e.region(f.p.s.PD(), 4096, rw)
+	f.ro = e.region(f.p.s.PD(), 4096, verbs.AccessRemoteRead)
+	f.wo = e.region(f.p.s.PD(), 4096, verbs.AccessRemoteWrite)
+	f.src = e.region(f.p.c.PD(), 4096, verbs.AccessLocalWrite)
+	other := e.connect(verbs.QPConfig{}, verbs.QPConfig{}, nil)
+	f.other = e.region(other.s.PD(), 4096, rw)
+	good := e.region(f.p.s.PD(), 4096, rw)
+	fill(good.buf, 5)
+	canary := bytes.Clone(good.buf)
+
+	bad := mk(f)
+	bad.ID = 1
+	n := e.postUntilClosed(f.p.c,
+		write(0, f.src, 0, 8, good, 0),
+		bad,
+		write(2, f.src, 0, 8, good, 64),
+		read(3, f.src, 0, 8, good, 0),
+		write(4, f.src, 0, 8, good, 128))
+	if n < 2 {
+		t.Fatalf("the QP failed before the faulting request was posted (%d posted)", n)
+	}
+	wcs := e.waitN(f.p.c.SendCQ(), n)
+	e.want(wcs, seq(n), append([]verbs.Status{verbs.StatusSuccess, verbs.StatusRemoteAccess}, repeat(verbs.StatusFlushed, 3)...)[:n]...)
+	if err := wcs[1].Err(); !errors.Is(err, verbs.ErrRemoteAccess) {
+		t.Fatalf("fault completion error %v does not wrap ErrRemoteAccess", err)
+	}
+	if err := wcs[n-1].Err(); n > 2 && !errors.Is(err, verbs.ErrFlushed) {
+		t.Fatalf("flushed completion error %v does not wrap ErrFlushed", err)
+	}
+	e.waitDone(f.p.c, "faulting initiator's")
+	e.waitDone(f.p.s, "faulted target's")
+	if err := f.p.c.PostSend(write(9, f.src, 0, 8, good, 0)); !errors.Is(err, verbs.ErrClosed) {
+		t.Fatalf("post after the fault: %v, want ErrClosed", err)
+	}
+	if _, err := f.p.c.SendCQ().Wait(e.ctx, make([]verbs.WC, 1)); !errors.Is(err, verbs.ErrClosed) {
+		t.Fatalf("waiting on the drained CQ: %v, want ErrClosed", err)
+	}
+	// The flushed Writes did not land; the first one did.
+	if !bytes.Equal(good.buf[:8], f.src.buf[:8]) || !bytes.Equal(good.buf[64:], canary[64:]) {
+		t.Fatal("target memory after the fault is not the first Write alone")
+	}
+	// The other connection is unaffected.
+	osrc := e.region(other.c.PD(), 64, 0)
+	e.post(other.c, write(0, osrc, 0, 64, f.other, 0))
+	e.want(e.waitN(other.c.SendCQ(), 1), []uint64{0}, verbs.StatusSuccess)
 }
 
 // Deregister racing a storm of Writes of every size: once Deregister

@@ -257,18 +257,9 @@ func runScale(c *call) error {
 		return err
 	}
 	if persistent {
-		if err := d.stop(); err != nil {
-			return fmt.Errorf("stopping brickd after population: %w", err)
-		}
-		var t0 time.Time
-		if d, t0, err = startBrickd(c); err != nil {
+		if d, err = restartTimed(c, d, f); err != nil {
 			return err
 		}
-		ready, err := d.waitReady(ctx, addr)
-		if err != nil {
-			return err
-		}
-		f.Values[bench.FigReadySec] = ready.Sub(t0).Seconds()
 	} else {
 		f.Notes[bench.FigReadySec] = "the anonymous backend keeps nothing across a restart; a file-backed image of blocks × 2 MiB is needed (make bench uses brickd --pmem-sparse)"
 	}
@@ -281,31 +272,9 @@ func runScale(c *call) error {
 		f.Notes[bench.FigRSSPerBlockB] = "measured right after populating, without a restart (anonymous backend): includes garbage the Go heap has not returned"
 	}
 	fmt.Fprintf(os.Stderr, "scale: brickd VmRSS empty %d MiB, with %d blocks %d MiB\n", empty>>20, blocks, full>>20)
-	lt, n, err := timeList(c, addr)
-	if err != nil {
+	if err := timeLists(c, addr, ids, f); err != nil {
 		return err
 	}
-	f.Values[bench.FigListSec] = lt.Seconds()
-	f.Notes[bench.FigListSec] = listNote(ctx, addr)
-	fmt.Fprintf(os.Stderr, "scale: list of %d blocks: %d lines in %v\n", blocks, n, lt)
-
-	odd := make([]uint64, 0, blocks/2)
-	for i := 1; i < blocks; i += 2 {
-		odd = append(odd, ids[i])
-	}
-	err = forEach(ctx, addr, c.Int("parallel"), odd, "free", func(ctx context.Context, cl *client.Client, id uint64) error {
-		return cl.Free(ctx, id)
-	})
-	if err != nil {
-		return err
-	}
-	lt, n, err = timeList(c, addr)
-	if err != nil {
-		return err
-	}
-	f.Values[bench.FigListHalfSec] = lt.Seconds()
-	f.Notes[bench.FigListHalfSec] = listNote(ctx, addr)
-	fmt.Fprintf(os.Stderr, "scale: list of %d extents: %d lines in %v\n", blocks-len(odd), n, lt)
 
 	served, perSession, err := idleSessions(ctx, addr, d.cmd.Process.Pid, c.Int("sessions"))
 	if err != nil {
@@ -320,6 +289,58 @@ func runScale(c *call) error {
 	}
 	d = nil
 	return emit(c, f)
+}
+
+// restartTimed stops d and starts brickd again on the populated image,
+// recording how long it took to be ready. It returns the daemon to stop
+// at the end: d if stopping it failed, else the new one (nil if it did
+// not start).
+func restartTimed(c *call, d *daemon, f *bench.Figures) (*daemon, error) {
+	if err := d.stop(); err != nil {
+		return d, fmt.Errorf("stopping brickd after population: %w", err)
+	}
+	d, t0, err := startBrickd(c)
+	if err != nil {
+		return d, err
+	}
+	ready, err := d.waitReady(c.Context, c.String("listen"))
+	if err != nil {
+		return d, err
+	}
+	f.Values[bench.FigReadySec] = ready.Sub(t0).Seconds()
+	return d, nil
+}
+
+// timeLists times brickctl list of the populated blocks ids, one extent,
+// then frees every other block and times it again, len(ids)/2 extents.
+func timeLists(c *call, addr string, ids []uint64, f *bench.Figures) error {
+	ctx := c.Context
+	lt, n, err := timeList(c, addr)
+	if err != nil {
+		return err
+	}
+	f.Values[bench.FigListSec] = lt.Seconds()
+	f.Notes[bench.FigListSec] = listNote(ctx, addr)
+	fmt.Fprintf(os.Stderr, "scale: list of %d blocks: %d lines in %v\n", len(ids), n, lt)
+
+	odd := make([]uint64, 0, len(ids)/2)
+	for i := 1; i < len(ids); i += 2 {
+		odd = append(odd, ids[i])
+	}
+	err = forEach(ctx, addr, c.Int("parallel"), odd, "free", func(ctx context.Context, cl *client.Client, id uint64) error {
+		return cl.Free(ctx, id)
+	})
+	if err != nil {
+		return err
+	}
+	lt, n, err = timeList(c, addr)
+	if err != nil {
+		return err
+	}
+	f.Values[bench.FigListHalfSec] = lt.Seconds()
+	f.Notes[bench.FigListHalfSec] = listNote(ctx, addr)
+	fmt.Fprintf(os.Stderr, "scale: list of %d extents: %d lines in %v\n", len(ids)-len(odd), n, lt)
+	return nil
 }
 
 // idleSessions opens n sessions (64 dialling at a time), reads brickd's

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"time"
+
+	"github.com/brick-storage/brick/client"
+	"github.com/brick-storage/brick/internal/bench"
+	"github.com/brick-storage/brick/protocol"
+)
+
+// benchData runs one write, read or write+persist case: worker w uses
+// session w/qd and block dataIDs[w], mapped for the case's duration.
+func benchData(ctx context.Context, c *call, clients []*client.Client, bc benchCase, dataIDs []uint64, d time.Duration, tick func(bench.Live)) (bench.Result, error) {
+	bcase := bench.Case{Group: bc.group, Op: bc.group, Size: bc.size, QD: bc.qd, Sessions: bc.ses}
+	n := bc.qd * bc.ses
+	flags := protocol.MapReadWrite
+	if bc.group == "read" {
+		flags = protocol.MapReadOnly
+	}
+	handles := make([]*client.Handle, 0, n)
+	defer func() {
+		for _, h := range handles {
+			unmapQuietly(c, h)
+		}
+	}()
+	for w := 0; w < n; w++ {
+		octx, cancel := opContext(c)
+		h, err := clients[w/bc.qd].Map(octx, dataIDs[w], flags)
+		cancel()
+		if err != nil {
+			return bench.Result{Case: bcase, Error: err.Error()}, err
+		}
+		handles = append(handles, h)
+	}
+	if bc.group == "write+persist" {
+		bcase.Method = handles[0].Method.String()
+		if handles[0].Method == protocol.PersistNone {
+			return bench.Result{Case: bcase, Skipped: "the brick's memory is volatile: nothing to persist"}, nil
+		}
+		if bc.method != 0 && handles[0].Method != bc.method {
+			bcase.Method += " (asked for " + bc.method.String() + ")"
+		}
+	}
+	slots := int64(blockSize / bc.size) // offsets a worker cycles through
+	ops := make([]bench.Op, n)
+	for w := range ops {
+		h := handles[w]
+		// Each worker has its own registered buffer, so the qd workers of
+		// a session keep qd operations in flight on its queue pair, with
+		// no copy through the client.
+		buf, err := clients[w/bc.qd].NewBuffer(bc.size)
+		if err != nil {
+			return bench.Result{Case: bcase, Error: err.Error()}, err
+		}
+		defer buf.Free()
+		rand.Read(buf.Bytes())
+		var i int64
+		size := int64(bc.size)
+		switch bc.group {
+		case "write":
+			ops[w] = func(ctx context.Context) (int, error) {
+				off := (i % slots) * size
+				i++
+				return bc.size, h.WriteFrom(ctx, buf, 0, bc.size, off)
+			}
+		case "read":
+			ops[w] = func(ctx context.Context) (int, error) {
+				off := (i % slots) * size
+				i++
+				return bc.size, h.ReadInto(ctx, buf, 0, bc.size, off)
+			}
+		case "write+persist":
+			ops[w] = func(ctx context.Context) (int, error) {
+				off := (i % slots) * size
+				i++
+				if err := h.WriteFrom(ctx, buf, 0, bc.size, off); err != nil {
+					return 0, err
+				}
+				return bc.size, h.Persist(ctx, off, size)
+			}
+		}
+	}
+	m := bench.Run(ctx, d, ops, 200*time.Millisecond, tick)
+	return bench.NewResult(bcase, &m), m.Err
+}
+
+// benchControl runs alloc → map rw → unmap → free cycles, worker w on the
+// block ID ctlBase + w·2MiB, and reports each verb's latency.
+func benchControl(ctx context.Context, c *call, clients []*client.Client, bc benchCase, ctlBase uint64, d time.Duration, tick func(bench.Live)) ([]bench.Result, error) {
+	verbs := []string{"alloc", "map-rw", "unmap", "free"}
+	n := bc.qd * bc.ses
+	hists := make([][4]bench.Histogram, n)
+	ops := make([]bench.Op, n)
+	for w := range ops {
+		cl := clients[w/bc.qd]
+		id := ctlBase + uint64(w)*blockSize
+		h := &hists[w]
+		timed := func(k int, f func() error) error {
+			t0 := time.Now()
+			err := f()
+			if err == nil {
+				h[k].Record(time.Since(t0))
+			}
+			return err
+		}
+		ops[w] = func(ctx context.Context) (int, error) {
+			var hd *client.Handle
+			err := timed(0, func() error { return cl.Alloc(ctx, id) })
+			if err == nil {
+				err = timed(1, func() (err error) { hd, err = cl.Map(ctx, id, protocol.MapReadWrite); return err })
+			}
+			if err == nil {
+				err = timed(2, func() error { return hd.Unmap(ctx) })
+			}
+			if err == nil {
+				err = timed(3, func() error { return cl.Free(ctx, id) })
+			}
+			return 0, err
+		}
+	}
+	m := bench.Run(ctx, d, ops, 200*time.Millisecond, tick)
+	out := make([]bench.Result, len(verbs), len(verbs)+1)
+	for k, v := range verbs {
+		mv := bench.Measured{Elapsed: m.Elapsed, Ops: m.Ops, Err: m.Err}
+		for w := range hists {
+			mv.Latency.Merge(&hists[w][k])
+		}
+		out[k] = bench.NewResult(bench.Case{Group: "control", Op: v, QD: bc.qd, Sessions: bc.ses}, &mv)
+	}
+	// The whole cycle: its rate × bench.DurableVerbsPerCycle is the
+	// durable verbs per second (unmap's commit is not synced).
+	out = append(out, bench.NewResult(bench.Case{Group: "control", Op: "cycle", QD: bc.qd, Sessions: bc.ses}, &m))
+	return out, m.Err
+}
