@@ -52,8 +52,7 @@ var rules = []rule{
 	{"C", onlyImportedBy, []string{"pmem/...", "persist/...", "verbs/..."}, nil, "cgo only where hardware needs it"},
 
 	// cmd → brick → …: the server is built on, never building on a command.
-	{"brick", onlyImportedBy, []string{"cmd/brickd"},
-		[]string{"cmd/brickctl"}, // TODO(issue 14): list --meta coalesces with brick.ListStore until the one extent coalescer is a package of its own
+	{"brick", onlyImportedBy, []string{"cmd/brickd"}, nil,
 		"only brickd runs the server; brickctl talks to it through client"},
 	{"brick", neverReaches, []string{"tier", "client", "cmd/..."}, nil,
 		"brick declares its own Tier interface, which brickd fills with package tier"},
@@ -74,10 +73,7 @@ var rules = []rule{
 	{"verbs", mayImportOnly, nil, nil, "the verbs interface depends on nothing of brick"},
 
 	// brickctl: client for the wire, one read-only store API offline.
-	{"cmd/brickctl", mayImportOnly, []string{"client", "protocol", "internal/...", "alloc2m"},
-		[]string{
-			"brick", // TODO(issue 14): list --meta, see the brick row
-		},
+	{"cmd/brickctl", mayImportOnly, []string{"client", "protocol", "internal/...", "alloc2m"}, nil,
 		"brickctl talks to a brick through client; alloc2m only for the offline list --meta"},
 
 	// Foundations.
