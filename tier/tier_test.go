@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/brick-storage/brick/internal/imghdr"
 	"github.com/brick-storage/brick/internal/leaktest"
 )
 
@@ -177,7 +178,7 @@ func TestBadHeader(t *testing.T) {
 		want  error
 	}{
 		{"magic", func(b []byte) { b[0] = 'X' }, ErrBadMagic},
-		{"checksum", func(b []byte) { b[hdrOffSlots] ^= 1 }, ErrBadChecksum},
+		{"checksum", func(b []byte) { b[imghdr.OffCount] ^= 1 }, ErrBadChecksum},
 		{"truncated file", nil, ErrGeometry},
 	}
 	for _, tt := range tests {
