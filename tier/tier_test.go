@@ -12,17 +12,7 @@ import (
 	"github.com/brick-storage/brick/internal/leaktest"
 )
 
-func TestMain(m *testing.M) {
-	// Start the runtime's network poller (an epoll fd and an eventfd kept
-	// for the life of the process) before leaktest takes its baseline, as
-	// pmem's tests do: the first pollable file would otherwise look like
-	// two leaked descriptors.
-	if r, w, err := os.Pipe(); err == nil {
-		r.Close()
-		w.Close()
-	}
-	os.Exit(leaktest.Main(m))
-}
+func TestMain(m *testing.M) { os.Exit(leaktest.Main(m)) }
 
 var (
 	uuidA = [16]byte{0xb7, 0x1c, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}

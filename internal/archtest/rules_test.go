@@ -52,8 +52,8 @@ var rules = []rule{
 	{"C", onlyImportedBy, []string{"pmem/...", "persist/...", "verbs/..."}, nil, "cgo only where hardware needs it"},
 
 	// cmd → brick → …: the server is built on, never building on a command.
-	{"brick", onlyImportedBy, []string{"cmd/brickd"}, nil,
-		"only brickd runs the server; brickctl talks to it through client"},
+	{"brick", onlyImportedBy, []string{"cmd/brickd", "internal/bricktest"}, nil,
+		"only brickd runs the server (and internal/bricktest, for tests); brickctl talks to it through client"},
 	{"brick", neverReaches, []string{"tier", "client", "cmd/..."}, nil,
 		"brick declares its own Tier interface, which brickd fills with package tier"},
 
@@ -66,6 +66,10 @@ var rules = []rule{
 		"persist decides from the facts brick gives it (verbs.QP.Device, pmem.Properties), not provider types"},
 	{"persist", neverNames, []string{"PowerFail", "soft.QP"}, nil,
 		"the power-fail simulator is test machinery: persist reads pmem.Properties.DDIO instead"},
+
+	// Test machinery: production code never names it.
+	{"internal/bricktest", onlyImportedBy, nil, nil, "an in-process brick is for tests only"},
+	{"internal/leaktest", onlyImportedBy, nil, nil, "the leak check is for tests only"},
 
 	// Providers are chosen by scheme through the registry.
 	{"verbs/soft", onlyImportedBy, []string{"verbs/providers", "cmd/..."}, nil, "code names the verbs interface; the registry picks the provider"},
