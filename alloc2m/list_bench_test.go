@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/brick-storage/brick/alloc2m"
-	"github.com/brick-storage/brick/brick"
 	"github.com/brick-storage/brick/protocol"
 )
 
@@ -23,7 +22,7 @@ func BenchmarkListMillion(b *testing.B) {
 				var extents, pages uint64
 				first := uint64(0)
 				for {
-					r := brick.ListStore(st, first, alloc2m.MaxID, protocol.MaxExtentsPerList, brick.BlockState)
+					r := st.List(first, alloc2m.MaxID, protocol.MaxExtentsPerList, nil)
 					extents += uint64(len(r.Extents))
 					pages++
 					if !r.More {

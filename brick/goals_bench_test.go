@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/brick-storage/brick/client"
+	"github.com/brick-storage/brick/internal/bricktest"
 	"github.com/brick-storage/brick/persist"
 	"github.com/brick-storage/brick/pmem"
 	"github.com/brick-storage/brick/protocol"
@@ -21,35 +22,27 @@ import (
 // are for comparing commits.
 
 // goalBrick starts a file-backed brick of frames data frames.
-func goalBrick(b *testing.B, frames int) (context.Context, *pfBrick) {
+func goalBrick(b *testing.B, frames int) (context.Context, *bricktest.Brick) {
 	b.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	b.Cleanup(cancel)
 	dir := b.TempDir()
 	region, err := pmem.OpenFile(filepath.Join(dir, "pmem.img"), pmem.FileOptions{Size: int64(frames+1) * pmem.FrameSize})
 	if err != nil {
 		b.Fatal(err)
 	}
-	br := startBrick(b, ctx, dir, region, persist.PolicyVerify)
-	b.Cleanup(br.stop)
-	return ctx, br
+	br := startBrick(b, dir, region, persist.PolicyVerify)
+	return br.Ctx, br
 }
 
-func goalClient(b *testing.B, ctx context.Context, br *pfBrick) *client.Client {
+func goalClient(b *testing.B, br *bricktest.Brick) *client.Client {
 	b.Helper()
-	c, err := client.Dial(ctx, br.addr, client.Options{PersistFeatures: protocol.FeatureGPSPM})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { c.Close() })
-	return c
+	return br.Dial(client.Options{PersistFeatures: protocol.FeatureGPSPM})
 }
 
 // benchData runs qd workers on one session and one block, each with its own
 // registered buffer of size bytes, until b.N operations are done.
 func benchData(b *testing.B, size, qd int, op func(ctx context.Context, h *client.Handle, buf *client.Buffer, off int64) error) {
 	ctx, br := goalBrick(b, 2)
-	c := goalClient(b, ctx, br)
+	c := goalClient(b, br)
 	if err := c.Alloc(ctx, 0); err != nil {
 		b.Fatal(err)
 	}
@@ -117,7 +110,7 @@ func BenchmarkDurableVerbs64(b *testing.B) {
 	ctx, br := goalBrick(b, sessions)
 	clients := make([]*client.Client, sessions)
 	for i := range clients {
-		clients[i] = goalClient(b, ctx, br)
+		clients[i] = goalClient(b, br)
 	}
 	var next atomic.Int64
 	var wg sync.WaitGroup

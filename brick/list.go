@@ -28,45 +28,7 @@ func (s *Server) List(first, last uint64, max int) (*protocol.ListReply, error) 
 		if st, ok := live[b.ID]; ok {
 			return st
 		}
-		return BlockState(b)
+		return b.State()
 	}
-	return ListStore(s.store, first, last, max, stateOf), nil
-}
-
-// BlockState is the state of an unmapped block as the store records it.
-// Unclean comes first: it is what an application must act on, wherever the
-// block lives. A block never mapped (no frame yet) lists as resident: it
-// reads as zeros and maps without a copy.
-func BlockState(b alloc2m.Block) protocol.ExtentState {
-	switch {
-	case b.Unclean:
-		return protocol.StateUnclean
-	case b.Tiered():
-		return protocol.StateTiered
-	}
-	return protocol.StateResident
-}
-
-// ListStore coalesces the store's blocks in [first, last] into at most max
-// extents. It serves both the live List and the offline view of
-// `brickctl list --meta`.
-func ListStore(st *alloc2m.Store, first, last uint64, max int, stateOf func(alloc2m.Block) protocol.ExtentState) *protocol.ListReply {
-	r := &protocol.ListReply{Extents: []protocol.Extent{}}
-	st.Walk(first, last, func(b alloc2m.Block) bool {
-		state := stateOf(b)
-		if n := len(r.Extents); n > 0 {
-			e := &r.Extents[n-1]
-			if e.State == state && e.First+e.Blocks*alloc2m.BlockSize == b.ID {
-				e.Blocks++
-				return true
-			}
-			if n == max {
-				r.More, r.Next = true, b.ID
-				return false
-			}
-		}
-		r.Extents = append(r.Extents, protocol.Extent{First: b.ID, Blocks: 1, State: state})
-		return true
-	})
-	return r
+	return s.store.List(first, last, max, stateOf), nil
 }

@@ -41,9 +41,9 @@ func BenchmarkPersist(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				br := startBrick(b, ctx, dir, region, persist.PolicyVerify)
-				defer br.stop()
-				c, err := client.Dial(ctx, br.addr, client.Options{PersistFeatures: mode.features})
+				br := startBrick(b, dir, region, persist.PolicyVerify)
+				defer br.Stop()
+				c, err := client.Dial(ctx, br.Addr, client.Options{PersistFeatures: mode.features})
 				if err != nil {
 					b.Fatal(err)
 				}

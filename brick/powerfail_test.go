@@ -6,71 +6,34 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/brick-storage/brick/alloc2m"
 	"github.com/brick-storage/brick/brick"
 	"github.com/brick-storage/brick/client"
+	"github.com/brick-storage/brick/internal/bricktest"
 	"github.com/brick-storage/brick/persist"
 	"github.com/brick-storage/brick/pmem"
 	"github.com/brick-storage/brick/pmem/powerfail"
 	"github.com/brick-storage/brick/protocol"
-	"github.com/brick-storage/brick/verbs"
-	"github.com/brick-storage/brick/verbs/soft"
 )
 
-// pfBrick is an in-process brick served over the software RNIC with a
-// probed persistence posture, on a region a test can crash (the power-fail
-// simulator) and restart on.
-type pfBrick struct {
-	t      testing.TB
-	ctx    context.Context
-	region pmem.Region
-	store  *alloc2m.Store
-	srv    *brick.Server
-	l      verbs.Listener
-	served chan error
-	addr   string
-}
-
-// startBrick serves region (metadata in dir/meta) under DDIO policy pol.
-// The posture is probed as brickd would, with the simulator's DDIO setting
-// (if region is the simulator) as the software RNIC's hardware truth.
-func startBrick(t testing.TB, ctx context.Context, dir string, region pmem.Region, pol persist.Policy) *pfBrick {
+// startBrick serves region (metadata in dir/meta) under DDIO policy pol,
+// over the software RNIC, for a test that crashes the region (the
+// power-fail simulator) and restarts on it: Stop leaves the image. The
+// posture is probed as brickd would, with the simulator's DDIO setting (if
+// region is the simulator) as the software RNIC's hardware truth. The
+// brick lives up to ten minutes: benchmarks use it too.
+func startBrick(t testing.TB, dir string, region pmem.Region, pol persist.Policy) *bricktest.Brick {
 	t.Helper()
-	store, err := alloc2m.Open(filepath.Join(dir, "meta"), alloc2m.Options{UUID: region.UUID(), Frames: region.Frames()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	posture, err := persist.Probe(persist.Options{Policy: pol, Memory: region.Properties(), Software: true,
 		SoftwareDDIO: persist.ModelledDDIO(region.Properties()), NoDevices: true, SysRoot: t.TempDir(), ProcRoot: t.TempDir()})
 	if err != nil {
+		region.Close()
 		t.Fatal(err)
 	}
-	srv, err := brick.New(brick.Config{Region: region, Store: store, Persistence: posture})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := soft.New().Listen(ctx, "127.0.0.1:0", verbs.ListenConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &pfBrick{t: t, ctx: ctx, region: region, store: store, srv: srv, l: l, served: make(chan error, 1), addr: "tcp://" + l.Addr()}
-	go func() { b.served <- srv.Serve(ctx, l) }()
-	return b
-}
-
-// stop shuts the brick down (the region stays: it is what a crash left).
-func (b *pfBrick) stop() {
-	b.l.Close()
-	if err := <-b.served; err != nil {
-		b.t.Errorf("Serve: %v", err)
-	}
-	b.srv.Close()
-	b.store.Close()
-	b.region.Close()
+	return bricktest.Start(t, bricktest.Options{Region: region, Dir: dir, Lifetime: 10 * time.Minute,
+		Config: brick.Config{Persistence: posture}})
 }
 
 // pfModel is what the client was told: for each byte, whether a persist
@@ -185,8 +148,8 @@ func powerFailRound(t *testing.T, seed uint64, cfg powerfail.Config, pol persist
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := startBrick(t, ctx, dir, region, pol)
-	c, err := client.Dial(ctx, b.addr, client.Options{PersistFeatures: features})
+	b := startBrick(t, dir, region, pol)
+	c, err := client.Dial(ctx, b.Addr, client.Options{PersistFeatures: features})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +205,7 @@ func powerFailRound(t *testing.T, seed uint64, cfg powerfail.Config, pol persist
 	// Power fails. Frames are looked up before the brick goes away.
 	frames := make([]uint64, blocks)
 	for i := range frames {
-		bl, err := b.store.Lookup(uint64(i+1) * block)
+		bl, err := b.Store.Lookup(uint64(i+1) * block)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -250,7 +213,7 @@ func powerFailRound(t *testing.T, seed uint64, cfg powerfail.Config, pol persist
 	}
 	crashed := region.Crash()
 	c.Close()
-	b.stop()
+	b.Stop()
 
 	lost := 0
 	for i, m := range models {
@@ -270,9 +233,9 @@ func powerFailRound(t *testing.T, seed uint64, cfg powerfail.Config, pol persist
 	}
 
 	// The same check through a brick restarted on what the crash left.
-	b = startBrick(t, ctx, dir, crashed, pol)
-	defer b.stop()
-	c, err = client.Dial(ctx, b.addr, client.Options{})
+	b = startBrick(t, dir, crashed, pol)
+	defer b.Stop()
+	c, err = client.Dial(ctx, b.Addr, client.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,14 +274,14 @@ func TestPowerFailStatus(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b := startBrick(t, ctx, t.TempDir(), region, persist.PolicyVerify)
-		c, err := client.Dial(ctx, b.addr, client.Options{})
+		b := startBrick(t, t.TempDir(), region, persist.PolicyVerify)
+		c, err := client.Dial(ctx, b.Addr, client.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		st, err := c.Status(ctx)
 		c.Close()
-		b.stop()
+		b.Stop()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -345,8 +308,8 @@ func TestPowerFailZeroOnReuse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := startBrick(t, ctx, dir, region, persist.DefaultPolicy)
-	c, err := client.Dial(ctx, b.addr, client.Options{})
+	b := startBrick(t, dir, region, persist.DefaultPolicy)
+	c, err := client.Dial(ctx, b.Addr, client.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,13 +339,13 @@ func TestPowerFailZeroOnReuse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bl, err := b.store.Lookup(2 * block)
+	bl, err := b.Store.Lookup(2 * block)
 	if err != nil {
 		t.Fatal(err)
 	}
 	crashed := region.Crash()
 	c.Close()
-	b.stop()
+	b.Stop()
 	defer crashed.Close()
 	if got := crashed.Frame(bl.Frame); bytes.Contains(got, []byte("secret!!")) {
 		t.Fatal("after a crash, the new owner's frame holds the previous owner's bytes")

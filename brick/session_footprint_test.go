@@ -8,17 +8,13 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/brick-storage/brick/alloc2m"
 	"github.com/brick-storage/brick/brick"
 	"github.com/brick-storage/brick/client"
-	"github.com/brick-storage/brick/pmem"
-	"github.com/brick-storage/brick/verbs"
-	"github.com/brick-storage/brick/verbs/soft"
+	"github.com/brick-storage/brick/internal/bricktest"
 )
 
 // footprintSessions is how many idle sessions BenchmarkSessionFootprint
@@ -38,37 +34,15 @@ func BenchmarkSessionFootprint(b *testing.B) {
 	if raceDetector {
 		b.Skip("the race detector's own memory grows with the sessions")
 	}
-	dir := b.TempDir()
-	region, err := pmem.NewAnonymous(3 * pmem.FrameSize)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer region.Close()
-	store, err := alloc2m.Open(filepath.Join(dir, "meta"), alloc2m.Options{UUID: region.UUID(), Frames: region.Frames(), Logger: quiet})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer store.Close()
-	srv, err := brick.New(brick.Config{Region: region, Store: store, MaxSessions: footprintSessions, Logger: quiet})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	l, err := soft.New().Listen(ctx, "127.0.0.1:0", verbs.ListenConfig{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, l) }()
-	defer func() { l.Close(); <-served }()
+	br := bricktest.Start(b, bricktest.Options{Frames: 2, StoreLogger: quiet, Lifetime: time.Hour,
+		Config: brick.Config{MaxSessions: footprintSessions, Logger: quiet}})
+	srv, region := br.Server, br.Region
 
 	var per struct{ kib, goroutines, fds float64 }
 	for b.Loop() {
 		before := measure(b, region)
 		cmd := exec.Command(os.Args[0], "-test.run=^TestFootprintClients$", "-test.count=1")
-		cmd.Env = append(os.Environ(), "BRICK_FOOTPRINT_ADDR=tcp://"+l.Addr(), "BRICK_FOOTPRINT_N="+strconv.Itoa(footprintSessions))
+		cmd.Env = append(os.Environ(), "BRICK_FOOTPRINT_ADDR="+br.Addr, "BRICK_FOOTPRINT_N="+strconv.Itoa(footprintSessions))
 		stdin, err := cmd.StdinPipe()
 		if err != nil {
 			b.Fatal(err)

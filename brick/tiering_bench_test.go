@@ -4,17 +4,16 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/brick-storage/brick/alloc2m"
 	"github.com/brick-storage/brick/brick"
 	"github.com/brick-storage/brick/client"
+	"github.com/brick-storage/brick/internal/bricktest"
 	"github.com/brick-storage/brick/pmem"
 	"github.com/brick-storage/brick/protocol"
 	"github.com/brick-storage/brick/tier"
-	"github.com/brick-storage/brick/verbs"
-	"github.com/brick-storage/brick/verbs/soft"
 )
 
 // tierBench is a file-backed brick with a tier in b.TempDir(), and a
@@ -30,46 +29,10 @@ type tierBench struct {
 
 func newTierBench(b *testing.B, frames, slots uint64) *tierBench {
 	b.Helper()
-	dir := b.TempDir()
-	region, err := pmem.OpenFile(filepath.Join(dir, "pmem.img"), pmem.FileOptions{Size: int64(frames+1) * pmem.FrameSize})
-	if err != nil {
-		b.Fatal(err)
-	}
-	tr, err := tier.Open(filepath.Join(dir, "tier", "tier.img"), tier.Options{Size: int64(slots) * tier.SlotSize, UUID: region.UUID()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	store, err := alloc2m.Open(filepath.Join(dir, "meta"), alloc2m.Options{UUID: region.UUID(), Frames: frames, Slots: slots, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
 	// Watermarks at zero free frames: no background demotion.
-	srv, err := brick.New(brick.Config{Region: region, Store: store, Tier: tr, TierLowWater: 0, TierHighWater: 0})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	l, err := soft.New().Listen(ctx, "127.0.0.1:0", verbs.ListenConfig{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, l) }()
-	c, err := client.Dial(ctx, "tcp://"+l.Addr(), client.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		c.Close()
-		l.Close()
-		<-served
-		srv.Close()
-		cancel()
-		store.Close()
-		tr.Close()
-		region.Close()
-	})
-	return &tierBench{srv: srv, store: store, region: region, tier: tr, c: c, ctx: ctx}
+	br := bricktest.Start(b, bricktest.Options{Frames: frames, File: true, TierSlots: slots, Lifetime: time.Hour,
+		StoreLogger: slog.New(slog.DiscardHandler), Config: brick.Config{TierLowWater: 0, TierHighWater: 0}})
+	return &tierBench{srv: br.Server, store: br.Store, region: br.Region, tier: br.Tier, c: br.Dial(client.Options{}), ctx: br.Ctx}
 }
 
 // written allocates block id and fills it (so moves copy real bytes).

@@ -60,11 +60,7 @@ func (c *Client) List(ctx context.Context, first, last uint64) ([]protocol.Exten
 		r := m.(*protocol.ListReply)
 		// A run split across two pages continues where the last one ended.
 		for _, e := range r.Extents {
-			if n := len(out); n > 0 && out[n-1].State == e.State && out[n-1].First+out[n-1].Blocks*BlockSize == e.First {
-				out[n-1].Blocks += e.Blocks
-				continue
-			}
-			out = append(out, e)
+			out, _ = protocol.Coalesce(out, e, 0)
 		}
 		if !r.More {
 			return out, nil

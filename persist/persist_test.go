@@ -2,7 +2,6 @@ package persist
 
 import (
 	"errors"
-	"flag"
 	"os"
 	"strings"
 	"testing"
@@ -14,14 +13,7 @@ import (
 	"github.com/brick-storage/brick/verbs"
 )
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if f := flag.Lookup("test.fuzz"); f != nil && f.Value.String() != "" {
-		// The fuzzing engine keeps a signal goroutine of its own.
-		os.Exit(m.Run())
-	}
-	os.Exit(leaktest.Main(m))
-}
+func TestMain(m *testing.M) { os.Exit(leaktest.Main(m)) }
 
 const allFeatures = protocol.FeatureGPSPM | protocol.FeatureAPM | protocol.FeatureFlush
 

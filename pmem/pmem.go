@@ -68,8 +68,9 @@
 //	CPUFlush(b), Fence(), CPUFlushInstruction()
 //	FormatImage, DataPathModel              for regions kept in memory (pmem/powerfail)
 //
-// The superblock (frame 0, offset 0, little-endian; offsets are the sbOff*
-// and bindOff* constants in superblock.go):
+// The superblock (frame 0, offset 0, little-endian): the image header of
+// internal/imghdr, which the tier file shares, then the binding slots
+// (the bindOff* constants in superblock.go):
 //
 //	offset  size  field
 //	     0     8  magic "BRICKPM\x00"

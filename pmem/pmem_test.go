@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/brick-storage/brick/internal/imghdr"
 )
 
 const testSize = 8 * FrameSize // superblock + 7 data frames
@@ -109,7 +110,7 @@ func TestFileOpenErrors(t *testing.T) {
 		return p
 	}
 	reseal := func(b []byte) {
-		binary.LittleEndian.PutUint32(b[sbOffChecksum:], crc32.Checksum(b[:sbOffChecksum], castagnoli))
+		imghdr.Seal(b)
 	}
 
 	tests := []struct {
@@ -119,17 +120,17 @@ func TestFileOpenErrors(t *testing.T) {
 		want error
 	}{
 		{"magic", corrupt("magic.img", func(b []byte) { b[0] = 'X' }), FileOptions{}, ErrBadMagic},
-		{"checksum", corrupt("sum.img", func(b []byte) { b[sbOffUUID] ^= 1 }), FileOptions{}, ErrBadChecksum},
+		{"checksum", corrupt("sum.img", func(b []byte) { b[imghdr.OffUUID] ^= 1 }), FileOptions{}, ErrBadChecksum},
 		{"version", corrupt("ver.img", func(b []byte) {
-			binary.LittleEndian.PutUint32(b[sbOffVersion:], 9)
+			binary.LittleEndian.PutUint32(b[imghdr.OffVersion:], 9)
 			reseal(b)
 		}), FileOptions{}, ErrVersion},
 		{"frame count", corrupt("count.img", func(b []byte) {
-			binary.LittleEndian.PutUint64(b[sbOffFrames:], 99)
+			binary.LittleEndian.PutUint64(b[imghdr.OffCount:], 99)
 			reseal(b)
 		}), FileOptions{}, ErrGeometry},
 		{"frame size", corrupt("fsize.img", func(b []byte) {
-			binary.LittleEndian.PutUint32(b[sbOffFrameSize:], 4096)
+			binary.LittleEndian.PutUint32(b[imghdr.OffUnit:], 4096)
 			reseal(b)
 		}), FileOptions{}, ErrGeometry},
 		{"truncated image", corrupt("short.img", func(b []byte) {}), FileOptions{Size: 4 * FrameSize}, ErrGeometry},

@@ -1,23 +1,19 @@
 package pmem
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+
+	"github.com/brick-storage/brick/internal/imghdr"
 )
 
-// Superblock field offsets; the layout is drawn in the package doc. The rest
-// of frame 0 is reserved and zero.
+// The superblock is the image header of package imghdr (unit: the frame
+// size; count: the data frames), followed by the binding slots; the layout
+// is drawn in the package doc. The rest of frame 0 is reserved and zero.
 const (
-	sbOffMagic     = 0
-	sbOffVersion   = 8
-	sbOffFrameSize = 12
-	sbOffFrames    = 16
-	sbOffUUID      = 24
-	sbOffChecksum  = 40
-	superblockSize = 44
+	superblockSize = imghdr.Size
 
 	// Version 2 adds two binding slots, each in a cache line of its own,
 	// after the header. Bind overwrites only the older slot, so a write
@@ -37,7 +33,11 @@ const (
 	superblockV1      = 1
 )
 
-var superblockMagic = [8]byte{'B', 'R', 'I', 'C', 'K', 'P', 'M', 0}
+var superblockKind = imghdr.Kind{
+	Magic:       [8]byte{'B', 'R', 'I', 'C', 'K', 'P', 'M', 0},
+	ErrMagic:    ErrBadMagic,
+	ErrChecksum: ErrBadChecksum,
+}
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -79,13 +79,7 @@ func newUUID() ([16]byte, error) {
 // encode writes sb's header into b, which must hold at least
 // superblockSize bytes. Binding slots are written by encodeSlot.
 func (sb *superblock) encode(b []byte) {
-	_ = b[superblockSize-1]
-	copy(b[sbOffMagic:], superblockMagic[:])
-	binary.LittleEndian.PutUint32(b[sbOffVersion:], sb.version)
-	binary.LittleEndian.PutUint32(b[sbOffFrameSize:], sb.frameSize)
-	binary.LittleEndian.PutUint64(b[sbOffFrames:], sb.frames)
-	copy(b[sbOffUUID:], sb.uuid[:])
-	binary.LittleEndian.PutUint32(b[sbOffChecksum:], crc32.Checksum(b[:sbOffChecksum], castagnoli))
+	superblockKind.Encode(b, imghdr.Header{Version: sb.version, Unit: sb.frameSize, Count: sb.frames, UUID: sb.uuid})
 }
 
 // encodeSlot writes binding bd into the slot s (bindSize bytes).
@@ -150,7 +144,7 @@ func allZero(b []byte) bool {
 }
 
 // isZeroHeader reports whether the superblock area is unformatted.
-func isZeroHeader(b []byte) bool { return allZero(b[:superblockSize]) }
+func isZeroHeader(b []byte) bool { return imghdr.IsZero(b) }
 
 // decodeSuperblock validates the header in b against an image of size bytes.
 func decodeSuperblock(b []byte, size int64) (superblock, error) {
@@ -158,17 +152,11 @@ func decodeSuperblock(b []byte, size int64) (superblock, error) {
 	if len(b) < sbAreaSize {
 		return sb, fmt.Errorf("image shorter than a superblock: %w", ErrGeometry)
 	}
-	if !bytes.Equal(b[sbOffMagic:sbOffMagic+8], superblockMagic[:]) {
-		return sb, ErrBadMagic
+	h, err := superblockKind.Decode(b)
+	if err != nil {
+		return sb, err
 	}
-	want := binary.LittleEndian.Uint32(b[sbOffChecksum:])
-	if got := crc32.Checksum(b[:sbOffChecksum], castagnoli); got != want {
-		return sb, fmt.Errorf("stored %#08x, computed %#08x: %w", want, got, ErrBadChecksum)
-	}
-	sb.version = binary.LittleEndian.Uint32(b[sbOffVersion:])
-	sb.frameSize = binary.LittleEndian.Uint32(b[sbOffFrameSize:])
-	sb.frames = binary.LittleEndian.Uint64(b[sbOffFrames:])
-	copy(sb.uuid[:], b[sbOffUUID:sbOffUUID+16])
+	sb.version, sb.frameSize, sb.frames, sb.uuid = h.Version, h.Unit, h.Count, h.UUID
 	switch sb.version {
 	case superblockVersion:
 		bd, slot, err := decodeBinding(b)

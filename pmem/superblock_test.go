@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/brick-storage/brick/internal/imghdr"
 )
 
 // readHeader returns the first sbAreaSize bytes of the image at path.
@@ -112,7 +114,7 @@ func TestSuperblockVersion1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	binary.LittleEndian.PutUint32(img[sbOffVersion:], superblockV1)
+	binary.LittleEndian.PutUint32(img[imghdr.OffVersion:], superblockV1)
 	(&superblock{version: superblockV1, frameSize: FrameSize, frames: 7, uuid: uuid}).encode(img)
 	if err := os.WriteFile(path, img, 0o600); err != nil {
 		t.Fatal(err)
@@ -125,7 +127,7 @@ func TestSuperblockVersion1(t *testing.T) {
 	if b, ok := r.Binding(); ok || b.Bound() {
 		t.Fatalf("version-1 image: binding %+v recorded %v; want none, not recorded", b, ok)
 	}
-	if binary.LittleEndian.Uint32(readHeader(t, path)[sbOffVersion:]) != superblockV1 {
+	if binary.LittleEndian.Uint32(readHeader(t, path)[imghdr.OffVersion:]) != superblockV1 {
 		t.Fatal("opening rewrote the version-1 superblock")
 	}
 	want := Binding{Store: [16]byte{7}, Generation: 1}
@@ -133,7 +135,7 @@ func TestSuperblockVersion1(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Close()
-	if v := binary.LittleEndian.Uint32(readHeader(t, path)[sbOffVersion:]); v != superblockVersion {
+	if v := binary.LittleEndian.Uint32(readHeader(t, path)[imghdr.OffVersion:]); v != superblockVersion {
 		t.Fatalf("after Bind the superblock is version %d", v)
 	}
 	r, err = reopen(t, path)

@@ -1,41 +1,27 @@
 package tier
 
 import (
-	"bytes"
-	"encoding/binary"
 	"fmt"
-	"hash/crc32"
+
+	"github.com/brick-storage/brick/internal/imghdr"
 )
 
-// The header is the first HeaderSize bytes of the file, little-endian like
-// the pmem superblock:
-//
-//	offset  size  field
-//	     0     8  magic "BRICKTR\x00"
-//	     8     4  version (1)
-//	    12     4  slot size in bytes (SlotSize)
-//	    16     8  number of slots
-//	    24    16  UUID of the brick (its pmem region's UUID)
-//	    40     4  CRC-32C (Castagnoli) of bytes [0, 40)
-//
-// The rest of the header is zero. An all-zero header is unformatted (a
-// crash between sizing the file and writing the header leaves one) and is
-// formatted on open.
+// The header is the first HeaderSize bytes of the file: the image header
+// of package imghdr (unit: SlotSize; count: the number of slots; UUID: the
+// brick's, its pmem region's), magic "BRICKTR\x00", version 1. The rest of
+// the header is zero. An all-zero header is unformatted (a crash between
+// sizing the file and writing the header leaves one) and is formatted on
+// open.
 const (
-	hdrOffMagic   = 0
-	hdrOffVersion = 8
-	hdrOffSlot    = 12
-	hdrOffSlots   = 16
-	hdrOffUUID    = 24
-	hdrOffCRC     = 40
-	hdrLen        = 44
-
+	hdrLen        = imghdr.Size
 	headerVersion = 1
 )
 
-var magic = [8]byte{'B', 'R', 'I', 'C', 'K', 'T', 'R', 0}
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+var headerKind = imghdr.Kind{
+	Magic:       [8]byte{'B', 'R', 'I', 'C', 'K', 'T', 'R', 0},
+	ErrMagic:    ErrBadMagic,
+	ErrChecksum: ErrBadChecksum,
+}
 
 type header struct {
 	slots uint64
@@ -44,40 +30,28 @@ type header struct {
 
 func (h header) marshal() []byte {
 	b := make([]byte, HeaderSize)
-	copy(b[hdrOffMagic:], magic[:])
-	binary.LittleEndian.PutUint32(b[hdrOffVersion:], headerVersion)
-	binary.LittleEndian.PutUint32(b[hdrOffSlot:], SlotSize)
-	binary.LittleEndian.PutUint64(b[hdrOffSlots:], h.slots)
-	copy(b[hdrOffUUID:], h.uuid[:])
-	binary.LittleEndian.PutUint32(b[hdrOffCRC:], crc32.Checksum(b[:hdrOffCRC], castagnoli))
+	headerKind.Encode(b, imghdr.Header{Version: headerVersion, Unit: SlotSize, Count: h.slots, UUID: h.uuid})
 	return b
 }
 
 // unmarshalHeader decodes b (at least hdrLen bytes). zero reports an
 // unformatted (all-zero) header.
 func unmarshalHeader(b []byte) (h header, zero bool, err error) {
-	if len(b) < hdrLen {
-		return header{}, false, fmt.Errorf("header of %d bytes, want %d: %w", len(b), hdrLen, ErrBadMagic)
-	}
-	if bytes.Count(b[:hdrLen], []byte{0}) == hdrLen {
+	if len(b) >= hdrLen && imghdr.IsZero(b) {
 		return header{}, true, nil
 	}
-	if !bytes.Equal(b[hdrOffMagic:hdrOffMagic+8], magic[:]) {
-		return header{}, false, ErrBadMagic
+	d, err := headerKind.Decode(b)
+	if err != nil {
+		return header{}, false, err
 	}
-	if got, want := binary.LittleEndian.Uint32(b[hdrOffCRC:]), crc32.Checksum(b[:hdrOffCRC], castagnoli); got != want {
-		return header{}, false, fmt.Errorf("checksum %#x, computed %#x: %w", got, want, ErrBadChecksum)
+	if d.Version != headerVersion {
+		return header{}, false, fmt.Errorf("version %d, this brick reads %d: %w", d.Version, headerVersion, ErrVersion)
 	}
-	if v := binary.LittleEndian.Uint32(b[hdrOffVersion:]); v != headerVersion {
-		return header{}, false, fmt.Errorf("version %d, this brick reads %d: %w", v, headerVersion, ErrVersion)
+	if d.Unit != SlotSize {
+		return header{}, false, fmt.Errorf("slot size %d, want %d: %w", d.Unit, SlotSize, ErrGeometry)
 	}
-	if sz := binary.LittleEndian.Uint32(b[hdrOffSlot:]); sz != SlotSize {
-		return header{}, false, fmt.Errorf("slot size %d, want %d: %w", sz, SlotSize, ErrGeometry)
+	if d.Count == 0 || d.Count > maxSlots {
+		return header{}, false, fmt.Errorf("%d slots: %w", d.Count, ErrGeometry)
 	}
-	h.slots = binary.LittleEndian.Uint64(b[hdrOffSlots:])
-	if h.slots == 0 || h.slots > maxSlots {
-		return header{}, false, fmt.Errorf("%d slots: %w", h.slots, ErrGeometry)
-	}
-	copy(h.uuid[:], b[hdrOffUUID:])
-	return h, false, nil
+	return header{slots: d.Count, uuid: d.UUID}, false, nil
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/brick-storage/brick/alloc2m"
-	"github.com/brick-storage/brick/brick"
 	"github.com/brick-storage/brick/client"
 	"github.com/brick-storage/brick/protocol"
 )
@@ -75,15 +74,7 @@ func listOffline(dir string, first, last uint64) ([]protocol.Extent, error) {
 		return nil, err
 	}
 	defer st.Close()
-	var out []protocol.Extent
-	for {
-		r := brick.ListStore(st, first, last, protocol.MaxExtentsPerList, brick.BlockState)
-		out = append(out, r.Extents...)
-		if !r.More {
-			return out, nil
-		}
-		first = r.Next
-	}
+	return st.List(first, last, 0, nil).Extents, nil
 }
 
 // printExtents prints the extents as a table (or, with --json, an array

@@ -52,9 +52,8 @@ var rules = []rule{
 	{"C", onlyImportedBy, []string{"pmem/...", "persist/...", "verbs/..."}, nil, "cgo only where hardware needs it"},
 
 	// cmd → brick → …: the server is built on, never building on a command.
-	{"brick", onlyImportedBy, []string{"cmd/brickd"},
-		[]string{"cmd/brickctl"}, // TODO(issue 14): list --meta coalesces with brick.ListStore until the one extent coalescer is a package of its own
-		"only brickd runs the server; brickctl talks to it through client"},
+	{"brick", onlyImportedBy, []string{"cmd/brickd", "internal/bricktest"}, nil,
+		"only brickd runs the server (and internal/bricktest, for tests); brickctl talks to it through client"},
 	{"brick", neverReaches, []string{"tier", "client", "cmd/..."}, nil,
 		"brick declares its own Tier interface, which brickd fills with package tier"},
 
@@ -68,16 +67,17 @@ var rules = []rule{
 	{"persist", neverNames, []string{"PowerFail", "soft.QP"}, nil,
 		"the power-fail simulator is test machinery: persist reads pmem.Properties.DDIO instead"},
 
+	// Test machinery: production code never names it.
+	{"internal/bricktest", onlyImportedBy, nil, nil, "an in-process brick is for tests only"},
+	{"internal/leaktest", onlyImportedBy, nil, nil, "the leak check is for tests only"},
+
 	// Providers are chosen by scheme through the registry.
 	{"verbs/soft", onlyImportedBy, []string{"verbs/providers", "cmd/..."}, nil, "code names the verbs interface; the registry picks the provider"},
 	{"verbs/ibverbs", onlyImportedBy, []string{"verbs/providers", "cmd/..."}, nil, "code names the verbs interface; the registry picks the provider"},
 	{"verbs", mayImportOnly, nil, nil, "the verbs interface depends on nothing of brick"},
 
 	// brickctl: client for the wire, one read-only store API offline.
-	{"cmd/brickctl", mayImportOnly, []string{"client", "protocol", "internal/...", "alloc2m"},
-		[]string{
-			"brick", // TODO(issue 14): list --meta, see the brick row
-		},
+	{"cmd/brickctl", mayImportOnly, []string{"client", "protocol", "internal/...", "alloc2m"}, nil,
 		"brickctl talks to a brick through client; alloc2m only for the offline list --meta"},
 
 	// Foundations.

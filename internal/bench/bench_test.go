@@ -14,13 +14,7 @@ import (
 	"github.com/brick-storage/brick/internal/leaktest"
 )
 
-func TestMain(m *testing.M) {
-	// The runtime opens its netpoller (an epoll fd and an eventfd) on first
-	// use of a timer; do that before leaktest takes its baseline, or it
-	// counts those two as leaked.
-	<-time.After(time.Millisecond)
-	os.Exit(leaktest.Main(m))
-}
+func TestMain(m *testing.M) { os.Exit(leaktest.Main(m)) }
 
 // TestBuckets: chart buckets are ordered, disjoint, at most 12.5% wide,
 // and hold every observation.

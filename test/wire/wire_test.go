@@ -20,14 +20,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/brick-storage/brick/alloc2m"
 	"github.com/brick-storage/brick/brick"
 	"github.com/brick-storage/brick/client"
+	"github.com/brick-storage/brick/internal/bricktest"
 	"github.com/brick-storage/brick/internal/leaktest"
-	"github.com/brick-storage/brick/pmem"
 	"github.com/brick-storage/brick/protocol"
 	"github.com/brick-storage/brick/verbs"
-	"github.com/brick-storage/brick/verbs/soft"
 )
 
 func TestMain(m *testing.M) { os.Exit(leaktest.Main(m)) }
@@ -83,34 +81,9 @@ func TestBrickSessionDecodes(t *testing.T) {
 func runSession(t *testing.T, dir string, pw *pcapWriter) protocol.PersistMethod {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	region, err := pmem.OpenFile(filepath.Join(dir, "pmem.img"), pmem.FileOptions{Size: 5 * pmem.FrameSize})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer region.Close()
-	store, err := alloc2m.Open(filepath.Join(dir, "meta"), alloc2m.Options{UUID: region.UUID(), Frames: region.Frames()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	srv, err := brick.New(brick.Config{Region: region, Store: store, MaxSessions: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	l, err := soft.New().Listen(ctx, "127.0.0.1:0", verbs.ListenConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, l) }()
-	defer func() {
-		l.Close()
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
-	px := startProxy(t, l.Addr(), pw)
+	b := bricktest.Start(t, bricktest.Options{Frames: 4, File: true, Dir: dir, Config: brick.Config{MaxSessions: 1}})
+	defer b.Stop()
+	px := startProxy(t, strings.TrimPrefix(b.Addr, "tcp://"), pw)
 	defer px.close()
 	addr := "tcp://" + px.addr()
 
