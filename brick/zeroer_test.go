@@ -33,8 +33,8 @@ func TestPowerFailCleanFrames(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b := startBrick(t, ctx, dir, region, persist.DefaultPolicy)
-			c, err := client.Dial(ctx, b.addr, client.Options{})
+			b := startBrick(t, dir, region, persist.DefaultPolicy)
+			c, err := client.Dial(ctx, b.Addr, client.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -73,16 +73,16 @@ func TestPowerFailCleanFrames(t *testing.T) {
 			}
 			crashed := region.Crash()
 			c.Close()
-			b.stop()
+			b.Stop()
 
 			// Restart on what the crash left and give every frame an owner.
-			b = startBrick(t, ctx, dir, crashed, persist.DefaultPolicy)
-			c, err = client.Dial(ctx, b.addr, client.Options{})
+			b = startBrick(t, dir, crashed, persist.DefaultPolicy)
+			c, err = client.Dial(ctx, b.Addr, client.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			for n := uint64(2); b.store.Stats().FreeFrames > 0; n++ {
-				if _, err := b.store.Lookup(n * block); err != nil {
+			for n := uint64(2); b.Store.Stats().FreeFrames > 0; n++ {
+				if _, err := b.Store.Lookup(n * block); err != nil {
 					if err := c.Alloc(ctx, n*block); err != nil {
 						t.Fatal(err)
 					}
@@ -98,7 +98,7 @@ func TestPowerFailCleanFrames(t *testing.T) {
 			}
 			again := crashed.Crash()
 			c.Close()
-			b.stop()
+			b.Stop()
 			defer again.Close()
 			for i := range uint64(frames) {
 				if bytes.Contains(again.Frame(i), []byte("secret!!")) {

@@ -12,14 +12,14 @@ import (
 // loop.
 
 // errFraming marks malformed FPDUs (bad lengths, versions, opcodes, CRC).
-var errFraming = fmt.Errorf("soft: malformed FPDU: %w", verbs.ErrProtocol)
+var errFraming = fmt.Errorf("brick: soft: malformed FPDU: %w", verbs.ErrProtocol)
 
 // errMPA marks a malformed or unacceptable MPA Request/Reply.
-var errMPA = errors.New("soft: bad MPA frame")
+var errMPA = errors.New("brick: soft: bad MPA frame")
 
 // errLocalRevoked: a local region was deregistered under a posted request.
-var errLocalRevoked = errors.New("soft: local memory region deregistered under a posted request")
+var errLocalRevoked = errors.New("brick: soft: local memory region deregistered under a posted request")
 
 // errStop tells the receive loop that a Terminate is on its way and the
 // rest of the input is to be discarded.
-var errStop = errors.New("soft: stream terminated")
+var errStop = errors.New("brick: soft: stream terminated")

@@ -5,46 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/brick-storage/brick/internal/leaktest"
 	"github.com/brick-storage/brick/verbs"
 )
 
-// TestMain fails the run if goroutines of this package outlive the tests
-// (bounded wait). Goroutines are recognised by their stacks, so that
-// runtime helpers (signal handling under -fuzz) do not count.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		var leaked []string
-		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-			leaked = ourGoroutines()
-			if len(leaked) == 0 || time.Now().After(deadline) {
-				break
-			}
-		}
-		if len(leaked) > 0 {
-			fmt.Fprintf(os.Stderr, "goroutine leak: %d left\n\n%s\n", len(leaked), strings.Join(leaked, "\n\n"))
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-func ourGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "brick/verbs/soft.") && !strings.Contains(g, "soft.TestMain(") {
-			out = append(out, g)
-		}
-	}
-	return out
-}
+// TestMain fails the run if goroutines outlive the tests, or fds leak
+// (internal/leaktest: the one leak check of the module).
+func TestMain(m *testing.M) { os.Exit(leaktest.Main(m)) }
 
 func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
