@@ -174,3 +174,13 @@ func (x *index) ascend(first, last uint64, fn func(id uint64, r *record) bool) {
 		emit(last, true)
 	}
 }
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
