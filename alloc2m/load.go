@@ -16,108 +16,143 @@ func (s *Store) load(opts Options) error {
 			return err
 		}
 	}
-	schema, haveSchema, err := s.getMeta(keyMetaSchema, 4)
+	m, err := s.readMeta()
 	if err != nil {
 		return err
 	}
-	uuid, haveUUID, err := s.getMeta(keyMetaUUID, 16)
+	if m.schema == nil && m.uuid == nil && m.frames == nil {
+		return s.initialise(opts)
+	}
+	rec, err := s.adopt(m)
 	if err != nil {
 		return err
 	}
-	framesVal, haveFrames, err := s.getMeta(keyMetaFrames, 8)
-	if err != nil {
-		return err
-	}
-	slotsVal, haveSlots, err := s.getMeta(keyMetaSlots, 8)
-	if err != nil {
-		return err
-	}
-	ident, haveIdent, err := s.readIdentity()
-	if err != nil {
-		return err
-	}
-	fresh := !haveSchema && !haveUUID && !haveFrames
-	if fresh {
-		if s.readOnly {
-			return fmt.Errorf("not initialised (no brick metadata): %w", ErrCorrupt)
-		}
-		if err := s.hasBlocks(); err != nil {
-			return err
-		}
-		id, err := newStoreID()
-		if err != nil {
-			return err
-		}
-		s.ident = Identity{ID: id, Generation: 1}
-		b := s.db.NewBatch()
-		defer b.Close()
-		_ = b.Set([]byte(keyMetaSchema), encodeU32(schemaVersion), nil)
-		_ = b.Set([]byte(keyMetaUUID), opts.UUID[:], nil)
-		_ = b.Set([]byte(keyMetaFrames), encodeU64(opts.Frames), nil)
-		_ = b.Set([]byte(keyMetaSlots), encodeU64(opts.Slots), nil)
-		_ = b.Set([]byte(keyMetaStore), s.ident.ID[:], nil)
-		_ = b.Set([]byte(keyMetaGen), encodeU64(s.ident.Generation), nil)
-		if err := b.Commit(pebble.Sync); err != nil {
-			return fmt.Errorf("initialising: %w", err)
-		}
-		// A new store's first log was created before Pebble raised its
-		// format, so it lacks the WAL sync chunks checkWALs needs to tell
-		// damage from a torn tail. A flush starts the next one.
-		if err := s.db.Flush(); err != nil {
-			return fmt.Errorf("initialising: %w", err)
-		}
-		// And the generation moves on in that new log, as at every open:
-		// losing the log then shows as a store that went back (Identity).
-		s.ident.Generation++
-		if err := s.db.Set([]byte(keyMetaGen), encodeU64(s.ident.Generation), pebble.Sync); err != nil {
-			return fmt.Errorf("initialising: %w", err)
-		}
-		s.log.Info("alloc2m: new metadata store", "dir", s.dir, "uuid", fmtUUID(opts.UUID), "store", fmtUUID(s.ident.ID), "frames", opts.Frames, "slots", opts.Slots)
-		s.uuid, s.frames, s.slots = opts.UUID, opts.Frames, opts.Slots
-		s.mu.blocks = newIndex()
-		s.mu.used = newFrameBitmap(opts.Frames)
-		s.mu.slotsUsed = newFrameBitmap(opts.Slots)
-		return nil
-	}
-	if !haveSchema || !haveUUID || !haveFrames {
-		return fmt.Errorf("incomplete meta keys (schema %v, uuid %v, frames %v): %w", haveSchema, haveUUID, haveFrames, ErrCorrupt)
-	}
-	schemaV := binary.BigEndian.Uint32(schema)
-	if schemaV != schemaVersion && schemaV != schemaV2 && schemaV != schemaV1 {
-		return fmt.Errorf("schema version %d, this brick reads %d to %d: %w", schemaV, schemaV1, schemaVersion, ErrCorrupt)
-	}
-	if schemaV == schemaVersion && !haveIdent {
-		return fmt.Errorf("schema %d store without identity keys: %w", schemaV, ErrCorrupt)
-	}
-	s.ident = ident
-	copy(s.uuid[:], uuid)
-	stored := binary.BigEndian.Uint64(framesVal)
-	var storedSlots uint64 // a schema-1 store has no tier
-	if haveSlots {
-		storedSlots = binary.BigEndian.Uint64(slotsVal)
-	}
-	switch {
-	case stored == 0:
-		return fmt.Errorf("recorded frame count is zero: %w", ErrCorrupt)
-	case s.readOnly && (stored > maxCount || storedSlots > maxCount):
-		// Only a read-only open sizes its bitmaps from these.
-		return fmt.Errorf("recorded geometry of %d frames and %d slots is past the limit of %d: %w", stored, storedSlots, uint64(maxCount), ErrCorrupt)
-	}
-	s.frames = stored
-	s.slots = storedSlots
+	s.frames = rec.frames
+	s.slots = rec.slots
 	if !s.readOnly {
 		s.frames, s.slots = opts.Frames, opts.Slots
 	}
-	if err := s.rebuild(stored, storedSlots); err != nil {
+	if err := s.rebuild(rec.frames, rec.slots); err != nil {
 		return err
 	}
 	if s.readOnly {
 		return nil
 	}
-	// Upgrade the schema (before any version-2 record is written), give
-	// an older store its identity, move the generation on and record the
-	// geometry, in one synced batch.
+	return s.moveOn(opts, rec, m.haveIdent)
+}
+
+// storedMeta is the meta keys as Open finds them; a value is nil when its
+// key is absent.
+type storedMeta struct {
+	schema, uuid, frames, slots []byte
+	ident                       Identity
+	haveIdent                   bool
+}
+
+// recorded is what an existing store's meta keys say.
+type recorded struct {
+	schema        uint32
+	frames, slots uint64
+}
+
+// readMeta reads the meta keys, each checked for its size.
+func (s *Store) readMeta() (m storedMeta, err error) {
+	if m.schema, _, err = s.getMeta(keyMetaSchema, 4); err != nil {
+		return m, err
+	}
+	if m.uuid, _, err = s.getMeta(keyMetaUUID, 16); err != nil {
+		return m, err
+	}
+	if m.frames, _, err = s.getMeta(keyMetaFrames, 8); err != nil {
+		return m, err
+	}
+	if m.slots, _, err = s.getMeta(keyMetaSlots, 8); err != nil {
+		return m, err
+	}
+	m.ident, m.haveIdent, err = s.readIdentity()
+	return m, err
+}
+
+// initialise writes the meta keys of a new store.
+func (s *Store) initialise(opts Options) error {
+	if s.readOnly {
+		return fmt.Errorf("not initialised (no brick metadata): %w", ErrCorrupt)
+	}
+	if err := s.hasBlocks(); err != nil {
+		return err
+	}
+	id, err := newStoreID()
+	if err != nil {
+		return err
+	}
+	s.ident = Identity{ID: id, Generation: 1}
+	b := s.db.NewBatch()
+	defer b.Close()
+	_ = b.Set([]byte(keyMetaSchema), encodeU32(schemaVersion), nil)
+	_ = b.Set([]byte(keyMetaUUID), opts.UUID[:], nil)
+	_ = b.Set([]byte(keyMetaFrames), encodeU64(opts.Frames), nil)
+	_ = b.Set([]byte(keyMetaSlots), encodeU64(opts.Slots), nil)
+	_ = b.Set([]byte(keyMetaStore), s.ident.ID[:], nil)
+	_ = b.Set([]byte(keyMetaGen), encodeU64(s.ident.Generation), nil)
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("initialising: %w", err)
+	}
+	// A new store's first log was created before Pebble raised its
+	// format, so it lacks the WAL sync chunks checkWALs needs to tell
+	// damage from a torn tail. A flush starts the next one.
+	if err := s.db.Flush(); err != nil {
+		return fmt.Errorf("initialising: %w", err)
+	}
+	// And the generation moves on in that new log, as at every open:
+	// losing the log then shows as a store that went back (Identity).
+	s.ident.Generation++
+	if err := s.db.Set([]byte(keyMetaGen), encodeU64(s.ident.Generation), pebble.Sync); err != nil {
+		return fmt.Errorf("initialising: %w", err)
+	}
+	s.log.Info("alloc2m: new metadata store", "dir", s.dir, "uuid", fmtUUID(opts.UUID), "store", fmtUUID(s.ident.ID), "frames", opts.Frames, "slots", opts.Slots)
+	s.uuid, s.frames, s.slots = opts.UUID, opts.Frames, opts.Slots
+	s.mu.blocks = newIndex()
+	s.mu.used = newFrameBitmap(opts.Frames)
+	s.mu.slotsUsed = newFrameBitmap(opts.Slots)
+	return nil
+}
+
+// adopt checks the meta keys of an existing store and takes its identity
+// and region UUID from them.
+func (s *Store) adopt(m storedMeta) (recorded, error) {
+	var rec recorded
+	if m.schema == nil || m.uuid == nil || m.frames == nil {
+		return rec, fmt.Errorf("incomplete meta keys (schema %v, uuid %v, frames %v): %w", m.schema != nil, m.uuid != nil, m.frames != nil, ErrCorrupt)
+	}
+	rec.schema = binary.BigEndian.Uint32(m.schema)
+	if rec.schema != schemaVersion && rec.schema != schemaV2 && rec.schema != schemaV1 {
+		return rec, fmt.Errorf("schema version %d, this brick reads %d to %d: %w", rec.schema, schemaV1, schemaVersion, ErrCorrupt)
+	}
+	if rec.schema == schemaVersion && !m.haveIdent {
+		return rec, fmt.Errorf("schema %d store without identity keys: %w", rec.schema, ErrCorrupt)
+	}
+	s.ident = m.ident
+	copy(s.uuid[:], m.uuid)
+	rec.frames = binary.BigEndian.Uint64(m.frames)
+	if m.slots != nil { // a schema-1 store has no tier
+		rec.slots = binary.BigEndian.Uint64(m.slots)
+	}
+	switch {
+	case rec.frames == 0:
+		return rec, fmt.Errorf("recorded frame count is zero: %w", ErrCorrupt)
+	case s.readOnly && (rec.frames > maxCount || rec.slots > maxCount):
+		// Only a read-only open sizes its bitmaps from these.
+		return rec, fmt.Errorf("recorded geometry of %d frames and %d slots is past the limit of %d: %w", rec.frames, rec.slots, uint64(maxCount), ErrCorrupt)
+	}
+	return rec, nil
+}
+
+// moveOn upgrades the schema (before any version-2 record is written),
+// gives an older store its identity, moves the generation on and records
+// the geometry, in one synced batch.
+func (s *Store) moveOn(opts Options, rec recorded, haveIdent bool) error {
 	if !haveIdent {
+		var err error
 		if s.ident.ID, err = newStoreID(); err != nil {
 			return err
 		}
@@ -133,14 +168,14 @@ func (s *Store) load(opts Options) error {
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("recording the schema version, generation and geometry: %w", err)
 	}
-	if schemaV != schemaVersion {
-		s.log.Info("alloc2m: metadata schema upgraded", "dir", s.dir, "from", schemaV, "to", schemaVersion)
+	if rec.schema != schemaVersion {
+		s.log.Info("alloc2m: metadata schema upgraded", "dir", s.dir, "from", rec.schema, "to", schemaVersion)
 	}
-	if stored != opts.Frames {
-		s.log.Info("alloc2m: pmem region resized", "dir", s.dir, "from_frames", stored, "to_frames", opts.Frames)
+	if rec.frames != opts.Frames {
+		s.log.Info("alloc2m: pmem region resized", "dir", s.dir, "from_frames", rec.frames, "to_frames", opts.Frames)
 	}
-	if storedSlots != opts.Slots {
-		s.log.Info("alloc2m: tier resized", "dir", s.dir, "from_slots", storedSlots, "to_slots", opts.Slots)
+	if rec.slots != opts.Slots {
+		s.log.Info("alloc2m: tier resized", "dir", s.dir, "from_slots", rec.slots, "to_slots", opts.Slots)
 	}
 	return nil
 }

@@ -44,13 +44,50 @@ func OpenReadOnly(dir string) (*Store, error) {
 }
 
 func open(dir string, opts Options, readOnly bool) (_ *Store, err error) {
-	fsys := opts.FS
-	if fsys == nil {
-		fsys = vfs.Default
-	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.Default()
+	}
+	fsys, err := prepareDir(dir, opts, readOnly)
+	if err != nil {
+		return nil, err
+	}
+	lock, err := lockDir(dir, fsys, readOnly)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = lock.Close()
+		}
+	}()
+	plog := newPebbleLogger(logger)
+	if err := preflight(dir, fsys, lock, plog, opts, readOnly); err != nil {
+		return nil, err
+	}
+	db, err := openDB(dir, fsys, lock, plog, opts, readOnly)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{db: db, lock: lock, dir: dir, readOnly: readOnly, log: logger}
+	s.mu.room.L = &s.mu.Mutex
+	if err := s.load(opts); err != nil {
+		_ = db.Close()
+		if errors.Is(err, ErrNoMetadata) || errors.Is(err, ErrStoreMismatch) || errors.Is(err, ErrRolledBack) {
+			return nil, err // these name the store already
+		}
+		return nil, fmt.Errorf("alloc2m: metadata store %s: %w", dir, err)
+	}
+	return s, nil
+}
+
+// prepareDir returns the file system to open dir on, having checked that
+// dir holds a store where one must exist and created it where one may be
+// made.
+func prepareDir(dir string, opts Options, readOnly bool) (vfs.FS, error) {
+	fsys := opts.FS
+	if fsys == nil {
+		fsys = vfs.Default
 	}
 	switch {
 	case readOnly:
@@ -73,44 +110,50 @@ func open(dir string, opts Options, readOnly bool) (_ *Store, err error) {
 			return nil, fmt.Errorf("alloc2m: creating metadata directory %s: %w", dir, err)
 		}
 	}
+	return fsys, nil
+}
 
-	// Take Pebble's directory lock ourselves (Pebble takes it in read-only
-	// mode too) so that "in use" can be told apart from other failures.
+// lockDir takes Pebble's directory lock ourselves (Pebble takes it in
+// read-only mode too) so that "in use" can be told apart from other
+// failures.
+func lockDir(dir string, fsys vfs.FS, readOnly bool) (*pebble.Lock, error) {
 	lock, err := pebble.LockDirectory(dir, fsys)
-	if err != nil {
-		if isLockConflict(err) {
-			if readOnly {
-				return nil, fmt.Errorf("metadata store %s is in use by a running brickd; stop it or ask it with brickctl list: %w", dir, ErrLocked)
-			}
-			return nil, fmt.Errorf("metadata store %s is in use by another process (a running brickd or brickctl): %w", dir, ErrLocked)
-		}
-		return nil, fmt.Errorf("alloc2m: locking metadata store %s: %w", dir, err)
+	if err == nil {
+		return lock, nil
 	}
-	defer func() {
-		if err != nil {
-			_ = lock.Close()
+	if isLockConflict(err) {
+		if readOnly {
+			return nil, fmt.Errorf("metadata store %s is in use by a running brickd; stop it or ask it with brickctl list: %w", dir, ErrLocked)
 		}
-	}()
+		return nil, fmt.Errorf("metadata store %s is in use by another process (a running brickd or brickctl): %w", dir, ErrLocked)
+	}
+	return nil, fmt.Errorf("alloc2m: locking metadata store %s: %w", dir, err)
+}
 
+// preflight refuses, before Pebble opens dir, damaged logs, a store that
+// is not the one expected and a disk without room for what opening writes.
+func preflight(dir string, fsys vfs.FS, lock *pebble.Lock, plog *pebbleLogger, opts Options, readOnly bool) error {
 	if err := checkWALs(fsys, dir); err != nil {
-		return nil, fmt.Errorf("alloc2m: metadata store %s: %w", dir, err)
+		return fmt.Errorf("alloc2m: metadata store %s: %w", dir, err)
 	}
-	plog := newPebbleLogger(logger)
-	if !readOnly {
-		// An existing store is vouched for read-only first: a writable
-		// open flushes what it replays, starts a new log and rewrites its
-		// OPTIONS, and none of that may happen to a store that is refused.
-		if ok, err := exists(fsys, dir); err != nil {
-			return nil, err
-		} else if ok {
-			if err := vouch(dir, fsys, lock, plog, opts); err != nil {
-				return nil, err
-			}
-		}
-		if err := checkFreeSpace(fsys, dir); err != nil {
-			return nil, err
+	if readOnly {
+		return nil
+	}
+	// An existing store is vouched for read-only first: a writable open
+	// flushes what it replays, starts a new log and rewrites its OPTIONS,
+	// and none of that may happen to a store that is refused.
+	if ok, err := exists(fsys, dir); err != nil {
+		return err
+	} else if ok {
+		if err := vouch(dir, fsys, lock, plog, opts); err != nil {
+			return err
 		}
 	}
+	return checkFreeSpace(fsys, dir)
+}
+
+// openDB opens Pebble on dir, which lock already holds.
+func openDB(dir string, fsys vfs.FS, lock *pebble.Lock, plog *pebbleLogger, opts Options, readOnly bool) (*pebble.DB, error) {
 	watch := newOpenWatch(plog)
 	popts := &pebble.Options{
 		FS:            fsys,
@@ -124,28 +167,19 @@ func open(dir string, opts Options, readOnly bool) (_ *Store, err error) {
 		popts.ErrorIfNotExists = opts.Expect.Bound()
 	}
 	db, err := openPebble(dir, popts, watch)
-	if err != nil {
-		if errors.Is(err, pebble.ErrDBDoesNotExist) {
-			if opts.Expect.Bound() {
-				return nil, fmt.Errorf("the pmem image records a metadata store, but %s holds none: %w", dir, ErrNoMetadata)
-			}
-			return nil, fmt.Errorf("alloc2m: %s holds no metadata store: %w", dir, fs.ErrNotExist)
-		}
-		if errors.Is(err, ErrDiskFull) || errors.Is(err, ErrIO) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("alloc2m: opening metadata store %s: %w", dir, err)
+	if err == nil {
+		return db, nil
 	}
-	s := &Store{db: db, lock: lock, dir: dir, readOnly: readOnly, log: logger}
-	s.mu.room.L = &s.mu.Mutex
-	if err := s.load(opts); err != nil {
-		_ = db.Close()
-		if errors.Is(err, ErrNoMetadata) || errors.Is(err, ErrStoreMismatch) || errors.Is(err, ErrRolledBack) {
-			return nil, err // these name the store already
+	if errors.Is(err, pebble.ErrDBDoesNotExist) {
+		if opts.Expect.Bound() {
+			return nil, fmt.Errorf("the pmem image records a metadata store, but %s holds none: %w", dir, ErrNoMetadata)
 		}
-		return nil, fmt.Errorf("alloc2m: metadata store %s: %w", dir, err)
+		return nil, fmt.Errorf("alloc2m: %s holds no metadata store: %w", dir, fs.ErrNotExist)
 	}
-	return s, nil
+	if errors.Is(err, ErrDiskFull) || errors.Is(err, ErrIO) {
+		return nil, err
+	}
+	return nil, fmt.Errorf("alloc2m: opening metadata store %s: %w", dir, err)
 }
 
 // isLockConflict reports whether a LockDirectory error means another holder.
