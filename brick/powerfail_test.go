@@ -287,7 +287,7 @@ func TestPowerFailStatus(t *testing.T) {
 		}
 		if st.Backend != protocol.BackendOther || st.Capabilities != protocol.CapCPUFlush || st.CPUFlush != protocol.CPUFlushOther ||
 			!st.Persistent || st.Methods != tc.methods ||
-			st.Domain != persist.DomainMemoryController || st.DDIOPolicy != persist.PolicyVerify ||
+			st.Domain != pmem.DomainADR || st.DDIOPolicy != persist.PolicyVerify ||
 			!st.SoftwareRNIC || st.SoftwareDDIO != tc.state || len(st.Devices) != 0 {
 			t.Errorf("DDIO %v: status %+v", tc.ddio, st)
 		}
