@@ -314,22 +314,7 @@ func TestPowerFailZeroOnReuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	secret := bytes.Repeat([]byte("secret!!"), block/8)
-	if err := c.Alloc(ctx, block); err != nil {
-		t.Fatal(err)
-	}
-	h, err := c.Map(ctx, block, protocol.MapReadWrite)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.WriteAt(secret, 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Persist(ctx, 0, block); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.WriteAt(make([]byte, block), 0); err != nil { // zeros, never persisted
-		t.Fatal(err)
-	}
+	h := leaveSecret(t, ctx, c, secret)
 	for _, step := range []error{h.Unmap(ctx), c.Free(ctx, block), c.Alloc(ctx, 2*block)} {
 		if step != nil {
 			t.Fatal(step)

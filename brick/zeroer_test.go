@@ -38,22 +38,7 @@ func TestPowerFailCleanFrames(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := c.Alloc(ctx, block); err != nil {
-				t.Fatal(err)
-			}
-			h, err := c.Map(ctx, block, protocol.MapReadWrite)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := h.WriteAt(secret, 0); err != nil {
-				t.Fatal(err)
-			}
-			if err := h.Persist(ctx, 0, block); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := h.WriteAt(make([]byte, block), 0); err != nil {
-				t.Fatal(err)
-			}
+			h := leaveSecret(t, ctx, c, secret)
 			steps := []struct {
 				name string
 				do   func() error
@@ -107,4 +92,29 @@ func TestPowerFailCleanFrames(t *testing.T) {
 			}
 		})
 	}
+}
+
+// leaveSecret has the first owner of block persist secret, then overwrite
+// it with zeros it never persists (with DDIO on they sit in the simulated
+// CPU cache): the frame reads as zero while its durable copy holds the
+// secret. The block stays mapped through the returned handle.
+func leaveSecret(t *testing.T, ctx context.Context, c *client.Client, secret []byte) *client.Handle {
+	t.Helper()
+	if err := c.Alloc(ctx, block); err != nil {
+		t.Fatal(err)
+	}
+	h, err := c.Map(ctx, block, protocol.MapReadWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.WriteAt(secret, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Persist(ctx, 0, block); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.WriteAt(make([]byte, block), 0); err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
