@@ -304,15 +304,7 @@ func TestPowerFailZeroOnReuse(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	region, err := powerfail.New(3*pmem.FrameSize, powerfail.Config{DDIO: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := startBrick(t, dir, region, persist.DefaultPolicy)
-	c, err := client.Dial(ctx, b.Addr, client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	region, b, c := startDDIOBrick(t, ctx, dir, 3)
 	secret := bytes.Repeat([]byte("secret!!"), block/8)
 	h := leaveSecret(t, ctx, c, secret)
 	for _, step := range []error{h.Unmap(ctx), c.Free(ctx, block), c.Alloc(ctx, 2*block)} {
@@ -320,7 +312,7 @@ func TestPowerFailZeroOnReuse(t *testing.T) {
 			t.Fatal(step)
 		}
 	}
-	h, err = c.Map(ctx, 2*block, protocol.MapReadOnly) // places the new block in the freed frame
+	h, err := c.Map(ctx, 2*block, protocol.MapReadOnly) // places the new block in the freed frame
 	if err != nil {
 		t.Fatal(err)
 	}

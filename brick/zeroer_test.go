@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/brick-storage/brick/client"
+	"github.com/brick-storage/brick/internal/bricktest"
 	"github.com/brick-storage/brick/persist"
 	"github.com/brick-storage/brick/pmem"
 	"github.com/brick-storage/brick/pmem/powerfail"
@@ -29,15 +30,7 @@ func TestPowerFailCleanFrames(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			dir := t.TempDir()
-			region, err := powerfail.New((frames+1)*pmem.FrameSize, powerfail.Config{DDIO: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			b := startBrick(t, dir, region, persist.DefaultPolicy)
-			c, err := client.Dial(ctx, b.Addr, client.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			region, b, c := startDDIOBrick(t, ctx, dir, frames+1)
 			h := leaveSecret(t, ctx, c, secret)
 			steps := []struct {
 				name string
@@ -62,7 +55,7 @@ func TestPowerFailCleanFrames(t *testing.T) {
 
 			// Restart on what the crash left and give every frame an owner.
 			b = startBrick(t, dir, crashed, persist.DefaultPolicy)
-			c, err = client.Dial(ctx, b.Addr, client.Options{})
+			c, err := client.Dial(ctx, b.Addr, client.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -117,4 +110,20 @@ func leaveSecret(t *testing.T, ctx context.Context, c *client.Client, secret []b
 		t.Fatal(err)
 	}
 	return h
+}
+
+// startDDIOBrick starts a brick in dir on a new power-fail region of n
+// frames with DDIO on, and dials it.
+func startDDIOBrick(t *testing.T, ctx context.Context, dir string, n int64) (*powerfail.Region, *bricktest.Brick, *client.Client) {
+	t.Helper()
+	region, err := powerfail.New(n*pmem.FrameSize, powerfail.Config{DDIO: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := startBrick(t, dir, region, persist.DefaultPolicy)
+	c, err := client.Dial(ctx, b.Addr, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return region, b, c
 }
