@@ -252,16 +252,10 @@ func (s *Server) revokeAll(ss *session) (int, error) {
 func (s *Server) revokeMapOf(ss *session, id uint64) (bool, error) {
 	mu := s.stripe(id)
 	mu.Lock()
-	s.mu.Lock()
-	m, ok := ss.maps[id]
-	underWay := ok && m.revoking
-	if ok {
-		m.revoking = true
-	}
-	s.mu.Unlock()
+	m, underWay := s.markRevokingLocked(ss, id)
 	mu.Unlock()
 	switch {
-	case !ok:
+	case m == nil:
 		return false, nil
 	case underWay:
 		<-m.gone // bounded: a revocation ends its session past revokeBound

@@ -66,28 +66,26 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // attach registers the gauges that read the server's state at scrape time.
 func (m *Metrics) attach(s *Server) {
 	m.initLabels(s.method)
-	stat := func(f func(st *protocol.StatusReply) float64) func() float64 {
-		return func() float64 { return f(s.Status()) }
+	for _, g := range statusGauges {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "brick", Name: g.name, Help: g.help},
+			func() float64 { return g.value(s.Status()) }))
 	}
-	m.reg.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "brick", Name: "frames", Help: "Data frames in the pmem region."},
-			stat(func(st *protocol.StatusReply) float64 { return float64(st.Frames) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "brick", Name: "frames_free", Help: "Free data frames."},
-			stat(func(st *protocol.StatusReply) float64 { return float64(st.FreeFrames) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "brick", Name: "blocks", Help: "Allocated blocks."},
-			stat(func(st *protocol.StatusReply) float64 { return float64(st.Blocks) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "brick", Name: "blocks_mapped", Help: "Blocks with at least one live map."},
-			stat(func(st *protocol.StatusReply) float64 { return float64(st.Mapped) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "brick", Name: "blocks_unclean", Help: "Blocks that were mapped read-write at an unclean shutdown."},
-			stat(func(st *protocol.StatusReply) float64 { return float64(st.Unclean) })),
-		blockStates{s},
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "brick", Name: "tier_slots", Help: "Slots of the slow tier (0: no tier)."},
-			stat(func(st *protocol.StatusReply) float64 { return float64(st.TierSlots) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "brick", Name: "tier_slots_free", Help: "Free slots of the slow tier."},
-			stat(func(st *protocol.StatusReply) float64 { return float64(st.TierFreeSlots) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "brick", Name: "blocks_tiered", Help: "Blocks on the slow tier."},
-			stat(func(st *protocol.StatusReply) float64 { return float64(st.Tiered) })),
-	)
+	m.reg.MustRegister(blockStates{s})
+}
+
+// statusGauges are the gauges read from the status reply at scrape time.
+var statusGauges = []struct {
+	name, help string
+	value      func(st *protocol.StatusReply) float64
+}{
+	{"frames", "Data frames in the pmem region.", func(st *protocol.StatusReply) float64 { return float64(st.Frames) }},
+	{"frames_free", "Free data frames.", func(st *protocol.StatusReply) float64 { return float64(st.FreeFrames) }},
+	{"blocks", "Allocated blocks.", func(st *protocol.StatusReply) float64 { return float64(st.Blocks) }},
+	{"blocks_mapped", "Blocks with at least one live map.", func(st *protocol.StatusReply) float64 { return float64(st.Mapped) }},
+	{"blocks_unclean", "Blocks that were mapped read-write at an unclean shutdown.", func(st *protocol.StatusReply) float64 { return float64(st.Unclean) }},
+	{"tier_slots", "Slots of the slow tier (0: no tier).", func(st *protocol.StatusReply) float64 { return float64(st.TierSlots) }},
+	{"tier_slots_free", "Free slots of the slow tier.", func(st *protocol.StatusReply) float64 { return float64(st.TierFreeSlots) }},
+	{"blocks_tiered", "Blocks on the slow tier.", func(st *protocol.StatusReply) float64 { return float64(st.Tiered) }},
 }
 
 // initLabels creates, at zero, every labelled counter series this brick

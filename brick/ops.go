@@ -125,7 +125,10 @@ func conflicts(existing []*mapping, flags uint32) bool {
 	return false
 }
 
-// Map registers block id's frame in the session's protection domain.
+// Map opens block id's frame to the session's peer: it checks the map may
+// be made, brings the block into a frame (with the durable read-write mark
+// a read-write map needs), grants the peer a key and records the map. The
+// reply is built from the finished mapping (mapping.reply).
 func (s *Server) Map(ss *session, id uint64, flags uint32) (_ *protocol.MapReply, err error) {
 	if !protocol.ValidMapFlags(flags) {
 		return nil, fmt.Errorf("%w: map flags %#x: want read-only or read-write", protocol.ErrInvalid, flags)
@@ -137,86 +140,119 @@ func (s *Server) Map(ss *session, id uint64, flags uint32) (_ *protocol.MapReply
 	if err != nil {
 		return nil, err
 	}
+	if err := s.admitMap(ss, id, flags); err != nil {
+		return nil, err
+	}
+	m := &mapping{ss: ss, id: id, flags: flags, gone: make(chan struct{})}
+	// A tiered or never-mapped block is brought into a frame first; a
+	// never-mapped one mapped read-write is placed with its mark.
+	wasMarked := b.MarkedRW
+	if b, err = s.resident(id, b, m.rw()); err != nil {
+		return nil, err
+	}
+	m.frame = b.Frame
+	markedHere := b.MarkedRW && !wasMarked
+	defer func() {
+		if err != nil {
+			s.undoMap(ss, id, markedHere)
+		}
+	}()
+	// The durable mark comes before the key leaves the brick.
+	if m.rw() && !b.MarkedRW {
+		if err := s.store.MarkRW(id); err != nil {
+			return nil, err
+		}
+		markedHere = true
+	}
+	if err := s.grant(ss, m, m.access(ss.method)); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.mu.maps[id] = append(s.mu.maps[id], m)
+	ss.maps[id] = m
+	s.mu.Unlock()
+	return m.reply(ss.method), nil
+}
+
+// admitMap refuses a map of id the session may not make: one it already
+// has, one over its limit, or one that conflicts with other sessions'.
+func (s *Server) admitMap(ss *session, id uint64, flags uint32) error {
 	s.mu.Lock()
 	existing := s.mu.maps[id]
 	_, mine := ss.maps[id]
 	nmaps := len(ss.maps)
 	s.mu.Unlock()
 	if mine {
-		return nil, fmt.Errorf("%w: block %#x is already mapped by this session", protocol.ErrBusy, id)
+		return fmt.Errorf("%w: block %#x is already mapped by this session", protocol.ErrBusy, id)
 	}
 	if nmaps >= s.maxMaps {
-		return nil, fmt.Errorf("%w: this session already has %d maps (the brick's per-session limit); unmap some first", protocol.ErrLimit, nmaps)
+		return fmt.Errorf("%w: this session already has %d maps (the brick's per-session limit); unmap some first", protocol.ErrLimit, nmaps)
 	}
 	if conflicts(existing, flags) {
-		return nil, fmt.Errorf("%w: block %#x is mapped by another session", protocol.ErrBusy, id)
+		return fmt.Errorf("%w: block %#x is mapped by another session", protocol.ErrBusy, id)
 	}
-	// A tiered or never-mapped block is brought into a frame first; a
-	// never-mapped one mapped read-write is placed with its mark.
-	wasMarked := b.MarkedRW
-	if b, err = s.resident(id, b, flags&protocol.MapReadWrite != 0); err != nil {
-		return nil, err
+	return nil
+}
+
+// undoMap undoes what a failed Map did once the block had a frame: the
+// block stays a demotion candidate (it may just have been promoted), and a
+// mark the Map set would report it unclean after a restart for nothing.
+func (s *Server) undoMap(ss *session, id uint64, markedHere bool) {
+	s.tiering.touch(id)
+	if !markedHere {
+		return
 	}
-	markedHere := b.MarkedRW && !wasMarked
-	defer func() {
-		if err == nil {
-			return
-		}
-		// Undo what a failed Map did: the block stays a demotion
-		// candidate (it may just have been promoted), and a mark this
-		// call set would report it unclean after a restart for nothing.
-		s.tiering.touch(id)
-		if markedHere {
-			if cerr := s.store.ClearRW(id); cerr != nil {
-				ss.log.Warn("clearing the read-write mark of a failed map", "block", fmt.Sprintf("%#x", id), "err", cerr)
-			}
-		}
-	}()
-	m := &mapping{ss: ss, id: id, frame: b.Frame, flags: flags, gone: make(chan struct{})}
+	if err := s.store.ClearRW(id); err != nil {
+		ss.log.Warn("clearing the read-write mark of a failed map", "block", fmt.Sprintf("%#x", id), "err", err)
+	}
+}
+
+// grant opens m's frame to the peer with access: a memory window over the
+// session's region where the QP has them (window.go), else a registration
+// of the frame, with the region's data-path hooks (the power-fail
+// simulator's model, or for real memory a Flush that makes an RDMA FLUSH
+// durable).
+func (s *Server) grant(ss *session, m *mapping, access verbs.Access) error {
+	if bound, err := s.bindWindow(ss, m, access); err != nil || bound {
+		return err
+	}
+	frame := s.region.Frame(m.frame)
+	hooks, err := pmem.HooksFor(s.region, frame)
+	if err != nil {
+		return fmt.Errorf("brick: hooks for block %#x: %w", m.id, err)
+	}
+	m.mr, err = ss.qp.PD().RegisterWith(frame, access, verbs.RegisterOptions{Hooks: hooks})
+	if err != nil {
+		return fmt.Errorf("brick: register block %#x: %w", m.id, err)
+	}
+	return nil
+}
+
+// access is what the peer's key to m allows under the session's persist
+// method: a read-write map may also be flushed when the method is FLUSH.
+func (m *mapping) access(method protocol.PersistMethod) verbs.Access {
 	access := verbs.AccessRemoteRead
-	// The session's persist method: what its RNIC, its client and the
-	// memory allow (package persist).
-	method := s.posture.Method(ss.qp.Caps(), pathOf(ss.qp), ss.hello.Features)
-	reply := &protocol.MapReply{Access: protocol.AccessRead, Method: method, Length: alloc2m.BlockSize}
 	if m.rw() {
 		access |= verbs.AccessRemoteWrite | verbs.AccessLocalWrite
 		if method == protocol.PersistFlush {
 			access |= verbs.AccessFlushPersistent
 		}
-		reply.Access |= protocol.AccessWrite
-		// The durable mark comes before the key leaves the brick.
-		if !b.MarkedRW {
-			if err := s.store.MarkRW(id); err != nil {
-				return nil, err
-			}
-			markedHere = true
-		}
 	}
-	// A memory window over the session's region where the QP has them
-	// (window.go), else a registration of the frame.
-	bound, err := s.bindWindow(ss, m, access, reply)
-	if err != nil {
-		return nil, err
+	return access
+}
+
+// reply is the Map reply for the granted mapping m.
+func (m *mapping) reply(method protocol.PersistMethod) *protocol.MapReply {
+	r := &protocol.MapReply{Access: protocol.AccessRead, Method: method, Length: alloc2m.BlockSize}
+	if m.rw() {
+		r.Access |= protocol.AccessWrite
 	}
-	if !bound {
-		// The region's data-path hooks: the power-fail simulator's model, or
-		// for real memory a Flush that makes an RDMA FLUSH durable.
-		frame := s.region.Frame(b.Frame)
-		hooks, err := pmem.HooksFor(s.region, frame)
-		if err != nil {
-			return nil, fmt.Errorf("brick: hooks for block %#x: %w", id, err)
-		}
-		m.mr, err = ss.qp.PD().RegisterWith(frame, access, verbs.RegisterOptions{Hooks: hooks})
-		if err != nil {
-			return nil, fmt.Errorf("brick: register block %#x: %w", id, err)
-		}
-		reply.RKey, reply.Addr = m.mr.RKey(), m.mr.Addr()
+	if m.mw != nil {
+		r.RKey, r.Addr = m.mw.RKey(), m.mw.Addr()
+	} else {
+		r.RKey, r.Addr = m.mr.RKey(), m.mr.Addr()
 	}
-	s.mu.Lock()
-	s.mu.maps[id] = append(s.mu.maps[id], m)
-	ss.maps[id] = m
-	s.mu.Unlock()
-	return reply, nil
+	return r
 }
 
 // Persist makes a range of a block mapped by the session durable (GPSPM).

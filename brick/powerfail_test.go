@@ -287,7 +287,7 @@ func TestPowerFailStatus(t *testing.T) {
 		}
 		if st.Backend != protocol.BackendOther || st.Capabilities != protocol.CapCPUFlush || st.CPUFlush != protocol.CPUFlushOther ||
 			!st.Persistent || st.Methods != tc.methods ||
-			st.Domain != persist.DomainMemoryController || st.DDIOPolicy != persist.PolicyVerify ||
+			st.Domain != pmem.DomainADR || st.DDIOPolicy != persist.PolicyVerify ||
 			!st.SoftwareRNIC || st.SoftwareDDIO != tc.state || len(st.Devices) != 0 {
 			t.Errorf("DDIO %v: status %+v", tc.ddio, st)
 		}
@@ -304,38 +304,15 @@ func TestPowerFailZeroOnReuse(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	region, err := powerfail.New(3*pmem.FrameSize, powerfail.Config{DDIO: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := startBrick(t, dir, region, persist.DefaultPolicy)
-	c, err := client.Dial(ctx, b.Addr, client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	region, b, c := startDDIOBrick(t, ctx, dir, 3)
 	secret := bytes.Repeat([]byte("secret!!"), block/8)
-	if err := c.Alloc(ctx, block); err != nil {
-		t.Fatal(err)
-	}
-	h, err := c.Map(ctx, block, protocol.MapReadWrite)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.WriteAt(secret, 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Persist(ctx, 0, block); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.WriteAt(make([]byte, block), 0); err != nil { // zeros, never persisted
-		t.Fatal(err)
-	}
+	h := leaveSecret(t, ctx, c, secret)
 	for _, step := range []error{h.Unmap(ctx), c.Free(ctx, block), c.Alloc(ctx, 2*block)} {
 		if step != nil {
 			t.Fatal(step)
 		}
 	}
-	h, err = c.Map(ctx, 2*block, protocol.MapReadOnly) // places the new block in the freed frame
+	h, err := c.Map(ctx, 2*block, protocol.MapReadOnly) // places the new block in the freed frame
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,23 +71,32 @@ func (s *Server) startRevoke(ss *session, id uint64) (*mapping, error) {
 	mu := s.stripe(id)
 	mu.Lock()
 	defer mu.Unlock()
-	s.mu.Lock()
-	m, ok := ss.maps[id]
-	revoking := ok && m.revoking
-	if ok {
-		m.revoking = true
-	}
-	s.mu.Unlock()
+	m, revoking := s.markRevokingLocked(ss, id)
 	switch {
 	case revoking:
 		return nil, fmt.Errorf("%w: block %#x is being unmapped", protocol.ErrBusy, id)
-	case !ok:
+	case m == nil:
 		if _, err := s.store.Lookup(id); err != nil {
 			return nil, err
 		}
 		return nil, fmt.Errorf("%w: block %#x", protocol.ErrNotMapped, id)
 	}
 	return m, nil
+}
+
+// markRevokingLocked marks the session's map of block id revoking, with
+// id's stripe lock held. It returns the map, nil if there is none, and
+// whether a revocation of it was already under way.
+func (s *Server) markRevokingLocked(ss *session, id uint64) (m *mapping, underWay bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, ok := ss.maps[id]
+	if !ok {
+		return nil, false
+	}
+	underWay = m.revoking
+	m.revoking = true
+	return m, underWay
 }
 
 // revoke revokes m's key (step 2). No lock is held. Past revokeBound it

@@ -68,6 +68,11 @@ type session struct {
 	authBy time.Time           // when the session must have authenticated
 	hello  protocol.HelloReply // what the brick said, for the auth transcript
 
+	// method is the session's persist method, every Map reply's: what its
+	// RNIC, its client's features and the memory allow (package persist).
+	// Settled by prepare, once the queue pair and the hello are known.
+	method protocol.PersistMethod
+
 	// admitted: counted in srv.mu.ready. Guarded by srv.mu.
 	admitted bool
 	// cause is why the brick ended the session from outside its receive
@@ -215,6 +220,7 @@ func (ss *session) prepare(qp verbs.QP) error {
 	ss.qp = qp
 	s.mu.Unlock()
 	s.noteQP(qp) // before it can register a frame
+	ss.method = s.posture.Method(qp.Caps(), pathOf(qp), ss.hello.Features)
 	depth := s.depth
 	var err error
 	if ss.recv, err = verbs.NewSlots(qp.PD(), depth, protocol.MaxRequest, verbs.AccessLocalWrite); err != nil {

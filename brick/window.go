@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	"github.com/brick-storage/brick/pmem"
-	"github.com/brick-storage/brick/protocol"
 	"github.com/brick-storage/brick/verbs"
 )
 
@@ -74,9 +73,8 @@ func (ss *session) windowRegion() (verbs.MR, error) {
 }
 
 // bindWindow binds m's window over its frame with the remote rights of
-// access, filling in the reply's key and address. It reports false when
-// the session registers per map instead.
-func (s *Server) bindWindow(ss *session, m *mapping, access verbs.Access, reply *protocol.MapReply) (bool, error) {
+// access. It reports false when the session registers per map instead.
+func (s *Server) bindWindow(ss *session, m *mapping, access verbs.Access) (bool, error) {
 	mr, err := ss.windowRegion()
 	if err != nil || mr == nil {
 		return false, err
@@ -86,7 +84,6 @@ func (s *Server) bindWindow(ss *session, m *mapping, access verbs.Access, reply 
 		return false, fmt.Errorf("brick: bind a memory window over block %#x: %w", m.id, err)
 	}
 	m.mw = mw
-	reply.RKey, reply.Addr = mw.RKey(), mw.Addr()
 	return true, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/brick-storage/brick/client"
+	"github.com/brick-storage/brick/internal/bricktest"
 	"github.com/brick-storage/brick/persist"
 	"github.com/brick-storage/brick/pmem"
 	"github.com/brick-storage/brick/pmem/powerfail"
@@ -29,31 +30,8 @@ func TestPowerFailCleanFrames(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			dir := t.TempDir()
-			region, err := powerfail.New((frames+1)*pmem.FrameSize, powerfail.Config{DDIO: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			b := startBrick(t, dir, region, persist.DefaultPolicy)
-			c, err := client.Dial(ctx, b.Addr, client.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := c.Alloc(ctx, block); err != nil {
-				t.Fatal(err)
-			}
-			h, err := c.Map(ctx, block, protocol.MapReadWrite)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := h.WriteAt(secret, 0); err != nil {
-				t.Fatal(err)
-			}
-			if err := h.Persist(ctx, 0, block); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := h.WriteAt(make([]byte, block), 0); err != nil {
-				t.Fatal(err)
-			}
+			region, b, c := startDDIOBrick(t, ctx, dir, frames+1)
+			h := leaveSecret(t, ctx, c, secret)
 			steps := []struct {
 				name string
 				do   func() error
@@ -77,7 +55,7 @@ func TestPowerFailCleanFrames(t *testing.T) {
 
 			// Restart on what the crash left and give every frame an owner.
 			b = startBrick(t, dir, crashed, persist.DefaultPolicy)
-			c, err = client.Dial(ctx, b.Addr, client.Options{})
+			c, err := client.Dial(ctx, b.Addr, client.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,4 +85,45 @@ func TestPowerFailCleanFrames(t *testing.T) {
 			}
 		})
 	}
+}
+
+// leaveSecret has the first owner of block persist secret, then overwrite
+// it with zeros it never persists (with DDIO on they sit in the simulated
+// CPU cache): the frame reads as zero while its durable copy holds the
+// secret. The block stays mapped through the returned handle.
+func leaveSecret(t *testing.T, ctx context.Context, c *client.Client, secret []byte) *client.Handle {
+	t.Helper()
+	if err := c.Alloc(ctx, block); err != nil {
+		t.Fatal(err)
+	}
+	h, err := c.Map(ctx, block, protocol.MapReadWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.WriteAt(secret, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Persist(ctx, 0, block); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.WriteAt(make([]byte, block), 0); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// startDDIOBrick starts a brick in dir on a new power-fail region of n
+// frames with DDIO on, and dials it.
+func startDDIOBrick(t *testing.T, ctx context.Context, dir string, n int64) (*powerfail.Region, *bricktest.Brick, *client.Client) {
+	t.Helper()
+	region, err := powerfail.New(n*pmem.FrameSize, powerfail.Config{DDIO: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := startBrick(t, dir, region, persist.DefaultPolicy)
+	c, err := client.Dial(ctx, b.Addr, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return region, b, c
 }

@@ -144,3 +144,27 @@ var (
 	memAnon     = pmem.Properties{Kind: pmem.KindAnonymous, FlushMethod: pmem.FlushNone}
 	memSim      = pmem.Properties{Kind: powerfail.Kind, Persistent: true, FlushMethod: pmem.FlushCPU, Domain: pmem.DomainADR, InPersistenceDomain: true}
 )
+
+// nicPort is a root port (host bridge, function, vendor and device IDs)
+// and the PCI function of the NIC behind it.
+type nicPort struct {
+	host, bdf      string
+	vendor, device uint32
+	nic            string
+}
+
+var (
+	skxPortA = nicPort{skxHost, skxPort, 0x8086, 0x2030, skxNIC}
+	clxPortA = nicPort{skxHost, skxPort, 0x8086, 0x2032, skxNIC}
+	amdPort  = nicPort{"pci0000:40", "0000:40:01.1", 0x1022, 0x1483, "0000:41:00.0"}
+	iclPort  = nicPort{"pci0000:17", "0000:17:02.0", 0x8086, 0x347a, "0000:18:00.0"}
+)
+
+// oneNIC is the common machine: cpu, region0 in domain, and NIC mlx5_0
+// behind root port p, whose configuration space is cfg.
+func (f *fakeTree) oneNIC(cpu func(*fakeTree), domain string, p nicPort, cfg []byte) {
+	cpu(f)
+	f.region("region0", domain)
+	f.rootPort(p.host, p.bdf, p.vendor, p.device, cfg)
+	f.nic("mlx5_0", p.host, p.bdf, p.nic)
+}

@@ -105,17 +105,6 @@ const (
 // ddioOff reports whether s lets APM be offered.
 func ddioOff(s DDIOState) bool { return s == DDIOOff || s == DDIODeclaredOff }
 
-// Domain is a persistence domain as the wire carries it.
-type Domain = protocol.Domain
-
-// Domains.
-const (
-	DomainUnknown          = protocol.DomainUnknown
-	DomainNone             = protocol.DomainNone
-	DomainMemoryController = protocol.DomainMemoryController
-	DomainCPUCache         = protocol.DomainCPUCache
-)
-
 // Options configure Probe.
 type Options struct {
 	Policy Policy // zero: DefaultPolicy
@@ -140,11 +129,11 @@ type Posture struct {
 	Policy Policy
 	Memory pmem.Properties
 	// Domain is the memory's effective persistence domain: where a store
-	// that reached the memory controller stands. DomainNone for memory
+	// that reached the memory controller stands. pmem.DomainNone for memory
 	// behind a page cache or volatile memory.
-	Domain Domain
+	Domain pmem.Domain
 	// Platform is what /sys/bus/nd reports (the weakest nd region).
-	Platform Domain
+	Platform pmem.Domain
 	// Devices are the RDMA devices with their DDIO state, by name.
 	Devices []Device
 	// Software is the DDIO state used for software RNIC sessions; valid
@@ -201,7 +190,7 @@ func (p *Posture) Features() uint64 {
 // reaches the memory controller, so the memory must be in the domain; the
 // software RNIC's FLUSH runs the region's flush (CPU flush or msync).
 func (p *Posture) flushOK(software bool) bool {
-	return p.Memory.Persistent && (p.Domain >= DomainMemoryController || software)
+	return p.Memory.Persistent && (p.Domain >= pmem.DomainADR || software)
 }
 
 // apmOK: a Read's completion implies the writes are persistent.
@@ -210,9 +199,9 @@ func (p *Posture) apmOK(s DDIOState) bool {
 		return false
 	}
 	switch p.Domain {
-	case DomainCPUCache:
+	case pmem.DomainEADR:
 		return true // the LLC is inside the domain: DDIO does not matter
-	case DomainMemoryController:
+	case pmem.DomainADR:
 		return ddioOff(s)
 	}
 	return false

@@ -48,85 +48,50 @@ func TestProbeDDIO(t *testing.T) {
 		mem:     memDAX,
 		methods: 1<<gpspm | 1<<protocol.PersistFlush,
 	}, {
-		name: "no permission",
-		setup: func(f *fakeTree) {
-			f.skx()
-			f.region("region0", "memory_controller")
-			f.rootPort(skxHost, skxPort, 0x8086, 0x2030, cfgUnprivilege)
-			f.nic("mlx5_0", skxHost, skxPort, skxNIC)
-		},
+		name:    "no permission",
+		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).skx, "memory_controller", skxPortA, cfgUnprivilege) },
 		pol:     PolicyVerify,
 		mem:     memDAX,
 		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, ReasonNoPermission, PlatformSkylakeSP, gpspm}},
 		methods: 1<<gpspm | 1<<protocol.PersistFlush,
 	}, {
-		name: "DDIO on",
-		setup: func(f *fakeTree) {
-			f.skx()
-			f.region("region0", "memory_controller")
-			f.rootPort(skxHost, skxPort, 0x8086, 0x2030, cfgDDIOOn)
-			f.nic("mlx5_0", skxHost, skxPort, skxNIC)
-		},
+		name:    "DDIO on",
+		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).skx, "memory_controller", skxPortA, cfgDDIOOn) },
 		pol:     PolicyVerify,
 		mem:     memDAX,
 		devs:    map[string]devWant{"mlx5_0": {DDIOOn, ReasonRead, PlatformSkylakeSP, gpspm}},
 		methods: 1<<gpspm | 1<<protocol.PersistFlush,
 	}, {
-		name: "DDIO off",
-		setup: func(f *fakeTree) {
-			f.clx()
-			f.region("region0", "memory_controller")
-			f.rootPort(skxHost, skxPort, 0x8086, 0x2032, cfgDDIOOff)
-			f.nic("mlx5_0", skxHost, skxPort, skxNIC)
-		},
+		name:    "DDIO off",
+		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).clx, "memory_controller", clxPortA, cfgDDIOOff) },
 		pol:     PolicyVerify,
 		mem:     memDAX,
 		devs:    map[string]devWant{"mlx5_0": {DDIOOff, ReasonRead, PlatformCascadeLake, apm}},
 		methods: 1<<gpspm | 1<<apm | 1<<protocol.PersistFlush,
 	}, {
-		name: "DDIO off but the memory is a plain file",
-		setup: func(f *fakeTree) {
-			f.clx()
-			f.region("region0", "memory_controller")
-			f.rootPort(skxHost, skxPort, 0x8086, 0x2032, cfgDDIOOff)
-			f.nic("mlx5_0", skxHost, skxPort, skxNIC)
-		},
+		name:    "DDIO off but the memory is a plain file",
+		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).clx, "memory_controller", clxPortA, cfgDDIOOff) },
 		pol:     PolicyVerify,
 		mem:     memFile,
 		devs:    map[string]devWant{"mlx5_0": {DDIOOff, ReasonRead, PlatformCascadeLake, gpspm}},
 		methods: 1 << gpspm,
 	}, {
-		name: "DDIO off, policy off",
-		setup: func(f *fakeTree) {
-			f.skx()
-			f.region("region0", "memory_controller")
-			f.rootPort(skxHost, skxPort, 0x8086, 0x2030, cfgDDIOOff)
-			f.nic("mlx5_0", skxHost, skxPort, skxNIC)
-		},
+		name:    "DDIO off, policy off",
+		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).skx, "memory_controller", skxPortA, cfgDDIOOff) },
 		pol:     PolicyOff,
 		mem:     memDAX,
 		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, ReasonPolicyOff, PlatformSkylakeSP, gpspm}},
 		methods: 1<<gpspm | 1<<protocol.PersistFlush,
 	}, {
-		name: "AMD",
-		setup: func(f *fakeTree) {
-			f.amdEPYC()
-			f.region("region0", "memory_controller")
-			f.rootPort("pci0000:40", "0000:40:01.1", 0x1022, 0x1483, cfgDDIOOff)
-			f.nic("mlx5_0", "pci0000:40", "0000:40:01.1", "0000:41:00.0")
-		},
+		name:    "AMD",
+		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).amdEPYC, "memory_controller", amdPort, cfgDDIOOff) },
 		pol:     PolicyVerify,
 		mem:     memDAX,
 		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, ReasonAMD, PlatformAMD, gpspm}},
 		methods: 1<<gpspm | 1<<protocol.PersistFlush,
 	}, {
-		name: "AMD, declared off",
-		setup: func(f *fakeTree) {
-			f.amdEPYC()
-			f.region("region0", "memory_controller")
-			f.rootPort("pci0000:40", "0000:40:01.1", 0x1022, 0x1483, cfgDDIOOn)
-			f.nic("mlx5_0", "pci0000:40", "0000:40:01.1", "0000:41:00.0")
-		},
+		name:    "AMD, declared off",
+		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).amdEPYC, "memory_controller", amdPort, cfgDDIOOn) },
 		pol:     PolicyAssumeOff,
 		mem:     memDAX,
 		devs:    map[string]devWant{"mlx5_0": {DDIODeclaredOff, ReasonDeclared, PlatformAMD, apm}},
@@ -135,50 +100,32 @@ func TestProbeDDIO(t *testing.T) {
 	}, {
 		name: "Ice Lake",
 		setup: func(f *fakeTree) {
-			f.iceLake()
-			f.region("region0", "memory_controller")
 			// Registers at 0x180 say "off", but Ice Lake has no such
 			// registers: they must not be believed.
-			f.rootPort("pci0000:17", "0000:17:02.0", 0x8086, 0x347a, cfgDDIOOff)
-			f.nic("mlx5_0", "pci0000:17", "0000:17:02.0", "0000:18:00.0")
+			f.oneNIC((*fakeTree).iceLake, "memory_controller", iclPort, cfgDDIOOff)
 		},
 		pol:     PolicyVerify,
 		mem:     memDAX,
 		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, ReasonNoPortControl, PlatformIceLakeSP, gpspm}},
 		methods: 1<<gpspm | 1<<protocol.PersistFlush,
 	}, {
-		name: "Ice Lake, disable",
-		setup: func(f *fakeTree) {
-			f.iceLake()
-			f.region("region0", "memory_controller")
-			f.rootPort("pci0000:17", "0000:17:02.0", 0x8086, 0x347a, cfgDDIOOn)
-			f.nic("mlx5_0", "pci0000:17", "0000:17:02.0", "0000:18:00.0")
-		},
+		name:    "Ice Lake, disable",
+		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).iceLake, "memory_controller", iclPort, cfgDDIOOn) },
 		pol:     PolicyDisable,
 		mem:     memDAX,
 		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, ReasonNoPortControl, PlatformIceLakeSP, gpspm}},
 		methods: 1<<gpspm | 1<<protocol.PersistFlush,
 		notes:   []string{"could not turn DDIO off for mlx5_0"},
 	}, {
-		name: "eADR makes DDIO irrelevant",
-		setup: func(f *fakeTree) {
-			f.iceLake()
-			f.region("region0", "cpu_cache")
-			f.rootPort("pci0000:17", "0000:17:02.0", 0x8086, 0x347a, cfgDDIOOn)
-			f.nic("mlx5_0", "pci0000:17", "0000:17:02.0", "0000:18:00.0")
-		},
+		name:    "eADR makes DDIO irrelevant",
+		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).iceLake, "cpu_cache", iclPort, cfgDDIOOn) },
 		pol:     PolicyVerify,
 		mem:     memEADR,
 		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, ReasonNoPortControl, PlatformIceLakeSP, apm}},
 		methods: 1<<gpspm | 1<<apm | 1<<protocol.PersistFlush,
 	}, {
-		name: "emulated pmem: no persistence domain",
-		setup: func(f *fakeTree) {
-			f.skx()
-			f.region("region0", "")
-			f.rootPort(skxHost, skxPort, 0x8086, 0x2030, cfgDDIOOff)
-			f.nic("mlx5_0", skxHost, skxPort, skxNIC)
-		},
+		name:    "emulated pmem: no persistence domain",
+		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).skx, "", skxPortA, cfgDDIOOff) },
 		pol:     PolicyVerify,
 		mem:     memEmulated,
 		devs:    map[string]devWant{"mlx5_0": {DDIOOff, ReasonRead, PlatformSkylakeSP, protocol.PersistNone}},
@@ -271,10 +218,7 @@ func TestProbeDDIO(t *testing.T) {
 // rest of both bytes alone, and verifies by reading back.
 func TestDisable(t *testing.T) {
 	f := newFakeTree(t)
-	f.skx()
-	f.region("region0", "memory_controller")
-	f.rootPort(skxHost, skxPort, 0x8086, 0x2030, cfgDDIOOn)
-	f.nic("mlx5_0", skxHost, skxPort, skxNIC)
+	f.oneNIC((*fakeTree).skx, "memory_controller", skxPortA, cfgDDIOOn)
 	f.rootPort("pci0000:5d", "0000:5d:00.0", 0x8086, 0x2031, cfgNoSnoop)
 	f.nic("mlx5_1", "pci0000:5d", "0000:5d:00.0", "0000:5e:00.0")
 	p, err := Probe(f.opts(PolicyDisable, memDAX))
@@ -321,10 +265,7 @@ func TestDisable(t *testing.T) {
 // not write either, and says why.
 func TestDisableNoPermission(t *testing.T) {
 	f := newFakeTree(t)
-	f.skx()
-	f.region("region0", "memory_controller")
-	f.rootPort(skxHost, skxPort, 0x8086, 0x2030, cfgUnprivilege)
-	f.nic("mlx5_0", skxHost, skxPort, skxNIC)
+	f.oneNIC((*fakeTree).skx, "memory_controller", skxPortA, cfgUnprivilege)
 	p, err := Probe(f.opts(PolicyDisable, memDAX))
 	if err != nil {
 		t.Fatal(err)
@@ -456,10 +397,7 @@ func TestMethodSoftware(t *testing.T) {
 // domain; a plain file behind it falls back to GPSPM.
 func TestMethodHardwareFlush(t *testing.T) {
 	f := newFakeTree(t)
-	f.skx()
-	f.region("region0", "memory_controller")
-	f.rootPort(skxHost, skxPort, 0x8086, 0x2030, cfgDDIOOn)
-	f.nic("mlx5_0", skxHost, skxPort, skxNIC)
+	f.oneNIC((*fakeTree).skx, "memory_controller", skxPortA, cfgDDIOOn)
 	for _, tc := range []struct {
 		mem  pmem.Properties
 		want protocol.PersistMethod
@@ -578,10 +516,7 @@ func TestModelledDDIO(t *testing.T) {
 // TestFill: the posture survives the trip through a status reply.
 func TestFill(t *testing.T) {
 	f := newFakeTree(t)
-	f.skx()
-	f.region("region0", "memory_controller")
-	f.rootPort(skxHost, skxPort, 0x8086, 0x2030, cfgDDIOOff)
-	f.nic("mlx5_0", skxHost, skxPort, skxNIC)
+	f.oneNIC((*fakeTree).skx, "memory_controller", skxPortA, cfgDDIOOff)
 	f.softRDMA("rxe0")
 	o := f.opts(PolicyVerify, memDAX)
 	o.Software = true
@@ -591,7 +526,7 @@ func TestFill(t *testing.T) {
 	}
 	var r protocol.StatusReply
 	p.Fill(&r)
-	if r.Domain != DomainMemoryController || r.PlatformDomain != DomainMemoryController ||
+	if r.Domain != pmem.DomainADR || r.PlatformDomain != pmem.DomainADR ||
 		r.DDIOPolicy != PolicyVerify || !r.SoftwareRNIC || r.SoftwareDDIO != DDIOUnknown ||
 		r.Methods != p.Methods() || len(r.Devices) != 2 {
 		t.Fatalf("%+v", r)

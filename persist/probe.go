@@ -33,7 +33,7 @@ func Probe(opts Options) (*Posture, error) {
 	p.Platform = plat
 	p.Domain = effectiveDomain(opts.Memory)
 
-	if (p.Policy == PolicyAssumeOff || p.Policy == PolicyDisable) && p.Domain < DomainMemoryController {
+	if (p.Policy == PolicyAssumeOff || p.Policy == PolicyDisable) && p.Domain < pmem.DomainADR {
 		return nil, fmt.Errorf("%w: --ddio %s only matters for the APM method, and the %s backend cannot use APM (%s); use --ddio verify or --ddio off",
 			ErrRefused, p.Policy, orUnnamed(string(opts.Memory.Kind)), whyNoDomain(opts.Memory))
 	}
@@ -69,16 +69,16 @@ func Probe(opts Options) (*Posture, error) {
 }
 
 // effectiveDomain is where the memory's stores become persistent.
-func effectiveDomain(m pmem.Properties) Domain {
+func effectiveDomain(m pmem.Properties) pmem.Domain {
 	if !m.Persistent || !m.InPersistenceDomain {
-		return DomainNone // volatile, or a page cache stands between
+		return pmem.DomainNone // volatile, or a page cache stands between
 	}
-	if d := m.Domain; d >= DomainMemoryController {
+	if d := m.Domain; d >= pmem.DomainADR {
 		return d
 	}
 	// In the domain by the backend's word but no named domain: the
 	// weakest that makes "in the domain" true.
-	return DomainMemoryController
+	return pmem.DomainADR
 }
 
 func isDAX(m pmem.Properties) bool { return m.Kind == pmem.KindDevDAX || m.Kind == pmem.KindFSDAX }

@@ -37,40 +37,41 @@ func BenchmarkFlushCPU2MiB(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer r.Close()
-	f := r.Frame(0)
-	b.SetBytes(FrameSize)
-	for i := 0; b.Loop(); i++ {
-		b.StopTimer()
-		dirty(f, byte(i))
-		b.StartTimer()
-		if err := CPUFlush(f); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchFlush(b, r.Frame(0), CPUFlush)
 	b.Logf("instruction %s", CPUFlushInstruction())
 }
 
 // BenchmarkMsync2MiB: msync(MS_SYNC) of a freshly dirtied 2 MiB frame of a
 // plain file image.
 func BenchmarkMsync2MiB(b *testing.B) {
-	r, err := OpenFile(filepath.Join(benchDir(b), "bench.img"), FileOptions{Size: 2 * FrameSize})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		r.Close()
-		os.Remove(r.Path())
-	}()
-	f := r.Frame(0)
+	r := benchImage(b, "bench.img")
+	benchFlush(b, r.Frame(0), r.Flush)
+}
+
+// benchFlush times flush of a freshly dirtied frame f.
+func benchFlush(b *testing.B, f []byte, flush func([]byte) error) {
 	b.SetBytes(FrameSize)
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
 		dirty(f, byte(i))
 		b.StartTimer()
-		if err := r.Flush(f); err != nil {
+		if err := flush(f); err != nil {
 			b.Fatal(err)
 		}
 	}
+}
+
+// benchImage is a plain file image of two frames, removed when b ends.
+func benchImage(b *testing.B, name string) Region {
+	r, err := OpenFile(filepath.Join(benchDir(b), name), FileOptions{Size: 2 * FrameSize})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		r.Close()
+		os.Remove(r.Path())
+	})
+	return r
 }
 
 // BenchmarkFlushRatio2MiB measures both, interleaved in the same run, and
@@ -84,14 +85,7 @@ func BenchmarkFlushRatio2MiB(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer anon.Close()
-	file, err := OpenFile(filepath.Join(benchDir(b), "ratio.img"), FileOptions{Size: 2 * FrameSize})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		file.Close()
-		os.Remove(file.Path())
-	}()
+	file := benchImage(b, "ratio.img")
 	fa, ff := anon.Frame(0), file.Frame(0)
 	var cpu, ms time.Duration
 	for i := 0; b.Loop(); i++ {

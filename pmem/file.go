@@ -65,16 +65,9 @@ func openFileMode(path string, opts FileOptions, mode fileMode) (Region, error) 
 				path, opts.Size, FrameSize, ErrInvalidSize)
 		}
 	}
-	flags := os.O_RDWR | os.O_CREATE
-	if opts.Existing {
-		flags = os.O_RDWR
-	}
-	f, err := os.OpenFile(path, flags, 0o600)
-	if opts.Existing && errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("pmem image %s does not exist: %w", path, ErrNoImage)
-	}
+	f, err := openImage(path, opts.Existing)
 	if err != nil {
-		return nil, fmt.Errorf("pmem: opening image: %w", err)
+		return nil, err
 	}
 	r, err := openFile(f, path, opts, mode)
 	if err != nil {
@@ -82,6 +75,23 @@ func openFileMode(path string, opts FileOptions, mode fileMode) (Region, error) 
 		return nil, err
 	}
 	return r, nil
+}
+
+// openImage opens the image file at path read-write, creating it unless
+// it must already exist.
+func openImage(path string, existing bool) (*os.File, error) {
+	flags := os.O_RDWR | os.O_CREATE
+	if existing {
+		flags = os.O_RDWR
+	}
+	f, err := os.OpenFile(path, flags, 0o600)
+	if existing && errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("pmem image %s does not exist: %w", path, ErrNoImage)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pmem: opening image: %w", err)
+	}
+	return f, nil
 }
 
 // fileMode selects between a plain file and fsdax.

@@ -66,16 +66,9 @@ func openAuto(path string, opts Options) (Region, error) {
 	}
 	// A file, existing or not: create it if needed and ask statx. (DAX is
 	// a per-inode property; a new file's is only known once it exists.)
-	flags := os.O_RDWR | os.O_CREATE
-	if opts.Existing {
-		flags = os.O_RDWR
-	}
-	f, err := os.OpenFile(path, flags, 0o600)
-	if opts.Existing && errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("pmem image %s does not exist: %w", path, ErrNoImage)
-	}
+	f, err := openImage(path, opts.Existing)
 	if err != nil {
-		return nil, fmt.Errorf("pmem: opening image: %w", err)
+		return nil, err
 	}
 	dax, err := fdIsDAX(f, path)
 	f.Close()
