@@ -15,6 +15,7 @@ import (
 
 	"github.com/brick-storage/brick/verbs"
 	"github.com/brick-storage/brick/verbs/soft"
+	"github.com/brick-storage/brick/verbs/verbstest"
 )
 
 const rw = verbs.AccessLocalWrite | verbs.AccessRemoteWrite | verbs.AccessRemoteRead
@@ -74,31 +75,7 @@ func register(b *testing.B, pd verbs.PD, size int) verbs.MR {
 func pipe(b *testing.B, op verbs.Opcode, n, depth int) {
 	k := connect(b, depth, n)
 	wr := verbs.SendWR{Op: op, Local: verbs.SGEOf(k.loc, 0, n), RKey: k.tgt.RKey(), Remote: k.tgt.Addr()}
-	wcs := make([]verbs.WC, depth)
-	ctx := context.Background()
-	b.SetBytes(int64(n))
-	b.ReportAllocs()
-	b.ResetTimer()
-	posted, done := 0, 0
-	for done < b.N {
-		for posted < b.N && posted-done < depth {
-			wr.ID = uint64(posted)
-			if err := k.c.PostSend(wr); err != nil {
-				b.Fatal(err)
-			}
-			posted++
-		}
-		got, err := k.c.SendCQ().Wait(ctx, wcs)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, wc := range wcs[:got] {
-			if wc.Status != verbs.StatusSuccess {
-				b.Fatal(wc.Err())
-			}
-		}
-		done += got
-	}
+	verbstest.Pipe(context.Background(), b, k.c, wr, depth)
 }
 
 func BenchmarkSoftWrite2MiBQD4(b *testing.B)  { pipe(b, verbs.OpWrite, 2<<20, 4) }
@@ -129,15 +106,7 @@ func latency(b *testing.B, op verbs.Opcode, n int) {
 	b.ResetTimer()
 	for range b.N {
 		start := time.Now()
-		if err := k.c.PostSend(wr); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := k.c.SendCQ().Wait(ctx, wcs); err != nil {
-			b.Fatal(err)
-		}
-		if wcs[0].Status != verbs.StatusSuccess {
-			b.Fatal(wcs[0].Err())
-		}
+		verbstest.RoundTrip(ctx, b, k.c, wcs, wr)
 		rtts = append(rtts, time.Since(start))
 	}
 	b.StopTimer()
@@ -162,19 +131,7 @@ func BenchmarkSoftWriteRead4KiB(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		start := time.Now()
-		if err := k.c.PostSend(w); err != nil {
-			b.Fatal(err)
-		}
-		if err := k.c.PostSend(r); err != nil {
-			b.Fatal(err)
-		}
-		for got := 0; got < 2; {
-			m, err := k.c.SendCQ().Wait(ctx, wcs[got:])
-			if err != nil {
-				b.Fatal(err)
-			}
-			got += m
-		}
+		verbstest.RoundTrip(ctx, b, k.c, wcs, w, r)
 		rtts = append(rtts, time.Since(start))
 	}
 	b.StopTimer()
