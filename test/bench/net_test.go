@@ -83,6 +83,22 @@ func BenchmarkSoftRead2MiBQD4(b *testing.B)   { pipe(b, verbs.OpRead, 2<<20, 4) 
 func BenchmarkSoftWrite2MiBQD16(b *testing.B) { pipe(b, verbs.OpWrite, 2<<20, 16) }
 func BenchmarkSoftRead2MiBQD16(b *testing.B)  { pipe(b, verbs.OpRead, 2<<20, 16) }
 
+// timeRoundTrips runs op b.N times, each a round trip of bytes, and
+// reports the p50 and p99 of their durations.
+func timeRoundTrips(b *testing.B, bytes int64, op func()) {
+	rtts := make([]time.Duration, 0, 1<<16)
+	b.SetBytes(bytes)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		op()
+		rtts = append(rtts, time.Since(start))
+	}
+	b.StopTimer()
+	reportLatency(b, rtts)
+}
+
 // reportLatency reports the p50 and p99 of per-iteration round trips.
 func reportLatency(b *testing.B, rtts []time.Duration) {
 	slices.Sort(rtts)
@@ -100,17 +116,7 @@ func latency(b *testing.B, op verbs.Opcode, n int) {
 	wr := verbs.SendWR{Op: op, Local: verbs.SGEOf(k.loc, 0, n), RKey: k.tgt.RKey(), Remote: k.tgt.Addr()}
 	wcs := make([]verbs.WC, 1)
 	ctx := context.Background()
-	rtts := make([]time.Duration, 0, 1<<16)
-	b.SetBytes(int64(n))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		start := time.Now()
-		verbstest.RoundTrip(ctx, b, k.c, wcs, wr)
-		rtts = append(rtts, time.Since(start))
-	}
-	b.StopTimer()
-	reportLatency(b, rtts)
+	timeRoundTrips(b, int64(n), func() { verbstest.RoundTrip(ctx, b, k.c, wcs, wr) })
 }
 
 func BenchmarkSoftWrite4KiBQD1(b *testing.B) { latency(b, verbs.OpWrite, 4096) }
@@ -125,17 +131,7 @@ func BenchmarkSoftWriteRead4KiB(b *testing.B) {
 	r := verbs.SendWR{Op: verbs.OpRead, Local: verbs.SGEOf(k.loc, n, n), RKey: k.tgt.RKey(), Remote: k.tgt.Addr()}
 	wcs := make([]verbs.WC, 2)
 	ctx := context.Background()
-	rtts := make([]time.Duration, 0, 1<<16)
-	b.SetBytes(2 * n)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		start := time.Now()
-		verbstest.RoundTrip(ctx, b, k.c, wcs, w, r)
-		rtts = append(rtts, time.Since(start))
-	}
-	b.StopTimer()
-	reportLatency(b, rtts)
+	timeRoundTrips(b, 2*n, func() { verbstest.RoundTrip(ctx, b, k.c, wcs, w, r) })
 }
 
 // BenchmarkTCPPingPong4KiB is the baseline: 4 KiB over a loopback TCP
@@ -174,24 +170,16 @@ func BenchmarkTCPPingPong4KiB(b *testing.B) {
 	}
 	c.(*net.TCPConn).SetNoDelay(true)
 	buf := make([]byte, n)
-	rtts := make([]time.Duration, 0, 1<<16)
-	b.SetBytes(2 * n)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		start := time.Now()
+	timeRoundTrips(b, 2*n, func() {
 		if _, err := c.Write(buf); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := io.ReadFull(c, buf); err != nil {
 			b.Fatal(err)
 		}
-		rtts = append(rtts, time.Since(start))
-	}
-	b.StopTimer()
+	})
 	c.Close()
 	if err := <-echoed; err != nil {
 		b.Fatal(err)
 	}
-	reportLatency(b, rtts)
 }

@@ -73,11 +73,7 @@ func TestKillTortureShort(t *testing.T) {
 // a block freed behind the log's back, one allocated behind it), leaving
 // the log as it was for inspection.
 func TestVerifyCatchesLoss(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	dir := t.TempDir()
-	d := startTestBrickd(t, dir)
-	path := filepath.Join(dir, "torture.log")
+	ctx, d, path := tortureBrick(t)
 	if _, err := work(ctx, workConfig{addr: d.Addr, log: path, duration: time.Second, blocks: 6, seed: 9, sessions: 2}); err != nil {
 		t.Fatal(err)
 	}
@@ -157,11 +153,7 @@ func TestVerifyCatchesLoss(t *testing.T) {
 // the block listed unclean, and settles the range so that the next verify
 // knows every byte again.
 func TestVerifyInFlightWrite(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	dir := t.TempDir()
-	d := startTestBrickd(t, dir)
-	path := filepath.Join(dir, "torture.log")
+	ctx, d, path := tortureBrick(t)
 	st := newState(blockSet{base: defaultBase, n: 2})
 	if err := st.writeCheckpoint(path); err != nil {
 		t.Fatal(err)
@@ -204,7 +196,7 @@ func TestVerifyInFlightWrite(t *testing.T) {
 	if err := d.stop(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	d = startTestBrickd(t, dir)
+	d = startTestBrickd(t, filepath.Dir(path))
 
 	v, err := verify(ctx, d.Addr, path)
 	if err != nil || v.acked.InFlight != 1 || v.unclean != 1 || v.checked != blockSize-w.Len {
@@ -227,4 +219,15 @@ func startTestBrickd(t *testing.T, dir string) *brickd {
 	}
 	t.Cleanup(d.Kill)
 	return d
+}
+
+// tortureBrick starts brickd in a fresh directory for a test of up to three
+// minutes, and returns the test's context, the brickd and the path of a
+// torture log beside it.
+func tortureBrick(t *testing.T) (context.Context, *brickd, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	dir := t.TempDir()
+	return ctx, startTestBrickd(t, dir), filepath.Join(dir, "torture.log")
 }
