@@ -27,42 +27,12 @@ for tool in iperf3 ucx_perftest ss awk; do
   command -v "$tool" >/dev/null || { echo "bench-net: $tool is missing (apt-get install iperf3 ucx-utils iproute2)" >&2; exit 1; }
 done
 
+BENCH_NAME=bench-net
+# shellcheck source=scripts/lib-bench.sh
+. scripts/lib-bench.sh
 tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
 
-# wait_listen PORT: poll until something listens on PORT (5 s).
-wait_listen() {
-  for _ in $(seq 100); do
-    ss -ltnH "sport = :$1" | grep -q . && return 0
-    sleep 0.05
-  done
-  echo "bench-net: nothing listens on port $1" >&2
-  exit 1
-}
-
-echo "== iperf3: one TCP stream over loopback, ${DURATION}s" >&2
-iperf3 -s -1 -p "$PORT_BASE" >"$tmp/iperf3-server.log" 2>&1 &
-pids+=($!)
-wait_listen "$PORT_BASE"
-iperf3 -c 127.0.0.1 -p "$PORT_BASE" -t "$DURATION" -J >"$tmp/iperf3.json"
-# MB/s (10^6 bytes) received, from the JSON's end.sum_received.
-iperf_mbs=$(awk '/"sum_received"/ {f=1} f && /"bits_per_second"/ {gsub(/[^0-9.e+]/, "", $2); printf "%.0f", $2/8e6; exit}' "$tmp/iperf3.json")
-
-# ucx TEST PORT: overall bandwidth of a 2 MiB, 4-outstanding UCP test over
-# UCX's TCP transport, in MB/s (ucx_perftest reports MiB/s).
-ucx() {
-  UCX_TLS=tcp UCX_NET_DEVICES=lo ucx_perftest -p "$2" >"$tmp/ucx-server-$1.log" 2>&1 &
-  pids+=($!)
-  wait_listen "$2"
-  UCX_TLS=tcp UCX_NET_DEVICES=lo ucx_perftest 127.0.0.1 -p "$2" -t "$1" -s 2097152 -O 4 \
-    -n "$UCX_ITERS" -w 20 -f >"$tmp/ucx-$1.log" 2>&1
-  awk '$1 ~ /^[0-9]+$/ && NF >= 8 {v=$6} END {printf "%.0f", v*1.048576}' "$tmp/ucx-$1.log"
-}
+iperf3_run "$PORT_BASE"
 echo "== ucx_perftest ucp_put_bw, UCX_TLS=tcp" >&2
 ucx_put=$(ucx ucp_put_bw $((PORT_BASE + 1)))
 echo "== ucx_perftest ucp_get, UCX_TLS=tcp" >&2

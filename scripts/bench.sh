@@ -37,6 +37,9 @@ BENCH_OUT=${BENCH_OUT:-./var/bench}
 GO=${GO:-go}
 TAGS=${TAGS:-pebblegozstd}
 started=$(date +%s)
+BENCH_NAME="make bench"
+# shellcheck source=scripts/lib-bench.sh
+. scripts/lib-bench.sh
 
 # Tools, installed like .ci/run does.
 need=()
@@ -65,45 +68,12 @@ rm -rf "$figs" "$BENCH_OUT/profiles"
 mkdir -p "$figs"
 [[ $PROFILE == 1 ]] && mkdir -p "$BENCH_OUT/profiles"
 tmp=$(mktemp -d "${TMPDIR:-/var/tmp}/brick-bench.XXXXXX")
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-# wait_listen PORT: poll until something listens on PORT (5 s).
-wait_listen() {
-  for _ in $(seq 100); do
-    ss -ltnH "sport = :$1" | grep -q . && return 0
-    sleep 0.05
-  done
-  echo "make bench: nothing listens on port $1" >&2
-  exit 1
-}
 
 # figure NAME VALUE FILE: a one-figure JSON file.
 figure() { printf '{"values": {"%s": %s}}\n' "$1" "$2" >"$figs/$3.json"; }
 
-echo "== iperf3: one TCP stream over loopback, ${DURATION}s" >&2
-iperf3 -s -1 -p "$PORT_BASE" >"$tmp/iperf3-server.log" 2>&1 &
-pids+=($!)
-wait_listen "$PORT_BASE"
-iperf3 -c 127.0.0.1 -p "$PORT_BASE" -t "$DURATION" -J >"$tmp/iperf3.json"
-# MB/s (10^6 bytes) received, from the JSON's end.sum_received.
-figure iperf3_mbs "$(awk '/"sum_received"/ {f=1} f && /"bits_per_second"/ {gsub(/[^0-9.e+]/, "", $2); printf "%.0f", $2/8e6; exit}' "$tmp/iperf3.json")" iperf3
-
-# ucx TEST PORT: overall bandwidth of a 2 MiB, 4-outstanding UCP test over
-# UCX's TCP transport, in MB/s (ucx_perftest reports MiB/s).
-ucx() {
-  UCX_TLS=tcp UCX_NET_DEVICES=lo ucx_perftest -p "$2" >"$tmp/ucx-server-$1.log" 2>&1 &
-  pids+=($!)
-  wait_listen "$2"
-  UCX_TLS=tcp UCX_NET_DEVICES=lo ucx_perftest 127.0.0.1 -p "$2" -t "$1" -s 2097152 -O 4 \
-    -n "$UCX_ITERS" -w 20 -f >"$tmp/ucx-$1.log" 2>&1
-  awk '$1 ~ /^[0-9]+$/ && NF >= 8 {v=$6} END {printf "%.0f", v*1.048576}' "$tmp/ucx-$1.log"
-}
+iperf3_run "$PORT_BASE"
+figure iperf3_mbs "$iperf_mbs" iperf3
 echo "== ucx_perftest ucp_put_bw and ucp_get, UCX_TLS=tcp" >&2
 figure ucx_put_bw_mbs "$(ucx ucp_put_bw $((PORT_BASE + 1)))" ucx-put
 figure ucx_get_mbs "$(ucx ucp_get $((PORT_BASE + 2)))" ucx-get

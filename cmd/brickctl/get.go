@@ -34,14 +34,7 @@ func getCommand() *cli.Command {
 }
 
 func runGet(c *call) error {
-	if c.NArg() != 2 {
-		return usagef("get needs a block ID and a file: brickctl get ID FILE")
-	}
-	id, err := parseID(c.Args().Get(0))
-	if err != nil {
-		return err
-	}
-	off, err := sizeFlag(c, "offset")
+	id, off, path, err := spanArgs(c, "get")
 	if err != nil {
 		return err
 	}
@@ -62,7 +55,6 @@ func runGet(c *call) error {
 	if err != nil {
 		return err
 	}
-	path := c.Args().Get(1)
 	if err := getInto(c, cl, path, ps, n); err != nil {
 		return err
 	}
@@ -141,30 +133,13 @@ func getInto(c *call, cl *client.Client, path string, ps []piece, n int64) error
 // getPieces reads each piece into w, mapping and unmapping block by block.
 func getPieces(c *call, cl *client.Client, w io.Writer, ps []piece, bar *progress) error {
 	buf := make([]byte, chunk)
-	for _, p := range ps {
-		ctx, cancel := opContext(c)
-		h, err := cl.Map(ctx, p.id, protocol.MapReadOnly)
-		cancel()
-		if err != nil {
-			return err
-		}
-		err = copyChunks(p.n, bar, func(off, k int64) error {
+	return eachBlock(c, cl, ps, protocol.MapReadOnly, func(h *client.Handle, p piece) error {
+		return copyChunks(p.n, bar, func(off, k int64) error {
 			if _, err := h.ReadAt(buf[:k], p.off+off); err != nil {
 				return err
 			}
 			_, err := w.Write(buf[:k])
 			return err
 		})
-		if err != nil {
-			unmapQuietly(c, h)
-			return err
-		}
-		ctx, cancel = opContext(c)
-		err = h.Unmap(ctx)
-		cancel()
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	})
 }

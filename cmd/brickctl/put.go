@@ -30,18 +30,10 @@ func putCommand() *cli.Command {
 			&cli.BoolFlag{Name: "alloc", Usage: "allocate blocks of the span that are not allocated"},
 		},
 		Action: action(func(c *call) error {
-			if c.NArg() != 2 {
-				return usagef("put needs a block ID and a file: brickctl put ID FILE")
-			}
-			id, err := parseID(c.Args().Get(0))
+			id, off, path, err := spanArgs(c, "put")
 			if err != nil {
 				return err
 			}
-			off, err := sizeFlag(c, "offset")
-			if err != nil {
-				return err
-			}
-			path := c.Args().Get(1)
 			f, err := os.Open(path)
 			if err != nil {
 				return err
@@ -144,39 +136,29 @@ func prepareSpan(c *call, cl *client.Client, ps []piece, alloc bool) (int, error
 func putPieces(c *call, cl *client.Client, f io.ReaderAt, ps []piece, bar *progress) (persistent bool, method protocol.PersistMethod, err error) {
 	buf := make([]byte, chunk)
 	persistent = true
-	for _, p := range ps {
-		ctx, cancel := opContext(c)
-		h, err := cl.Map(ctx, p.id, protocol.MapReadWrite)
-		cancel()
-		if err != nil {
-			return false, 0, err
-		}
+	err = eachBlock(c, cl, ps, protocol.MapReadWrite, func(h *client.Handle, p piece) error {
 		method = h.Method
-		err = copyChunks(p.n, bar, func(off, k int64) error {
+		err := copyChunks(p.n, bar, func(off, k int64) error {
 			if n, err := f.ReadAt(buf[:k], p.fileOff+off); n < int(k) {
 				return fmt.Errorf("reading the file at %d: %w (did it shrink?)", p.fileOff+off, err)
 			}
 			_, err := h.WriteAt(buf[:k], p.off+off)
 			return err
 		})
-		if err == nil {
-			ctx, cancel := opContext(c)
-			if perr := h.Persist(ctx, p.off, p.n); errors.Is(perr, client.ErrVolatile) {
-				persistent = false
-			} else {
-				err = perr
-			}
-			cancel()
-		}
-		ctx, cancel = opContext(c)
-		uerr := h.Unmap(ctx)
-		cancel()
-		if err == nil {
-			err = uerr
-		}
 		if err != nil {
-			return false, method, err
+			return err
 		}
+		ctx, cancel := opContext(c)
+		defer cancel()
+		if err := h.Persist(ctx, p.off, p.n); errors.Is(err, client.ErrVolatile) {
+			persistent = false
+		} else if err != nil {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return false, method, err
 	}
 	return persistent, method, nil
 }

@@ -59,6 +59,45 @@ func pieces(first uint64, off, n int64) ([]piece, error) {
 	return out, nil
 }
 
+// spanArgs reads the ID FILE arguments and --offset of get and put.
+func spanArgs(c *call, verb string) (id uint64, off int64, path string, err error) {
+	if c.NArg() != 2 {
+		return 0, 0, "", usagef("%s needs a block ID and a file: brickctl %s ID FILE", verb, verb)
+	}
+	if id, err = parseID(c.Args().Get(0)); err != nil {
+		return 0, 0, "", err
+	}
+	if off, err = sizeFlag(c, "offset"); err != nil {
+		return 0, 0, "", err
+	}
+	return id, off, c.Args().Get(1), nil
+}
+
+// eachBlock maps each piece's block with flags, calls do on it and unmaps
+// it, one block at a time, so that a span of any length holds one map. On
+// do's error the block is unmapped quietly and the error returned.
+func eachBlock(c *call, cl *client.Client, ps []piece, flags uint32, do func(h *client.Handle, p piece) error) error {
+	for _, p := range ps {
+		ctx, cancel := opContext(c)
+		h, err := cl.Map(ctx, p.id, flags)
+		cancel()
+		if err != nil {
+			return err
+		}
+		if err := do(h, p); err != nil {
+			unmapQuietly(c, h)
+			return err
+		}
+		ctx, cancel = opContext(c)
+		err = h.Unmap(ctx)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // listWindow is how many blocks one List request covers while following a
 // run: a run that is all one state costs one request per window.
 const listWindow = 1024

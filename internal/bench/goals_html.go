@@ -101,23 +101,7 @@ var goalsTmpl = template.Must(template.New("goals").Parse(`<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Title}}</title>
 <style>
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#111827;background:#f9fafb;margin:0;padding:24px 32px}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 10px}
-.meta{color:#4b5563;margin-bottom:8px}
-.panel{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:14px 16px;overflow-x:auto}
-pre{font:12.5px/1.5 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;margin:0}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(470px,1fr));gap:14px}
-.card{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:10px 12px}
-.card h3{font-size:14px;margin:0 0 2px;display:flex;gap:8px;align-items:center}
-.sw{width:10px;height:10px;border-radius:2px;display:inline-block}
-.card .sum{color:#4b5563;font-size:12.5px;margin-bottom:4px}
-svg text{font:11px system-ui,sans-serif;fill:#374151}
-svg .lbl{font-size:12px}svg .val{font-size:11.5px;fill:#111827}
-svg .grid{stroke:#e5e7eb}svg .axis{stroke:#9ca3af}
-svg .p50{stroke:#1f2937;stroke-dasharray:4 3;fill:#1f2937}svg .p99{stroke:#dc2626;stroke-dasharray:4 3;fill:#dc2626}
-svg text.mark{stroke:none;font-weight:600}
-.note{color:#6b7280;font-size:12.5px;margin-top:6px}
-</style></head><body>
+` + pageCSS + `</style></head><body>
 <h1>{{.Title}}</h1>
 <div class="meta">started {{.Started}}{{if .Machine}} · {{.Machine}}{{end}}</div>
 <h2>Goals</h2>

@@ -237,14 +237,11 @@ func trimFloat(v float64) string {
 	return s
 }
 
-var pageTmpl = template.Must(template.New("report").Parse(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>brick bench · {{.Brick}}</title>
-<style>
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#111827;background:#f9fafb;margin:0;padding:24px 32px}
+// pageCSS is the style sheet the report and the goals page share, so
+// that the two read as one set.
+const pageCSS = `body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#111827;background:#f9fafb;margin:0;padding:24px 32px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 10px}
-.meta{color:#4b5563;margin-bottom:8px}.meta b{color:#111827;font-weight:600}
+.meta{color:#4b5563;margin-bottom:8px}
 .panel{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:14px 16px;overflow-x:auto}
 pre{font:12.5px/1.5 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;margin:0}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(470px,1fr));gap:14px}
@@ -258,6 +255,14 @@ svg .grid{stroke:#e5e7eb}svg .axis{stroke:#9ca3af}
 svg .p50{stroke:#1f2937;stroke-dasharray:4 3;fill:#1f2937}svg .p99{stroke:#dc2626;stroke-dasharray:4 3;fill:#dc2626}
 svg text.mark{stroke:none;font-weight:600}
 .note{color:#6b7280;font-size:12.5px;margin-top:6px}
+`
+
+var pageTmpl = template.Must(template.New("report").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>brick bench · {{.Brick}}</title>
+<style>
+` + pageCSS + `.meta b{color:#111827;font-weight:600}
 h4{font-size:13px;margin:10px 0 2px;color:#374151}.panel h4:first-child{margin-top:0}
 </style></head><body>
 <h1>brick bench</h1>

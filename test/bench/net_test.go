@@ -15,6 +15,7 @@ import (
 
 	"github.com/brick-storage/brick/verbs"
 	"github.com/brick-storage/brick/verbs/soft"
+	"github.com/brick-storage/brick/verbs/verbstest"
 )
 
 const rw = verbs.AccessLocalWrite | verbs.AccessRemoteWrite | verbs.AccessRemoteRead
@@ -74,37 +75,29 @@ func register(b *testing.B, pd verbs.PD, size int) verbs.MR {
 func pipe(b *testing.B, op verbs.Opcode, n, depth int) {
 	k := connect(b, depth, n)
 	wr := verbs.SendWR{Op: op, Local: verbs.SGEOf(k.loc, 0, n), RKey: k.tgt.RKey(), Remote: k.tgt.Addr()}
-	wcs := make([]verbs.WC, depth)
-	ctx := context.Background()
-	b.SetBytes(int64(n))
-	b.ReportAllocs()
-	b.ResetTimer()
-	posted, done := 0, 0
-	for done < b.N {
-		for posted < b.N && posted-done < depth {
-			wr.ID = uint64(posted)
-			if err := k.c.PostSend(wr); err != nil {
-				b.Fatal(err)
-			}
-			posted++
-		}
-		got, err := k.c.SendCQ().Wait(ctx, wcs)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, wc := range wcs[:got] {
-			if wc.Status != verbs.StatusSuccess {
-				b.Fatal(wc.Err())
-			}
-		}
-		done += got
-	}
+	verbstest.Pipe(context.Background(), b, k.c, wr, depth)
 }
 
 func BenchmarkSoftWrite2MiBQD4(b *testing.B)  { pipe(b, verbs.OpWrite, 2<<20, 4) }
 func BenchmarkSoftRead2MiBQD4(b *testing.B)   { pipe(b, verbs.OpRead, 2<<20, 4) }
 func BenchmarkSoftWrite2MiBQD16(b *testing.B) { pipe(b, verbs.OpWrite, 2<<20, 16) }
 func BenchmarkSoftRead2MiBQD16(b *testing.B)  { pipe(b, verbs.OpRead, 2<<20, 16) }
+
+// timeRoundTrips runs op b.N times, each a round trip of bytes, and
+// reports the p50 and p99 of their durations.
+func timeRoundTrips(b *testing.B, bytes int64, op func()) {
+	rtts := make([]time.Duration, 0, 1<<16)
+	b.SetBytes(bytes)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		op()
+		rtts = append(rtts, time.Since(start))
+	}
+	b.StopTimer()
+	reportLatency(b, rtts)
+}
 
 // reportLatency reports the p50 and p99 of per-iteration round trips.
 func reportLatency(b *testing.B, rtts []time.Duration) {
@@ -123,25 +116,7 @@ func latency(b *testing.B, op verbs.Opcode, n int) {
 	wr := verbs.SendWR{Op: op, Local: verbs.SGEOf(k.loc, 0, n), RKey: k.tgt.RKey(), Remote: k.tgt.Addr()}
 	wcs := make([]verbs.WC, 1)
 	ctx := context.Background()
-	rtts := make([]time.Duration, 0, 1<<16)
-	b.SetBytes(int64(n))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		start := time.Now()
-		if err := k.c.PostSend(wr); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := k.c.SendCQ().Wait(ctx, wcs); err != nil {
-			b.Fatal(err)
-		}
-		if wcs[0].Status != verbs.StatusSuccess {
-			b.Fatal(wcs[0].Err())
-		}
-		rtts = append(rtts, time.Since(start))
-	}
-	b.StopTimer()
-	reportLatency(b, rtts)
+	timeRoundTrips(b, int64(n), func() { verbstest.RoundTrip(ctx, b, k.c, wcs, wr) })
 }
 
 func BenchmarkSoftWrite4KiBQD1(b *testing.B) { latency(b, verbs.OpWrite, 4096) }
@@ -156,29 +131,7 @@ func BenchmarkSoftWriteRead4KiB(b *testing.B) {
 	r := verbs.SendWR{Op: verbs.OpRead, Local: verbs.SGEOf(k.loc, n, n), RKey: k.tgt.RKey(), Remote: k.tgt.Addr()}
 	wcs := make([]verbs.WC, 2)
 	ctx := context.Background()
-	rtts := make([]time.Duration, 0, 1<<16)
-	b.SetBytes(2 * n)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		start := time.Now()
-		if err := k.c.PostSend(w); err != nil {
-			b.Fatal(err)
-		}
-		if err := k.c.PostSend(r); err != nil {
-			b.Fatal(err)
-		}
-		for got := 0; got < 2; {
-			m, err := k.c.SendCQ().Wait(ctx, wcs[got:])
-			if err != nil {
-				b.Fatal(err)
-			}
-			got += m
-		}
-		rtts = append(rtts, time.Since(start))
-	}
-	b.StopTimer()
-	reportLatency(b, rtts)
+	timeRoundTrips(b, 2*n, func() { verbstest.RoundTrip(ctx, b, k.c, wcs, w, r) })
 }
 
 // BenchmarkTCPPingPong4KiB is the baseline: 4 KiB over a loopback TCP
@@ -217,24 +170,16 @@ func BenchmarkTCPPingPong4KiB(b *testing.B) {
 	}
 	c.(*net.TCPConn).SetNoDelay(true)
 	buf := make([]byte, n)
-	rtts := make([]time.Duration, 0, 1<<16)
-	b.SetBytes(2 * n)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		start := time.Now()
+	timeRoundTrips(b, 2*n, func() {
 		if _, err := c.Write(buf); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := io.ReadFull(c, buf); err != nil {
 			b.Fatal(err)
 		}
-		rtts = append(rtts, time.Since(start))
-	}
-	b.StopTimer()
+	})
 	c.Close()
 	if err := <-echoed; err != nil {
 		b.Fatal(err)
 	}
-	reportLatency(b, rtts)
 }

@@ -27,7 +27,7 @@ type sessionJSON struct {
 // their documented exit codes.
 func TestAdminVerbs(t *testing.T) {
 	d := startDaemon(t, brickdArgs(t.TempDir())...)
-	a := d.addr
+	a := d.Addr
 	for _, id := range []string{"0x200000", "0x400000", "0x600000", "0xa00000"} {
 		mustCtl(t, a, "alloc", id)
 	}

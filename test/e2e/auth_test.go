@@ -32,19 +32,19 @@ func TestAuthKey(t *testing.T) {
 		t.Errorf("brickd with a key warned about having none:\n%s", d.log)
 	}
 
-	if r := ctl(t, d.addr, "status"); r.code != 3 || !strings.Contains(r.stderr, "--auth-key") {
+	if r := ctl(t, d.Addr, "status"); r.code != 3 || !strings.Contains(r.stderr, "--auth-key") {
 		t.Errorf("status without a key: exit %d %q", r.code, r.stderr)
 	}
-	if r := ctl(t, d.addr, "--auth-key", key, "status"); r.code != 0 || strings.Contains(r.stderr, "warning") {
+	if r := ctl(t, d.Addr, "--auth-key", key, "status"); r.code != 0 || strings.Contains(r.stderr, "warning") {
 		t.Errorf("status with the key: exit %d %q", r.code, r.stderr)
 	}
 	wrong := filepath.Join(dir, "wrong")
 	os.WriteFile(wrong, []byte("not the operator's key, 32 bytes"), 0o600)
-	if r := ctl(t, d.addr, "--auth-key", wrong, "status"); r.code == 0 || !strings.Contains(r.stderr, "refused the key") {
+	if r := ctl(t, d.Addr, "--auth-key", wrong, "status"); r.code == 0 || !strings.Contains(r.stderr, "refused the key") {
 		t.Errorf("status with a wrong key: exit %d %q", r.code, r.stderr)
 	}
 	// The key itself in the environment.
-	env := exec.Command(filepath.Join(binDir, "brickctl"), "--addr", d.addr, "alloc", "0x200000")
+	env := exec.Command(filepath.Join(binDir, "brickctl"), "--addr", d.Addr, "alloc", "0x200000")
 	env.Env = append(os.Environ(), "BRICK_AUTH_KEY=an operator's key, 32 bytes long")
 	if out, err := env.CombinedOutput(); err != nil {
 		t.Errorf("alloc with BRICK_AUTH_KEY: %v %s", err, out)
@@ -55,10 +55,10 @@ func TestAuthKey(t *testing.T) {
 	if !strings.Contains(d2.log.String(), "no --auth-key") {
 		t.Errorf("brickd without a key did not warn:\n%s", d2.log)
 	}
-	if r := ctl(t, d2.addr, "status"); r.code != 0 || !strings.Contains(r.stderr, "warning: the brick at") {
+	if r := ctl(t, d2.Addr, "status"); r.code != 0 || !strings.Contains(r.stderr, "warning: the brick at") {
 		t.Errorf("status of a keyless brick: exit %d %q", r.code, r.stderr)
 	}
-	if r := ctl(t, d2.addr, "--auth-key", key, "status"); r.code == 0 || !strings.Contains(r.stderr, "does not authenticate") {
+	if r := ctl(t, d2.Addr, "--auth-key", key, "status"); r.code == 0 || !strings.Contains(r.stderr, "does not authenticate") {
 		t.Errorf("status of a keyless brick with a key: exit %d %q", r.code, r.stderr)
 	}
 }

@@ -39,7 +39,7 @@ func randomFile(t *testing.T, dir, name string, n int) (string, []byte) {
 func TestCLIFlowAndCrash(t *testing.T) {
 	dir := t.TempDir()
 	d := startDaemon(t, brickdArgs(dir)...)
-	a := d.addr
+	a := d.Addr
 
 	mustCtl(t, a, "alloc", "0x200000")
 	mustCtl(t, a, "alloc", "4194304") // decimal 0x400000
@@ -130,7 +130,7 @@ func TestCLIFlowAndCrash(t *testing.T) {
 	}
 
 	d2 := startDaemon(t, brickdArgs(dir)...)
-	a = d2.addr
+	a = d2.Addr
 	if got := listJSON(t, a); fmt.Sprint(got) != fmt.Sprint(wantAfter) {
 		t.Fatalf("list after restart = %v, want %v", got, wantAfter)
 	}
@@ -166,7 +166,7 @@ func TestLibraryDataPath(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	dial := func() *client.Client {
-		c, err := client.Dial(ctx, d.addr, client.Options{})
+		c, err := client.Dial(ctx, d.Addr, client.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

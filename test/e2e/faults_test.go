@@ -62,9 +62,9 @@ func tail(s string, n int) string {
 func usedBrick(t *testing.T, dir string, sig syscall.Signal) (data []byte, backup string) {
 	t.Helper()
 	d := startDaemon(t, brickdArgs(dir)...)
-	mustCtl(t, d.addr, "alloc", "0x200000")
+	mustCtl(t, d.Addr, "alloc", "0x200000")
 	src, data := randomFile(t, t.TempDir(), "block", 2*mib)
-	mustCtl(t, d.addr, "put", "0x200000", src)
+	mustCtl(t, d.Addr, "put", "0x200000", src)
 	backup = filepath.Join(t.TempDir(), "meta-backup")
 	if err := os.CopyFS(backup, os.DirFS(filepath.Join(dir, "meta"))); err != nil {
 		t.Fatal(err)
@@ -78,7 +78,7 @@ func checkBlock(t *testing.T, dir string, data []byte) {
 	t.Helper()
 	d := startDaemon(t, brickdArgs(dir)...)
 	cp := filepath.Join(t.TempDir(), "copy")
-	mustCtl(t, d.addr, "get", "0x200000", cp)
+	mustCtl(t, d.Addr, "get", "0x200000", cp)
 	if got, _ := os.ReadFile(cp); !bytes.Equal(got, data) {
 		t.Fatal("the block's data changed")
 	}
@@ -326,9 +326,9 @@ func TestImageDiskFull(t *testing.T) {
 		d := startDaemon(t, args(filepath.Join(fs, "pmem.img"), "8MiB")...)
 		testfs.Fill(t, fs)
 		src, data := randomFile(t, t.TempDir(), "blocks", 3*2*mib)
-		mustCtl(t, d.addr, "put", "--alloc", "0x200000", src)
+		mustCtl(t, d.Addr, "put", "--alloc", "0x200000", src)
 		cp := filepath.Join(t.TempDir(), "copy")
-		mustCtl(t, d.addr, "get", "--length", fmt.Sprint(len(data)), "0x200000", cp)
+		mustCtl(t, d.Addr, "get", "--length", fmt.Sprint(len(data)), "0x200000", cp)
 		if got, _ := os.ReadFile(cp); !bytes.Equal(got, data) {
 			t.Fatal("the blocks read back differ")
 		}
@@ -349,7 +349,7 @@ func TestMetaDiskFull(t *testing.T) {
 		"--listen", "tcp://127.0.0.1:0", "--metrics", ""}
 	d := startDaemon(t, args...)
 	for i := 1; i <= 20; i++ {
-		mustCtl(t, d.addr, "alloc", fmt.Sprintf("%#x", i*2*mib))
+		mustCtl(t, d.Addr, "alloc", fmt.Sprintf("%#x", i*2*mib))
 	}
 	d.stop(syscall.SIGKILL) // the log holds the allocations: the next open must write them out
 	testfs.Fill(t, fs)
@@ -365,8 +365,8 @@ func TestMetaDiskFull(t *testing.T) {
 func TestListReadOnlyMedia(t *testing.T) {
 	dir := t.TempDir()
 	d := startDaemon(t, brickdArgs(dir)...)
-	mustCtl(t, d.addr, "alloc", "0x200000")
-	_ = holdMap(t, d.addr, "--rw", "0x200000")
+	mustCtl(t, d.Addr, "alloc", "0x200000")
+	_ = holdMap(t, d.Addr, "--rw", "0x200000")
 	d.stop(syscall.SIGKILL)
 	ro := bindReadOnly(t, filepath.Join(dir, "meta"))
 	before := snapshotDir(t, filepath.Join(dir, "meta"))

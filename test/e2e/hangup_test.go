@@ -17,8 +17,8 @@ func (d *daemon) waitLog(want string) {
 	defer tick.Stop()
 	for !strings.Contains(d.log.String(), want) {
 		select {
-		case err := <-d.done:
-			d.t.Fatalf("brickd exited (%v) before logging %q\n%s", err, want, d.log)
+		case <-d.Exited:
+			d.t.Fatalf("brickd exited (%v) before logging %q\n%s", d.Err, want, d.log)
 		case <-tick.C:
 		}
 		if time.Now().After(deadline) {
@@ -33,21 +33,21 @@ func (d *daemon) waitLog(want string) {
 func TestHangupKeepsServing(t *testing.T) {
 	dir := t.TempDir()
 	d := startDaemon(t, brickdArgs(dir)...)
-	mustCtl(t, d.addr, "alloc", "0x200000")
-	release := holdMap(t, d.addr, "--rw", "0x200000")
+	mustCtl(t, d.Addr, "alloc", "0x200000")
+	release := holdMap(t, d.Addr, "--rw", "0x200000")
 
-	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := d.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	d.waitLog("SIGHUP: nothing to reload")
-	if es := listJSON(t, d.addr); len(es) != 1 || es[0].State != "mapped-rw" {
+	if es := listJSON(t, d.Addr); len(es) != 1 || es[0].State != "mapped-rw" {
 		t.Errorf("list after SIGHUP: %v, want the block still mapped-rw", es)
 	}
 	release()
 	if err := d.stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM after SIGHUP: %v\n%s", err, d.log)
 	}
-	if es := listJSON(t, d.addr, "--meta", filepath.Join(dir, "meta")); len(es) != 1 || es[0].State != "resident" {
+	if es := listJSON(t, d.Addr, "--meta", filepath.Join(dir, "meta")); len(es) != 1 || es[0].State != "resident" {
 		t.Errorf("list --meta after SIGHUP and SIGTERM: %v, want the block resident (clean)", es)
 	}
 }
@@ -63,11 +63,11 @@ func TestHangupRotatesKey(t *testing.T) {
 		}
 	}
 	d := startDaemon(t, brickdArgs(dir, "--auth-key", key)...)
-	mustCtl(t, d.addr, "--auth-key", oldKey, "status")
+	mustCtl(t, d.Addr, "--auth-key", oldKey, "status")
 
 	hangup := func(want string) {
 		t.Helper()
-		if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		if err := d.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
 		d.waitLog(want)
@@ -76,10 +76,10 @@ func TestHangupRotatesKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	hangup("SIGHUP: reloaded --auth-key")
-	if r := ctl(t, d.addr, "--auth-key", oldKey, "status"); r.code != 3 {
+	if r := ctl(t, d.Addr, "--auth-key", oldKey, "status"); r.code != 3 {
 		t.Errorf("status with the replaced key: exit %d %q, want 3", r.code, r.stderr)
 	}
-	mustCtl(t, d.addr, "--auth-key", key, "status")
+	mustCtl(t, d.Addr, "--auth-key", key, "status")
 
 	// A key file others can read is refused; the rotated key stays.
 	if err := os.Chmod(key, 0o644); err != nil {
@@ -89,7 +89,7 @@ func TestHangupRotatesKey(t *testing.T) {
 	if err := os.Chmod(key, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	mustCtl(t, d.addr, "--auth-key", key, "status")
+	mustCtl(t, d.Addr, "--auth-key", key, "status")
 	if err := d.stop(syscall.SIGTERM); err != nil || !strings.Contains(d.log.String(), "msg=stopped") {
 		t.Fatalf("SIGTERM: %v\n%s", err, d.log)
 	}

@@ -7,17 +7,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/brick-storage/brick/internal/brickdproc"
 )
 
 var binDir string
@@ -33,14 +35,11 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	args := []string{"build", "-tags", "pebblegozstd", "-o", dir + "/"}
+	var extra []string
 	if raceFlag != "" {
-		args = append(args, raceFlag)
+		extra = append(extra, raceFlag)
 	}
-	args = append(args, "github.com/brick-storage/brick/cmd/brickd", "github.com/brick-storage/brick/cmd/brickctl")
-	cmd := exec.Command("go", args...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
+	if err := brickdproc.Build(dir, extra, "github.com/brick-storage/brick/cmd/brickd", "github.com/brick-storage/brick/cmd/brickctl"); err != nil {
 		fmt.Fprintln(os.Stderr, "building binaries:", err)
 		return 1
 	}
@@ -50,11 +49,9 @@ func run(m *testing.M) int {
 
 // daemon is a running brickd.
 type daemon struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	addr string // tcp://127.0.0.1:PORT
-	log  *logBuffer
-	done chan error
+	*brickdproc.Proc
+	t   *testing.T
+	log *logBuffer
 }
 
 // logBuffer collects brickd's stderr; the reader goroutine writes it while
@@ -64,10 +61,10 @@ type logBuffer struct {
 	buf bytes.Buffer
 }
 
-func (b *logBuffer) WriteString(s string) {
+func (b *logBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.buf.WriteString(s)
+	return b.buf.Write(p)
 }
 
 func (b *logBuffer) String() string {
@@ -78,70 +75,32 @@ func (b *logBuffer) String() string {
 
 // brickdArgs are the flags for a test brick rooted at dir.
 func brickdArgs(dir string, extra ...string) []string {
-	return append([]string{
-		"--pmem", filepath.Join(dir, "pmem.img"), "--pmem-size", "64MiB",
-		"--meta", filepath.Join(dir, "meta"),
-		"--listen", "tcp://127.0.0.1:0", "--metrics", "",
-	}, extra...)
+	return brickdproc.Args(dir, "64MiB", extra...)
 }
 
-var listenRE = regexp.MustCompile(`msg="brickd listening" listen=(\S+)`)
+// grace bounds brickd's start and its exit after a signal.
+const grace = 60 * time.Second
 
 // startDaemon starts brickd and waits for its "listening" log line.
 func startDaemon(t *testing.T, args ...string) *daemon {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, "brickd"), args...)
-	stderr, err := cmd.StderrPipe()
+	log := new(logBuffer)
+	p, err := brickdproc.Start(filepath.Join(binDir, "brickd"), args, log, grace)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\n%s", err, log)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	d := &daemon{t: t, cmd: cmd, log: new(logBuffer), done: make(chan error, 1)}
-	addrc := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			d.log.WriteString(line + "\n")
-			if m := listenRE.FindStringSubmatch(line); m != nil {
-				addrc <- m[1]
-			}
-		}
-		d.done <- cmd.Wait()
-	}()
-	select {
-	case d.addr = <-addrc:
-	case err := <-d.done:
-		t.Fatalf("brickd exited before listening: %v\n%s", err, d.log)
-	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("brickd did not start listening\n%s", d.log)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			<-d.done
-		}
-	})
-	return d
+	t.Cleanup(p.Kill)
+	return &daemon{Proc: p, t: t, log: log}
 }
 
-// kill sends sig and waits for the process to end.
+// stop sends sig and returns brickd's exit.
 func (d *daemon) stop(sig syscall.Signal) error {
 	d.t.Helper()
-	if err := d.cmd.Process.Signal(sig); err != nil {
-		d.t.Fatal(err)
+	err := d.Stop(sig, grace)
+	if errors.Is(err, brickdproc.ErrNoExit) {
+		d.t.Fatalf("%v\n%s", err, d.log)
 	}
-	select {
-	case err := <-d.done:
-		return err
-	case <-time.After(60 * time.Second):
-		d.cmd.Process.Kill()
-		d.t.Fatalf("brickd did not exit after %v\n%s", sig, d.log)
-	}
-	return nil
+	return err
 }
 
 // ctlResult is one brickctl run.

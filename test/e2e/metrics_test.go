@@ -15,8 +15,8 @@ var metricsRE = regexp.MustCompile(`msg=metrics addr=(\S+)`)
 // metrics, and SIGTERM stops brickd with exit status 0.
 func TestMetricsAndCleanStop(t *testing.T) {
 	d, metrics := startWithMetrics(t, t.TempDir())
-	mustCtl(t, d.addr, "alloc", "0")
-	mustCtl(t, d.addr, "status")
+	mustCtl(t, d.Addr, "alloc", "0")
+	mustCtl(t, d.Addr, "status")
 	body := scrape(t, metrics)
 	for _, want := range []string{
 		"brick_blocks 1",
@@ -37,11 +37,11 @@ func TestMetricsAndCleanStop(t *testing.T) {
 	}
 }
 
-// startWithMetrics starts brickd rooted at dir with its metrics endpoint
-// on a free port, and returns the endpoint's address.
-func startWithMetrics(t *testing.T, dir string) (*daemon, string) {
+// startWithMetrics starts brickd rooted at dir, with extra flags and its
+// metrics endpoint on a free port, and returns the endpoint's address.
+func startWithMetrics(t *testing.T, dir string, extra ...string) (*daemon, string) {
 	t.Helper()
-	args := brickdArgs(dir)
+	args := brickdArgs(dir, extra...)
 	for i, a := range args {
 		if a == "--metrics" {
 			args[i+1] = "127.0.0.1:0"

@@ -19,7 +19,7 @@ import (
 func TestPutGetSpan(t *testing.T) {
 	dir := t.TempDir()
 	d := startDaemon(t, brickdArgs(dir)...)
-	a := d.addr
+	a := d.Addr
 	src, data := randomFile(t, dir, "big", 5*mib+123) // 3 blocks from offset 0, 4 from offset 1.5 MiB
 
 	mustCtl(t, a, "alloc", "0x200000")
@@ -75,7 +75,7 @@ func TestBench(t *testing.T) {
 	dir := t.TempDir()
 	d := startDaemon(t, brickdArgs(dir)...)
 	html := filepath.Join(dir, "bench.html")
-	out := mustCtl(t, d.addr, "--json", "bench", "--duration", "200ms", "--size", "4KiB,2MiB", "--html", html)
+	out := mustCtl(t, d.Addr, "--json", "bench", "--duration", "200ms", "--size", "4KiB,2MiB", "--html", html)
 	var rep struct {
 		Methods []string `json:"persist_methods"`
 		Results []struct {
@@ -139,12 +139,12 @@ func TestBench(t *testing.T) {
 	if err != nil || !bytes.Contains(page, []byte("<svg")) || bytes.Contains(page, []byte("<script")) {
 		t.Errorf("html report: %v, %d bytes", err, len(page))
 	}
-	if es := listJSON(t, d.addr); len(es) != 0 {
+	if es := listJSON(t, d.Addr); len(es) != 0 {
 		t.Errorf("the bench left blocks allocated: %v", es)
 	}
 	// It refuses to run over allocated blocks.
-	mustCtl(t, d.addr, "alloc", "0x400000000000")
-	if r := ctl(t, d.addr, "bench", "--duration", "10ms", "--ops", "write"); r.code != 2 || !strings.Contains(r.stderr, "choose another --base") {
+	mustCtl(t, d.Addr, "alloc", "0x400000000000")
+	if r := ctl(t, d.Addr, "bench", "--duration", "10ms", "--ops", "write"); r.code != 2 || !strings.Contains(r.stderr, "choose another --base") {
 		t.Errorf("bench over an allocated block: exit %d %q", r.code, r.stderr)
 	}
 }
@@ -163,7 +163,7 @@ func TestConfigFile(t *testing.T) {
 	var st struct {
 		Frames uint64 `json:"frames"`
 	}
-	if err := json.Unmarshal([]byte(mustCtl(t, d.addr, "--json", "status")), &st); err != nil {
+	if err := json.Unmarshal([]byte(mustCtl(t, d.Addr, "--json", "status")), &st); err != nil {
 		t.Fatal(err)
 	}
 	if st.Frames != 15 { // 32 MiB: a superblock frame and 15 data frames
@@ -189,12 +189,12 @@ func TestMetricsStates(t *testing.T) {
 	dir := t.TempDir()
 	d, metrics := startWithMetrics(t, dir)
 	for _, id := range []string{"0x200000", "0x400000", "0x600000"} {
-		mustCtl(t, d.addr, "alloc", id)
+		mustCtl(t, d.Addr, "alloc", id)
 	}
 	src, _ := randomFile(t, dir, "f", mib)
-	mustCtl(t, d.addr, "put", "0x200000", src)
-	mustCtl(t, d.addr, "get", "--length", strconv.Itoa(mib), "0x200000", filepath.Join(dir, "g"))
-	release := holdMap(t, d.addr, "--rw", "0x400000")
+	mustCtl(t, d.Addr, "put", "0x200000", src)
+	mustCtl(t, d.Addr, "get", "--length", strconv.Itoa(mib), "0x200000", filepath.Join(dir, "g"))
+	release := holdMap(t, d.Addr, "--rw", "0x400000")
 	defer release()
 
 	body := scrape(t, metrics)

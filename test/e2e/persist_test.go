@@ -44,7 +44,7 @@ func TestKillPersisted(t *testing.T) {
 			Devices  []any          `json:"rdma_devices"`
 		} `json:"persistence"`
 	}
-	if err := json.Unmarshal([]byte(mustCtl(t, d.addr, "--json", "status")), &st); err != nil {
+	if err := json.Unmarshal([]byte(mustCtl(t, d.Addr, "--json", "status")), &st); err != nil {
 		t.Fatal(err)
 	}
 	if st.Backend != "file (msync)" || strings.Join(st.Methods, ",") != "gpspm,flush" || st.Persistence.Domain != "none" ||
@@ -67,7 +67,7 @@ func TestKillPersisted(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(4, 4))
 	for _, s := range streams {
-		c, err := client.Dial(ctx, d.addr, client.Options{PersistFeatures: s.features})
+		c, err := client.Dial(ctx, d.Addr, client.Options{PersistFeatures: s.features})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +104,7 @@ func TestKillPersisted(t *testing.T) {
 	}
 
 	d = startDaemon(t, brickdArgs(dir)...)
-	c, err := client.Dial(ctx, d.addr, client.Options{})
+	c, err := client.Dial(ctx, d.Addr, client.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,18 +16,8 @@ func TestPprof(t *testing.T) {
 		want  bool
 	}{{"off", nil, false}, {"on", []string{"--pprof"}, true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := brickdArgs(t.TempDir(), tc.extra...)
-			for i, a := range args {
-				if a == "--metrics" {
-					args[i+1] = "127.0.0.1:0"
-				}
-			}
-			d := startDaemon(t, args...)
-			m := metricsRE.FindStringSubmatch(d.log.String())
-			if m == nil {
-				t.Fatalf("no metrics address logged:\n%s", d.log)
-			}
-			resp, err := http.Get("http://" + m[1] + "/debug/pprof/goroutine?debug=1")
+			_, addr := startWithMetrics(t, t.TempDir(), tc.extra...)
+			resp, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -40,7 +30,7 @@ func TestPprof(t *testing.T) {
 			if served != tc.want {
 				t.Errorf("goroutine profile served: %v, want %v (status %d)", served, tc.want, resp.StatusCode)
 			}
-			if !bytes.Contains(scrape(t, m[1]), []byte("brick_sessions")) {
+			if !bytes.Contains(scrape(t, addr), []byte("brick_sessions")) {
 				t.Error("the metrics are not served")
 			}
 		})

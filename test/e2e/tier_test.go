@@ -88,7 +88,7 @@ func TestTierCrashStorm(t *testing.T) {
 	gen := make([]uint64, blocks)
 	busy := make([]bool, blocks)
 
-	c := dial(d.addr)
+	c := dial(d.Addr)
 	for i := range blocks {
 		if err := c.Alloc(ctx, id(i)); err != nil {
 			t.Fatal(err)
@@ -107,7 +107,7 @@ func TestTierCrashStorm(t *testing.T) {
 		var mu sync.Mutex // guards gen and busy
 		stormCtx, stopStorm := context.WithCancel(ctx)
 		for w := range workers {
-			wc := dial(d.addr)
+			wc := dial(d.Addr)
 			wg.Go(func() {
 				defer wc.Close()
 				rng := rand.New(rand.NewPCG(uint64(round), uint64(w)))
@@ -143,7 +143,7 @@ func TestTierCrashStorm(t *testing.T) {
 
 		// Restart and check every block.
 		d = startDaemon(t, args...)
-		c := dial(d.addr)
+		c := dial(d.Addr)
 		for i := range blocks {
 			h, err := c.Map(ctx, id(i), protocol.MapReadOnly)
 			if err != nil {

@@ -1,27 +1,24 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"syscall"
 	"time"
+
+	"github.com/brick-storage/brick/internal/brickdproc"
 )
 
 // brickd is a brickd process on the file backend, rooted at a directory.
 type brickd struct {
-	cmd    *exec.Cmd
-	addr   string        // tcp://127.0.0.1:PORT
-	exited chan struct{} // closed when the process has exited
-	err    error         // its exit, once exited is closed
+	*brickdproc.Proc
 }
 
-var listenRE = regexp.MustCompile(`msg="brickd listening" listen=(\S+)`)
+// grace bounds brickd's start and its exit after a signal.
+const grace = 2 * time.Minute
 
 // startBrickd starts brickd on dir's pmem image and metadata, appending its
 // log to dir/brickd.log, and returns once it listens.
@@ -30,60 +27,26 @@ func startBrickd(path, dir string) (*brickd, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(path, "--pmem", filepath.Join(dir, "pmem.img"), "--pmem-size", "256MiB",
-		"--meta", filepath.Join(dir, "meta"), "--listen", "tcp://127.0.0.1:0", "--metrics", "")
-	stderr, err := cmd.StderrPipe()
+	p, err := brickdproc.Start(path, brickdproc.Args(dir, "256MiB"), logf, grace)
 	if err != nil {
 		logf.Close()
-		return nil, err
+		return nil, fmt.Errorf("%w; its log is %s", err, logf.Name())
 	}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("start brickd: %w", err)
-	}
-	d := &brickd{cmd: cmd, exited: make(chan struct{})}
-	addrc := make(chan string, 1)
 	go func() {
-		defer logf.Close()
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			fmt.Fprintln(logf, sc.Text())
-			if m := listenRE.FindStringSubmatch(sc.Text()); m != nil {
-				addrc <- m[1]
-			}
-		}
-		io.Copy(logf, stderr)
-		d.err = cmd.Wait()
-		close(d.exited)
+		<-p.Exited
+		logf.Close()
 	}()
-	select {
-	case d.addr = <-addrc:
-		return d, nil
-	case <-d.exited:
-		return nil, fmt.Errorf("brickd exited before it listened (%v); its log is %s", d.err, logf.Name())
-	case <-time.After(2 * time.Minute):
-		cmd.Process.Kill()
-		<-d.exited
-		return nil, fmt.Errorf("brickd did not listen within 2 minutes; its log is %s", logf.Name())
-	}
+	return &brickd{p}, nil
 }
 
-// stop signals brickd and waits for it to exit.
+// stop signals brickd and waits for it to exit; the exit of a SIGKILL is
+// no error.
 func (d *brickd) stop(sig syscall.Signal) error {
-	if err := d.cmd.Process.Signal(sig); err != nil {
-		return err
+	err := d.Stop(sig, grace)
+	if sig == syscall.SIGKILL && !errors.Is(err, brickdproc.ErrNoExit) {
+		return nil
 	}
-	select {
-	case <-d.exited:
-		if sig == syscall.SIGKILL {
-			return nil
-		}
-		return d.err
-	case <-time.After(2 * time.Minute):
-		d.cmd.Process.Kill()
-		<-d.exited
-		return fmt.Errorf("brickd did not exit within 2 minutes of %v", sig)
-	}
+	return err
 }
 
 // findBrickd is path if given, else brickd on PATH, else one built from this
@@ -95,10 +58,8 @@ func findBrickd(path, dir string) (string, error) {
 	if p, err := exec.LookPath("brickd"); err == nil {
 		return p, nil
 	}
-	out := filepath.Join(dir, "brickd")
-	cmd := exec.Command("go", "build", "-tags", "pebblegozstd", "-o", out, "github.com/brick-storage/brick/cmd/brickd")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", errors.New("brickd is not on PATH and building it failed (run from the brick module, or give --brickd): " + string(b))
+	if err := brickdproc.Build(dir, nil, "github.com/brick-storage/brick/cmd/brickd"); err != nil {
+		return "", fmt.Errorf("brickd is not on PATH and building it failed (run from the brick module, or give --brickd): %w", err)
 	}
-	return out, nil
+	return filepath.Join(dir, "brickd"), nil
 }

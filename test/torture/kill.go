@@ -57,7 +57,7 @@ func killTorture(ctx context.Context, cfg killConfig, out io.Writer) (killResult
 			return res, err
 		}
 		cycle := res.cycles + 1
-		wcfg := workConfig{addr: d.addr, log: logPath, duration: 10 * time.Minute, blocks: cfg.blocks,
+		wcfg := workConfig{addr: d.Addr, log: logPath, duration: 10 * time.Minute, blocks: cfg.blocks,
 			seed: cfg.seed + uint64(cycle), sessions: cfg.sessions}
 		type outcome struct {
 			r   workResult
@@ -94,7 +94,7 @@ func killTorture(ctx context.Context, cfg killConfig, out io.Writer) (killResult
 		if d, err = startBrickd(path, cfg.dir); err != nil {
 			return res, fmt.Errorf("cycle %d: restart after kill -9: %w", cycle, err)
 		}
-		v, err := verify(ctx, d.addr, logPath)
+		v, err := verify(ctx, d.Addr, logPath)
 		if err != nil {
 			printVerify(out, v)
 			return res, fmt.Errorf("cycle %d (killed after %v): verify: %w; the brick and log are in %s", cycle, delay.Round(time.Millisecond), err, cfg.dir)

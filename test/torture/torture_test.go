@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/brick-storage/brick/client"
+	"github.com/brick-storage/brick/internal/brickdproc"
 	"github.com/brick-storage/brick/protocol"
 )
 
@@ -31,13 +31,11 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	brickdBin = filepath.Join(dir, "brickd")
-	cmd := exec.Command("go", "build", "-tags", "pebblegozstd", "-o", brickdBin, "github.com/brick-storage/brick/cmd/brickd")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
+	if err := brickdproc.Build(dir, nil, "github.com/brick-storage/brick/cmd/brickd"); err != nil {
 		fmt.Fprintln(os.Stderr, "building brickd:", err)
 		return 1
 	}
+	brickdBin = filepath.Join(dir, "brickd")
 	return m.Run()
 }
 
@@ -75,15 +73,11 @@ func TestKillTortureShort(t *testing.T) {
 // a block freed behind the log's back, one allocated behind it), leaving
 // the log as it was for inspection.
 func TestVerifyCatchesLoss(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	dir := t.TempDir()
-	d := startTestBrickd(t, dir)
-	path := filepath.Join(dir, "torture.log")
-	if _, err := work(ctx, workConfig{addr: d.addr, log: path, duration: time.Second, blocks: 6, seed: 9, sessions: 2}); err != nil {
+	ctx, d, path := tortureBrick(t)
+	if _, err := work(ctx, workConfig{addr: d.Addr, log: path, duration: time.Second, blocks: 6, seed: 9, sessions: 2}); err != nil {
 		t.Fatal(err)
 	}
-	v, err := verify(ctx, d.addr, path)
+	v, err := verify(ctx, d.Addr, path)
 	if err != nil || v.acked.InFlight != 0 || v.checked == 0 {
 		t.Fatalf("verify after a clean run: %v, %+v", err, v)
 	}
@@ -105,7 +99,7 @@ func TestVerifyCatchesLoss(t *testing.T) {
 	if written < 0 || allocated < 0 {
 		t.Fatalf("a second of work left no written block and another allocated one: %+v", st.blocks)
 	}
-	c, err := client.Dial(ctx, d.addr, client.Options{})
+	c, err := client.Dial(ctx, d.Addr, client.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +134,7 @@ func TestVerifyCatchesLoss(t *testing.T) {
 		wantLosses = append(wantLosses, fmt.Sprintf("block %#x: acknowledged free, but the brick has it allocated", st.set.id(free)))
 	}
 	before, _ := os.ReadFile(path)
-	v, err = verify(ctx, d.addr, path)
+	v, err = verify(ctx, d.Addr, path)
 	if !errors.Is(err, errLost) || len(v.losses) != len(wantLosses) {
 		t.Fatalf("verify of a broken brick: %v, losses %q", err, v.losses)
 	}
@@ -159,11 +153,7 @@ func TestVerifyCatchesLoss(t *testing.T) {
 // the block listed unclean, and settles the range so that the next verify
 // knows every byte again.
 func TestVerifyInFlightWrite(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	dir := t.TempDir()
-	d := startTestBrickd(t, dir)
-	path := filepath.Join(dir, "torture.log")
+	ctx, d, path := tortureBrick(t)
 	st := newState(blockSet{base: defaultBase, n: 2})
 	if err := st.writeCheckpoint(path); err != nil {
 		t.Fatal(err)
@@ -173,7 +163,7 @@ func TestVerifyInFlightWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lw.close()
-	c, err := client.Dial(ctx, d.addr, client.Options{})
+	c, err := client.Dial(ctx, d.Addr, client.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,13 +196,13 @@ func TestVerifyInFlightWrite(t *testing.T) {
 	if err := d.stop(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	d = startTestBrickd(t, dir)
+	d = startTestBrickd(t, filepath.Dir(path))
 
-	v, err := verify(ctx, d.addr, path)
+	v, err := verify(ctx, d.Addr, path)
 	if err != nil || v.acked.InFlight != 1 || v.unclean != 1 || v.checked != blockSize-w.Len {
 		t.Fatalf("verify with a write in flight: %v, %+v", err, v)
 	}
-	v, err = verify(ctx, d.addr, path)
+	v, err = verify(ctx, d.Addr, path)
 	if err != nil || v.acked.InFlight != 0 || v.checked != blockSize {
 		t.Fatalf("verify after settling: %v, %+v", err, v)
 	}
@@ -227,12 +217,17 @@ func startTestBrickd(t *testing.T, dir string) *brickd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		select {
-		case <-d.exited:
-		default:
-			d.stop(syscall.SIGKILL)
-		}
-	})
+	t.Cleanup(d.Kill)
 	return d
+}
+
+// tortureBrick starts brickd in a fresh directory for a test of up to three
+// minutes, and returns the test's context, the brickd and the path of a
+// torture log beside it.
+func tortureBrick(t *testing.T) (context.Context, *brickd, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	dir := t.TempDir()
+	return ctx, startTestBrickd(t, dir), filepath.Join(dir, "torture.log")
 }

@@ -16,9 +16,7 @@ import (
 // brickd built with the ibverbs tag and started on rdma:// on a machine
 // without an RDMA device prints the no-device sentence and exits non-zero.
 func TestBrickdWithoutDevice(t *testing.T) {
-	if probeDevices() == nil {
-		t.Skip("this machine has an RDMA device")
-	}
+	skipWithDevice(t)
 	if testing.Short() {
 		t.Skip("builds brickd")
 	}

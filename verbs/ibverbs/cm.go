@@ -76,6 +76,20 @@ func newEventChannel() (*eventChannel, error) {
 	return &eventChannel{ch: ch, pf: pf}, nil
 }
 
+// newCMID makes an rdma_cm ID on an event channel of its own.
+func newCMID() (*eventChannel, *C.struct_rdma_cm_id, error) {
+	ec, err := newEventChannel()
+	if err != nil {
+		return nil, nil, err
+	}
+	var id *C.struct_rdma_cm_id
+	if rc := C.brick_create_id(ec.ch, &id); rc != 0 {
+		ec.destroy()
+		return nil, nil, cmError("create id", int(rc))
+	}
+	return ec, id, nil
+}
+
 // cmEvent is a copied, acknowledged rdma_cm event.
 type cmEvent struct {
 	id     *C.struct_rdma_cm_id

@@ -16,10 +16,7 @@ import (
 // RDMA device speaks iWARP over TCP (port 0 picks one). Both ends run in
 // this process; they meet only on the wire.
 func TestCrossSoft(t *testing.T) {
-	addr := os.Getenv("BRICK_RDMA_CROSS_ADDR")
-	if addr == "" {
-		t.Skip("set BRICK_RDMA_CROSS_ADDR=host:port (an address on an iWARP device such as siw) to run the software RNIC against it")
-	}
+	addr := addrOrSkip(t, "BRICK_RDMA_CROSS_ADDR", "an address on an iWARP device such as siw", "the software RNIC against it")
 	nic := New(Options{Netdev: os.Getenv("BRICK_RDMA_NETDEV")})
 	t.Run("soft-dials-nic", func(t *testing.T) { verbstest.RunCross(t, soft.New(), nic, addr) })
 	t.Run("nic-dials-soft", func(t *testing.T) { verbstest.RunCross(t, nic, soft.New(), addr) })

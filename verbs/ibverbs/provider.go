@@ -97,14 +97,9 @@ func (p *Provider) Listen(ctx context.Context, hostport string, cfg verbs.Listen
 	if backlog <= 0 {
 		backlog = 128
 	}
-	ec, err := newEventChannel()
+	ec, id, err := newCMID()
 	if err != nil {
 		return nil, err
-	}
-	var id *C.struct_rdma_cm_id
-	if rc := C.brick_create_id(ec.ch, &id); rc != 0 {
-		ec.destroy()
-		return nil, cmError("create id", int(rc))
 	}
 	b := ipBytes(ip)
 	if rc := C.brick_listen(id, (*C.uint8_t)(unsafe.Pointer(&b[0])), C.int(len(b)), C.uint16_t(port), C.int(backlog)); rc != 0 {
@@ -142,14 +137,9 @@ func (p *Provider) Dial(ctx context.Context, hostport string, cfg verbs.QPConfig
 	if ip == nil {
 		return nil, fmt.Errorf("%w: dial %q: no host", verbs.ErrInvalid, hostport)
 	}
-	ec, err := newEventChannel()
+	ec, id, err := newCMID()
 	if err != nil {
 		return nil, err
-	}
-	var id *C.struct_rdma_cm_id
-	if rc := C.brick_create_id(ec.ch, &id); rc != 0 {
-		ec.destroy()
-		return nil, cmError("create id", int(rc))
 	}
 	fail := func(err error) (verbs.QP, error) {
 		C.rdma_destroy_id(id)

@@ -372,26 +372,27 @@ static inline int brick_arm_cq(struct ibv_cq *cq) {
 	return ibv_req_notify_cq(cq, 0) ? -errno : 0;
 }
 
+// brick_conn_param fills the connection parameters accept and connect
+// share: the private data and the RDMA Read resources.
+static inline void brick_conn_param(struct rdma_conn_param *p, const void *pd, int pdlen, int resp_res, int init_depth) {
+	memset(p, 0, sizeof *p);
+	p->private_data = pd;
+	p->private_data_len = pdlen;
+	p->responder_resources = resp_res;
+	p->initiator_depth = init_depth;
+	p->rnr_retry_count = 7;
+}
+
 static inline int brick_accept(struct rdma_cm_id *id, const void *pd, int pdlen, int resp_res, int init_depth) {
 	struct rdma_conn_param p;
-	memset(&p, 0, sizeof p);
-	p.private_data = pd;
-	p.private_data_len = pdlen;
-	p.responder_resources = resp_res;
-	p.initiator_depth = init_depth;
-	p.rnr_retry_count = 7;
+	brick_conn_param(&p, pd, pdlen, resp_res, init_depth);
 	return rdma_accept(id, &p) ? -errno : 0;
 }
 
 static inline int brick_connect(struct rdma_cm_id *id, const void *pd, int pdlen, int resp_res, int init_depth) {
 	struct rdma_conn_param p;
-	memset(&p, 0, sizeof p);
-	p.private_data = pd;
-	p.private_data_len = pdlen;
-	p.responder_resources = resp_res;
-	p.initiator_depth = init_depth;
+	brick_conn_param(&p, pd, pdlen, resp_res, init_depth);
 	p.retry_count = 7;
-	p.rnr_retry_count = 7;
 	return rdma_connect(id, &p) ? -errno : 0;
 }
 

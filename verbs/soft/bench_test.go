@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/brick-storage/brick/verbs"
+	"github.com/brick-storage/brick/verbs/verbstest"
 )
 
 // benchPipe keeps depth operations of n bytes in flight over loopback.
@@ -12,31 +13,7 @@ func benchPipe(b *testing.B, op verbs.Opcode, n, depth int) {
 	tgt, _ := region(b, p.s.PD(), n, rw)
 	loc, _ := region(b, p.c.PD(), n, verbs.AccessLocalWrite)
 	wr := verbs.SendWR{Op: op, Local: verbs.SGEOf(loc, 0, n), RKey: tgt.RKey(), Remote: tgt.Addr()}
-	wcs := make([]verbs.WC, depth)
-	ctx := testCtx(b)
-	b.SetBytes(int64(n))
-	b.ReportAllocs()
-	b.ResetTimer()
-	posted, done := 0, 0
-	for done < b.N {
-		for posted < b.N && posted-done < depth {
-			wr.ID = uint64(posted)
-			if err := p.c.PostSend(wr); err != nil {
-				b.Fatal(err)
-			}
-			posted++
-		}
-		k, err := p.c.SendCQ().Wait(ctx, wcs)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, wc := range wcs[:k] {
-			if wc.Status != verbs.StatusSuccess {
-				b.Fatal(wc.Err())
-			}
-		}
-		done += k
-	}
+	verbstest.Pipe(testCtx(b), b, p.c, wr, depth)
 }
 
 func BenchmarkWrite2MiB(b *testing.B) { benchPipe(b, verbs.OpWrite, 2<<20, 4) }
@@ -58,18 +35,6 @@ func BenchmarkWriteRead4KiB(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		if err := p.c.PostSend(w); err != nil {
-			b.Fatal(err)
-		}
-		if err := p.c.PostSend(r); err != nil {
-			b.Fatal(err)
-		}
-		for got := 0; got < 2; {
-			k, err := p.c.SendCQ().Wait(ctx, wcs[got:])
-			if err != nil {
-				b.Fatal(err)
-			}
-			got += k
-		}
+		verbstest.RoundTrip(ctx, b, p.c, wcs, w, r)
 	}
 }

@@ -273,38 +273,7 @@ func TestWindowRevocationRace(t *testing.T) {
 		for i := range sb {
 			sb[i] = 0xAA
 		}
-		started := make(chan struct{})
-		stormDone := make(chan struct{})
-		go func() {
-			defer close(stormDone)
-			started := started
-			wcs := make([]verbs.WC, 16)
-			var id uint64
-			completed := 0
-			for {
-				for {
-					n := 1 + int(id%4)*(size/4-1)/3
-					err := p.c.PostSend(verbs.SendWR{ID: id, Op: verbs.OpWrite, Local: verbs.SGEOf(src, 0, n), RKey: w.RKey(), Remote: w.Addr() + uint64(int(id)%4*(size/4))})
-					if errors.Is(err, verbs.ErrQueueFull) {
-						break
-					}
-					if err != nil {
-						return
-					}
-					id++
-				}
-				k, err := p.c.SendCQ().Wait(testCtx(t), wcs)
-				if err != nil {
-					return
-				}
-				completed += k
-				if completed >= 16*(round+1) && started != nil {
-					close(started)
-					started = nil
-				}
-			}
-		}()
-		<-started
+		stormDone := writeStorm(testCtx(t), p.c, src, w, size, 16*(round+1))
 		if err := w.Invalidate(); err != nil {
 			t.Fatal(err)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/brick-storage/brick/internal/leaktest"
 	"github.com/brick-storage/brick/verbs"
+	"github.com/brick-storage/brick/verbs/verbstest"
 )
 
 // TestMain fails the run if goroutines outlive the tests, or fds leak
@@ -118,16 +119,7 @@ func waitN(t testing.TB, cq verbs.CQ, n int) []verbs.WC {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	out := make([]verbs.WC, 0, n)
-	wcs := make([]verbs.WC, 16)
-	for len(out) < n {
-		k, err := cq.Wait(ctx, wcs[:min(len(wcs), n-len(out))])
-		if err != nil {
-			t.Fatalf("waiting for %d completions, have %v: %v", n, out, err)
-		}
-		out = append(out, wcs[:k]...)
-	}
-	return out
+	return verbstest.WaitN(ctx, t, cq, n)
 }
 
 func waitDone(t testing.TB, q verbs.QP) {
@@ -181,4 +173,50 @@ func postAll(t testing.TB, q verbs.QP, wrs ...verbs.SendWR) int {
 		}
 	}
 	return len(wrs)
+}
+
+// stormTarget is what a storm writes into: a region or a window.
+type stormTarget interface {
+	RKey() uint32
+	Addr() uint64
+}
+
+// writeStorm keeps q's send queue full of Writes from src, of 1 B to
+// size/4, into the four quarters of size bytes at remote, until q fails.
+// It returns once warm Writes have completed, with a channel closed when
+// the storm ends: the revocation races run against it.
+func writeStorm(ctx context.Context, q verbs.QP, src verbs.MR, remote stormTarget, size, warm int) <-chan struct{} {
+	started := make(chan struct{})
+	stormDone := make(chan struct{})
+	go func() {
+		defer close(stormDone)
+		started := started
+		wcs := make([]verbs.WC, 16)
+		var id uint64
+		completed := 0
+		for {
+			for {
+				n := 1 + int(id%4)*(size/4-1)/3 // sizes from 1 B to size/4
+				err := q.PostSend(verbs.SendWR{ID: id, Op: verbs.OpWrite, Local: verbs.SGEOf(src, 0, n), RKey: remote.RKey(), Remote: remote.Addr() + uint64(int(id)%4*(size/4))})
+				if errors.Is(err, verbs.ErrQueueFull) {
+					break
+				}
+				if err != nil {
+					return
+				}
+				id++
+			}
+			k, err := q.SendCQ().Wait(ctx, wcs)
+			if err != nil {
+				return
+			}
+			completed += k
+			if completed >= warm && started != nil {
+				close(started)
+				started = nil
+			}
+		}
+	}()
+	<-started
+	return stormDone
 }

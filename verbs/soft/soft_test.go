@@ -390,38 +390,7 @@ func TestRevocationRace(t *testing.T) {
 		for i := range sb {
 			sb[i] = 0xAA
 		}
-		started := make(chan struct{})
-		stormDone := make(chan struct{})
-		go func() { // the storm: keep the send queue full of Writes
-			defer close(stormDone)
-			started := started
-			wcs := make([]verbs.WC, 16)
-			var id uint64
-			completed := 0
-			for {
-				for {
-					n := 1 + int(id%4)*(size/4-1)/3 // sizes from 1 B to 64 KiB
-					err := p.c.PostSend(verbs.SendWR{ID: id, Op: verbs.OpWrite, Local: verbs.SGEOf(src, 0, n), RKey: tgt.RKey(), Remote: tgt.Addr() + uint64(int(id)%4*(size/4))})
-					if errors.Is(err, verbs.ErrQueueFull) {
-						break
-					}
-					if err != nil {
-						return
-					}
-					id++
-				}
-				k, err := p.c.SendCQ().Wait(context.Background(), wcs)
-				if err != nil {
-					return
-				}
-				completed += k
-				if completed >= 32*(round+1) && started != nil {
-					close(started)
-					started = nil
-				}
-			}
-		}()
-		<-started
+		stormDone := writeStorm(context.Background(), p.c, src, tgt, size, 32*(round+1))
 		if err := tgt.Deregister(); err != nil {
 			t.Fatal(err)
 		}

@@ -59,15 +59,7 @@ func (s *suite) testConnect(t *testing.T) {
 			}()
 			c, err := s.dial.Dial(e.ctx, e.ln.Addr(), verbs.QPConfig{}, tc.req)
 			r := <-ch
-			if c != nil {
-				e.qps = append(e.qps, c)
-			}
-			if r.qp != nil {
-				e.qps = append(e.qps, r.qp)
-			}
-			if err != nil || r.err != nil {
-				t.Fatalf("dial: %v; accept: %v", err, r.err)
-			}
+			e.adopt(c, r.qp, err, r.err)
 			if !bytes.Equal(r.req, tc.req) || !bytes.Equal(r.qp.PrivateData(), tc.req) {
 				t.Fatalf("request private data arrived as %x / %x, want %x", r.req, r.qp.PrivateData(), tc.req)
 			}

@@ -105,16 +105,22 @@ func (e *env) connect(ccfg, scfg verbs.QPConfig, prepare func(verbs.QP) error) *
 	}()
 	c, err := e.s.dial.Dial(e.ctx, e.ln.Addr(), ccfg, []byte("client-hello"))
 	r := <-ch
-	if c != nil {
-		e.qps = append(e.qps, c)
-	}
-	if r.qp != nil {
-		e.qps = append(e.qps, r.qp)
-	}
-	if err != nil || r.err != nil {
-		e.t.Fatalf("dial: %v; accept: %v", err, r.err)
-	}
+	e.adopt(c, r.qp, err, r.err)
 	return &pair{c: c, s: r.qp}
+}
+
+// adopt hands the queue pairs of one dial and its accept to the cleanup,
+// then fails the test if either side failed.
+func (e *env) adopt(c, s verbs.QP, dialErr, acceptErr error) {
+	e.t.Helper()
+	for _, q := range []verbs.QP{c, s} {
+		if q != nil {
+			e.qps = append(e.qps, q)
+		}
+	}
+	if dialErr != nil || acceptErr != nil {
+		e.t.Fatalf("dial: %v; accept: %v", dialErr, acceptErr)
+	}
 }
 
 // region allocates n bytes outside the Go heap and registers them in pd.
@@ -201,12 +207,19 @@ func (e *env) waitN(cq verbs.CQ, n int) []verbs.WC {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(e.ctx, opTimeout)
 	defer cancel()
+	return WaitN(ctx, e.t, cq, n)
+}
+
+// WaitN collects exactly n completions from cq, failing t if ctx ends
+// first.
+func WaitN(ctx context.Context, t testing.TB, cq verbs.CQ, n int) []verbs.WC {
+	t.Helper()
 	out := make([]verbs.WC, 0, n)
 	wcs := make([]verbs.WC, 16)
 	for len(out) < n {
 		k, err := cq.Wait(ctx, wcs[:min(len(wcs), n-len(out))])
 		if err != nil {
-			e.t.Fatalf("waiting for %d completions, have %d %v: %v", n, len(out), out, err)
+			t.Fatalf("waiting for %d completions, have %d %v: %v", n, len(out), out, err)
 		}
 		out = append(out, wcs[:k]...)
 	}

@@ -137,44 +137,12 @@ func (s *suite) testRevocation(t *testing.T) {
 		rkey, base := tgt.remote(0)
 		started := make(chan struct{})
 		storm := make(chan error, 1)
-		go func() { // keep the send queue full of Writes until the QP fails
-			started := started
-			wcs := make([]verbs.WC, depth)
-			var id uint64
-			completed := 0
-			for {
-				for {
-					n := 1 + int(id%5)*(64<<10-1)/4 // 1 B .. 64 KiB
-					off := int(id%4) * (size / 4)
-					err := p.c.PostSend(verbs.SendWR{ID: id, Op: verbs.OpWrite, Local: src.sge(0, n), RKey: rkey, Remote: base + uint64(off)})
-					if errors.Is(err, verbs.ErrQueueFull) {
-						break
-					}
-					if errors.Is(err, verbs.ErrClosed) {
-						storm <- nil
-						return
-					}
-					if err != nil {
-						storm <- err
-						return
-					}
-					id++
-				}
-				k, err := p.c.SendCQ().Wait(context.Background(), wcs)
-				if errors.Is(err, verbs.ErrClosed) {
-					storm <- nil
-					return
-				}
-				if err != nil {
-					storm <- err
-					return
-				}
-				completed += k
-				if completed >= 8*(round+1) && started != nil {
-					close(started)
-					started = nil
-				}
+		go func() {
+			err := writeStorm(p.c, src, rkey, base, size, depth, 8*(round+1), started)
+			if errors.Is(err, verbs.ErrClosed) {
+				err = nil // the end the test brings about
 			}
+			storm <- err
 		}()
 		select {
 		case <-started:
@@ -193,6 +161,38 @@ func (s *suite) testRevocation(t *testing.T) {
 			if b != 0x5C {
 				t.Fatalf("round %d: byte %d of the target was written after Deregister returned", round, i)
 			}
+		}
+	}
+}
+
+// writeStorm keeps q's send queue full of Writes from src, of 1 B to 64 KiB,
+// into the four quarters of size bytes at base under rkey, until q fails,
+// and returns that failure. It closes started once warm Writes completed.
+func writeStorm(q verbs.QP, src *region, rkey uint32, base uint64, size, depth, warm int, started chan struct{}) error {
+	wcs := make([]verbs.WC, depth)
+	var id uint64
+	completed := 0
+	for {
+		for {
+			n := 1 + int(id%5)*(64<<10-1)/4 // 1 B .. 64 KiB
+			off := int(id%4) * (size / 4)
+			err := q.PostSend(verbs.SendWR{ID: id, Op: verbs.OpWrite, Local: src.sge(0, n), RKey: rkey, Remote: base + uint64(off)})
+			if errors.Is(err, verbs.ErrQueueFull) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			id++
+		}
+		k, err := q.SendCQ().Wait(context.Background(), wcs)
+		if err != nil {
+			return err
+		}
+		completed += k
+		if completed >= warm && started != nil {
+			close(started)
+			started = nil
 		}
 	}
 }

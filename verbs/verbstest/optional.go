@@ -63,29 +63,29 @@ func (s *suite) testMemoryWindows(t *testing.T) {
 		e.post(p.c, verbs.SendWR{ID: 2, Op: verbs.OpWrite, Local: src.sge(0, 1), RKey: mw.RKey(), Remote: mw.Addr()})
 		e.want(e.waitN(p.c.SendCQ(), 1), []uint64{2}, verbs.StatusRemoteAccess)
 	})
-	t.Run("outside-window", func(t *testing.T) {
-		e, p := s.need(t, "memory windows", hasMW, nil)
-		mr := e.region(p.s.PD(), 64<<10, rw|verbs.AccessMWBind)
-		mw, err := p.s.BindMW(mr.mr, 4096, 4096, verbs.AccessRemoteWrite)
-		if err != nil {
-			t.Fatalf("bind: %v", err)
-		}
-		src := e.region(p.c.PD(), 8192, verbs.AccessLocalWrite)
-		// Inside the region, one byte past the window.
-		e.post(p.c, verbs.SendWR{ID: 0, Op: verbs.OpWrite, Local: src.sge(0, 4097), RKey: mw.RKey(), Remote: mw.Addr()})
-		e.want(e.waitN(p.c.SendCQ(), 1), []uint64{0}, verbs.StatusRemoteAccess)
-	})
-	t.Run("window-rights", func(t *testing.T) {
-		e, p := s.need(t, "memory windows", hasMW, nil)
-		mr := e.region(p.s.PD(), 64<<10, rw|verbs.AccessMWBind)
-		mw, err := p.s.BindMW(mr.mr, 0, 4096, verbs.AccessRemoteRead)
-		if err != nil {
-			t.Fatalf("bind: %v", err)
-		}
-		src := e.region(p.c.PD(), 4096, verbs.AccessLocalWrite)
-		e.post(p.c, verbs.SendWR{ID: 0, Op: verbs.OpWrite, Local: src.sge(0, 8), RKey: mw.RKey(), Remote: mw.Addr()})
-		e.want(e.waitN(p.c.SendCQ(), 1), []uint64{0}, verbs.StatusRemoteAccess)
-	})
+	// A Write the window does not allow fails remotely, even where the
+	// region would allow it.
+	for _, tc := range []struct {
+		name        string
+		off, length int
+		access      verbs.Access
+		write       int
+	}{
+		{"outside-window", 4096, 4096, verbs.AccessRemoteWrite, 4097}, // one byte past the window, inside the region
+		{"window-rights", 0, 4096, verbs.AccessRemoteRead, 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, p := s.need(t, "memory windows", hasMW, nil)
+			mr := e.region(p.s.PD(), 64<<10, rw|verbs.AccessMWBind)
+			mw, err := p.s.BindMW(mr.mr, tc.off, tc.length, tc.access)
+			if err != nil {
+				t.Fatalf("bind: %v", err)
+			}
+			src := e.region(p.c.PD(), 8192, verbs.AccessLocalWrite)
+			e.post(p.c, verbs.SendWR{ID: 0, Op: verbs.OpWrite, Local: src.sge(0, tc.write), RKey: mw.RKey(), Remote: mw.Addr()})
+			e.want(e.waitN(p.c.SendCQ(), 1), []uint64{0}, verbs.StatusRemoteAccess)
+		})
+	}
 	t.Run("bind-refused", func(t *testing.T) {
 		e, p := s.need(t, "memory windows", hasMW, nil)
 		nobind := e.region(p.s.PD(), 8192, rw)
