@@ -31,8 +31,8 @@ const zeroBatch = 8
 // hardware session registers every frame for its memory windows, pinning
 // the pages, which an extent change would detach; from the first one on,
 // frames are zeroed as a first Map would (stores where the frame is not
-// zero, then the flush). Region.Zero, which syncs every frame on its own,
-// costs an ext4 journal commit per frame and was slower than the scan.
+// zero, then the flush). Zeroing by extents with a sync per frame would
+// cost an ext4 journal commit per frame, slower than the scan.
 type zeroer struct {
 	mu struct {
 		sync.Mutex

@@ -178,7 +178,8 @@ func newPowerFail(live []byte, cfg Config) (*Region, error) {
 func (r *Region) Config() Config { return r.cfg }
 
 // DDIO reports whether the simulated platform has DDIO on: the hardware
-// truth for software RNIC sessions (persist.SimulatedDDIO).
+// truth for software RNIC sessions, which persist.ModelledDDIO reads
+// from Properties().DDIO.
 func (r *Region) DDIO() bool { return r.cfg.DDIO }
 
 func (r *Region) Kind() pmem.Kind  { return Kind }
