@@ -9,8 +9,9 @@
 // reads as zeros and costs no space), a data frame of the pmem region
 // (resident), or a slot of the slow tier (tiered). Pebble is the only
 // durable state (see keys.go for the layout). At Open the whole map is read
-// back into an in-memory index — an ordered B-tree of ID→record for lookups
-// and range walks, and bitmaps of the frames and slots in use — so that no
+// back into an in-memory index — ID-ordered arrays of the records read,
+// plus a B-tree of the blocks touched since (index.go), for lookups and
+// range walks, and bitmaps of the frames and slots in use — so that no
 // verb reads Pebble. Open refuses metadata that contradicts itself (two
 // blocks on one frame or slot, a location outside the region or tier, an
 // undecodable record) rather than hand out the wrong memory, and refuses
