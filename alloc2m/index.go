@@ -22,12 +22,12 @@ import (
 // entries cannot give that. The first Get of a base entry therefore moves
 // it to hot (and marks the base entry gone), and the caller gets a pointer
 // that stays put. Blocks no verb touches — most of a large brick — cost
-// their 13 bytes; a touched block costs about what it did before (a tree
-// entry and a record). Gone base entries are not reclaimed: the arrays
+// their 13 bytes; a touched block costs a tree entry and a record (about
+// 64 B). Gone base entries are not reclaimed: the arrays
 // only shrink at the next Open.
 //
-// Its methods are the subset of btreemap's the store uses, so that the
-// store's operations read as they did with a plain B-tree. Guarded by
+// Its methods are the subset of btreemap's the store uses, so the
+// store's operations read as if the index were a plain B-tree. Guarded by
 // Store.mu like the rest of mu.
 type index struct {
 	ids  []uint64 // base IDs, ascending
