@@ -62,7 +62,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 			SessionTimeout: o.timeout, AuthKey: o.authKey, MaxUnauthenticated: o.maxUnauth, AuthTimeout: o.authTimeout,
 			TierLowWater: o.tierLow, TierHighWater: o.tierHigh}}
 	if o.log != nil {
-		bo.Config.Logger = o.log.logger()
+		bo.Config.Logger = o.log.Logger()
 	}
 	if o.everyWarning {
 		bo.Setup = (*brick.Server).LogEveryWarning

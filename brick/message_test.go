@@ -7,15 +7,14 @@ import (
 	"errors"
 	"hash/crc32"
 	"io"
-	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/brick-storage/brick/client"
+	"github.com/brick-storage/brick/internal/testlog"
 	"github.com/brick-storage/brick/protocol"
 	"github.com/brick-storage/brick/verbs"
 	"github.com/brick-storage/brick/verbs/soft"
@@ -23,28 +22,8 @@ import (
 
 // logBuffer captures slog output in-process so tests can check what
 // brickd would log.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+type logBuffer = testlog.Buffer
 
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *logBuffer) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// waitLog polls until the log has a line containing every one of want.
 func (e *env) waitLog(lb *logBuffer, want ...string) {
 	e.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)

@@ -14,12 +14,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/brick-storage/brick/internal/brickdproc"
+	"github.com/brick-storage/brick/internal/testlog"
 )
 
 var binDir string
@@ -56,22 +56,7 @@ type daemon struct {
 
 // logBuffer collects brickd's stderr; the reader goroutine writes it while
 // the test reads it.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer = testlog.Buffer
 
 // brickdArgs are the flags for a test brick rooted at dir.
 func brickdArgs(dir string, extra ...string) []string {
