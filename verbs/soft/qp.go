@@ -235,10 +235,11 @@ func (q *QP) start() {
 }
 
 // wantFence is the send CQ's onEmpty: Sends transmitted unconfirmed get
-// their completion fence now.
+// their completion fence now, and Sends still queued get it once they are
+// transmitted (the poller may already be asleep on the CQ by then).
 func (q *QP) wantFence() {
 	q.mu.Lock()
-	ask := q.lazySends && !q.fenceWanted && !q.broken
+	ask := q.sqHead < q.sqTail && !q.fenceWanted && !q.broken
 	if ask {
 		q.fenceWanted = true
 	}
