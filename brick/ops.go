@@ -58,18 +58,14 @@ func (s *Server) Alloc(id uint64) error {
 // zeroFrame makes frame i zero and durable before it is handed to a new
 // block. Reading as zero is not enough: live memory can be zero while the
 // persistent copy still holds the previous owner's bytes (zeros it wrote
-// but never persisted), so the frame is always flushed. Zeros are stored
-// only where it is not zero already, which spares dirtying pages that
-// are. Holes are not punched here: a hardware RNIC may have the frame's
-// pages pinned (memory windows register every frame), and a punched hole
-// would detach them from the file (and bring back the SIGBUS a fully
-// allocated image avoids).
+// but never persisted), so the frame is always flushed. It zeroes as the
+// zeroer does (zeroFramesLocal): by the file's extents while no hardware
+// RNIC may have the frame's pages pinned, else by storing zeros where the
+// frame is not zero already. Extents are the cheaper way for a frame whose
+// pages are not in memory (one the zeroer emptied, mapped since but never
+// touched): scanning it would fault in and clear every page first.
 func (s *Server) zeroFrame(i uint64) error {
-	f := s.region.Frame(i)
-	if !isZero(f) {
-		clear(f)
-	}
-	return s.region.Flush(f)
+	return s.zeroFrames([]uint64{i})
 }
 
 // Free releases block id. A mapped block is refused with EBUSY.

@@ -20,7 +20,10 @@ type cq struct {
 	closed bool
 
 	notify chan struct{} // cap 1: "something changed"
-	done   chan struct{} // closed with closed
+	// onEmpty, if set, is called (without mu) when a Poll finds nothing:
+	// the send CQ's asks its QP for a completion fence.
+	onEmpty func()
+	done    chan struct{} // closed with closed
 }
 
 func newCQ(depth int) *cq {
@@ -82,6 +85,9 @@ func (c *cq) Poll(wcs []verbs.WC) int {
 	c.mu.Unlock()
 	if more {
 		c.wake() // pass the wake-up on to another waiter
+	}
+	if n == 0 && c.onEmpty != nil {
+		c.onEmpty()
 	}
 	return n
 }

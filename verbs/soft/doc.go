@@ -150,7 +150,8 @@
 // buffer with "message too long" (StatusLocalLength at the receiver,
 // StatusRemoteInvalidRequest at the sender).
 //
-// Send and Write completions wait for proof of placement: see QP.
+// Send and Write completions wait for proof of placement: see QP. A
+// Write is fenced at once; Sends only when the send CQ is polled empty.
 //
 // Send with Invalidate carries the STag in every segment; on the last
 // one the target invalidates it (a region or window of this QP's PD; a

@@ -85,11 +85,19 @@ type irqe struct {
 // placed it, which iWARP reports to nobody. The QP therefore holds Send
 // and Write completions until a later RDMA Read Response arrives (the
 // target serves in order, so that proves every earlier message placed);
-// when the send queue runs dry behind Sends/Writes it issues a zero-length
+// when the send queue runs dry behind Writes it issues a zero-length
 // RDMA Read of its own as a completion fence. This lets a remote access
 // fault complete the faulting request with StatusRemoteAccess and the rest
 // with StatusFlushed, as on InfiniBand, at the cost of one small Read per
 // burst of Writes (which is also the usual persistence flush).
+//
+// Sends alone are fenced on demand: when a Poll (or Wait) finds the send
+// CQ empty while Sends wait for confirmation. A request-reply user that
+// reaps its send slots only when they run low then pays one fence per
+// many messages instead of one per message, and its peer serves one Read
+// instead of many (each Read served is a write to the socket of its own).
+// A poller still sees every completion: its first empty Poll asks for the
+// fence. A Send is only ever confirmed later than before, never earlier.
 //
 // Errors: a Terminate from the peer, a protocol error, a broken socket or
 // Close moves the QP to the error state: PostSend and PostRecv then return
@@ -117,24 +125,28 @@ type QP struct {
 	sqTx      uint64 // next to transmit
 	sqTail    uint64 // next free
 	confirmed uint64 // every sequence below is placed at the target
-	unfenced  bool   // Sends/Writes transmitted since the last Read
-	rtr       bool   // RFC 6581: send a zero-length Read RTR first
-	ordWait   bool   // the sender waits for the peer's IRD (ordFullLocked)
-	orq       []orqe
-	orqHead   uint64
-	orqTail   uint64
-	rq        []rqe
-	rqHead    uint64
-	rqTail    uint64
-	irq       []irqe
-	irqHead   uint64
-	irqTail   uint64
-	term      *termMsg // Terminate the sender must put on the wire
-	txStop    bool     // a Terminate went out: the sender sends nothing more
-	faulted   bool
-	faultSeq  uint64
-	faultStat verbs.Status
-	faultPeer bool // reported by a peer Terminate: earlier requests were placed
+	unfenced  bool   // Writes transmitted since the last Read: fence now
+	// Sends transmitted since the last Read are fenced only once the send
+	// CQ is found empty (wantFence): see the QP comment.
+	lazySends   bool
+	fenceWanted bool
+	rtr         bool // RFC 6581: send a zero-length Read RTR first
+	ordWait     bool // the sender waits for the peer's IRD (ordFullLocked)
+	orq         []orqe
+	orqHead     uint64
+	orqTail     uint64
+	rq          []rqe
+	rqHead      uint64
+	rqTail      uint64
+	irq         []irqe
+	irqHead     uint64
+	irqTail     uint64
+	term        *termMsg // Terminate the sender must put on the wire
+	txStop      bool     // a Terminate went out: the sender sends nothing more
+	faulted     bool
+	faultSeq    uint64
+	faultStat   verbs.Status
+	faultPeer   bool // reported by a peer Terminate: earlier requests were placed
 
 	started   atomic.Bool
 	dying     atomic.Bool // a Terminate went out or is going: discard input
@@ -198,6 +210,7 @@ func newQP(conn net.Conn, br *bufio.Reader, cfg verbs.QPConfig, priv []byte, pas
 		termSent: make(chan struct{}),
 	}
 	q.pd.qp = q
+	q.scq.onEmpty = q.wantFence
 	q.caps.MemoryWindows = true // local binding; Send with Invalidate is RFC 5040
 	q.rx.sendMSN, q.rx.readMSN, q.rx.termMSN = 1, 1, 1
 	q.tx.sendMSN, q.tx.readMSN, q.tx.termMSN = 1, 1, 1
@@ -219,6 +232,21 @@ func (q *QP) start() {
 		<-q.txDone
 		q.finish()
 	}()
+}
+
+// wantFence is the send CQ's onEmpty: Sends transmitted unconfirmed get
+// their completion fence now, and Sends still queued get it once they are
+// transmitted (the poller may already be asleep on the CQ by then).
+func (q *QP) wantFence() {
+	q.mu.Lock()
+	ask := q.sqHead < q.sqTail && !q.fenceWanted && !q.broken
+	if ask {
+		q.fenceWanted = true
+	}
+	q.mu.Unlock()
+	if ask {
+		q.kick()
+	}
 }
 
 func (q *QP) kick() {

@@ -134,7 +134,7 @@ func (q *QP) txStep(mode txMode) (more, deferred bool, err error) {
 	case q.irqHead < q.irqTail:
 		return q.txAnswer(mode)
 	case mode == txReceiver:
-		other := q.term != nil || q.rtr || q.sqTx < q.sqTail || q.unfenced
+		other := q.term != nil || q.rtr || q.sqTx < q.sqTail || q.fenceDueLocked()
 		q.mu.Unlock()
 		return false, other, nil
 	case q.term != nil:
@@ -147,10 +147,10 @@ func (q *QP) txStep(mode txMode) (more, deferred bool, err error) {
 		return true, false, q.txFence(0)
 	case q.sqTx < q.sqTail:
 		return q.txSQ(mode)
-	case q.unfenced && !q.ordFullLocked():
+	case q.fenceDueLocked() && !q.ordFullLocked():
 		// Completion fence: a zero-length Read whose Response confirms
 		// every Send/Write before it.
-		q.unfenced = false
+		q.clearFenceLocked()
 		return true, false, q.txFence(q.sqTx)
 	}
 	q.mu.Unlock()
@@ -261,7 +261,7 @@ func (q *QP) txWR(seq uint64, e *sqe) error {
 		q.tx.readMSN++
 		q.pushORQLocked(orqe{seq: seq, stag: e.wr.Local.LKey, to: e.wr.Local.Addr,
 			size: e.wr.Local.Length, mr: e.mr, off: e.off})
-		q.unfenced = false
+		q.clearFenceLocked()
 		w := *e
 		q.mu.Unlock()
 		return q.sendReadReq(readReq{sinkSTag: w.wr.Local.LKey, sinkTO: w.wr.Local.Addr,
@@ -270,7 +270,7 @@ func (q *QP) txWR(seq uint64, e *sqe) error {
 		e.msn = q.tx.readMSN
 		q.tx.readMSN++
 		q.pushORQLocked(orqe{seq: seq, flush: true, stag: e.wr.RKey, to: e.wr.Remote})
-		q.unfenced = false
+		q.clearFenceLocked()
 		w := *e
 		q.mu.Unlock()
 		return q.sendFlushReq(flushReq{stag: w.wr.RKey, to: w.wr.Remote, size: w.wr.Local.Length}, w.msn)
@@ -284,10 +284,22 @@ func (q *QP) txWR(seq uint64, e *sqe) error {
 func (q *QP) txSendWR(e *sqe, op uint8, inv uint32) error {
 	e.msn = q.tx.sendMSN
 	q.tx.sendMSN++
-	q.unfenced = true
+	q.lazySends = true
 	w := *e
 	q.mu.Unlock()
 	return q.sendSend(w.mr, w.off, int(w.wr.Local.Length), w.msn, op, inv)
+}
+
+// fenceDueLocked says whether a completion fence should go out: Writes
+// are unconfirmed, or Sends are and the send CQ was found empty.
+func (q *QP) fenceDueLocked() bool {
+	return q.unfenced || (q.lazySends && q.fenceWanted)
+}
+
+// clearFenceLocked records that a Read (or fence) went out: its Response
+// confirms every Send and Write before it.
+func (q *QP) clearFenceLocked() {
+	q.unfenced, q.lazySends, q.fenceWanted = false, false, false
 }
 
 // pushORQLocked records an outstanding Read before its request goes out.
