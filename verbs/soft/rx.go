@@ -411,18 +411,7 @@ func (q *QP) rxTerminate(payload []byte) error {
 	}
 	st := t.status()
 	q.mu.Lock()
-	seq := q.sqHead
-	if h, ok := t.segment(); ok {
-		n := uint64(len(q.sq))
-		for s := q.sqHead; s < q.sqTx; s++ {
-			e := &q.sq[s%n]
-			if termMatches(e, h) {
-				seq = s
-				break
-			}
-		}
-	}
-	q.setFaultLocked(seq, st, true)
+	q.setFaultLocked(q.termCulpritLocked(t, st), st, true)
 	sentinel := verbs.ErrCompletion
 	if st == verbs.StatusRemoteAccess {
 		sentinel = verbs.ErrRemoteAccess
@@ -434,6 +423,31 @@ func (q *QP) rxTerminate(payload []byte) error {
 	}
 	q.mu.Unlock()
 	return err
+}
+
+// termCulpritLocked is the send request a peer Terminate refers to: the one
+// its segment names, else the oldest transmitted request that could have
+// caused its error. A plain Send cannot cause an access fault, and Sends
+// wait for their completion fence only lazily (see the QP comment), so an
+// unconfirmed Send older than the faulting Read must not take its error
+// (siw's Terminate for an invalid STag names no segment we match).
+func (q *QP) termCulpritLocked(t *termMsg, st verbs.Status) uint64 {
+	n := uint64(len(q.sq))
+	if h, ok := t.segment(); ok {
+		for s := q.sqHead; s < q.sqTx; s++ {
+			if termMatches(&q.sq[s%n], h) {
+				return s
+			}
+		}
+	}
+	if st == verbs.StatusRemoteAccess {
+		for s := q.sqHead; s < q.sqTx; s++ {
+			if q.sq[s%n].wr.Op != verbs.OpSend {
+				return s
+			}
+		}
+	}
+	return q.sqHead
 }
 
 func termMatches(e *sqe, h header) bool {
