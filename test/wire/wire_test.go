@@ -30,15 +30,6 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(leaktest.Main(m)) }
 
-// RDMAP opcodes (RFC 5040 §4.3) as Wireshark reports iwarp_rdma.opcode.
-const (
-	opWrite        = 0
-	opReadRequest  = 1
-	opReadResponse = 2
-	opSend         = 3
-	opTerminate    = 7
-)
-
 // tshark finds tshark or skips (fails in CI, which must have it).
 func tshark(t *testing.T) string {
 	path, err := exec.LookPath("tshark")

@@ -6,10 +6,6 @@ import (
 	"github.com/brick-storage/brick/verbs"
 )
 
-// windowAccess are the rights a memory window may grant.
-const windowAccess = verbs.AccessRemoteRead | verbs.AccessRemoteWrite |
-	verbs.AccessRemoteAtomic | verbs.AccessFlushPersistent
-
 // BindMW binds a type-2 memory window over [off, off+length) of region,
 // which must be of this QP's PD and registered with AccessMWBind. The
 // window has its own STag, is usable only through this QP and grants the

@@ -8,12 +8,11 @@ import (
 )
 
 // txState is owned by whoever holds QP.txMu (the send goroutine, or a
-// poster transmitting small messages itself): the header and trailer of the
-// FPDU being framed, the cork of small FPDUs not yet written, the batch of
+// poster transmitting small messages itself): the header of the FPDU being
+// framed, the cork of small FPDUs not yet written, the batch of
 // large ones and the outbound MSNs.
 type txState struct {
 	hdr     [mpaLenSize + untaggedHdrSize + readReqSize]byte
-	trl     [3 + crcSize]byte
 	term    [maxTermSize]byte
 	cork    txCork
 	batch   txBatch
