@@ -279,6 +279,8 @@ func (ss *session) run() error {
 func (ss *session) receive(ctx context.Context) error {
 	wcs := make([]verbs.WC, ss.srv.depth)
 	timeout := ss.srv.timeout
+	var w waitDeadline
+	defer w.stop()
 	for {
 		var deadline time.Time
 		if timeout > 0 {
@@ -290,12 +292,7 @@ func (ss *session) receive(ctx context.Context) error {
 		if !ss.authed && (deadline.IsZero() || ss.authBy.Before(deadline)) {
 			deadline = ss.authBy
 		}
-		wctx, stop := ctx, context.CancelFunc(func() {})
-		if !deadline.IsZero() {
-			wctx, stop = context.WithDeadline(ctx, deadline)
-		}
-		n, err := ss.qp.RecvCQ().Wait(wctx, wcs)
-		stop()
+		n, err := ss.qp.RecvCQ().Wait(w.context(ctx, deadline), wcs)
 		if err != nil {
 			switch {
 			case ctx.Err() != nil:
@@ -328,6 +325,40 @@ func (ss *session) receive(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// waitDeadline is the receive loop's wait context. One context serves
+// waits while its deadline is no later than the one wanted: the deadlines
+// only move later as requests arrive, and a context that expires early
+// only sends the loop round its checks once more. A context (and its
+// timer) per wait cost more than decoding the request.
+type waitDeadline struct {
+	ctx      context.Context
+	deadline time.Time
+	cancel   context.CancelFunc
+}
+
+// context returns a context of parent that expires no later than deadline
+// (never, if deadline is zero).
+func (w *waitDeadline) context(parent context.Context, deadline time.Time) context.Context {
+	if deadline.IsZero() {
+		w.stop()
+		return parent
+	}
+	if w.ctx != nil && !w.deadline.After(deadline) && w.ctx.Err() == nil {
+		return w.ctx
+	}
+	w.stop()
+	w.ctx, w.cancel = context.WithDeadline(parent, deadline)
+	w.deadline = deadline
+	return w.ctx
+}
+
+func (w *waitDeadline) stop() {
+	if w.cancel != nil {
+		w.cancel()
+	}
+	*w = waitDeadline{}
 }
 
 // dispatch decodes one request and serves it inline or queues it for the

@@ -16,7 +16,7 @@ const cleanTarget = 64
 
 // zeroBatch is how many frames the zeroer zeroes before it flushes them
 // (zeroFrames).
-const zeroBatch = 8
+const zeroBatch = 16
 
 // zeroer refills the store's pool of clean frames (alloc2m/clean.go) in the
 // background, so that a block's first Map finds its frame already zero and
@@ -24,10 +24,11 @@ const zeroBatch = 8
 // is work (after an Alloc or a Free) and exits when the pool is full or no
 // dirty frame is free; Close waits for it.
 //
-// Frames are zeroed in batches with one Flush per run of adjacent frames
-// (zeroFrames). On a file image, while no session on a hardware RNIC has
-// been prepared, a frame is zeroed by its extents (pmem.ExtentZeroer): no
-// 2 MiB scan, and the batch's Flush commits the extent changes once. A
+// Frames are zeroed in batches (zeroFrames). On a file image, while no
+// session on a hardware RNIC has been prepared, a frame is zeroed by its
+// extents (pmem.ExtentZeroer): no 2 MiB scan, and one SyncExtents commits
+// the batch's extent changes. Otherwise stores zero it, and one Flush per
+// run of adjacent frames makes the batch durable. A
 // hardware session registers every frame for its memory windows, pinning
 // the pages, which an extent change would detach; from the first one on,
 // frames are zeroed as a first Map would (stores where the frame is not
@@ -101,20 +102,28 @@ func (s *Server) zeroLoop() {
 	}
 }
 
-// zeroFrames makes frames zero and durable as zeroFrame does, with one
-// Flush per run of frames adjacent in memory: on a file that is one msync,
-// and one device cache flush, for the run instead of one per frame.
+// zeroFrames makes frames zero and durable as zeroFrame does. Frames zeroed
+// by their extents are made durable together, with one SyncExtents; frames
+// zeroed by stores with one Flush per run of frames adjacent in memory: on
+// a file either is one device cache flush for many frames instead of one
+// per frame.
 func (s *Server) zeroFrames(frames []uint64) error {
-	if err := s.zeroFramesLocal(frames); err != nil {
+	stored, synced, err := s.zeroFramesLocal(frames)
+	if err != nil {
 		return err
 	}
-	for i := 0; i < len(frames); {
+	if synced != nil {
+		if err := synced.SyncExtents(); err != nil {
+			return err
+		}
+	}
+	for i := 0; i < len(stored); {
 		j := i + 1
-		for j < len(frames) && frames[j] == frames[j-1]+1 {
+		for j < len(stored) && stored[j] == stored[j-1]+1 {
 			j++
 		}
 		// Consecutive frames are adjacent in DataSpan (pmem.Region's contract).
-		run := s.region.DataSpan()[frames[i]*pmem.FrameSize : frames[j-1]*pmem.FrameSize+pmem.FrameSize]
+		run := s.region.DataSpan()[stored[i]*pmem.FrameSize : stored[j-1]*pmem.FrameSize+pmem.FrameSize]
 		if err := s.region.Flush(run); err != nil {
 			return err
 		}
@@ -123,30 +132,36 @@ func (s *Server) zeroFrames(frames []uint64) error {
 	return nil
 }
 
-// zeroFramesLocal zeroes frames in memory or in the file's extents; the
-// caller flushes them.
-func (s *Server) zeroFramesLocal(frames []uint64) error {
+// zeroFramesLocal zeroes frames in memory or in the file's extents. It
+// returns the frames zeroed by stores, which the caller flushes, and the
+// zeroer to sync if any frame was zeroed by its extents.
+func (s *Server) zeroFramesLocal(frames []uint64) (stored []uint64, synced pmem.ExtentZeroer, err error) {
 	z := &s.zero
 	z.pin.RLock()
 	defer z.pin.RUnlock()
 	ez, extents := s.region.(pmem.ExtentZeroer)
 	extents = extents && !z.pin.hardware
-	for _, f := range frames {
+	for i, f := range frames {
 		if extents {
 			ok, err := ez.ZeroExtents(f)
 			if err != nil {
-				return err
+				return nil, nil, err
 			}
 			if ok {
+				synced = ez
 				continue
 			}
 			extents = false // not on this region: store zeros from now on
 		}
+		if stored == nil {
+			stored = make([]uint64, 0, len(frames)-i)
+		}
 		if b := s.region.Frame(f); !isZero(b) {
 			clear(b)
 		}
+		stored = append(stored, f)
 	}
-	return nil
+	return stored, synced, nil
 }
 
 // noteQP is told of every session's queue pair before the session

@@ -7,14 +7,33 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"unsafe"
 )
 
 // TestZeroExtents: a file image zeroes frames by their extents; after a
-// Flush over the run the mapping and the file read zero there and the
-// other frames keep their bytes. A frame past the end is ErrRange.
+// Flush over the run, or one SyncExtents for frames apart, the mapping and
+// the file read zero there and the other frames keep their bytes. A frame
+// past the end is ErrRange.
 func TestZeroExtents(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		zero   []uint64
+		commit func(r Region, ez ExtentZeroer) error
+	}{
+		{"flush over the run", []uint64{1, 2}, func(r Region, _ ExtentZeroer) error {
+			return r.Flush(unsafe.Slice(unsafe.SliceData(r.Frame(1)), 2*FrameSize)) // frames are adjacent in a file mapping
+		}},
+		{"one sync for frames apart", []uint64{1, 3}, func(_ Region, ez ExtentZeroer) error {
+			return ez.SyncExtents()
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testZeroExtents(t, tc.zero, tc.commit) })
+	}
+}
+
+func testZeroExtents(t *testing.T, zero []uint64, commit func(Region, ExtentZeroer) error) {
 	path := filepath.Join(t.TempDir(), "pmem.img")
 	r, err := OpenFile(path, FileOptions{Size: 5 * FrameSize})
 	if err != nil {
@@ -34,7 +53,7 @@ func TestZeroExtents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, i := range []uint64{1, 2} {
+	for _, i := range zero {
 		ok, err := ez.ZeroExtents(i)
 		if err != nil {
 			t.Fatal(err)
@@ -43,8 +62,7 @@ func TestZeroExtents(t *testing.T) {
 			t.Skip("the file system has no FALLOC_FL_ZERO_RANGE")
 		}
 	}
-	run := unsafe.Slice(unsafe.SliceData(r.Frame(1)), 2*FrameSize) // frames are adjacent in a file mapping
-	if err := r.Flush(run); err != nil {
+	if err := commit(r, ez); err != nil {
 		t.Fatal(err)
 	}
 	file, err := os.ReadFile(path)
@@ -53,7 +71,7 @@ func TestZeroExtents(t *testing.T) {
 	}
 	for i := range r.Frames() {
 		want := bytes.Repeat([]byte{byte(i + 1)}, FrameSize)
-		if i == 1 || i == 2 {
+		if slices.Contains(zero, i) {
 			want = make([]byte, FrameSize)
 		}
 		if !bytes.Equal(r.Frame(i), want) {

@@ -289,6 +289,16 @@ func (r *fileRegion) ZeroExtents(i uint64) (bool, error) {
 	return false, fmt.Errorf("pmem: zeroing frame %d of %s: %w", i, r.path, err)
 }
 
+// SyncExtents makes the extent changes of ZeroExtents durable
+// (ExtentZeroer): fdatasync, which covers the file's extent tree as msync
+// of a range does, once for any number of frames.
+func (r *fileRegion) SyncExtents() error {
+	if err := unix.Fdatasync(int(r.f.Fd())); err != nil {
+		return fmt.Errorf("pmem: fdatasync %s: %w", r.path, err)
+	}
+	return nil
+}
+
 // Close unmaps the image and releases its lock.
 func (r *fileRegion) Close() error {
 	if err := r.unmap(); err != nil {

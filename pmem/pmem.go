@@ -237,11 +237,15 @@ type Region interface {
 // frames no hardware RNIC can have registered.
 type ExtentZeroer interface {
 	// ZeroExtents zeroes data frame i in the file; the zeroes are durable
-	// once a Flush covering the frame returns (one Flush may cover a run
-	// of frames zeroed this way). false with a nil error: the region or
-	// its file system cannot (DAX, no ZERO_RANGE), and the frame is
-	// unchanged.
+	// once SyncExtents, or a Flush covering the frame, returns. false with
+	// a nil error: the region or its file system cannot (DAX, no
+	// ZERO_RANGE), and the frame is unchanged.
 	ZeroExtents(i uint64) (bool, error)
+	// SyncExtents makes every ZeroExtents before it durable with one
+	// data sync of the file: a batch of frames scattered over the image
+	// costs one device cache flush, where a Flush per frame costs one
+	// each.
+	SyncExtents() error
 }
 
 // checkFrameCount validates a region size in bytes and returns its number of
