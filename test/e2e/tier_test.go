@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -123,7 +122,7 @@ func TestTierCrashStorm(t *testing.T) {
 		case <-time.After(2 * time.Minute):
 			t.Fatalf("round %d: the storm made no progress\n%s", round, d.log)
 		}
-		d.stop(syscall.SIGKILL)
+		d.kill()
 		stopStorm()
 		wg.Wait()
 
