@@ -3,6 +3,7 @@ package brick_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -20,7 +21,7 @@ const block = alloc2m.BlockSize
 // env is an in-process brick on loopback (internal/bricktest), with the
 // names brick's tests use.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	b      *bricktest.Brick
 	srv    *brick.Server
 	region pmem.Region
@@ -53,9 +54,11 @@ type envOpts struct {
 	// wrap, if set, wraps the listener the brick serves (to observe or
 	// perturb what the brick does with its queue pairs).
 	wrap func(verbs.Listener) verbs.Listener
+	// quietStore discards the metadata store's log (benchmarks).
+	quietStore bool
 }
 
-func newEnv(t *testing.T, o envOpts) *env {
+func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
 	bo := bricktest.Options{Frames: o.frames, File: o.file, TierSlots: o.tierSlots, Wrap: o.wrap, Lifetime: o.lifetime,
 		Config: brick.Config{MaxSessions: o.maxSessions, MaxMapsPerSession: o.maxMaps, RecvDepth: o.depth,
@@ -66,6 +69,9 @@ func newEnv(t *testing.T, o envOpts) *env {
 	}
 	if o.everyWarning {
 		bo.Setup = (*brick.Server).LogEveryWarning
+	}
+	if o.quietStore {
+		bo.StoreLogger = slog.New(slog.DiscardHandler)
 	}
 	b := bricktest.Start(t, bo)
 	return &env{t: t, b: b, srv: b.Server, region: b.Region, store: b.Store, tier: b.Tier, addr: b.Addr, ctx: b.Ctx}

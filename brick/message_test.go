@@ -48,7 +48,7 @@ var testKey = []byte("test key: 32 bytes of not-random")
 
 // rawPeer is a hand-driven session: it sends whatever frames a test makes.
 type rawPeer struct {
-	t     *testing.T
+	t     testing.TB
 	qp    verbs.QP
 	mem   []byte
 	mr    verbs.MR

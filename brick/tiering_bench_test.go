@@ -1,38 +1,27 @@
 package brick_test
 
 import (
-	"context"
-	"log/slog"
 	"os"
 	"testing"
 	"time"
 
-	"github.com/brick-storage/brick/alloc2m"
-	"github.com/brick-storage/brick/brick"
 	"github.com/brick-storage/brick/client"
-	"github.com/brick-storage/brick/internal/bricktest"
-	"github.com/brick-storage/brick/pmem"
 	"github.com/brick-storage/brick/protocol"
 	"github.com/brick-storage/brick/tier"
 )
 
-// tierBench is a file-backed brick with a tier in b.TempDir(), and a
-// client, for the tiering benchmarks (make bench-tier; docs/benchmarks.md).
+// tierBench is a file-backed brick with a tier (env) and a client, for
+// the tiering benchmarks (make bench-tier; docs/benchmarks.md).
 type tierBench struct {
-	srv    *brick.Server
-	store  *alloc2m.Store
-	region pmem.Region
-	tier   *tier.Store
-	c      *client.Client
-	ctx    context.Context
+	*env
+	c *client.Client
 }
 
 func newTierBench(b *testing.B, frames, slots uint64) *tierBench {
 	b.Helper()
 	// Watermarks at zero free frames: no background demotion.
-	br := bricktest.Start(b, bricktest.Options{Frames: frames, File: true, TierSlots: slots, Lifetime: time.Hour,
-		StoreLogger: slog.New(slog.DiscardHandler), Config: brick.Config{TierLowWater: 0, TierHighWater: 0}})
-	return &tierBench{srv: br.Server, store: br.Store, region: br.Region, tier: br.Tier, c: br.Dial(client.Options{}), ctx: br.Ctx}
+	e := newEnv(b, envOpts{frames: frames, file: true, tierSlots: slots, lifetime: time.Hour, quietStore: true})
+	return &tierBench{env: e, c: e.dial()}
 }
 
 // written allocates block id and fills it (so moves copy real bytes).
@@ -71,36 +60,43 @@ func (tb *tierBench) mapUnmap(b *testing.B, id uint64) {
 
 // BenchmarkTierDemote: one block from its frame to a slot (write, fsync,
 // Pebble commit). The promotion back is not timed.
-func BenchmarkTierDemote(b *testing.B) {
-	tb := newTierBench(b, 4, 4)
-	tb.written(b, 0)
-	b.SetBytes(block)
-	b.ResetTimer()
-	for range b.N {
-		if err := tb.srv.Demote(0); err != nil {
-			b.Fatal(err)
-		}
-		b.StopTimer()
-		tb.mapUnmap(b, 0)
-		b.StartTimer()
-	}
-}
+func BenchmarkTierDemote(b *testing.B) { newTierBench(b, 4, 4).demoteAndPromote(b, demoteHalf) }
 
 // BenchmarkTierMapTiered: Map (and Unmap) of a tiered block, which
 // promotes it (read, msync, Pebble commit) before the handle is returned.
 // Compare with BenchmarkTierMapResident; the demotion is not timed.
-func BenchmarkTierMapTiered(b *testing.B) {
-	tb := newTierBench(b, 4, 4)
+func BenchmarkTierMapTiered(b *testing.B) { newTierBench(b, 4, 4).demoteAndPromote(b, promoteHalf) }
+
+// The halves of a demote-and-promote cycle of one block.
+const (
+	demoteHalf  = iota // Demote
+	promoteHalf        // Map and Unmap, which promotes
+)
+
+// demoteAndPromote writes block 0, then b.N times demotes it and maps it
+// back, timing only the half timed.
+func (tb *tierBench) demoteAndPromote(b *testing.B, timed int) {
 	tb.written(b, 0)
+	halves := [2]func(){
+		demoteHalf: func() {
+			if err := tb.srv.Demote(0); err != nil {
+				b.Fatal(err)
+			}
+		},
+		promoteHalf: func() { tb.mapUnmap(b, 0) },
+	}
 	b.SetBytes(block)
 	b.ResetTimer()
 	for range b.N {
-		b.StopTimer()
-		if err := tb.srv.Demote(0); err != nil {
-			b.Fatal(err)
+		for i, half := range halves {
+			if i != timed {
+				b.StopTimer()
+			}
+			half()
+			if i != timed {
+				b.StartTimer()
+			}
 		}
-		b.StartTimer()
-		tb.mapUnmap(b, 0)
 	}
 }
 

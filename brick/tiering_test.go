@@ -2,7 +2,6 @@ package brick_test
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"strings"
 	"testing"
@@ -10,20 +9,9 @@ import (
 
 	"github.com/brick-storage/brick/alloc2m"
 	"github.com/brick-storage/brick/client"
+	"github.com/brick-storage/brick/internal/blockstamp"
 	"github.com/brick-storage/brick/protocol"
 )
-
-// stamp is the content a test writes at the start and at the end of a
-// block: its ID and a generation, so a block moved to another block's place
-// or an old copy brought back is caught.
-func stamp(id uint64, gen int) []byte {
-	b := make([]byte, 4096)
-	for i := 0; i < len(b); i += 16 {
-		binary.LittleEndian.PutUint64(b[i:], id)
-		binary.LittleEndian.PutUint64(b[i+8:], uint64(gen)^uint64(i))
-	}
-	return b
-}
 
 // writeStamp maps id read-write, checks it holds generation gen-1 (or
 // zeros if gen is 1), writes generation gen and unmaps.
@@ -33,13 +21,13 @@ func writeStamp(t *testing.T, e *env, c *client.Client, id uint64, gen int) {
 	if err != nil {
 		t.Fatalf("map %#x: %v", id, err)
 	}
-	want := make([]byte, 4096)
+	want := make([]byte, blockstamp.Size)
 	if gen > 1 {
-		want = stamp(id, gen-1)
+		want = blockstamp.Make(id, uint64(gen-1))
 	}
 	checkStampHandle(t, h, want)
-	for _, off := range []int64{0, block - 4096} {
-		if _, err := h.WriteAt(stamp(id, gen), off); err != nil {
+	for _, off := range blockstamp.Offsets {
+		if _, err := h.WriteAt(blockstamp.Make(id, uint64(gen)), off); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -51,8 +39,8 @@ func writeStamp(t *testing.T, e *env, c *client.Client, id uint64, gen int) {
 
 func checkStampHandle(t *testing.T, h *client.Handle, want []byte) {
 	t.Helper()
-	got := make([]byte, 4096)
-	for _, off := range []int64{0, block - 4096} {
+	got := make([]byte, blockstamp.Size)
+	for _, off := range blockstamp.Offsets {
 		if _, err := h.ReadAt(got, off); err != nil {
 			t.Fatal(err)
 		}
@@ -68,7 +56,7 @@ func checkStamp(t *testing.T, e *env, c *client.Client, id uint64, gen int) {
 	if err != nil {
 		t.Fatalf("map %#x: %v", id, err)
 	}
-	checkStampHandle(t, h, stamp(id, gen))
+	checkStampHandle(t, h, blockstamp.Make(id, uint64(gen)))
 	wantErr(t, "unmap", h.Unmap(e.ctx), nil)
 }
 

@@ -61,7 +61,8 @@ func runGet(c *call) error {
 	if path == "-" {
 		return nil
 	}
-	v := map[string]any{"id": hexID(id), "last": hexID(ps[len(ps)-1].id), "blocks": len(ps), "offset": off, "bytes": n, "file": path}
+	v := spanFields(id, ps, off, n)
+	v["file"] = path
 	human := fmt.Sprintf("read %d bytes from %s at offset %d into %s", n, hexID(id), off, path)
 	if len(ps) > 1 {
 		human = fmt.Sprintf("read %d bytes from %d blocks %s…%s from offset %d into %s", n, len(ps), hexID(id), hexID(ps[len(ps)-1].id), off, path)

@@ -69,8 +69,8 @@ func putCommand() *cli.Command {
 				fmt.Fprintln(os.Stderr, "brickctl: warning: the brick's memory is volatile; the data will not survive a brickd restart.")
 			}
 			last := ps[len(ps)-1].id
-			v := map[string]any{"id": hexID(id), "last": hexID(last), "blocks": len(ps), "allocated": allocated,
-				"offset": off, "bytes": st.Size(), "persistent": persistent, "method": method.String()}
+			v := spanFields(id, ps, off, st.Size())
+			v["allocated"], v["persistent"], v["method"] = allocated, persistent, method.String()
 			human := fmt.Sprintf("wrote %d bytes to %s at offset %d (persisted by %s)", st.Size(), hexID(id), off, method)
 			if len(ps) > 1 {
 				human = fmt.Sprintf("wrote %d bytes to %d blocks %s…%s from offset %d (persisted by %s); read them back with get --length %d",

@@ -73,6 +73,12 @@ func spanArgs(c *call, verb string) (id uint64, off int64, path string, err erro
 	return id, off, c.Args().Get(1), nil
 }
 
+// spanFields are the JSON fields get and put report for the span they
+// moved: n bytes from byte off of block id, in the blocks of ps.
+func spanFields(id uint64, ps []piece, off, n int64) map[string]any {
+	return map[string]any{"id": hexID(id), "last": hexID(ps[len(ps)-1].id), "blocks": len(ps), "offset": off, "bytes": n}
+}
+
 // eachBlock maps each piece's block with flags, calls do on it and unmaps
 // it, one block at a time, so that a span of any length holds one map. On
 // do's error the block is unmapped quietly and the error returned.

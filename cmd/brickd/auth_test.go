@@ -1,12 +1,9 @@
 package main
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/urfave/cli/v3"
 )
 
 // TestAuthLimits: the bounds on sessions still to authenticate come from
@@ -32,20 +29,13 @@ func TestAuthLimits(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			app, err := newApp()
-			if err != nil {
-				t.Fatal(err)
-			}
 			var (
 				max     int
 				timeout time.Duration
 				lerr    error
 			)
-			app.Action = func(ctx context.Context, c *cli.Command) error {
-				max, timeout, lerr = authLimits(&call{Context: ctx, Command: c})
-				return nil
-			}
-			if err := app.Run(context.Background(), append([]string{"brickd"}, tt.args...)); err != nil {
+			err := runApp(t, func(c *call) { max, timeout, lerr = authLimits(c) }, tt.args...)
+			if err != nil {
 				t.Fatal(err)
 			}
 			switch {

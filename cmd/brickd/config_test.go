@@ -17,23 +17,33 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(leaktest.Main(m)) }
 
-// parse runs brickd's command line with args and returns the values run
-// would see, without starting anything.
-func parse(t *testing.T, args ...string) (map[string]string, error) {
+// runApp runs brickd's command line with args, calling action where run
+// would start the brick.
+func runApp(t *testing.T, action func(*call), args ...string) error {
 	t.Helper()
 	app, err := newApp()
 	if err != nil {
 		t.Fatal(err)
 	}
+	app.Action = func(ctx context.Context, c *cli.Command) error {
+		action(&call{Context: ctx, Command: c})
+		return nil
+	}
+	return app.Run(context.Background(), append([]string{"brickd"}, args...))
+}
+
+// parse runs brickd's command line with args and returns the values run
+// would see, without starting anything.
+func parse(t *testing.T, args ...string) (map[string]string, error) {
+	t.Helper()
 	got := map[string]string{}
-	app.Action = func(_ context.Context, c *cli.Command) error {
+	err := runApp(t, func(c *call) {
 		for _, f := range flags() {
 			n := f.Names()[0]
 			got[n] = fmt.Sprint(c.Value(n))
 		}
-		return nil
-	}
-	return got, app.Run(context.Background(), append([]string{"brickd"}, args...))
+	}, args...)
+	return got, err
 }
 
 func writeConfig(t *testing.T, body string) string {

@@ -4,8 +4,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"runtime"
-
-	"github.com/urfave/cli/v3"
 )
 
 // pprofFlag serves Go's profiles beside the metrics (make bench PROFILE=1
@@ -13,8 +11,8 @@ import (
 // a profile shows what the brick is doing to anyone who can reach the
 // metrics address, and the blocking profile costs a little on every
 // blocking event while it is enabled.
-var pprofFlag = &cli.BoolFlag{Name: "pprof", Sources: cli.EnvVars("BRICK_PPROF"),
-	Usage: "serve Go profiles (net/http/pprof) under /debug/pprof/ on the --metrics address, and record blocking and mutex events for them"}
+var pprofFlag = boolFlag("pprof",
+	"serve Go profiles (net/http/pprof) under /debug/pprof/ on the --metrics address, and record blocking and mutex events for them")
 
 // withPprof is the handler of the metrics address: metrics (/metrics,
 // /healthz, /readyz), and with --pprof the profiles under /debug/pprof/.

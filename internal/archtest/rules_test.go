@@ -71,6 +71,7 @@ var rules = []rule{
 	{"internal/bricktest", onlyImportedBy, nil, nil, "an in-process brick is for tests only"},
 	{"internal/leaktest", onlyImportedBy, nil, nil, "the leak check is for tests only"},
 	{"internal/testlog", onlyImportedBy, nil, nil, "a log sink for tests only"},
+	{"internal/blockstamp", onlyImportedBy, nil, nil, "block contents for tests only"},
 
 	// Providers are chosen by scheme through the registry.
 	{"verbs/soft", onlyImportedBy, []string{"verbs/providers", "cmd/..."}, nil, "code names the verbs interface; the registry picks the provider"},

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -46,10 +45,7 @@ func TestAdminVerbs(t *testing.T) {
 	}
 
 	var list []sessionJSON
-	out := mustCtl(t, a, "--json", "sessions")
-	if err := json.Unmarshal([]byte(out), &list); err != nil {
-		t.Fatalf("sessions --json: %v\n%s", err, out)
-	}
+	ctlJSON(t, a, &list, "sessions")
 	var held *sessionJSON
 	for i := range list {
 		if !list[i].Self && len(list[i].Maps) > 0 {

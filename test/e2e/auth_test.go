@@ -1,12 +1,12 @@
 package e2e
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestAuthKey: brickd --auth-key and brickctl --auth-key / BRICK_AUTH_KEY
@@ -18,11 +18,8 @@ func TestAuthKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A key file others can read is refused with a sentence.
-	cmd := exec.Command(filepath.Join(binDir, "brickd"), brickdArgs(dir, "--auth-key", key)...)
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	if err := cmd.Run(); err == nil || !strings.Contains(errb.String(), "chmod 600") {
-		t.Fatalf("brickd with a 0644 key file: %v\n%s", err, errb.String())
+	if stderr := brickdRefuses(t, time.Minute, brickdArgs(dir, "--auth-key", key)...); !strings.Contains(stderr, "chmod 600") {
+		t.Fatalf("brickd with a 0644 key file:\n%s", stderr)
 	}
 	if err := os.Chmod(key, 0o600); err != nil {
 		t.Fatal(err)

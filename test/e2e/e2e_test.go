@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -49,15 +48,11 @@ func TestCLIFlowAndCrash(t *testing.T) {
 	src2, data2 := randomFile(t, dir, "full", 2*mib)
 	mustCtl(t, a, "put", "0xa00000", src2)
 
-	cp := filepath.Join(dir, "copy")
-	mustCtl(t, a, "get", "--length", fmt.Sprint(len(data)), "0x200000", cp)
-	if got, _ := os.ReadFile(cp); !bytes.Equal(got, data) {
+	if got := get(t, a, "--length", fmt.Sprint(len(data)), "0x200000"); !bytes.Equal(got, data) {
 		t.Fatal("get returned different bytes than put wrote")
 	}
 	// A fresh block reads as zeros.
-	zero := filepath.Join(dir, "zero")
-	mustCtl(t, a, "get", "0x400000", zero)
-	if got, _ := os.ReadFile(zero); !bytes.Equal(got, make([]byte, 2*mib)) {
+	if got := get(t, a, "0x400000"); !bytes.Equal(got, make([]byte, 2*mib)) {
 		t.Fatal("a new block is not zero-filled")
 	}
 
@@ -76,7 +71,7 @@ func TestCLIFlowAndCrash(t *testing.T) {
 		{[]string{"alloc", "0x1000"}, 2, "multiples of 2 MiB"}, // refused before dialing
 		{[]string{"alloc", "0x200000"}, 11, "already allocated"},
 		{[]string{"free", "0x600000"}, 14, "not allocated"},
-		{[]string{"get", "0x600000", zero}, 14, "not allocated"},
+		{[]string{"get", "0x600000", filepath.Join(dir, "zero")}, 14, "not allocated"},
 		{[]string{"unmap", "0x200000"}, 16, "that block is not mapped"},
 		{[]string{"alloc", "zebra"}, 2, "not a block ID"},
 		{[]string{"--addr", "tcp://127.0.0.1:1", "status"}, 3, "cannot reach the brick"},
@@ -120,9 +115,7 @@ func TestCLIFlowAndCrash(t *testing.T) {
 
 	// A session holds 0xa00000 read-write when the brick is killed.
 	_ = holdMap(t, a, "--rw", "0xa00000")
-	if err := d.stop(syscall.SIGKILL); err == nil {
-		t.Fatal("brickd exited cleanly from SIGKILL?")
-	}
+	d.kill()
 
 	wantAfter := []extent{{First: "0x200000", Last: "0x200000", Blocks: 1, State: "resident"}, {First: "0xa00000", Last: "0xa00000", Blocks: 1, State: "unclean"}}
 	if got := listJSON(t, a, "--meta", filepath.Join(dir, "meta")); fmt.Sprint(got) != fmt.Sprint(wantAfter) {
@@ -134,12 +127,10 @@ func TestCLIFlowAndCrash(t *testing.T) {
 	if got := listJSON(t, a); fmt.Sprint(got) != fmt.Sprint(wantAfter) {
 		t.Fatalf("list after restart = %v, want %v", got, wantAfter)
 	}
-	mustCtl(t, a, "get", "--length", fmt.Sprint(len(data)), "0x200000", cp)
-	if got, _ := os.ReadFile(cp); !bytes.Equal(got, data) {
+	if got := get(t, a, "--length", fmt.Sprint(len(data)), "0x200000"); !bytes.Equal(got, data) {
 		t.Fatal("data of 0x200000 changed across the crash")
 	}
-	mustCtl(t, a, "get", "0xa00000", cp)
-	if got, _ := os.ReadFile(cp); !bytes.Equal(got, data2) {
+	if got := get(t, a, "0xa00000"); !bytes.Equal(got, data2) {
 		t.Fatal("data of 0xa00000 changed across the crash")
 	}
 	if !strings.Contains(d2.log.String(), "uncleanly") {
@@ -148,9 +139,7 @@ func TestCLIFlowAndCrash(t *testing.T) {
 
 	// A clean map/unmap cycle clears the unclean mark; SIGTERM is a clean stop.
 	mustCtl(t, a, "map", "--rw", "0xa00000")
-	if err := d2.stop(syscall.SIGTERM); err != nil {
-		t.Fatalf("brickd SIGTERM exit: %v\n%s", err, d2.log)
-	}
+	d2.term()
 	wantClean := []extent{{First: "0x200000", Last: "0x200000", Blocks: 1, State: "resident"}, {First: "0xa00000", Last: "0xa00000", Blocks: 1, State: "resident"}}
 	if got := listJSON(t, a, "--meta", filepath.Join(dir, "meta")); fmt.Sprint(got) != fmt.Sprint(wantClean) {
 		t.Fatalf("list --meta after clean stop = %v, want %v", got, wantClean)

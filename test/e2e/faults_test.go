@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -27,33 +26,14 @@ import (
 // returns stderr.
 func refused(t *testing.T, timeout time.Duration, say string, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "brickd"), args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
 	start := time.Now()
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		t.Fatalf("brickd did not refuse within %v; stderr has %d lines, ending:\n%s", timeout, strings.Count(stderr.String(), "\n"), tail(stderr.String(), 5))
-	}
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-		// A signal (SIGBUS) shows as exit code -1.
-		t.Fatalf("brickd: %v (%v), want exit 1 with a sentence\n%s", err, cmd.ProcessState, tail(stderr.String(), 5))
-	}
-	last := tail(stderr.String(), 1)
+	stderr := brickdRefuses(t, timeout, args...)
+	last := tail(stderr, 1)
 	if !strings.HasPrefix(last, "brickd: ") || !strings.Contains(last, say) || !strings.HasSuffix(strings.TrimSpace(last), ".") {
 		t.Fatalf("brickd refused after %v with %q, want one sentence saying %q", time.Since(start).Round(time.Millisecond), last, say)
 	}
 	t.Logf("refused after %v: %s", time.Since(start).Round(time.Millisecond), last)
-	return stderr.String()
-}
-
-// tail returns the last n lines of s.
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+	return stderr
 }
 
 // usedBrick runs a brick in dir, puts a block, and stops it with sig. It
@@ -77,17 +57,13 @@ func usedBrick(t *testing.T, dir string, sig syscall.Signal) (data []byte, backu
 func checkBlock(t *testing.T, dir string, data []byte) {
 	t.Helper()
 	d := startDaemon(t, brickdArgs(dir)...)
-	cp := filepath.Join(t.TempDir(), "copy")
-	mustCtl(t, d.Addr, "get", "0x200000", cp)
-	if got, _ := os.ReadFile(cp); !bytes.Equal(got, data) {
+	if got := get(t, d.Addr, "0x200000"); !bytes.Equal(got, data) {
 		t.Fatal("the block's data changed")
 	}
 	if strings.Contains(d.log.String(), "new metadata store") {
 		t.Fatalf("brickd started a new metadata store:\n%s", d.log)
 	}
-	if err := d.stop(syscall.SIGTERM); err != nil {
-		t.Fatalf("brickd stop: %v", err)
-	}
+	d.term()
 }
 
 // lastWAL returns the newest write-ahead log in the metadata directory.
@@ -327,14 +303,10 @@ func TestImageDiskFull(t *testing.T) {
 		testfs.Fill(t, fs)
 		src, data := randomFile(t, t.TempDir(), "blocks", 3*2*mib)
 		mustCtl(t, d.Addr, "put", "--alloc", "0x200000", src)
-		cp := filepath.Join(t.TempDir(), "copy")
-		mustCtl(t, d.Addr, "get", "--length", fmt.Sprint(len(data)), "0x200000", cp)
-		if got, _ := os.ReadFile(cp); !bytes.Equal(got, data) {
+		if got := get(t, d.Addr, "--length", fmt.Sprint(len(data)), "0x200000"); !bytes.Equal(got, data) {
 			t.Fatal("the blocks read back differ")
 		}
-		if err := d.stop(syscall.SIGTERM); err != nil {
-			t.Fatalf("brickd: %v\n%s", err, d.log)
-		}
+		d.term()
 	})
 }
 
@@ -351,7 +323,7 @@ func TestMetaDiskFull(t *testing.T) {
 	for i := 1; i <= 20; i++ {
 		mustCtl(t, d.Addr, "alloc", fmt.Sprintf("%#x", i*2*mib))
 	}
-	d.stop(syscall.SIGKILL) // the log holds the allocations: the next open must write them out
+	d.kill() // the log holds the allocations: the next open must write them out
 	testfs.Fill(t, fs)
 	stderr := refused(t, 30*time.Second, "free space there", args...)
 	if n := strings.Count(stderr, "\n"); n > 5 {
@@ -367,7 +339,7 @@ func TestListReadOnlyMedia(t *testing.T) {
 	d := startDaemon(t, brickdArgs(dir)...)
 	mustCtl(t, d.Addr, "alloc", "0x200000")
 	_ = holdMap(t, d.Addr, "--rw", "0x200000")
-	d.stop(syscall.SIGKILL)
+	d.kill()
 	ro := bindReadOnly(t, filepath.Join(dir, "meta"))
 	before := snapshotDir(t, filepath.Join(dir, "meta"))
 	want := []extent{{First: "0x200000", Last: "0x200000", Blocks: 1, State: "unclean"}}

@@ -44,9 +44,7 @@ func TestHangupKeepsServing(t *testing.T) {
 		t.Errorf("list after SIGHUP: %v, want the block still mapped-rw", es)
 	}
 	release()
-	if err := d.stop(syscall.SIGTERM); err != nil {
-		t.Fatalf("SIGTERM after SIGHUP: %v\n%s", err, d.log)
-	}
+	d.term()
 	if es := listJSON(t, d.Addr, "--meta", filepath.Join(dir, "meta")); len(es) != 1 || es[0].State != "resident" {
 		t.Errorf("list --meta after SIGHUP and SIGTERM: %v, want the block resident (clean)", es)
 	}
@@ -90,7 +88,8 @@ func TestHangupRotatesKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustCtl(t, d.Addr, "--auth-key", key, "status")
-	if err := d.stop(syscall.SIGTERM); err != nil || !strings.Contains(d.log.String(), "msg=stopped") {
-		t.Fatalf("SIGTERM: %v\n%s", err, d.log)
+	d.term()
+	if !strings.Contains(d.log.String(), "msg=stopped") {
+		t.Fatalf("no msg=stopped after SIGTERM:\n%s", d.log)
 	}
 }

@@ -88,6 +88,50 @@ func (d *daemon) stop(sig syscall.Signal) error {
 	return err
 }
 
+// term stops brickd with SIGTERM and fails the test unless it exits
+// cleanly.
+func (d *daemon) term() {
+	d.t.Helper()
+	if err := d.stop(syscall.SIGTERM); err != nil {
+		d.t.Fatalf("brickd SIGTERM exit: %v\n%s", err, d.log)
+	}
+}
+
+// kill stops brickd with SIGKILL, as a crash would.
+func (d *daemon) kill() {
+	d.t.Helper()
+	if err := d.stop(syscall.SIGKILL); err == nil {
+		d.t.Fatal("brickd exited cleanly from SIGKILL?")
+	}
+}
+
+// brickdRefuses runs brickd, which must exit with code 1 within timeout,
+// and returns its stderr.
+func brickdRefuses(t *testing.T, timeout time.Duration, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "brickd"), args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("brickd did not refuse within %v; stderr has %d lines, ending:\n%s", timeout, strings.Count(stderr.String(), "\n"), tail(stderr.String(), 5))
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		// A signal (SIGBUS) shows as exit code -1.
+		t.Fatalf("brickd: %v (%v), want exit 1\n%s", err, cmd.ProcessState, tail(stderr.String(), 5))
+	}
+	return stderr.String()
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
 // ctlResult is one brickctl run.
 type ctlResult struct {
 	code   int
@@ -125,6 +169,28 @@ func mustCtl(t *testing.T, addr string, args ...string) string {
 	return r.stdout
 }
 
+// ctlJSON runs brickctl --json with args and decodes its output into v.
+func ctlJSON(t *testing.T, addr string, v any, args ...string) {
+	t.Helper()
+	out := mustCtl(t, addr, append([]string{"--json"}, args...)...)
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		t.Fatalf("brickctl --json %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// get runs brickctl get with args (flags and the block ID) into a file of
+// its own and returns what it wrote.
+func get(t *testing.T, addr string, args ...string) []byte {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "get")
+	mustCtl(t, addr, append(append([]string{"get"}, args...), path)...)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 type extent struct {
 	First  string `json:"first"`
 	Last   string `json:"last"`
@@ -134,11 +200,8 @@ type extent struct {
 
 func listJSON(t *testing.T, addr string, args ...string) []extent {
 	t.Helper()
-	out := mustCtl(t, addr, append([]string{"--json", "list"}, args...)...)
 	var es []extent
-	if err := json.Unmarshal([]byte(out), &es); err != nil {
-		t.Fatalf("list --json: %v\n%s", err, out)
-	}
+	ctlJSON(t, addr, &es, append([]string{"list"}, args...)...)
 	return es
 }
 

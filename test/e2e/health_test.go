@@ -4,7 +4,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"syscall"
 	"testing"
 )
 
@@ -48,7 +47,5 @@ func TestHealthAndFirstScrape(t *testing.T) {
 			t.Errorf("first scrape lacks %q", want)
 		}
 	}
-	if err := d.stop(syscall.SIGTERM); err != nil {
-		t.Fatalf("SIGTERM: %v\n%s", err, d.log)
-	}
+	d.term()
 }

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 )
 
@@ -29,9 +28,7 @@ func TestMetricsAndCleanStop(t *testing.T) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
-	if err := d.stop(syscall.SIGTERM); err != nil {
-		t.Fatalf("SIGTERM: %v\n%s", err, d.log)
-	}
+	d.term()
 	if !strings.Contains(d.log.String(), "msg=stopped") {
 		t.Errorf("no clean stop logged:\n%s", d.log)
 	}

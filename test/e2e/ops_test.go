@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestPutGetSpan: files larger than a block span consecutive blocks; put
@@ -26,39 +26,31 @@ func TestPutGetSpan(t *testing.T) {
 	if r := ctl(t, a, "put", "0x200000", src); r.code != 14 || !strings.Contains(r.stderr, "0x400000") || !strings.Contains(r.stderr, "--alloc") {
 		t.Fatalf("put over unallocated blocks: exit %d %q", r.code, r.stderr)
 	}
-	zero := filepath.Join(dir, "zero")
-	mustCtl(t, a, "get", "0x200000", zero)
-	if got, _ := os.ReadFile(zero); !bytes.Equal(got, make([]byte, 2*mib)) {
+	if got := get(t, a, "0x200000"); !bytes.Equal(got, make([]byte, 2*mib)) {
 		t.Fatal("a refused put wrote into the first block")
 	}
 
-	out := mustCtl(t, a, "--json", "put", "--alloc", "--offset", strconv.Itoa(3*mib/2), "0x200000", src)
 	var put struct {
 		Blocks    int    `json:"blocks"`
 		Allocated int    `json:"allocated"`
 		Last      string `json:"last"`
 		Bytes     int64  `json:"bytes"`
 	}
-	if err := json.Unmarshal([]byte(out), &put); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
+	ctlJSON(t, a, &put, "put", "--alloc", "--offset", strconv.Itoa(3*mib/2), "0x200000", src)
 	if put.Blocks != 4 || put.Allocated != 3 || put.Last != "0x800000" || put.Bytes != int64(len(data)) {
 		t.Fatalf("put = %+v, want 4 blocks to 0x800000, 3 allocated", put)
 	}
 
-	cp := filepath.Join(dir, "copy")
-	mustCtl(t, a, "get", "--offset", strconv.Itoa(3*mib/2), "--length", strconv.Itoa(len(data)), "0x200000", cp)
-	if got, _ := os.ReadFile(cp); !bytes.Equal(got, data) {
+	if got := get(t, a, "--offset", strconv.Itoa(3*mib/2), "--length", strconv.Itoa(len(data)), "0x200000"); !bytes.Equal(got, data) {
 		t.Fatal("get --length returned different bytes than put wrote")
 	}
 	// Without --length: the whole run 0x200000…0x800000 (4 blocks).
-	run := filepath.Join(dir, "run")
-	mustCtl(t, a, "get", "0x200000", run)
-	got, _ := os.ReadFile(run)
+	got := get(t, a, "0x200000")
 	if len(got) != 4*2*mib || !bytes.Equal(got[3*mib/2:3*mib/2+len(data)], data) {
 		t.Fatalf("get without --length read %d bytes, want the 4-block run holding the file", len(got))
 	}
 	// A range past the run is refused, naming the first missing block.
+	cp := filepath.Join(dir, "copy")
 	if r := ctl(t, a, "get", "--length", strconv.Itoa(9*mib), "0x200000", cp); r.code != 14 || !strings.Contains(r.stderr, "0xa00000") {
 		t.Fatalf("get past the run: exit %d %q", r.code, r.stderr)
 	}
@@ -75,7 +67,6 @@ func TestBench(t *testing.T) {
 	dir := t.TempDir()
 	d := startDaemon(t, brickdArgs(dir)...)
 	html := filepath.Join(dir, "bench.html")
-	out := mustCtl(t, d.Addr, "--json", "bench", "--duration", "200ms", "--size", "4KiB,2MiB", "--html", html)
 	var rep struct {
 		Methods []string `json:"persist_methods"`
 		Results []struct {
@@ -95,9 +86,7 @@ func TestBench(t *testing.T) {
 			Hist []struct{ Count uint64 } `json:"histogram"`
 		} `json:"results"`
 	}
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
+	ctlJSON(t, d.Addr, &rep, "bench", "--duration", "200ms", "--size", "4KiB,2MiB", "--html", html)
 	var names []string
 	for _, r := range rep.Results {
 		name := r.Op
@@ -163,9 +152,7 @@ func TestConfigFile(t *testing.T) {
 	var st struct {
 		Frames uint64 `json:"frames"`
 	}
-	if err := json.Unmarshal([]byte(mustCtl(t, d.Addr, "--json", "status")), &st); err != nil {
-		t.Fatal(err)
-	}
+	ctlJSON(t, d.Addr, &st, "status")
 	if st.Frames != 15 { // 32 MiB: a superblock frame and 15 data frames
 		t.Errorf("frames = %d: --pmem-size did not override the config's 64MiB", st.Frames)
 	}
@@ -177,9 +164,8 @@ func TestConfigFile(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte("pmem: x\nlisen: tcp://1.2.3.4:5\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	outb, err := exec.Command(filepath.Join(binDir, "brickd"), "--config", cfg).CombinedOutput()
-	if err == nil || !strings.Contains(string(outb), "unknown key(s) lisen") {
-		t.Errorf("unknown key: %v %s", err, outb)
+	if stderr := brickdRefuses(t, time.Minute, "--config", cfg); !strings.Contains(stderr, "unknown key(s) lisen") {
+		t.Errorf("unknown key:\n%s", stderr)
 	}
 }
 

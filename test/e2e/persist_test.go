@@ -3,13 +3,10 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -44,9 +41,7 @@ func TestKillPersisted(t *testing.T) {
 			Devices  []any          `json:"rdma_devices"`
 		} `json:"persistence"`
 	}
-	if err := json.Unmarshal([]byte(mustCtl(t, d.Addr, "--json", "status")), &st); err != nil {
-		t.Fatal(err)
-	}
+	ctlJSON(t, d.Addr, &st, "status")
 	if st.Backend != "file (msync)" || strings.Join(st.Methods, ",") != "gpspm,flush" || st.Persistence.Domain != "none" ||
 		st.Persistence.Policy != "verify" || st.Persistence.Software["ddio"] != "unknown" || len(st.Persistence.Devices) != 0 {
 		t.Errorf("status --json: %+v", st)
@@ -99,9 +94,7 @@ func TestKillPersisted(t *testing.T) {
 			copy(s.want[off:], p)
 		}
 	}
-	if err := d.stop(syscall.SIGKILL); err == nil {
-		t.Fatal("brickd exited cleanly from SIGKILL?")
-	}
+	d.kill()
 
 	d = startDaemon(t, brickdArgs(dir)...)
 	c, err := client.Dial(ctx, d.Addr, client.Options{})
@@ -137,23 +130,18 @@ func TestRefusePersistence(t *testing.T) {
 		{"--ddio", "assume-off", "--pmem-backend", "anonymous"},
 		{"--ddio", "sometimes"},
 	} {
-		dir := t.TempDir()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		out, err := exec.CommandContext(ctx, filepath.Join(binDir, "brickd"), brickdArgs(dir, args...)...).CombinedOutput()
-		cancel()
-		if _, serr := os.Stat(filepath.Join(dir, "meta")); serr == nil {
-			t.Errorf("brickd %v created its metadata before refusing", args)
-		}
-		if err == nil {
-			t.Errorf("brickd %v started", args)
-			continue
-		}
-		say := "cannot use APM"
-		if args[1] == "sometimes" {
-			say = "want verify, disable, assume-off or off"
-		}
-		if !strings.Contains(string(out), say) {
-			t.Errorf("brickd %v: %v\n%s", args, err, out)
-		}
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			dir := t.TempDir()
+			say := "cannot use APM"
+			if args[1] == "sometimes" {
+				say = "want verify, disable, assume-off or off"
+			}
+			if stderr := brickdRefuses(t, time.Minute, brickdArgs(dir, args...)...); !strings.Contains(stderr, say) {
+				t.Errorf("brickd %v:\n%s", args, stderr)
+			}
+			if _, serr := os.Stat(filepath.Join(dir, "meta")); serr == nil {
+				t.Errorf("brickd %v created its metadata before refusing", args)
+			}
+		})
 	}
 }

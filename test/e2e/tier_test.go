@@ -3,34 +3,19 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/brick-storage/brick/client"
+	"github.com/brick-storage/brick/internal/blockstamp"
 	"github.com/brick-storage/brick/protocol"
 )
-
-// tierStamp is what the tiering crash test writes at the start and at the
-// end of a block: its ID and a generation, 4 KiB each.
-func tierStamp(id uint64, gen uint64) []byte {
-	b := make([]byte, 4096)
-	for i := 0; i < len(b); i += 16 {
-		binary.LittleEndian.PutUint64(b[i:], id)
-		binary.LittleEndian.PutUint64(b[i+8:], gen)
-	}
-	return b
-}
-
-// stampOffsets are where tierStamp goes in a block.
-var stampOffsets = [2]int64{0, 2*mib - 4096}
 
 // readGens reads a block's two stamps and returns their generations (0 for
 // a block never written, which reads as zeros); a stamp that is not a
@@ -38,16 +23,16 @@ var stampOffsets = [2]int64{0, 2*mib - 4096}
 func readGens(t *testing.T, h *client.Handle) [2]uint64 {
 	t.Helper()
 	var gens [2]uint64
-	got := make([]byte, 4096)
-	for i, off := range stampOffsets {
+	got := make([]byte, blockstamp.Size)
+	for i, off := range blockstamp.Offsets {
 		if _, err := h.ReadAt(got, off); err != nil {
 			t.Fatalf("read block %#x: %v", h.ID, err)
 		}
-		gen := binary.LittleEndian.Uint64(got[8:])
+		gen := blockstamp.Gen(got)
 		if gen == 0 && bytes.Equal(got, make([]byte, len(got))) {
 			continue // never written: zeros
 		}
-		if !bytes.Equal(got, tierStamp(h.ID, gen)) {
+		if !bytes.Equal(got, blockstamp.Make(h.ID, gen)) {
 			t.Fatalf("block %#x at %#x holds bytes that are no stamp of this block: %x…", h.ID, off, got[:32])
 		}
 		gens[i] = gen
@@ -137,7 +122,7 @@ func TestTierCrashStorm(t *testing.T) {
 		case <-time.After(2 * time.Minute):
 			t.Fatalf("round %d: the storm made no progress\n%s", round, d.log)
 		}
-		d.stop(syscall.SIGKILL)
+		d.kill()
 		stopStorm()
 		wg.Wait()
 
@@ -186,22 +171,22 @@ func writeGen(ctx context.Context, c *client.Client, id, g uint64, mayBeTorn boo
 	if err != nil {
 		return err
 	}
-	got := make([]byte, 4096)
+	got := make([]byte, blockstamp.Size)
 	var prev [2]uint64
-	for k, off := range stampOffsets {
+	for k, off := range blockstamp.Offsets {
 		if _, err := h.ReadAt(got, off); err != nil {
 			return err
 		}
-		prev[k] = binary.LittleEndian.Uint64(got[8:])
-		if prev[k] != 0 && !bytes.Equal(got, tierStamp(id, prev[k])) {
+		prev[k] = blockstamp.Gen(got)
+		if prev[k] != 0 && !bytes.Equal(got, blockstamp.Make(id, prev[k])) {
 			return fmt.Errorf("block %#x at %#x is no stamp: %w", id, off, errCorrupt)
 		}
 	}
 	if !mayBeTorn && (prev[0] != prev[1] || (prev[0] != g-1 && prev[0] != 0)) {
 		return fmt.Errorf("block %#x holds generations %v before writing %d: %w", id, prev, g, errCorrupt)
 	}
-	for _, off := range stampOffsets {
-		if _, err := h.WriteAt(tierStamp(id, g), off); err != nil {
+	for _, off := range blockstamp.Offsets {
+		if _, err := h.WriteAt(blockstamp.Make(id, g), off); err != nil {
 			return err
 		}
 	}

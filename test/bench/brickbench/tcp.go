@@ -30,7 +30,7 @@ func tcpServerCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "tcp-server",
 		Usage: "echo server of the TCP ping-pong and request-reply baselines (runs until killed)",
-		Flags: []cli.Flag{&cli.StringFlag{Name: "listen", Value: "127.0.0.1:15300"}},
+		Flags: []cli.Flag{&cli.StringFlag{Name: "listen", Value: echoAddr}},
 		Action: action(func(c *call) error {
 			l, err := net.Listen("tcp", c.String("listen"))
 			if err != nil {
@@ -114,19 +114,33 @@ func exchange(ctx context.Context, addr string, conns, size int, d time.Duration
 
 var durationFlag = &cli.DurationFlag{Name: "duration", Value: 5 * time.Second, Usage: "how long to measure"}
 
+// echoAddr is where the echo server listens and its clients dial, unless
+// told otherwise.
+const echoAddr = "127.0.0.1:15300"
+
+var addrFlag = &cli.StringFlag{Name: "addr", Value: echoAddr}
+
+// sizeFlag is --size, the bytes of each message, of default n.
+func sizeFlag(n int) *cli.IntFlag { return &cli.IntFlag{Name: "size", Value: n} }
+
+// messageSize is --size, refused outside what the echo server serves.
+func messageSize(c *call) (int, error) {
+	size := c.Int("size")
+	if size <= 0 || size > maxMessage {
+		return 0, fmt.Errorf("--size must be 1…%d", maxMessage)
+	}
+	return size, nil
+}
+
 func pingPongCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "pingpong",
 		Usage: "TCP ping-pong of --size bytes on one connection: p50 and p99 round trip (baseline of 4 KiB Write/Read latency)",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:15300"},
-			&cli.IntFlag{Name: "size", Value: 4096},
-			durationFlag, outFlag,
-		},
+		Flags: []cli.Flag{addrFlag, sizeFlag(4096), durationFlag, outFlag},
 		Action: action(func(c *call) error {
-			size := c.Int("size")
-			if size <= 0 || size > maxMessage {
-				return fmt.Errorf("--size must be 1…%d", maxMessage)
+			size, err := messageSize(c)
+			if err != nil {
+				return err
 			}
 			m, err := exchange(c.Context, c.String("addr"), 1, size, c.Duration("duration"))
 			if err != nil {
@@ -144,17 +158,16 @@ func requestReplyCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "rr",
 		Usage: "TCP request-reply of --size bytes, one outstanding per connection on --conns connections: exchanges per second (baseline of the control path's messages)",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:15300"},
-			&cli.IntFlag{Name: "size", Value: 64},
-			&cli.IntFlag{Name: "conns", Value: 64},
-			durationFlag, outFlag,
-		},
+		Flags: []cli.Flag{addrFlag, sizeFlag(64), &cli.IntFlag{Name: "conns", Value: 64}, durationFlag, outFlag},
 		Action: action(func(c *call) error {
-			if c.Int("conns") <= 0 || c.Int("size") <= 0 || c.Int("size") > maxMessage {
-				return errors.New("--conns and --size must be positive")
+			if c.Int("conns") <= 0 {
+				return errors.New("--conns must be positive")
 			}
-			m, err := exchange(c.Context, c.String("addr"), c.Int("conns"), c.Int("size"), c.Duration("duration"))
+			size, err := messageSize(c)
+			if err != nil {
+				return err
+			}
+			m, err := exchange(c.Context, c.String("addr"), c.Int("conns"), size, c.Duration("duration"))
 			if err != nil {
 				return err
 			}
