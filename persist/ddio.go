@@ -31,50 +31,19 @@ const (
 // root ports A–D, vendor 0x8086.
 var skxRootPorts = map[uint16]bool{0x2030: true, 0x2031: true, 0x2032: true, 0x2033: true}
 
-// Reason says why a device's DDIO state is what it is: the wire enum,
-// under persist's shorter names.
-type Reason = protocol.DDIOReason
-
-// Reasons.
-const (
-	ReasonRead           = protocol.DDIOReasonRead
-	ReasonDeclared       = protocol.DDIOReasonDeclared
-	ReasonPolicyOff      = protocol.DDIOReasonPolicyOff
-	ReasonNoPermission   = protocol.DDIOReasonNoPermission
-	ReasonNoPortControl  = protocol.DDIOReasonNoPortControl
-	ReasonAMD            = protocol.DDIOReasonAMD
-	ReasonNotPCI         = protocol.DDIOReasonNotPCI
-	ReasonNoRootPort     = protocol.DDIOReasonNoRootPort
-	ReasonUnknownCPU     = protocol.DDIOReasonUnknownCPU
-	ReasonDisableFailed  = protocol.DDIOReasonDisableFailed
-	ReasonDisabled       = protocol.DDIOReasonDisabled
-	ReasonConfigReadFail = protocol.DDIOReasonConfigReadFail
-)
-
-// Platform is the CPU platform of a device's root port.
-type Platform = protocol.Platform
-
-// Platforms.
-const (
-	PlatformUnknown     = protocol.PlatformUnknown
-	PlatformSkylakeSP   = protocol.PlatformSkylakeSP
-	PlatformCascadeLake = protocol.PlatformCascadeLake
-	PlatformIceLakeSP   = protocol.PlatformIceLakeSP
-	PlatformIntelOther  = protocol.PlatformIntelOther
-	PlatformAMD         = protocol.PlatformAMD
-)
-
 // perPort reports whether platform p has the perfctrlsts registers.
-func perPort(p Platform) bool { return p == PlatformSkylakeSP || p == PlatformCascadeLake }
+func perPort(p protocol.Platform) bool {
+	return p == protocol.PlatformSkylakeSP || p == protocol.PlatformCascadeLake
+}
 
 // Device is one RDMA device and what the brick knows of its DDIO.
 type Device struct {
 	Name     string // RDMA device, e.g. mlx5_0
 	PCI      string // its PCI function, e.g. 0000:3b:00.0 ("" if none)
 	RootPort string // the root port above it, e.g. 0000:3a:00.0 ("" if none)
-	Platform Platform
+	Platform protocol.Platform
 	State    DDIOState
-	Reason   Reason
+	Reason   protocol.DDIOReason
 	// Err is the underlying error, when Reason is a failure (not sent on
 	// the wire; logged).
 	Err error
@@ -116,28 +85,28 @@ func probeDevice(sysRoot string, cpu cpuInfo, dev string, pol Policy) Device {
 	d := Device{Name: dev}
 	fn, err := filepath.EvalSymlinks(filepath.Join(sysRoot, "class", rdmamap.RdmaClassName, dev, "device"))
 	if err != nil {
-		d.Reason, d.Err = ReasonNotPCI, err
+		d.Reason, d.Err = protocol.DDIOReasonNotPCI, err
 		return d.declare(pol)
 	}
 	root, err := filepath.EvalSymlinks(sysRoot)
 	if err != nil {
-		d.Reason, d.Err = ReasonNotPCI, err
+		d.Reason, d.Err = protocol.DDIOReasonNotPCI, err
 		return d.declare(pol)
 	}
 	rel, err := filepath.Rel(filepath.Join(root, "devices"), fn)
 	parts := strings.Split(filepath.ToSlash(rel), "/")
 	if err != nil || len(parts) < 2 || !hostBridgeRE.MatchString(parts[0]) || !bdfRE.MatchString(parts[len(parts)-1]) {
-		d.Reason = ReasonNotPCI
+		d.Reason = protocol.DDIOReasonNotPCI
 		return d.declare(pol)
 	}
 	d.PCI = parts[len(parts)-1]
 	if len(parts) < 3 || !bdfRE.MatchString(parts[1]) {
-		d.Reason = ReasonNoRootPort // a root-complex integrated endpoint
+		d.Reason = protocol.DDIOReasonNoRootPort // a root-complex integrated endpoint
 		return d.declare(pol)
 	}
 	port := filepath.Join(root, "devices", parts[0], parts[1])
 	if class, err := readHex(filepath.Join(port, "class")); err != nil || class>>8 != 0x0604 {
-		d.Reason = ReasonNoRootPort
+		d.Reason = protocol.DDIOReasonNoRootPort
 		return d.declare(pol)
 	}
 	d.RootPort = parts[1]
@@ -147,22 +116,22 @@ func probeDevice(sysRoot string, cpu cpuInfo, dev string, pol Policy) Device {
 	if perPort(d.Platform) && (vendor != 0x8086 || !skxRootPorts[uint16(device)]) {
 		// A Skylake-SP host, but the NIC hangs off a port without the
 		// registers (a chipset root port): nothing to read.
-		d.Platform = PlatformIntelOther
+		d.Platform = protocol.PlatformIntelOther
 	}
 	switch {
 	case pol == PolicyOff:
-		d.Reason = ReasonPolicyOff
+		d.Reason = protocol.DDIOReasonPolicyOff
 		return d
 	case pol == PolicyAssumeOff:
 		return d.declare(pol)
-	case d.Platform == PlatformAMD:
-		d.Reason = ReasonAMD
+	case d.Platform == protocol.PlatformAMD:
+		d.Reason = protocol.DDIOReasonAMD
 		return d
-	case d.Platform == PlatformUnknown:
-		d.Reason = ReasonUnknownCPU
+	case d.Platform == protocol.PlatformUnknown:
+		d.Reason = protocol.DDIOReasonUnknownCPU
 		return d
 	case !perPort(d.Platform):
-		d.Reason = ReasonNoPortControl
+		d.Reason = protocol.DDIOReasonNoPortControl
 		return d
 	}
 	cfg := filepath.Join(port, "config")
@@ -171,7 +140,7 @@ func probeDevice(sysRoot string, cpu cpuInfo, dev string, pol Policy) Device {
 		d.Reason, d.Err = reasonOf(err), err
 		return d
 	}
-	d.State, d.Reason = stateOf(on), ReasonRead
+	d.State, d.Reason = stateOf(on), protocol.DDIOReasonRead
 	if on && pol == PolicyDisable {
 		if err := writeDDIOOff(cfg); err != nil {
 			d.Reason, d.Err = reasonOf(err), err
@@ -182,9 +151,9 @@ func probeDevice(sysRoot string, cpu cpuInfo, dev string, pol Policy) Device {
 		case err != nil:
 			d.State, d.Reason, d.Err = DDIOUnknown, reasonOf(err), err
 		case on:
-			d.Reason = ReasonDisableFailed
+			d.Reason = protocol.DDIOReasonDisableFailed
 		default:
-			d.State, d.Reason = DDIOOff, ReasonDisabled
+			d.State, d.Reason = DDIOOff, protocol.DDIOReasonDisabled
 		}
 	}
 	return d
@@ -194,9 +163,9 @@ func probeDevice(sysRoot string, cpu cpuInfo, dev string, pol Policy) Device {
 func (d Device) declare(pol Policy) Device {
 	switch pol {
 	case PolicyAssumeOff:
-		d.State, d.Reason, d.Err = DDIODeclaredOff, ReasonDeclared, nil
+		d.State, d.Reason, d.Err = DDIODeclaredOff, protocol.DDIOReasonDeclared, nil
 	case PolicyOff:
-		d.Reason, d.Err = ReasonPolicyOff, nil
+		d.Reason, d.Err = protocol.DDIOReasonPolicyOff, nil
 	}
 	return d
 }
@@ -208,11 +177,11 @@ func stateOf(on bool) DDIOState {
 	return DDIOOff
 }
 
-func reasonOf(err error) Reason {
+func reasonOf(err error) protocol.DDIOReason {
 	if errors.Is(err, ErrPermission) {
-		return ReasonNoPermission
+		return protocol.DDIOReasonNoPermission
 	}
-	return ReasonConfigReadFail
+	return protocol.DDIOReasonConfigReadFail
 }
 
 // readDDIO reads the root port's registers: DDIO is off only when

@@ -26,8 +26,8 @@ const (
 // devWant is the expected probe of one device and the method its sessions get.
 type devWant struct {
 	state    DDIOState
-	reason   Reason
-	platform Platform
+	reason   protocol.DDIOReason
+	platform protocol.Platform
 	method   protocol.PersistMethod
 }
 
@@ -52,49 +52,49 @@ func TestProbeDDIO(t *testing.T) {
 		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).skx, "memory_controller", skxPortA, cfgUnprivilege) },
 		pol:     PolicyVerify,
 		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, ReasonNoPermission, PlatformSkylakeSP, gpspm}},
+		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, protocol.DDIOReasonNoPermission, protocol.PlatformSkylakeSP, gpspm}},
 		methods: 1<<gpspm | 1<<protocol.PersistFlush,
 	}, {
 		name:    "DDIO on",
 		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).skx, "memory_controller", skxPortA, cfgDDIOOn) },
 		pol:     PolicyVerify,
 		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {DDIOOn, ReasonRead, PlatformSkylakeSP, gpspm}},
+		devs:    map[string]devWant{"mlx5_0": {DDIOOn, protocol.DDIOReasonRead, protocol.PlatformSkylakeSP, gpspm}},
 		methods: 1<<gpspm | 1<<protocol.PersistFlush,
 	}, {
 		name:    "DDIO off",
 		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).clx, "memory_controller", clxPortA, cfgDDIOOff) },
 		pol:     PolicyVerify,
 		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {DDIOOff, ReasonRead, PlatformCascadeLake, apm}},
+		devs:    map[string]devWant{"mlx5_0": {DDIOOff, protocol.DDIOReasonRead, protocol.PlatformCascadeLake, apm}},
 		methods: 1<<gpspm | 1<<apm | 1<<protocol.PersistFlush,
 	}, {
 		name:    "DDIO off but the memory is a plain file",
 		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).clx, "memory_controller", clxPortA, cfgDDIOOff) },
 		pol:     PolicyVerify,
 		mem:     memFile,
-		devs:    map[string]devWant{"mlx5_0": {DDIOOff, ReasonRead, PlatformCascadeLake, gpspm}},
+		devs:    map[string]devWant{"mlx5_0": {DDIOOff, protocol.DDIOReasonRead, protocol.PlatformCascadeLake, gpspm}},
 		methods: 1 << gpspm,
 	}, {
 		name:    "DDIO off, policy off",
 		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).skx, "memory_controller", skxPortA, cfgDDIOOff) },
 		pol:     PolicyOff,
 		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, ReasonPolicyOff, PlatformSkylakeSP, gpspm}},
+		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, protocol.DDIOReasonPolicyOff, protocol.PlatformSkylakeSP, gpspm}},
 		methods: 1<<gpspm | 1<<protocol.PersistFlush,
 	}, {
 		name:    "AMD",
 		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).amdEPYC, "memory_controller", amdPort, cfgDDIOOff) },
 		pol:     PolicyVerify,
 		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, ReasonAMD, PlatformAMD, gpspm}},
+		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, protocol.DDIOReasonAMD, protocol.PlatformAMD, gpspm}},
 		methods: 1<<gpspm | 1<<protocol.PersistFlush,
 	}, {
 		name:    "AMD, declared off",
 		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).amdEPYC, "memory_controller", amdPort, cfgDDIOOn) },
 		pol:     PolicyAssumeOff,
 		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {DDIODeclaredOff, ReasonDeclared, PlatformAMD, apm}},
+		devs:    map[string]devWant{"mlx5_0": {DDIODeclaredOff, protocol.DDIOReasonDeclared, protocol.PlatformAMD, apm}},
 		methods: 1<<gpspm | 1<<apm | 1<<protocol.PersistFlush,
 		notes:   []string{"ASSUMED OFF"},
 	}, {
@@ -106,14 +106,14 @@ func TestProbeDDIO(t *testing.T) {
 		},
 		pol:     PolicyVerify,
 		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, ReasonNoPortControl, PlatformIceLakeSP, gpspm}},
+		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, protocol.DDIOReasonNoPortControl, protocol.PlatformIceLakeSP, gpspm}},
 		methods: 1<<gpspm | 1<<protocol.PersistFlush,
 	}, {
 		name:    "Ice Lake, disable",
 		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).iceLake, "memory_controller", iclPort, cfgDDIOOn) },
 		pol:     PolicyDisable,
 		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, ReasonNoPortControl, PlatformIceLakeSP, gpspm}},
+		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, protocol.DDIOReasonNoPortControl, protocol.PlatformIceLakeSP, gpspm}},
 		methods: 1<<gpspm | 1<<protocol.PersistFlush,
 		notes:   []string{"could not turn DDIO off for mlx5_0"},
 	}, {
@@ -121,14 +121,14 @@ func TestProbeDDIO(t *testing.T) {
 		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).iceLake, "cpu_cache", iclPort, cfgDDIOOn) },
 		pol:     PolicyVerify,
 		mem:     memEADR,
-		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, ReasonNoPortControl, PlatformIceLakeSP, apm}},
+		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, protocol.DDIOReasonNoPortControl, protocol.PlatformIceLakeSP, apm}},
 		methods: 1<<gpspm | 1<<apm | 1<<protocol.PersistFlush,
 	}, {
 		name:    "emulated pmem: no persistence domain",
 		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).skx, "", skxPortA, cfgDDIOOff) },
 		pol:     PolicyVerify,
 		mem:     memEmulated,
-		devs:    map[string]devWant{"mlx5_0": {DDIOOff, ReasonRead, PlatformSkylakeSP, protocol.PersistNone}},
+		devs:    map[string]devWant{"mlx5_0": {DDIOOff, protocol.DDIOReasonRead, protocol.PlatformSkylakeSP, protocol.PersistNone}},
 		methods: 0,
 		notes:   []string{"outside any persistence domain"},
 	}, {
@@ -156,12 +156,12 @@ func TestProbeDDIO(t *testing.T) {
 		pol: PolicyVerify,
 		mem: memDAX,
 		devs: map[string]devWant{
-			"mlx5_0": {DDIOOff, ReasonRead, PlatformSkylakeSP, apm},
-			"mlx5_1": {DDIOOn, ReasonRead, PlatformSkylakeSP, gpspm},
-			"mlx5_2": {DDIOOn, ReasonRead, PlatformSkylakeSP, gpspm},
-			"mlx5_3": {DDIOOn, ReasonRead, PlatformSkylakeSP, gpspm},
-			"mlx5_4": {DDIOUnknown, ReasonNoPortControl, PlatformIntelOther, gpspm},
-			"rxe0":   {DDIOUnknown, ReasonNotPCI, PlatformUnknown, gpspm},
+			"mlx5_0": {DDIOOff, protocol.DDIOReasonRead, protocol.PlatformSkylakeSP, apm},
+			"mlx5_1": {DDIOOn, protocol.DDIOReasonRead, protocol.PlatformSkylakeSP, gpspm},
+			"mlx5_2": {DDIOOn, protocol.DDIOReasonRead, protocol.PlatformSkylakeSP, gpspm},
+			"mlx5_3": {DDIOOn, protocol.DDIOReasonRead, protocol.PlatformSkylakeSP, gpspm},
+			"mlx5_4": {DDIOUnknown, protocol.DDIOReasonNoPortControl, protocol.PlatformIntelOther, gpspm},
+			"rxe0":   {DDIOUnknown, protocol.DDIOReasonNotPCI, protocol.PlatformUnknown, gpspm},
 		},
 		methods: 1<<gpspm | 1<<apm | 1<<protocol.PersistFlush,
 	}, {
@@ -226,7 +226,7 @@ func TestDisable(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, d := range p.Devices {
-		if d.State != DDIOOff || d.Reason != ReasonDisabled {
+		if d.State != DDIOOff || d.Reason != protocol.DDIOReasonDisabled {
 			t.Errorf("%s: %v (%s), want off after disable", d.Name, d.State, d.Sentence())
 		}
 		if m := p.Method(verbs.Caps{}, Path{Device: d.Name}, allFeatures); m != protocol.PersistAPM {
@@ -252,7 +252,7 @@ func TestDisable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := p.Devices[0]; d.State != DDIOOff || d.Reason != ReasonRead {
+	if d := p.Devices[0]; d.State != DDIOOff || d.Reason != protocol.DDIOReasonRead {
 		t.Errorf("second start: %v %s", d.State, d.Sentence())
 	}
 	after, _ := os.Stat(f.configPath[skxPort])
@@ -271,7 +271,7 @@ func TestDisableNoPermission(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := p.Devices[0]
-	if d.State != DDIOUnknown || d.Reason != ReasonNoPermission || !errors.Is(d.Err, ErrPermission) {
+	if d.State != DDIOUnknown || d.Reason != protocol.DDIOReasonNoPermission || !errors.Is(d.Err, ErrPermission) {
 		t.Fatalf("%v %s %v", d.State, d.Sentence(), d.Err)
 	}
 	if len(p.Notes) != 1 || !strings.Contains(p.Notes[0], "readable only by root") {
@@ -299,7 +299,7 @@ func TestConfigUnreadable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := p.Devices[0]; d.Reason != ReasonNoPermission {
+	if d := p.Devices[0]; d.Reason != protocol.DDIOReasonNoPermission {
 		t.Fatalf("%v %s", d.State, d.Sentence())
 	}
 }
@@ -424,15 +424,15 @@ func TestCPUPlatform(t *testing.T) {
 	tests := []struct {
 		vendor                  string
 		family, model, stepping int
-		want                    Platform
+		want                    protocol.Platform
 	}{
-		{"GenuineIntel", 6, 85, 4, PlatformSkylakeSP},
-		{"GenuineIntel", 6, 85, 7, PlatformCascadeLake},
-		{"GenuineIntel", 6, 85, 11, PlatformIntelOther}, // Cooper Lake
-		{"GenuineIntel", 6, 106, 6, PlatformIceLakeSP},
-		{"GenuineIntel", 6, 143, 8, PlatformIntelOther}, // Sapphire Rapids
-		{"AuthenticAMD", 25, 1, 1, PlatformAMD},
-		{"CentaurHauls", 6, 15, 1, PlatformUnknown},
+		{"GenuineIntel", 6, 85, 4, protocol.PlatformSkylakeSP},
+		{"GenuineIntel", 6, 85, 7, protocol.PlatformCascadeLake},
+		{"GenuineIntel", 6, 85, 11, protocol.PlatformIntelOther}, // Cooper Lake
+		{"GenuineIntel", 6, 106, 6, protocol.PlatformIceLakeSP},
+		{"GenuineIntel", 6, 143, 8, protocol.PlatformIntelOther}, // Sapphire Rapids
+		{"AuthenticAMD", 25, 1, 1, protocol.PlatformAMD},
+		{"CentaurHauls", 6, 15, 1, protocol.PlatformUnknown},
 	}
 	for _, tc := range tests {
 		f := newFakeTree(t)
@@ -441,7 +441,7 @@ func TestCPUPlatform(t *testing.T) {
 			t.Errorf("%s %d/%d/%d: %v, want %v", tc.vendor, tc.family, tc.model, tc.stepping, got, tc.want)
 		}
 	}
-	if got := readCPUInfo(t.TempDir()).platform(); got != PlatformUnknown {
+	if got := readCPUInfo(t.TempDir()).platform(); got != protocol.PlatformUnknown {
 		t.Errorf("no cpuinfo: %v", got)
 	}
 }
@@ -531,8 +531,8 @@ func TestFill(t *testing.T) {
 		r.Methods != p.Methods() || len(r.Devices) != 2 {
 		t.Fatalf("%+v", r)
 	}
-	want := protocol.DDIODevice{Name: "mlx5_0", PCI: skxNIC, RootPort: skxPort, Platform: PlatformSkylakeSP, State: DDIOOff, Reason: ReasonRead}
-	if r.Devices[0] != want || r.Devices[1].Name != "rxe0" || r.Devices[1].Reason != ReasonNotPCI {
+	want := protocol.DDIODevice{Name: "mlx5_0", PCI: skxNIC, RootPort: skxPort, Platform: protocol.PlatformSkylakeSP, State: DDIOOff, Reason: protocol.DDIOReasonRead}
+	if r.Devices[0] != want || r.Devices[1].Name != "rxe0" || r.Devices[1].Reason != protocol.DDIOReasonNotPCI {
 		t.Fatalf("devices %+v", r.Devices)
 	}
 }
