@@ -42,7 +42,7 @@ type Device struct {
 	PCI      string // its PCI function, e.g. 0000:3b:00.0 ("" if none)
 	RootPort string // the root port above it, e.g. 0000:3a:00.0 ("" if none)
 	Platform protocol.Platform
-	State    DDIOState
+	State    protocol.DDIOState
 	Reason   protocol.DDIOReason
 	// Err is the underlying error, when Reason is a failure (not sent on
 	// the wire; logged).
@@ -80,8 +80,8 @@ func rdmaDevices(sysRoot string) ([]string, error) {
 }
 
 // probeDevice finds dev's PCI function and root port and reads (or, with
-// PolicyDisable, writes then reads) its DDIO registers.
-func probeDevice(sysRoot string, cpu cpuInfo, dev string, pol Policy) Device {
+// protocol.DDIOPolicyDisable, writes then reads) its DDIO registers.
+func probeDevice(sysRoot string, cpu cpuInfo, dev string, pol protocol.DDIOPolicy) Device {
 	d := Device{Name: dev}
 	fn, err := filepath.EvalSymlinks(filepath.Join(sysRoot, "class", rdmamap.RdmaClassName, dev, "device"))
 	if err != nil {
@@ -119,10 +119,10 @@ func probeDevice(sysRoot string, cpu cpuInfo, dev string, pol Policy) Device {
 		d.Platform = protocol.PlatformIntelOther
 	}
 	switch {
-	case pol == PolicyOff:
+	case pol == protocol.DDIOPolicyOff:
 		d.Reason = protocol.DDIOReasonPolicyOff
 		return d
-	case pol == PolicyAssumeOff:
+	case pol == protocol.DDIOPolicyAssumeOff:
 		return d.declare(pol)
 	case d.Platform == protocol.PlatformAMD:
 		d.Reason = protocol.DDIOReasonAMD
@@ -141,7 +141,7 @@ func probeDevice(sysRoot string, cpu cpuInfo, dev string, pol Policy) Device {
 		return d
 	}
 	d.State, d.Reason = stateOf(on), protocol.DDIOReasonRead
-	if on && pol == PolicyDisable {
+	if on && pol == protocol.DDIOPolicyDisable {
 		if err := writeDDIOOff(cfg); err != nil {
 			d.Reason, d.Err = reasonOf(err), err
 			return d
@@ -149,32 +149,32 @@ func probeDevice(sysRoot string, cpu cpuInfo, dev string, pol Policy) Device {
 		on, err = readDDIO(cfg)
 		switch {
 		case err != nil:
-			d.State, d.Reason, d.Err = DDIOUnknown, reasonOf(err), err
+			d.State, d.Reason, d.Err = protocol.DDIOUnknown, reasonOf(err), err
 		case on:
 			d.Reason = protocol.DDIOReasonDisableFailed
 		default:
-			d.State, d.Reason = DDIOOff, protocol.DDIOReasonDisabled
+			d.State, d.Reason = protocol.DDIOOff, protocol.DDIOReasonDisabled
 		}
 	}
 	return d
 }
 
 // declare applies assume-off to a device whose registers were not read.
-func (d Device) declare(pol Policy) Device {
+func (d Device) declare(pol protocol.DDIOPolicy) Device {
 	switch pol {
-	case PolicyAssumeOff:
-		d.State, d.Reason, d.Err = DDIODeclaredOff, protocol.DDIOReasonDeclared, nil
-	case PolicyOff:
+	case protocol.DDIOPolicyAssumeOff:
+		d.State, d.Reason, d.Err = protocol.DDIODeclaredOff, protocol.DDIOReasonDeclared, nil
+	case protocol.DDIOPolicyOff:
 		d.Reason, d.Err = protocol.DDIOReasonPolicyOff, nil
 	}
 	return d
 }
 
-func stateOf(on bool) DDIOState {
+func stateOf(on bool) protocol.DDIOState {
 	if on {
-		return DDIOOn
+		return protocol.DDIOOn
 	}
-	return DDIOOff
+	return protocol.DDIOOff
 }
 
 func reasonOf(err error) protocol.DDIOReason {

@@ -25,7 +25,7 @@ const (
 
 // devWant is the expected probe of one device and the method its sessions get.
 type devWant struct {
-	state    DDIOState
+	state    protocol.DDIOState
 	reason   protocol.DDIOReason
 	platform protocol.Platform
 	method   protocol.PersistMethod
@@ -36,7 +36,7 @@ func TestProbeDDIO(t *testing.T) {
 	tests := []struct {
 		name    string
 		setup   func(f *fakeTree)
-		pol     Policy
+		pol     protocol.DDIOPolicy
 		mem     pmem.Properties
 		devs    map[string]devWant
 		methods uint8 // status bitmask
@@ -44,57 +44,57 @@ func TestProbeDDIO(t *testing.T) {
 	}{{
 		name:    "no NIC",
 		setup:   func(f *fakeTree) { f.skx(); f.region("region0", "memory_controller") },
-		pol:     PolicyVerify,
+		pol:     protocol.DDIOPolicyVerify,
 		mem:     memDAX,
 		methods: 1<<gpspm | 1<<protocol.PersistFlush,
 	}, {
 		name:    "no permission",
 		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).skx, "memory_controller", skxPortA, cfgUnprivilege) },
-		pol:     PolicyVerify,
+		pol:     protocol.DDIOPolicyVerify,
 		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, protocol.DDIOReasonNoPermission, protocol.PlatformSkylakeSP, gpspm}},
+		devs:    map[string]devWant{"mlx5_0": {protocol.DDIOUnknown, protocol.DDIOReasonNoPermission, protocol.PlatformSkylakeSP, gpspm}},
 		methods: 1<<gpspm | 1<<protocol.PersistFlush,
 	}, {
 		name:    "DDIO on",
 		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).skx, "memory_controller", skxPortA, cfgDDIOOn) },
-		pol:     PolicyVerify,
+		pol:     protocol.DDIOPolicyVerify,
 		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {DDIOOn, protocol.DDIOReasonRead, protocol.PlatformSkylakeSP, gpspm}},
+		devs:    map[string]devWant{"mlx5_0": {protocol.DDIOOn, protocol.DDIOReasonRead, protocol.PlatformSkylakeSP, gpspm}},
 		methods: 1<<gpspm | 1<<protocol.PersistFlush,
 	}, {
 		name:    "DDIO off",
 		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).clx, "memory_controller", clxPortA, cfgDDIOOff) },
-		pol:     PolicyVerify,
+		pol:     protocol.DDIOPolicyVerify,
 		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {DDIOOff, protocol.DDIOReasonRead, protocol.PlatformCascadeLake, apm}},
+		devs:    map[string]devWant{"mlx5_0": {protocol.DDIOOff, protocol.DDIOReasonRead, protocol.PlatformCascadeLake, apm}},
 		methods: 1<<gpspm | 1<<apm | 1<<protocol.PersistFlush,
 	}, {
 		name:    "DDIO off but the memory is a plain file",
 		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).clx, "memory_controller", clxPortA, cfgDDIOOff) },
-		pol:     PolicyVerify,
+		pol:     protocol.DDIOPolicyVerify,
 		mem:     memFile,
-		devs:    map[string]devWant{"mlx5_0": {DDIOOff, protocol.DDIOReasonRead, protocol.PlatformCascadeLake, gpspm}},
+		devs:    map[string]devWant{"mlx5_0": {protocol.DDIOOff, protocol.DDIOReasonRead, protocol.PlatformCascadeLake, gpspm}},
 		methods: 1 << gpspm,
 	}, {
 		name:    "DDIO off, policy off",
 		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).skx, "memory_controller", skxPortA, cfgDDIOOff) },
-		pol:     PolicyOff,
+		pol:     protocol.DDIOPolicyOff,
 		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, protocol.DDIOReasonPolicyOff, protocol.PlatformSkylakeSP, gpspm}},
+		devs:    map[string]devWant{"mlx5_0": {protocol.DDIOUnknown, protocol.DDIOReasonPolicyOff, protocol.PlatformSkylakeSP, gpspm}},
 		methods: 1<<gpspm | 1<<protocol.PersistFlush,
 	}, {
 		name:    "AMD",
 		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).amdEPYC, "memory_controller", amdPort, cfgDDIOOff) },
-		pol:     PolicyVerify,
+		pol:     protocol.DDIOPolicyVerify,
 		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, protocol.DDIOReasonAMD, protocol.PlatformAMD, gpspm}},
+		devs:    map[string]devWant{"mlx5_0": {protocol.DDIOUnknown, protocol.DDIOReasonAMD, protocol.PlatformAMD, gpspm}},
 		methods: 1<<gpspm | 1<<protocol.PersistFlush,
 	}, {
 		name:    "AMD, declared off",
 		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).amdEPYC, "memory_controller", amdPort, cfgDDIOOn) },
-		pol:     PolicyAssumeOff,
+		pol:     protocol.DDIOPolicyAssumeOff,
 		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {DDIODeclaredOff, protocol.DDIOReasonDeclared, protocol.PlatformAMD, apm}},
+		devs:    map[string]devWant{"mlx5_0": {protocol.DDIODeclaredOff, protocol.DDIOReasonDeclared, protocol.PlatformAMD, apm}},
 		methods: 1<<gpspm | 1<<apm | 1<<protocol.PersistFlush,
 		notes:   []string{"ASSUMED OFF"},
 	}, {
@@ -104,31 +104,31 @@ func TestProbeDDIO(t *testing.T) {
 			// registers: they must not be believed.
 			f.oneNIC((*fakeTree).iceLake, "memory_controller", iclPort, cfgDDIOOff)
 		},
-		pol:     PolicyVerify,
+		pol:     protocol.DDIOPolicyVerify,
 		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, protocol.DDIOReasonNoPortControl, protocol.PlatformIceLakeSP, gpspm}},
+		devs:    map[string]devWant{"mlx5_0": {protocol.DDIOUnknown, protocol.DDIOReasonNoPortControl, protocol.PlatformIceLakeSP, gpspm}},
 		methods: 1<<gpspm | 1<<protocol.PersistFlush,
 	}, {
 		name:    "Ice Lake, disable",
 		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).iceLake, "memory_controller", iclPort, cfgDDIOOn) },
-		pol:     PolicyDisable,
+		pol:     protocol.DDIOPolicyDisable,
 		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, protocol.DDIOReasonNoPortControl, protocol.PlatformIceLakeSP, gpspm}},
+		devs:    map[string]devWant{"mlx5_0": {protocol.DDIOUnknown, protocol.DDIOReasonNoPortControl, protocol.PlatformIceLakeSP, gpspm}},
 		methods: 1<<gpspm | 1<<protocol.PersistFlush,
 		notes:   []string{"could not turn DDIO off for mlx5_0"},
 	}, {
 		name:    "eADR makes DDIO irrelevant",
 		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).iceLake, "cpu_cache", iclPort, cfgDDIOOn) },
-		pol:     PolicyVerify,
+		pol:     protocol.DDIOPolicyVerify,
 		mem:     memEADR,
-		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, protocol.DDIOReasonNoPortControl, protocol.PlatformIceLakeSP, apm}},
+		devs:    map[string]devWant{"mlx5_0": {protocol.DDIOUnknown, protocol.DDIOReasonNoPortControl, protocol.PlatformIceLakeSP, apm}},
 		methods: 1<<gpspm | 1<<apm | 1<<protocol.PersistFlush,
 	}, {
 		name:    "emulated pmem: no persistence domain",
 		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).skx, "", skxPortA, cfgDDIOOff) },
-		pol:     PolicyVerify,
+		pol:     protocol.DDIOPolicyVerify,
 		mem:     memEmulated,
-		devs:    map[string]devWant{"mlx5_0": {DDIOOff, protocol.DDIOReasonRead, protocol.PlatformSkylakeSP, protocol.PersistNone}},
+		devs:    map[string]devWant{"mlx5_0": {protocol.DDIOOff, protocol.DDIOReasonRead, protocol.PlatformSkylakeSP, protocol.PersistNone}},
 		methods: 0,
 		notes:   []string{"outside any persistence domain"},
 	}, {
@@ -153,21 +153,21 @@ func TestProbeDDIO(t *testing.T) {
 			f.nic("mlx5_4", "pci0000:00", "0000:00:1c.0", "0000:02:00.0")
 			f.softRDMA("rxe0")
 		},
-		pol: PolicyVerify,
+		pol: protocol.DDIOPolicyVerify,
 		mem: memDAX,
 		devs: map[string]devWant{
-			"mlx5_0": {DDIOOff, protocol.DDIOReasonRead, protocol.PlatformSkylakeSP, apm},
-			"mlx5_1": {DDIOOn, protocol.DDIOReasonRead, protocol.PlatformSkylakeSP, gpspm},
-			"mlx5_2": {DDIOOn, protocol.DDIOReasonRead, protocol.PlatformSkylakeSP, gpspm},
-			"mlx5_3": {DDIOOn, protocol.DDIOReasonRead, protocol.PlatformSkylakeSP, gpspm},
-			"mlx5_4": {DDIOUnknown, protocol.DDIOReasonNoPortControl, protocol.PlatformIntelOther, gpspm},
-			"rxe0":   {DDIOUnknown, protocol.DDIOReasonNotPCI, protocol.PlatformUnknown, gpspm},
+			"mlx5_0": {protocol.DDIOOff, protocol.DDIOReasonRead, protocol.PlatformSkylakeSP, apm},
+			"mlx5_1": {protocol.DDIOOn, protocol.DDIOReasonRead, protocol.PlatformSkylakeSP, gpspm},
+			"mlx5_2": {protocol.DDIOOn, protocol.DDIOReasonRead, protocol.PlatformSkylakeSP, gpspm},
+			"mlx5_3": {protocol.DDIOOn, protocol.DDIOReasonRead, protocol.PlatformSkylakeSP, gpspm},
+			"mlx5_4": {protocol.DDIOUnknown, protocol.DDIOReasonNoPortControl, protocol.PlatformIntelOther, gpspm},
+			"rxe0":   {protocol.DDIOUnknown, protocol.DDIOReasonNotPCI, protocol.PlatformUnknown, gpspm},
 		},
 		methods: 1<<gpspm | 1<<apm | 1<<protocol.PersistFlush,
 	}, {
 		name:  "volatile memory",
 		setup: func(f *fakeTree) { f.skx() },
-		pol:   PolicyVerify,
+		pol:   protocol.DDIOPolicyVerify,
 		mem:   memAnon,
 	}}
 	for _, tc := range tests {
@@ -221,12 +221,12 @@ func TestDisable(t *testing.T) {
 	f.oneNIC((*fakeTree).skx, "memory_controller", skxPortA, cfgDDIOOn)
 	f.rootPort("pci0000:5d", "0000:5d:00.0", 0x8086, 0x2031, cfgNoSnoop)
 	f.nic("mlx5_1", "pci0000:5d", "0000:5d:00.0", "0000:5e:00.0")
-	p, err := Probe(f.opts(PolicyDisable, memDAX))
+	p, err := Probe(f.opts(protocol.DDIOPolicyDisable, memDAX))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range p.Devices {
-		if d.State != DDIOOff || d.Reason != protocol.DDIOReasonDisabled {
+		if d.State != protocol.DDIOOff || d.Reason != protocol.DDIOReasonDisabled {
 			t.Errorf("%s: %v (%s), want off after disable", d.Name, d.State, d.Sentence())
 		}
 		if m := p.Method(verbs.Caps{}, Path{Device: d.Name}, allFeatures); m != protocol.PersistAPM {
@@ -248,11 +248,11 @@ func TestDisable(t *testing.T) {
 	if err := os.Chmod(f.configPath[skxPort], 0o444); err != nil {
 		t.Fatal(err)
 	}
-	p, err = Probe(f.opts(PolicyDisable, memDAX))
+	p, err = Probe(f.opts(protocol.DDIOPolicyDisable, memDAX))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := p.Devices[0]; d.State != DDIOOff || d.Reason != protocol.DDIOReasonRead {
+	if d := p.Devices[0]; d.State != protocol.DDIOOff || d.Reason != protocol.DDIOReasonRead {
 		t.Errorf("second start: %v %s", d.State, d.Sentence())
 	}
 	after, _ := os.Stat(f.configPath[skxPort])
@@ -266,12 +266,12 @@ func TestDisable(t *testing.T) {
 func TestDisableNoPermission(t *testing.T) {
 	f := newFakeTree(t)
 	f.oneNIC((*fakeTree).skx, "memory_controller", skxPortA, cfgUnprivilege)
-	p, err := Probe(f.opts(PolicyDisable, memDAX))
+	p, err := Probe(f.opts(protocol.DDIOPolicyDisable, memDAX))
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := p.Devices[0]
-	if d.State != DDIOUnknown || d.Reason != protocol.DDIOReasonNoPermission || !errors.Is(d.Err, ErrPermission) {
+	if d.State != protocol.DDIOUnknown || d.Reason != protocol.DDIOReasonNoPermission || !errors.Is(d.Err, ErrPermission) {
 		t.Fatalf("%v %s %v", d.State, d.Sentence(), d.Err)
 	}
 	if len(p.Notes) != 1 || !strings.Contains(p.Notes[0], "readable only by root") {
@@ -295,7 +295,7 @@ func TestConfigUnreadable(t *testing.T) {
 	if err := os.Chmod(f.configPath[skxPort], 0); err != nil {
 		t.Fatal(err)
 	}
-	p, err := Probe(f.opts(PolicyVerify, memDAX))
+	p, err := Probe(f.opts(protocol.DDIOPolicyVerify, memDAX))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,16 +309,16 @@ func TestConfigUnreadable(t *testing.T) {
 func TestRefuse(t *testing.T) {
 	tests := []struct {
 		name   string
-		pol    Policy
+		pol    protocol.DDIOPolicy
 		mem    pmem.Properties
 		region string // "" none
 		say    string
 	}{
-		{"assume-off on a plain file", PolicyAssumeOff, memFile, "memory_controller", "page cache"},
-		{"disable on a plain file", PolicyDisable, memFile, "memory_controller", "page cache"},
-		{"assume-off on anonymous memory", PolicyAssumeOff, memAnon, "", "volatile"},
-		{"assume-off on DAX without a domain", PolicyAssumeOff, memNoDomain, "", "persistence domain as unknown"},
-		{"assume-off on emulated pmem", PolicyAssumeOff, memEmulated, "none", "persistence domain as none"},
+		{"assume-off on a plain file", protocol.DDIOPolicyAssumeOff, memFile, "memory_controller", "page cache"},
+		{"disable on a plain file", protocol.DDIOPolicyDisable, memFile, "memory_controller", "page cache"},
+		{"assume-off on anonymous memory", protocol.DDIOPolicyAssumeOff, memAnon, "", "volatile"},
+		{"assume-off on DAX without a domain", protocol.DDIOPolicyAssumeOff, memNoDomain, "", "persistence domain as unknown"},
+		{"assume-off on emulated pmem", protocol.DDIOPolicyAssumeOff, memEmulated, "none", "persistence domain as none"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -337,12 +337,12 @@ func TestRefuse(t *testing.T) {
 	f := newFakeTree(t)
 	f.skx()
 	f.region("region0", "memory_controller")
-	for _, pol := range []Policy{PolicyAssumeOff, PolicyDisable, PolicyVerify, PolicyOff} {
+	for _, pol := range []protocol.DDIOPolicy{protocol.DDIOPolicyAssumeOff, protocol.DDIOPolicyDisable, protocol.DDIOPolicyVerify, protocol.DDIOPolicyOff} {
 		if _, err := Probe(f.opts(pol, memDAX)); err != nil {
 			t.Errorf("%v: %v", pol, err)
 		}
 	}
-	for _, pol := range []Policy{PolicyVerify, PolicyOff} {
+	for _, pol := range []protocol.DDIOPolicy{protocol.DDIOPolicyVerify, protocol.DDIOPolicyOff} {
 		if _, err := Probe(f.opts(pol, memFile)); err != nil {
 			t.Errorf("file, %v: %v", pol, err)
 		}
@@ -356,22 +356,22 @@ func TestMethodSoftware(t *testing.T) {
 	sim := memSim
 	tests := []struct {
 		name  string
-		pol   Policy
+		pol   protocol.DDIOPolicy
 		mem   pmem.Properties
-		truth DDIOState
+		truth protocol.DDIOState
 		caps  verbs.Caps
 		want  protocol.PersistMethod
 	}{
-		{"sim DDIO off, verify", PolicyVerify, sim, DDIOOff, verbs.Caps{}, protocol.PersistAPM},
-		{"sim DDIO on, verify", PolicyVerify, sim, DDIOOn, verbs.Caps{}, protocol.PersistGPSPM},
-		{"sim DDIO on, assume-off (a false declaration)", PolicyAssumeOff, sim, DDIOOn, verbs.Caps{}, protocol.PersistAPM},
-		{"sim DDIO off, policy off", PolicyOff, sim, DDIOOff, verbs.Caps{}, protocol.PersistGPSPM},
-		{"sim with FLUSH", PolicyVerify, sim, DDIOOn, verbs.Caps{Flush: true}, protocol.PersistFlush},
-		{"file with FLUSH on the software RNIC", PolicyVerify, memFile, DDIOUnknown, verbs.Caps{Flush: true}, protocol.PersistFlush},
-		{"file without FLUSH", PolicyVerify, memFile, DDIOUnknown, verbs.Caps{}, protocol.PersistGPSPM},
-		{"production tcp://, verify", PolicyVerify, memDAX, DDIOUnknown, verbs.Caps{}, protocol.PersistGPSPM},
-		{"production tcp://, assume-off", PolicyAssumeOff, memDAX, DDIOUnknown, verbs.Caps{}, protocol.PersistAPM},
-		{"anonymous with FLUSH", PolicyVerify, memAnon, DDIOOff, verbs.Caps{Flush: true}, protocol.PersistNone},
+		{"sim DDIO off, verify", protocol.DDIOPolicyVerify, sim, protocol.DDIOOff, verbs.Caps{}, protocol.PersistAPM},
+		{"sim DDIO on, verify", protocol.DDIOPolicyVerify, sim, protocol.DDIOOn, verbs.Caps{}, protocol.PersistGPSPM},
+		{"sim DDIO on, assume-off (a false declaration)", protocol.DDIOPolicyAssumeOff, sim, protocol.DDIOOn, verbs.Caps{}, protocol.PersistAPM},
+		{"sim DDIO off, policy off", protocol.DDIOPolicyOff, sim, protocol.DDIOOff, verbs.Caps{}, protocol.PersistGPSPM},
+		{"sim with FLUSH", protocol.DDIOPolicyVerify, sim, protocol.DDIOOn, verbs.Caps{Flush: true}, protocol.PersistFlush},
+		{"file with FLUSH on the software RNIC", protocol.DDIOPolicyVerify, memFile, protocol.DDIOUnknown, verbs.Caps{Flush: true}, protocol.PersistFlush},
+		{"file without FLUSH", protocol.DDIOPolicyVerify, memFile, protocol.DDIOUnknown, verbs.Caps{}, protocol.PersistGPSPM},
+		{"production tcp://, verify", protocol.DDIOPolicyVerify, memDAX, protocol.DDIOUnknown, verbs.Caps{}, protocol.PersistGPSPM},
+		{"production tcp://, assume-off", protocol.DDIOPolicyAssumeOff, memDAX, protocol.DDIOUnknown, verbs.Caps{}, protocol.PersistAPM},
+		{"anonymous with FLUSH", protocol.DDIOPolicyVerify, memAnon, protocol.DDIOOff, verbs.Caps{Flush: true}, protocol.PersistNone},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -402,7 +402,7 @@ func TestMethodHardwareFlush(t *testing.T) {
 		mem  pmem.Properties
 		want protocol.PersistMethod
 	}{{memDAX, protocol.PersistFlush}, {memFile, protocol.PersistGPSPM}, {memAnon, protocol.PersistNone}} {
-		p, err := Probe(f.opts(PolicyVerify, tc.mem))
+		p, err := Probe(f.opts(protocol.DDIOPolicyVerify, tc.mem))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -447,7 +447,7 @@ func TestCPUPlatform(t *testing.T) {
 }
 
 func TestParsePolicy(t *testing.T) {
-	for _, p := range []Policy{PolicyVerify, PolicyDisable, PolicyAssumeOff, PolicyOff} {
+	for _, p := range []protocol.DDIOPolicy{protocol.DDIOPolicyVerify, protocol.DDIOPolicyDisable, protocol.DDIOPolicyAssumeOff, protocol.DDIOPolicyOff} {
 		got, err := ParsePolicy(p.String())
 		if err != nil || got != p {
 			t.Errorf("%v: %v %v", p, got, err)
@@ -464,8 +464,8 @@ func TestParsePolicy(t *testing.T) {
 // TestMethodFeatures: a method the client did not ask for is never chosen.
 func TestMethodFeatures(t *testing.T) {
 	f := newFakeTree(t)
-	o := f.opts(PolicyVerify, memSim)
-	o.Software, o.SoftwareDDIO, o.NoDevices = true, DDIOOff, true
+	o := f.opts(protocol.DDIOPolicyVerify, memSim)
+	o.Software, o.SoftwareDDIO, o.NoDevices = true, protocol.DDIOOff, true
 	p, err := Probe(o)
 	if err != nil {
 		t.Fatal(err)
@@ -497,7 +497,7 @@ func TestModelledDDIO(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := map[bool]DDIOState{false: DDIOOff, true: DDIOOn}[ddio]
+		want := map[bool]protocol.DDIOState{false: protocol.DDIOOff, true: protocol.DDIOOn}[ddio]
 		if got := ModelledDDIO(r.Properties()); got != want {
 			t.Errorf("DDIO %v: %v", ddio, got)
 		}
@@ -508,7 +508,7 @@ func TestModelledDDIO(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if got := ModelledDDIO(r.Properties()); got != DDIOUnknown {
+	if got := ModelledDDIO(r.Properties()); got != protocol.DDIOUnknown {
 		t.Errorf("anonymous: %v", got)
 	}
 }
@@ -518,7 +518,7 @@ func TestFill(t *testing.T) {
 	f := newFakeTree(t)
 	f.oneNIC((*fakeTree).skx, "memory_controller", skxPortA, cfgDDIOOff)
 	f.softRDMA("rxe0")
-	o := f.opts(PolicyVerify, memDAX)
+	o := f.opts(protocol.DDIOPolicyVerify, memDAX)
 	o.Software = true
 	p, err := Probe(o)
 	if err != nil {
@@ -527,11 +527,11 @@ func TestFill(t *testing.T) {
 	var r protocol.StatusReply
 	p.Fill(&r)
 	if r.Domain != pmem.DomainADR || r.PlatformDomain != pmem.DomainADR ||
-		r.DDIOPolicy != PolicyVerify || !r.SoftwareRNIC || r.SoftwareDDIO != DDIOUnknown ||
+		r.DDIOPolicy != protocol.DDIOPolicyVerify || !r.SoftwareRNIC || r.SoftwareDDIO != protocol.DDIOUnknown ||
 		r.Methods != p.Methods() || len(r.Devices) != 2 {
 		t.Fatalf("%+v", r)
 	}
-	want := protocol.DDIODevice{Name: "mlx5_0", PCI: skxNIC, RootPort: skxPort, Platform: protocol.PlatformSkylakeSP, State: DDIOOff, Reason: protocol.DDIOReasonRead}
+	want := protocol.DDIODevice{Name: "mlx5_0", PCI: skxNIC, RootPort: skxPort, Platform: protocol.PlatformSkylakeSP, State: protocol.DDIOOff, Reason: protocol.DDIOReasonRead}
 	if r.Devices[0] != want || r.Devices[1].Name != "rxe0" || r.Devices[1].Reason != protocol.DDIOReasonNotPCI {
 		t.Fatalf("devices %+v", r.Devices)
 	}
