@@ -31,9 +31,46 @@ type devWant struct {
 	method   protocol.PersistMethod
 }
 
+// nicCase is a probe of a host with one NIC, mlx5_0, behind port, on a
+// platform set up by cpu whose nd region reports domain.
+type nicCase struct {
+	name    string
+	cpu     func(*fakeTree)
+	domain  string
+	port    nicPort
+	cfg     []byte
+	pol     protocol.DDIOPolicy
+	mem     pmem.Properties
+	want    devWant // mlx5_0's
+	methods uint8   // status bitmask
+	note    string  // "" for none
+}
+
 func TestProbeDDIO(t *testing.T) {
 	gpspm, apm := protocol.PersistGPSPM, protocol.PersistAPM
-	tests := []struct {
+	verify, disable, assumeOff := protocol.DDIOPolicyVerify, protocol.DDIOPolicyDisable, protocol.DDIOPolicyAssumeOff
+	unknown, read := protocol.DDIOUnknown, protocol.DDIOReasonRead
+	skx, clx, amd, icl := (*fakeTree).skx, (*fakeTree).clx, (*fakeTree).amdEPYC, (*fakeTree).iceLake
+	skxP, clxP, iclP := protocol.PlatformSkylakeSP, protocol.PlatformCascadeLake, protocol.PlatformIceLakeSP
+	gf := uint8(1<<gpspm | 1<<protocol.PersistFlush)
+	gaf := gf | 1<<apm
+	const adr = "memory_controller"
+	nics := []nicCase{
+		{"no permission", skx, adr, skxPortA, cfgUnprivilege, verify, memDAX, devWant{unknown, protocol.DDIOReasonNoPermission, skxP, gpspm}, gf, ""},
+		{"DDIO on", skx, adr, skxPortA, cfgDDIOOn, verify, memDAX, devWant{protocol.DDIOOn, read, skxP, gpspm}, gf, ""},
+		{"DDIO off", clx, adr, clxPortA, cfgDDIOOff, verify, memDAX, devWant{protocol.DDIOOff, read, clxP, apm}, gaf, ""},
+		{"DDIO off but the memory is a plain file", clx, adr, clxPortA, cfgDDIOOff, verify, memFile, devWant{protocol.DDIOOff, read, clxP, gpspm}, 1 << gpspm, ""},
+		{"DDIO off, policy off", skx, adr, skxPortA, cfgDDIOOff, protocol.DDIOPolicyOff, memDAX, devWant{unknown, protocol.DDIOReasonPolicyOff, skxP, gpspm}, gf, ""},
+		{"AMD", amd, adr, amdPort, cfgDDIOOff, verify, memDAX, devWant{unknown, protocol.DDIOReasonAMD, protocol.PlatformAMD, gpspm}, gf, ""},
+		{"AMD, declared off", amd, adr, amdPort, cfgDDIOOn, assumeOff, memDAX, devWant{protocol.DDIODeclaredOff, protocol.DDIOReasonDeclared, protocol.PlatformAMD, apm}, gaf, "ASSUMED OFF"},
+		// Registers at 0x180 say "off", but Ice Lake has no such
+		// registers: they must not be believed.
+		{"Ice Lake", icl, adr, iclPort, cfgDDIOOff, verify, memDAX, devWant{unknown, protocol.DDIOReasonNoPortControl, iclP, gpspm}, gf, ""},
+		{"Ice Lake, disable", icl, adr, iclPort, cfgDDIOOn, disable, memDAX, devWant{unknown, protocol.DDIOReasonNoPortControl, iclP, gpspm}, gf, "could not turn DDIO off for mlx5_0"},
+		{"eADR makes DDIO irrelevant", icl, "cpu_cache", iclPort, cfgDDIOOn, verify, memEADR, devWant{unknown, protocol.DDIOReasonNoPortControl, iclP, apm}, gaf, ""},
+		{"emulated pmem: no persistence domain", skx, "", skxPortA, cfgDDIOOff, verify, memEmulated, devWant{protocol.DDIOOff, read, skxP, protocol.PersistNone}, 0, "outside any persistence domain"},
+	}
+	type probeCase struct {
 		name    string
 		setup   func(f *fakeTree)
 		pol     protocol.DDIOPolicy
@@ -41,102 +78,19 @@ func TestProbeDDIO(t *testing.T) {
 		devs    map[string]devWant
 		methods uint8 // status bitmask
 		notes   []string
-	}{{
+	}
+	tests := []probeCase{{
 		name:    "no NIC",
-		setup:   func(f *fakeTree) { f.skx(); f.region("region0", "memory_controller") },
-		pol:     protocol.DDIOPolicyVerify,
+		setup:   func(f *fakeTree) { f.skx(); f.region("region0", adr) },
+		pol:     verify,
 		mem:     memDAX,
-		methods: 1<<gpspm | 1<<protocol.PersistFlush,
-	}, {
-		name:    "no permission",
-		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).skx, "memory_controller", skxPortA, cfgUnprivilege) },
-		pol:     protocol.DDIOPolicyVerify,
-		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {protocol.DDIOUnknown, protocol.DDIOReasonNoPermission, protocol.PlatformSkylakeSP, gpspm}},
-		methods: 1<<gpspm | 1<<protocol.PersistFlush,
-	}, {
-		name:    "DDIO on",
-		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).skx, "memory_controller", skxPortA, cfgDDIOOn) },
-		pol:     protocol.DDIOPolicyVerify,
-		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {protocol.DDIOOn, protocol.DDIOReasonRead, protocol.PlatformSkylakeSP, gpspm}},
-		methods: 1<<gpspm | 1<<protocol.PersistFlush,
-	}, {
-		name:    "DDIO off",
-		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).clx, "memory_controller", clxPortA, cfgDDIOOff) },
-		pol:     protocol.DDIOPolicyVerify,
-		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {protocol.DDIOOff, protocol.DDIOReasonRead, protocol.PlatformCascadeLake, apm}},
-		methods: 1<<gpspm | 1<<apm | 1<<protocol.PersistFlush,
-	}, {
-		name:    "DDIO off but the memory is a plain file",
-		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).clx, "memory_controller", clxPortA, cfgDDIOOff) },
-		pol:     protocol.DDIOPolicyVerify,
-		mem:     memFile,
-		devs:    map[string]devWant{"mlx5_0": {protocol.DDIOOff, protocol.DDIOReasonRead, protocol.PlatformCascadeLake, gpspm}},
-		methods: 1 << gpspm,
-	}, {
-		name:    "DDIO off, policy off",
-		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).skx, "memory_controller", skxPortA, cfgDDIOOff) },
-		pol:     protocol.DDIOPolicyOff,
-		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {protocol.DDIOUnknown, protocol.DDIOReasonPolicyOff, protocol.PlatformSkylakeSP, gpspm}},
-		methods: 1<<gpspm | 1<<protocol.PersistFlush,
-	}, {
-		name:    "AMD",
-		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).amdEPYC, "memory_controller", amdPort, cfgDDIOOff) },
-		pol:     protocol.DDIOPolicyVerify,
-		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {protocol.DDIOUnknown, protocol.DDIOReasonAMD, protocol.PlatformAMD, gpspm}},
-		methods: 1<<gpspm | 1<<protocol.PersistFlush,
-	}, {
-		name:    "AMD, declared off",
-		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).amdEPYC, "memory_controller", amdPort, cfgDDIOOn) },
-		pol:     protocol.DDIOPolicyAssumeOff,
-		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {protocol.DDIODeclaredOff, protocol.DDIOReasonDeclared, protocol.PlatformAMD, apm}},
-		methods: 1<<gpspm | 1<<apm | 1<<protocol.PersistFlush,
-		notes:   []string{"ASSUMED OFF"},
-	}, {
-		name: "Ice Lake",
-		setup: func(f *fakeTree) {
-			// Registers at 0x180 say "off", but Ice Lake has no such
-			// registers: they must not be believed.
-			f.oneNIC((*fakeTree).iceLake, "memory_controller", iclPort, cfgDDIOOff)
-		},
-		pol:     protocol.DDIOPolicyVerify,
-		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {protocol.DDIOUnknown, protocol.DDIOReasonNoPortControl, protocol.PlatformIceLakeSP, gpspm}},
-		methods: 1<<gpspm | 1<<protocol.PersistFlush,
-	}, {
-		name:    "Ice Lake, disable",
-		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).iceLake, "memory_controller", iclPort, cfgDDIOOn) },
-		pol:     protocol.DDIOPolicyDisable,
-		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {protocol.DDIOUnknown, protocol.DDIOReasonNoPortControl, protocol.PlatformIceLakeSP, gpspm}},
-		methods: 1<<gpspm | 1<<protocol.PersistFlush,
-		notes:   []string{"could not turn DDIO off for mlx5_0"},
-	}, {
-		name:    "eADR makes DDIO irrelevant",
-		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).iceLake, "cpu_cache", iclPort, cfgDDIOOn) },
-		pol:     protocol.DDIOPolicyVerify,
-		mem:     memEADR,
-		devs:    map[string]devWant{"mlx5_0": {protocol.DDIOUnknown, protocol.DDIOReasonNoPortControl, protocol.PlatformIceLakeSP, apm}},
-		methods: 1<<gpspm | 1<<apm | 1<<protocol.PersistFlush,
-	}, {
-		name:    "emulated pmem: no persistence domain",
-		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).skx, "", skxPortA, cfgDDIOOff) },
-		pol:     protocol.DDIOPolicyVerify,
-		mem:     memEmulated,
-		devs:    map[string]devWant{"mlx5_0": {protocol.DDIOOff, protocol.DDIOReasonRead, protocol.PlatformSkylakeSP, protocol.PersistNone}},
-		methods: 0,
-		notes:   []string{"outside any persistence domain"},
+		methods: gf,
 	}, {
 		name: "several NICs",
 		setup: func(f *fakeTree) {
 			f.skx()
-			f.region("region0", "memory_controller")
-			f.region("region1", "memory_controller")
+			f.region("region0", adr)
+			f.region("region1", adr)
 			// mlx5_0: port A, DDIO off. mlx5_1: port B, DDIO on.
 			// mlx5_2: behind a PCIe switch under port C, NoSnoopOpWrEn
 			// set. mlx5_3: port D, TPH not disabled. mlx5_4: a chipset
@@ -153,23 +107,32 @@ func TestProbeDDIO(t *testing.T) {
 			f.nic("mlx5_4", "pci0000:00", "0000:00:1c.0", "0000:02:00.0")
 			f.softRDMA("rxe0")
 		},
-		pol: protocol.DDIOPolicyVerify,
+		pol: verify,
 		mem: memDAX,
 		devs: map[string]devWant{
-			"mlx5_0": {protocol.DDIOOff, protocol.DDIOReasonRead, protocol.PlatformSkylakeSP, apm},
-			"mlx5_1": {protocol.DDIOOn, protocol.DDIOReasonRead, protocol.PlatformSkylakeSP, gpspm},
-			"mlx5_2": {protocol.DDIOOn, protocol.DDIOReasonRead, protocol.PlatformSkylakeSP, gpspm},
-			"mlx5_3": {protocol.DDIOOn, protocol.DDIOReasonRead, protocol.PlatformSkylakeSP, gpspm},
-			"mlx5_4": {protocol.DDIOUnknown, protocol.DDIOReasonNoPortControl, protocol.PlatformIntelOther, gpspm},
-			"rxe0":   {protocol.DDIOUnknown, protocol.DDIOReasonNotPCI, protocol.PlatformUnknown, gpspm},
+			"mlx5_0": {protocol.DDIOOff, read, skxP, apm},
+			"mlx5_1": {protocol.DDIOOn, read, skxP, gpspm},
+			"mlx5_2": {protocol.DDIOOn, read, skxP, gpspm},
+			"mlx5_3": {protocol.DDIOOn, read, skxP, gpspm},
+			"mlx5_4": {unknown, protocol.DDIOReasonNoPortControl, protocol.PlatformIntelOther, gpspm},
+			"rxe0":   {unknown, protocol.DDIOReasonNotPCI, protocol.PlatformUnknown, gpspm},
 		},
-		methods: 1<<gpspm | 1<<apm | 1<<protocol.PersistFlush,
+		methods: gaf,
 	}, {
 		name:  "volatile memory",
 		setup: func(f *fakeTree) { f.skx() },
-		pol:   protocol.DDIOPolicyVerify,
+		pol:   verify,
 		mem:   memAnon,
 	}}
+	for _, n := range nics {
+		tc := probeCase{name: n.name, pol: n.pol, mem: n.mem, methods: n.methods,
+			setup: func(f *fakeTree) { f.oneNIC(n.cpu, n.domain, n.port, n.cfg) },
+			devs:  map[string]devWant{"mlx5_0": n.want}}
+		if n.note != "" {
+			tc.notes = []string{n.note}
+		}
+		tests = append(tests, tc)
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeTree(t)
