@@ -118,14 +118,11 @@ const (
 	InSlot  LocKind = 2 // on the slow tier
 )
 
+var locKindNames = [...]string{Nowhere: "none", InFrame: "frame", InSlot: "slot"}
+
 func (k LocKind) String() string {
-	switch k {
-	case Nowhere:
-		return "none"
-	case InFrame:
-		return "frame"
-	case InSlot:
-		return "slot"
+	if int(k) < len(locKindNames) {
+		return locKindNames[k]
 	}
 	return fmt.Sprintf("location(%d)", uint8(k))
 }

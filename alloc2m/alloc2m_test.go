@@ -577,12 +577,7 @@ func TestCrash(t *testing.T) {
 	s := openMem(t, mem, 16)
 	rng := rand.New(rand.NewPCG(1, 1))
 	model := map[uint64]Block{}
-	type image struct {
-		fs   *vfs.MemFS
-		want map[uint64]Block
-		step int
-	}
-	var images []image
+	var images []memCrash
 	for step := range 300 {
 		n := id(uint64(rng.IntN(24)))
 		var err error
@@ -624,7 +619,7 @@ func TestCrash(t *testing.T) {
 				b.Unclean = b.MarkedRW
 				want[k] = b
 			}
-			images = append(images, image{mem.CrashClone(vfs.CrashCloneCfg{}), want, step})
+			images = append(images, memCrash{mem.CrashClone(vfs.CrashCloneCfg{}), want, step})
 		}
 	}
 	// A crash with some unsynced data surviving must still hold every
@@ -632,18 +627,35 @@ func TestCrash(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if len(images) < 20 {
-		t.Fatalf("only %d crash images", len(images))
-	}
-	for _, im := range images {
-		c := openMem(t, im.fs, 16)
-		if got := snapshot(c); !maps.Equal(got, im.want) {
-			t.Fatalf("crash after step %d: reopened %v, want %v", im.step, got, im.want)
-		}
+	checkCrashImages(t, images, 20, func(fs vfs.FS) *Store { return openMem(t, fs, 16) }, func(c *Store, im memCrash) {
 		st := c.Stats()
 		if st.Blocks != uint64(len(im.want)) || st.FreeFrames != 16-st.Blocks {
 			t.Fatalf("crash after step %d: stats %+v", im.step, st)
 		}
+	})
+}
+
+// memCrash is the store's in-memory files as a crash after step left them,
+// and the blocks they must reopen to.
+type memCrash struct {
+	fs   *vfs.MemFS
+	want map[uint64]Block
+	step int
+}
+
+// checkCrashImages wants at least min images, each reopening (by open) to
+// exactly its blocks; check tests the rest of what the reopened store shows.
+func checkCrashImages(t *testing.T, images []memCrash, min int, open func(vfs.FS) *Store, check func(*Store, memCrash)) {
+	t.Helper()
+	if len(images) < min {
+		t.Fatalf("only %d crash images", len(images))
+	}
+	for _, im := range images {
+		c := open(im.fs)
+		if got := snapshot(c); !maps.Equal(got, im.want) {
+			t.Fatalf("crash after step %d: reopened %v, want %v", im.step, got, im.want)
+		}
+		check(c, im)
 		c.Close()
 	}
 }

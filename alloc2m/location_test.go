@@ -160,12 +160,7 @@ func TestCrashMoves(t *testing.T) {
 	s := openTiered(t, mem, frames, slots)
 	rng := rand.New(rand.NewPCG(3, 3))
 	model := map[uint64]Block{}
-	type image struct {
-		fs   *vfs.MemFS
-		want map[uint64]Block
-		step int
-	}
-	var images []image
+	var images []memCrash
 	for step := range 400 {
 		n := id(uint64(rng.IntN(14)))
 		b, have := model[n]
@@ -212,17 +207,10 @@ func TestCrashMoves(t *testing.T) {
 				defer s.Release(FrameLoc(f))
 			}
 		}
-		images = append(images, image{mem.CrashClone(vfs.CrashCloneCfg{}), maps.Clone(model), step})
+		images = append(images, memCrash{mem.CrashClone(vfs.CrashCloneCfg{}), maps.Clone(model), step})
 	}
 	s.Close()
-	if len(images) < 60 {
-		t.Fatalf("only %d crash images", len(images))
-	}
-	for _, im := range images {
-		c := openTiered(t, im.fs, frames, slots)
-		if got := snapshot(c); !maps.Equal(got, im.want) {
-			t.Fatalf("crash after step %d: reopened %v, want %v", im.step, got, im.want)
-		}
+	checkCrashImages(t, images, 60, func(fs vfs.FS) *Store { return openTiered(t, fs, frames, slots) }, func(c *Store, im memCrash) {
 		var resident, tiered, unplaced uint64
 		for _, b := range im.want {
 			switch b.Loc.Kind {
@@ -238,8 +226,7 @@ func TestCrashMoves(t *testing.T) {
 		if st.FreeFrames != frames-resident || st.FreeSlots != slots-tiered || st.Tiered != tiered || st.Unplaced != unplaced {
 			t.Fatalf("crash after step %d: stats %+v with %d resident, %d tiered", im.step, st, resident, tiered)
 		}
-		c.Close()
-	}
+	})
 }
 
 // TestVersion1Store: a store written before tiering (schema 1, version-1

@@ -10,7 +10,6 @@ import (
 
 	"github.com/brick-storage/brick/client"
 	"github.com/brick-storage/brick/internal/bricktest"
-	"github.com/brick-storage/brick/persist"
 	"github.com/brick-storage/brick/pmem"
 	"github.com/brick-storage/brick/protocol"
 )
@@ -29,7 +28,7 @@ func goalBrick(b *testing.B, frames int) (context.Context, *bricktest.Brick) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	br := startBrick(b, dir, region, persist.PolicyVerify)
+	br := startBrick(b, dir, region, protocol.DDIOPolicyVerify)
 	return br.Ctx, br
 }
 

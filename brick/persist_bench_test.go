@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/brick-storage/brick/client"
-	"github.com/brick-storage/brick/persist"
 	"github.com/brick-storage/brick/pmem"
 	"github.com/brick-storage/brick/protocol"
 )
@@ -41,7 +40,7 @@ func BenchmarkPersist(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				br := startBrick(b, dir, region, persist.PolicyVerify)
+				br := startBrick(b, dir, region, protocol.DDIOPolicyVerify)
 				defer br.Stop()
 				c, err := client.Dial(ctx, br.Addr, client.Options{PersistFeatures: mode.features})
 				if err != nil {

@@ -24,7 +24,7 @@ import (
 // posture is probed as brickd would, with the simulator's DDIO setting (if
 // region is the simulator) as the software RNIC's hardware truth. The
 // brick lives up to ten minutes: benchmarks use it too.
-func startBrick(t testing.TB, dir string, region pmem.Region, pol persist.Policy) *bricktest.Brick {
+func startBrick(t testing.TB, dir string, region pmem.Region, pol protocol.DDIOPolicy) *bricktest.Brick {
 	t.Helper()
 	posture, err := persist.Probe(persist.Options{Policy: pol, Memory: region.Properties(), Software: true,
 		SoftwareDDIO: persist.ModelledDDIO(region.Properties()), NoDevices: true, SysRoot: t.TempDir(), ProcRoot: t.TempDir()})
@@ -107,17 +107,17 @@ func TestPowerFailMethods(t *testing.T) {
 		name     string
 		ddio     bool // the simulated platform's DDIO
 		eadr     bool // the simulated memory's domain is the CPU cache
-		pol      persist.Policy
+		pol      protocol.DDIOPolicy
 		features uint64 // what the client asks for (0: everything)
 		want     protocol.PersistMethod
 		loses    bool
 	}{
-		{"FLUSH", true, false, persist.PolicyVerify, 0, protocol.PersistFlush, false},
-		{"APM with DDIO off", false, false, persist.PolicyVerify, protocol.FeatureAPM, protocol.PersistAPM, false},
-		{"GPSPM", true, false, persist.PolicyVerify, protocol.FeatureGPSPM, protocol.PersistGPSPM, false},
-		{"verify refuses APM with DDIO on", true, false, persist.PolicyVerify, protocol.FeatureAPM, protocol.PersistGPSPM, false},
-		{"APM with DDIO on under eADR", true, true, persist.PolicyVerify, protocol.FeatureAPM, protocol.PersistAPM, false},
-		{"APM with DDIO on declared off", true, false, persist.PolicyAssumeOff, protocol.FeatureAPM, protocol.PersistAPM, true},
+		{"FLUSH", true, false, protocol.DDIOPolicyVerify, 0, protocol.PersistFlush, false},
+		{"APM with DDIO off", false, false, protocol.DDIOPolicyVerify, protocol.FeatureAPM, protocol.PersistAPM, false},
+		{"GPSPM", true, false, protocol.DDIOPolicyVerify, protocol.FeatureGPSPM, protocol.PersistGPSPM, false},
+		{"verify refuses APM with DDIO on", true, false, protocol.DDIOPolicyVerify, protocol.FeatureAPM, protocol.PersistGPSPM, false},
+		{"APM with DDIO on under eADR", true, true, protocol.DDIOPolicyVerify, protocol.FeatureAPM, protocol.PersistAPM, false},
+		{"APM with DDIO on declared off", true, false, protocol.DDIOPolicyAssumeOff, protocol.FeatureAPM, protocol.PersistAPM, true},
 	}
 	for ti, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -135,7 +135,7 @@ func TestPowerFailMethods(t *testing.T) {
 	}
 }
 
-func powerFailRound(t *testing.T, seed uint64, cfg powerfail.Config, pol persist.Policy, features uint64,
+func powerFailRound(t *testing.T, seed uint64, cfg powerfail.Config, pol protocol.DDIOPolicy, features uint64,
 	want protocol.PersistMethod, loses bool, blocks, ops int) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -264,17 +264,17 @@ func TestPowerFailStatus(t *testing.T) {
 	defer cancel()
 	for _, tc := range []struct {
 		ddio    bool
-		state   persist.DDIOState
+		state   protocol.DDIOState
 		methods uint8
 	}{
-		{false, persist.DDIOOff, 1<<protocol.PersistGPSPM | 1<<protocol.PersistAPM | 1<<protocol.PersistFlush},
-		{true, persist.DDIOOn, 1<<protocol.PersistGPSPM | 1<<protocol.PersistFlush},
+		{false, protocol.DDIOOff, 1<<protocol.PersistGPSPM | 1<<protocol.PersistAPM | 1<<protocol.PersistFlush},
+		{true, protocol.DDIOOn, 1<<protocol.PersistGPSPM | 1<<protocol.PersistFlush},
 	} {
 		region, err := powerfail.New(3*pmem.FrameSize, powerfail.Config{DDIO: tc.ddio})
 		if err != nil {
 			t.Fatal(err)
 		}
-		b := startBrick(t, t.TempDir(), region, persist.PolicyVerify)
+		b := startBrick(t, t.TempDir(), region, protocol.DDIOPolicyVerify)
 		c, err := client.Dial(ctx, b.Addr, client.Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -287,7 +287,7 @@ func TestPowerFailStatus(t *testing.T) {
 		}
 		if st.Backend != protocol.BackendOther || st.Capabilities != protocol.CapCPUFlush || st.CPUFlush != protocol.CPUFlushOther ||
 			!st.Persistent || st.Methods != tc.methods ||
-			st.Domain != pmem.DomainADR || st.DDIOPolicy != persist.PolicyVerify ||
+			st.Domain != pmem.DomainADR || st.DDIOPolicy != protocol.DDIOPolicyVerify ||
 			!st.SoftwareRNIC || st.SoftwareDDIO != tc.state || len(st.Devices) != 0 {
 			t.Errorf("DDIO %v: status %+v", tc.ddio, st)
 		}

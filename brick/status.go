@@ -29,18 +29,19 @@ func (s *Server) Status() *protocol.StatusReply {
 	return r
 }
 
-// backendOf is the wire name of a backend pmem.Open can choose;
-// BackendOther for any other region (the capabilities describe it).
+// backends are the wire names of the backends pmem.Open can choose.
+var backends = map[pmem.Kind]protocol.Backend{
+	pmem.KindFile:      protocol.BackendFile,
+	pmem.KindAnonymous: protocol.BackendAnonymous,
+	pmem.KindFSDAX:     protocol.BackendFSDAX,
+	pmem.KindDevDAX:    protocol.BackendDevDAX,
+}
+
+// backendOf is k's wire name; BackendOther for any other region (the
+// capabilities describe it).
 func backendOf(k pmem.Kind) protocol.Backend {
-	switch k {
-	case pmem.KindFile:
-		return protocol.BackendFile
-	case pmem.KindAnonymous:
-		return protocol.BackendAnonymous
-	case pmem.KindFSDAX:
-		return protocol.BackendFSDAX
-	case pmem.KindDevDAX:
-		return protocol.BackendDevDAX
+	if b, ok := backends[k]; ok {
+		return b
 	}
 	return protocol.BackendOther
 }

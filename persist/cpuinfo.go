@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/brick-storage/brick/protocol"
 )
 
 // cpuInfo is the first processor's identity from cpuinfo.
@@ -59,20 +61,20 @@ func readCPUInfo(procRoot string) cpuInfo {
 // platform classifies the CPU. Family 6 model 85 is Skylake-SP at
 // steppings 0–4, Cascade Lake at 5–7 (Cooper Lake, 10–11, is not
 // classified as either: its per-port control is not documented).
-func (c cpuInfo) platform() Platform {
+func (c cpuInfo) platform() protocol.Platform {
 	switch {
 	case !c.ok:
-		return PlatformUnknown
+		return protocol.PlatformUnknown
 	case c.vendor == "AuthenticAMD" || c.vendor == "HygonGenuine":
-		return PlatformAMD
+		return protocol.PlatformAMD
 	case c.vendor != "GenuineIntel":
-		return PlatformUnknown
+		return protocol.PlatformUnknown
 	case c.family == 6 && c.model == 85 && c.stepping <= 4:
-		return PlatformSkylakeSP
+		return protocol.PlatformSkylakeSP
 	case c.family == 6 && c.model == 85 && c.stepping <= 7:
-		return PlatformCascadeLake
+		return protocol.PlatformCascadeLake
 	case c.family == 6 && (c.model == 106 || c.model == 108):
-		return PlatformIceLakeSP
+		return protocol.PlatformIceLakeSP
 	}
-	return PlatformIntelOther
+	return protocol.PlatformIntelOther
 }

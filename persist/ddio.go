@@ -31,50 +31,19 @@ const (
 // root ports A–D, vendor 0x8086.
 var skxRootPorts = map[uint16]bool{0x2030: true, 0x2031: true, 0x2032: true, 0x2033: true}
 
-// Reason says why a device's DDIO state is what it is: the wire enum,
-// under persist's shorter names.
-type Reason = protocol.DDIOReason
-
-// Reasons.
-const (
-	ReasonRead           = protocol.DDIOReasonRead
-	ReasonDeclared       = protocol.DDIOReasonDeclared
-	ReasonPolicyOff      = protocol.DDIOReasonPolicyOff
-	ReasonNoPermission   = protocol.DDIOReasonNoPermission
-	ReasonNoPortControl  = protocol.DDIOReasonNoPortControl
-	ReasonAMD            = protocol.DDIOReasonAMD
-	ReasonNotPCI         = protocol.DDIOReasonNotPCI
-	ReasonNoRootPort     = protocol.DDIOReasonNoRootPort
-	ReasonUnknownCPU     = protocol.DDIOReasonUnknownCPU
-	ReasonDisableFailed  = protocol.DDIOReasonDisableFailed
-	ReasonDisabled       = protocol.DDIOReasonDisabled
-	ReasonConfigReadFail = protocol.DDIOReasonConfigReadFail
-)
-
-// Platform is the CPU platform of a device's root port.
-type Platform = protocol.Platform
-
-// Platforms.
-const (
-	PlatformUnknown     = protocol.PlatformUnknown
-	PlatformSkylakeSP   = protocol.PlatformSkylakeSP
-	PlatformCascadeLake = protocol.PlatformCascadeLake
-	PlatformIceLakeSP   = protocol.PlatformIceLakeSP
-	PlatformIntelOther  = protocol.PlatformIntelOther
-	PlatformAMD         = protocol.PlatformAMD
-)
-
 // perPort reports whether platform p has the perfctrlsts registers.
-func perPort(p Platform) bool { return p == PlatformSkylakeSP || p == PlatformCascadeLake }
+func perPort(p protocol.Platform) bool {
+	return p == protocol.PlatformSkylakeSP || p == protocol.PlatformCascadeLake
+}
 
 // Device is one RDMA device and what the brick knows of its DDIO.
 type Device struct {
 	Name     string // RDMA device, e.g. mlx5_0
 	PCI      string // its PCI function, e.g. 0000:3b:00.0 ("" if none)
 	RootPort string // the root port above it, e.g. 0000:3a:00.0 ("" if none)
-	Platform Platform
-	State    DDIOState
-	Reason   Reason
+	Platform protocol.Platform
+	State    protocol.DDIOState
+	Reason   protocol.DDIOReason
 	// Err is the underlying error, when Reason is a failure (not sent on
 	// the wire; logged).
 	Err error
@@ -111,33 +80,33 @@ func rdmaDevices(sysRoot string) ([]string, error) {
 }
 
 // probeDevice finds dev's PCI function and root port and reads (or, with
-// PolicyDisable, writes then reads) its DDIO registers.
-func probeDevice(sysRoot string, cpu cpuInfo, dev string, pol Policy) Device {
+// protocol.DDIOPolicyDisable, writes then reads) its DDIO registers.
+func probeDevice(sysRoot string, cpu cpuInfo, dev string, pol protocol.DDIOPolicy) Device {
 	d := Device{Name: dev}
 	fn, err := filepath.EvalSymlinks(filepath.Join(sysRoot, "class", rdmamap.RdmaClassName, dev, "device"))
 	if err != nil {
-		d.Reason, d.Err = ReasonNotPCI, err
+		d.Reason, d.Err = protocol.DDIOReasonNotPCI, err
 		return d.declare(pol)
 	}
 	root, err := filepath.EvalSymlinks(sysRoot)
 	if err != nil {
-		d.Reason, d.Err = ReasonNotPCI, err
+		d.Reason, d.Err = protocol.DDIOReasonNotPCI, err
 		return d.declare(pol)
 	}
 	rel, err := filepath.Rel(filepath.Join(root, "devices"), fn)
 	parts := strings.Split(filepath.ToSlash(rel), "/")
 	if err != nil || len(parts) < 2 || !hostBridgeRE.MatchString(parts[0]) || !bdfRE.MatchString(parts[len(parts)-1]) {
-		d.Reason = ReasonNotPCI
+		d.Reason = protocol.DDIOReasonNotPCI
 		return d.declare(pol)
 	}
 	d.PCI = parts[len(parts)-1]
 	if len(parts) < 3 || !bdfRE.MatchString(parts[1]) {
-		d.Reason = ReasonNoRootPort // a root-complex integrated endpoint
+		d.Reason = protocol.DDIOReasonNoRootPort // a root-complex integrated endpoint
 		return d.declare(pol)
 	}
 	port := filepath.Join(root, "devices", parts[0], parts[1])
 	if class, err := readHex(filepath.Join(port, "class")); err != nil || class>>8 != 0x0604 {
-		d.Reason = ReasonNoRootPort
+		d.Reason = protocol.DDIOReasonNoRootPort
 		return d.declare(pol)
 	}
 	d.RootPort = parts[1]
@@ -147,22 +116,22 @@ func probeDevice(sysRoot string, cpu cpuInfo, dev string, pol Policy) Device {
 	if perPort(d.Platform) && (vendor != 0x8086 || !skxRootPorts[uint16(device)]) {
 		// A Skylake-SP host, but the NIC hangs off a port without the
 		// registers (a chipset root port): nothing to read.
-		d.Platform = PlatformIntelOther
+		d.Platform = protocol.PlatformIntelOther
 	}
 	switch {
-	case pol == PolicyOff:
-		d.Reason = ReasonPolicyOff
+	case pol == protocol.DDIOPolicyOff:
+		d.Reason = protocol.DDIOReasonPolicyOff
 		return d
-	case pol == PolicyAssumeOff:
+	case pol == protocol.DDIOPolicyAssumeOff:
 		return d.declare(pol)
-	case d.Platform == PlatformAMD:
-		d.Reason = ReasonAMD
+	case d.Platform == protocol.PlatformAMD:
+		d.Reason = protocol.DDIOReasonAMD
 		return d
-	case d.Platform == PlatformUnknown:
-		d.Reason = ReasonUnknownCPU
+	case d.Platform == protocol.PlatformUnknown:
+		d.Reason = protocol.DDIOReasonUnknownCPU
 		return d
 	case !perPort(d.Platform):
-		d.Reason = ReasonNoPortControl
+		d.Reason = protocol.DDIOReasonNoPortControl
 		return d
 	}
 	cfg := filepath.Join(port, "config")
@@ -171,8 +140,8 @@ func probeDevice(sysRoot string, cpu cpuInfo, dev string, pol Policy) Device {
 		d.Reason, d.Err = reasonOf(err), err
 		return d
 	}
-	d.State, d.Reason = stateOf(on), ReasonRead
-	if on && pol == PolicyDisable {
+	d.State, d.Reason = stateOf(on), protocol.DDIOReasonRead
+	if on && pol == protocol.DDIOPolicyDisable {
 		if err := writeDDIOOff(cfg); err != nil {
 			d.Reason, d.Err = reasonOf(err), err
 			return d
@@ -180,39 +149,39 @@ func probeDevice(sysRoot string, cpu cpuInfo, dev string, pol Policy) Device {
 		on, err = readDDIO(cfg)
 		switch {
 		case err != nil:
-			d.State, d.Reason, d.Err = DDIOUnknown, reasonOf(err), err
+			d.State, d.Reason, d.Err = protocol.DDIOUnknown, reasonOf(err), err
 		case on:
-			d.Reason = ReasonDisableFailed
+			d.Reason = protocol.DDIOReasonDisableFailed
 		default:
-			d.State, d.Reason = DDIOOff, ReasonDisabled
+			d.State, d.Reason = protocol.DDIOOff, protocol.DDIOReasonDisabled
 		}
 	}
 	return d
 }
 
 // declare applies assume-off to a device whose registers were not read.
-func (d Device) declare(pol Policy) Device {
+func (d Device) declare(pol protocol.DDIOPolicy) Device {
 	switch pol {
-	case PolicyAssumeOff:
-		d.State, d.Reason, d.Err = DDIODeclaredOff, ReasonDeclared, nil
-	case PolicyOff:
-		d.Reason, d.Err = ReasonPolicyOff, nil
+	case protocol.DDIOPolicyAssumeOff:
+		d.State, d.Reason, d.Err = protocol.DDIODeclaredOff, protocol.DDIOReasonDeclared, nil
+	case protocol.DDIOPolicyOff:
+		d.Reason, d.Err = protocol.DDIOReasonPolicyOff, nil
 	}
 	return d
 }
 
-func stateOf(on bool) DDIOState {
+func stateOf(on bool) protocol.DDIOState {
 	if on {
-		return DDIOOn
+		return protocol.DDIOOn
 	}
-	return DDIOOff
+	return protocol.DDIOOff
 }
 
-func reasonOf(err error) Reason {
+func reasonOf(err error) protocol.DDIOReason {
 	if errors.Is(err, ErrPermission) {
-		return ReasonNoPermission
+		return protocol.DDIOReasonNoPermission
 	}
-	return ReasonConfigReadFail
+	return protocol.DDIOReasonConfigReadFail
 }
 
 // readDDIO reads the root port's registers: DDIO is off only when

@@ -8,6 +8,7 @@ import (
 
 	"github.com/brick-storage/brick/pmem"
 	"github.com/brick-storage/brick/pmem/powerfail"
+	"github.com/brick-storage/brick/protocol"
 )
 
 // fakeTree is a fake sysfs + procfs, laid out (symlinks included) the way
@@ -121,7 +122,7 @@ func (f *fakeTree) region(name, domain string) {
 	f.symlink("../../../devices/platform/ACPI0012:00/ndbus0/"+name, filepath.Join(f.sys, "bus", "nd", "devices", name))
 }
 
-func (f *fakeTree) opts(pol Policy, m pmem.Properties) Options {
+func (f *fakeTree) opts(pol protocol.DDIOPolicy, m pmem.Properties) Options {
 	return Options{Policy: pol, Memory: m, SysRoot: f.sys, ProcRoot: f.proc}
 }
 

@@ -62,28 +62,16 @@ import (
 	"github.com/brick-storage/brick/verbs"
 )
 
-// Policy is the DDIO policy (brickd --ddio): the wire enum, under
-// persist's shorter names.
-type Policy = protocol.DDIOPolicy
-
-// Policies.
-const (
-	PolicyVerify    = protocol.DDIOPolicyVerify
-	PolicyDisable   = protocol.DDIOPolicyDisable
-	PolicyAssumeOff = protocol.DDIOPolicyAssumeOff
-	PolicyOff       = protocol.DDIOPolicyOff
-)
-
 // DefaultPolicy is the policy when none is configured.
-const DefaultPolicy = PolicyVerify
+const DefaultPolicy = protocol.DDIOPolicyVerify
 
-// ParsePolicy parses a --ddio value (a Policy's String); "" is the default.
-func ParsePolicy(s string) (Policy, error) {
+// ParsePolicy parses a --ddio value (a DDIOPolicy's String); "" is the default.
+func ParsePolicy(s string) (protocol.DDIOPolicy, error) {
 	s = strings.ToLower(strings.TrimSpace(s))
 	if s == "" {
 		return DefaultPolicy, nil
 	}
-	for p := PolicyVerify; p <= PolicyOff; p++ {
+	for p := protocol.DDIOPolicyVerify; p <= protocol.DDIOPolicyOff; p++ {
 		if s == p.String() {
 			return p, nil
 		}
@@ -91,23 +79,14 @@ func ParsePolicy(s string) (Policy, error) {
 	return 0, fmt.Errorf("%w %q: want verify, disable, assume-off or off", ErrPolicy, s)
 }
 
-// DDIOState is what the brick knows about DDIO for one device.
-type DDIOState = protocol.DDIOState
-
-// DDIO states.
-const (
-	DDIOUnknown     = protocol.DDIOUnknown
-	DDIOOn          = protocol.DDIOOn
-	DDIOOff         = protocol.DDIOOff
-	DDIODeclaredOff = protocol.DDIODeclaredOff
-)
-
 // ddioOff reports whether s lets APM be offered.
-func ddioOff(s DDIOState) bool { return s == DDIOOff || s == DDIODeclaredOff }
+func ddioOff(s protocol.DDIOState) bool {
+	return s == protocol.DDIOOff || s == protocol.DDIODeclaredOff
+}
 
 // Options configure Probe.
 type Options struct {
-	Policy Policy // zero: DefaultPolicy
+	Policy protocol.DDIOPolicy // zero: DefaultPolicy
 	// Memory is what the region can promise (pmem.Region.Properties).
 	Memory pmem.Properties
 	// SysRoot and ProcRoot are where sysfs and procfs are read ("/sys" and
@@ -117,8 +96,8 @@ type Options struct {
 	Software bool
 	// SoftwareDDIO is the truth about the software RNIC's placements: a
 	// modelled region's DDIO setting in tests (ModelledDDIO),
-	// DDIOUnknown otherwise.
-	SoftwareDDIO DDIOState
+	// protocol.DDIOUnknown otherwise.
+	SoftwareDDIO protocol.DDIOState
 	// NoDevices skips looking for RDMA devices (a brick that serves only
 	// the software RNIC in a test).
 	NoDevices bool
@@ -126,7 +105,7 @@ type Options struct {
 
 // Posture is the brick's persistence posture: what it can promise, and why.
 type Posture struct {
-	Policy Policy
+	Policy protocol.DDIOPolicy
 	Memory pmem.Properties
 	// Domain is the memory's effective persistence domain: where a store
 	// that reached the memory controller stands. pmem.DomainNone for memory
@@ -139,7 +118,7 @@ type Posture struct {
 	// Software is the DDIO state used for software RNIC sessions; valid
 	// when SoftwareRNIC is set.
 	SoftwareRNIC bool
-	Software     DDIOState
+	Software     protocol.DDIOState
 	// Notes are sentences for the operator (warnings and declarations).
 	Notes []string
 }
@@ -194,8 +173,8 @@ func (p *Posture) flushOK(software bool) bool {
 }
 
 // apmOK: a Read's completion implies the writes are persistent.
-func (p *Posture) apmOK(s DDIOState) bool {
-	if p.Policy == PolicyOff || !p.Memory.Persistent {
+func (p *Posture) apmOK(s protocol.DDIOState) bool {
+	if p.Policy == protocol.DDIOPolicyOff || !p.Memory.Persistent {
 		return false
 	}
 	switch p.Domain {
@@ -208,7 +187,7 @@ func (p *Posture) apmOK(s DDIOState) bool {
 }
 
 // ddio is the DDIO state for sessions on path.
-func (p *Posture) ddio(path Path) DDIOState {
+func (p *Posture) ddio(path Path) protocol.DDIOState {
 	if path.Software {
 		return p.Software
 	}
@@ -217,10 +196,10 @@ func (p *Posture) ddio(path Path) DDIOState {
 			return d.State
 		}
 	}
-	if p.Policy == PolicyAssumeOff {
-		return DDIODeclaredOff
+	if p.Policy == protocol.DDIOPolicyAssumeOff {
+		return protocol.DDIODeclaredOff
 	}
-	return DDIOUnknown
+	return protocol.DDIOUnknown
 }
 
 // Methods is the set of methods some session may be given, as a bitmask

@@ -25,118 +25,72 @@ const (
 
 // devWant is the expected probe of one device and the method its sessions get.
 type devWant struct {
-	state    DDIOState
-	reason   Reason
-	platform Platform
+	state    protocol.DDIOState
+	reason   protocol.DDIOReason
+	platform protocol.Platform
 	method   protocol.PersistMethod
+}
+
+// nicCase is a probe of a host with one NIC, mlx5_0, behind port, on a
+// platform set up by cpu whose nd region reports domain.
+type nicCase struct {
+	name    string
+	cpu     func(*fakeTree)
+	domain  string
+	port    nicPort
+	cfg     []byte
+	pol     protocol.DDIOPolicy
+	mem     pmem.Properties
+	want    devWant // mlx5_0's
+	methods uint8   // status bitmask
+	note    string  // "" for none
 }
 
 func TestProbeDDIO(t *testing.T) {
 	gpspm, apm := protocol.PersistGPSPM, protocol.PersistAPM
-	tests := []struct {
+	verify, disable, assumeOff := protocol.DDIOPolicyVerify, protocol.DDIOPolicyDisable, protocol.DDIOPolicyAssumeOff
+	unknown, read := protocol.DDIOUnknown, protocol.DDIOReasonRead
+	skx, clx, amd, icl := (*fakeTree).skx, (*fakeTree).clx, (*fakeTree).amdEPYC, (*fakeTree).iceLake
+	skxP, clxP, iclP := protocol.PlatformSkylakeSP, protocol.PlatformCascadeLake, protocol.PlatformIceLakeSP
+	gf := uint8(1<<gpspm | 1<<protocol.PersistFlush)
+	gaf := gf | 1<<apm
+	const adr = "memory_controller"
+	nics := []nicCase{
+		{"no permission", skx, adr, skxPortA, cfgUnprivilege, verify, memDAX, devWant{unknown, protocol.DDIOReasonNoPermission, skxP, gpspm}, gf, ""},
+		{"DDIO on", skx, adr, skxPortA, cfgDDIOOn, verify, memDAX, devWant{protocol.DDIOOn, read, skxP, gpspm}, gf, ""},
+		{"DDIO off", clx, adr, clxPortA, cfgDDIOOff, verify, memDAX, devWant{protocol.DDIOOff, read, clxP, apm}, gaf, ""},
+		{"DDIO off but the memory is a plain file", clx, adr, clxPortA, cfgDDIOOff, verify, memFile, devWant{protocol.DDIOOff, read, clxP, gpspm}, 1 << gpspm, ""},
+		{"DDIO off, policy off", skx, adr, skxPortA, cfgDDIOOff, protocol.DDIOPolicyOff, memDAX, devWant{unknown, protocol.DDIOReasonPolicyOff, skxP, gpspm}, gf, ""},
+		{"AMD", amd, adr, amdPort, cfgDDIOOff, verify, memDAX, devWant{unknown, protocol.DDIOReasonAMD, protocol.PlatformAMD, gpspm}, gf, ""},
+		{"AMD, declared off", amd, adr, amdPort, cfgDDIOOn, assumeOff, memDAX, devWant{protocol.DDIODeclaredOff, protocol.DDIOReasonDeclared, protocol.PlatformAMD, apm}, gaf, "ASSUMED OFF"},
+		// Registers at 0x180 say "off", but Ice Lake has no such
+		// registers: they must not be believed.
+		{"Ice Lake", icl, adr, iclPort, cfgDDIOOff, verify, memDAX, devWant{unknown, protocol.DDIOReasonNoPortControl, iclP, gpspm}, gf, ""},
+		{"Ice Lake, disable", icl, adr, iclPort, cfgDDIOOn, disable, memDAX, devWant{unknown, protocol.DDIOReasonNoPortControl, iclP, gpspm}, gf, "could not turn DDIO off for mlx5_0"},
+		{"eADR makes DDIO irrelevant", icl, "cpu_cache", iclPort, cfgDDIOOn, verify, memEADR, devWant{unknown, protocol.DDIOReasonNoPortControl, iclP, apm}, gaf, ""},
+		{"emulated pmem: no persistence domain", skx, "", skxPortA, cfgDDIOOff, verify, memEmulated, devWant{protocol.DDIOOff, read, skxP, protocol.PersistNone}, 0, "outside any persistence domain"},
+	}
+	type probeCase struct {
 		name    string
 		setup   func(f *fakeTree)
-		pol     Policy
+		pol     protocol.DDIOPolicy
 		mem     pmem.Properties
 		devs    map[string]devWant
 		methods uint8 // status bitmask
 		notes   []string
-	}{{
+	}
+	tests := []probeCase{{
 		name:    "no NIC",
-		setup:   func(f *fakeTree) { f.skx(); f.region("region0", "memory_controller") },
-		pol:     PolicyVerify,
+		setup:   func(f *fakeTree) { f.skx(); f.region("region0", adr) },
+		pol:     verify,
 		mem:     memDAX,
-		methods: 1<<gpspm | 1<<protocol.PersistFlush,
-	}, {
-		name:    "no permission",
-		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).skx, "memory_controller", skxPortA, cfgUnprivilege) },
-		pol:     PolicyVerify,
-		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, ReasonNoPermission, PlatformSkylakeSP, gpspm}},
-		methods: 1<<gpspm | 1<<protocol.PersistFlush,
-	}, {
-		name:    "DDIO on",
-		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).skx, "memory_controller", skxPortA, cfgDDIOOn) },
-		pol:     PolicyVerify,
-		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {DDIOOn, ReasonRead, PlatformSkylakeSP, gpspm}},
-		methods: 1<<gpspm | 1<<protocol.PersistFlush,
-	}, {
-		name:    "DDIO off",
-		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).clx, "memory_controller", clxPortA, cfgDDIOOff) },
-		pol:     PolicyVerify,
-		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {DDIOOff, ReasonRead, PlatformCascadeLake, apm}},
-		methods: 1<<gpspm | 1<<apm | 1<<protocol.PersistFlush,
-	}, {
-		name:    "DDIO off but the memory is a plain file",
-		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).clx, "memory_controller", clxPortA, cfgDDIOOff) },
-		pol:     PolicyVerify,
-		mem:     memFile,
-		devs:    map[string]devWant{"mlx5_0": {DDIOOff, ReasonRead, PlatformCascadeLake, gpspm}},
-		methods: 1 << gpspm,
-	}, {
-		name:    "DDIO off, policy off",
-		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).skx, "memory_controller", skxPortA, cfgDDIOOff) },
-		pol:     PolicyOff,
-		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, ReasonPolicyOff, PlatformSkylakeSP, gpspm}},
-		methods: 1<<gpspm | 1<<protocol.PersistFlush,
-	}, {
-		name:    "AMD",
-		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).amdEPYC, "memory_controller", amdPort, cfgDDIOOff) },
-		pol:     PolicyVerify,
-		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, ReasonAMD, PlatformAMD, gpspm}},
-		methods: 1<<gpspm | 1<<protocol.PersistFlush,
-	}, {
-		name:    "AMD, declared off",
-		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).amdEPYC, "memory_controller", amdPort, cfgDDIOOn) },
-		pol:     PolicyAssumeOff,
-		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {DDIODeclaredOff, ReasonDeclared, PlatformAMD, apm}},
-		methods: 1<<gpspm | 1<<apm | 1<<protocol.PersistFlush,
-		notes:   []string{"ASSUMED OFF"},
-	}, {
-		name: "Ice Lake",
-		setup: func(f *fakeTree) {
-			// Registers at 0x180 say "off", but Ice Lake has no such
-			// registers: they must not be believed.
-			f.oneNIC((*fakeTree).iceLake, "memory_controller", iclPort, cfgDDIOOff)
-		},
-		pol:     PolicyVerify,
-		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, ReasonNoPortControl, PlatformIceLakeSP, gpspm}},
-		methods: 1<<gpspm | 1<<protocol.PersistFlush,
-	}, {
-		name:    "Ice Lake, disable",
-		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).iceLake, "memory_controller", iclPort, cfgDDIOOn) },
-		pol:     PolicyDisable,
-		mem:     memDAX,
-		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, ReasonNoPortControl, PlatformIceLakeSP, gpspm}},
-		methods: 1<<gpspm | 1<<protocol.PersistFlush,
-		notes:   []string{"could not turn DDIO off for mlx5_0"},
-	}, {
-		name:    "eADR makes DDIO irrelevant",
-		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).iceLake, "cpu_cache", iclPort, cfgDDIOOn) },
-		pol:     PolicyVerify,
-		mem:     memEADR,
-		devs:    map[string]devWant{"mlx5_0": {DDIOUnknown, ReasonNoPortControl, PlatformIceLakeSP, apm}},
-		methods: 1<<gpspm | 1<<apm | 1<<protocol.PersistFlush,
-	}, {
-		name:    "emulated pmem: no persistence domain",
-		setup:   func(f *fakeTree) { f.oneNIC((*fakeTree).skx, "", skxPortA, cfgDDIOOff) },
-		pol:     PolicyVerify,
-		mem:     memEmulated,
-		devs:    map[string]devWant{"mlx5_0": {DDIOOff, ReasonRead, PlatformSkylakeSP, protocol.PersistNone}},
-		methods: 0,
-		notes:   []string{"outside any persistence domain"},
+		methods: gf,
 	}, {
 		name: "several NICs",
 		setup: func(f *fakeTree) {
 			f.skx()
-			f.region("region0", "memory_controller")
-			f.region("region1", "memory_controller")
+			f.region("region0", adr)
+			f.region("region1", adr)
 			// mlx5_0: port A, DDIO off. mlx5_1: port B, DDIO on.
 			// mlx5_2: behind a PCIe switch under port C, NoSnoopOpWrEn
 			// set. mlx5_3: port D, TPH not disabled. mlx5_4: a chipset
@@ -153,23 +107,32 @@ func TestProbeDDIO(t *testing.T) {
 			f.nic("mlx5_4", "pci0000:00", "0000:00:1c.0", "0000:02:00.0")
 			f.softRDMA("rxe0")
 		},
-		pol: PolicyVerify,
+		pol: verify,
 		mem: memDAX,
 		devs: map[string]devWant{
-			"mlx5_0": {DDIOOff, ReasonRead, PlatformSkylakeSP, apm},
-			"mlx5_1": {DDIOOn, ReasonRead, PlatformSkylakeSP, gpspm},
-			"mlx5_2": {DDIOOn, ReasonRead, PlatformSkylakeSP, gpspm},
-			"mlx5_3": {DDIOOn, ReasonRead, PlatformSkylakeSP, gpspm},
-			"mlx5_4": {DDIOUnknown, ReasonNoPortControl, PlatformIntelOther, gpspm},
-			"rxe0":   {DDIOUnknown, ReasonNotPCI, PlatformUnknown, gpspm},
+			"mlx5_0": {protocol.DDIOOff, read, skxP, apm},
+			"mlx5_1": {protocol.DDIOOn, read, skxP, gpspm},
+			"mlx5_2": {protocol.DDIOOn, read, skxP, gpspm},
+			"mlx5_3": {protocol.DDIOOn, read, skxP, gpspm},
+			"mlx5_4": {unknown, protocol.DDIOReasonNoPortControl, protocol.PlatformIntelOther, gpspm},
+			"rxe0":   {unknown, protocol.DDIOReasonNotPCI, protocol.PlatformUnknown, gpspm},
 		},
-		methods: 1<<gpspm | 1<<apm | 1<<protocol.PersistFlush,
+		methods: gaf,
 	}, {
 		name:  "volatile memory",
 		setup: func(f *fakeTree) { f.skx() },
-		pol:   PolicyVerify,
+		pol:   verify,
 		mem:   memAnon,
 	}}
+	for _, n := range nics {
+		tc := probeCase{name: n.name, pol: n.pol, mem: n.mem, methods: n.methods,
+			setup: func(f *fakeTree) { f.oneNIC(n.cpu, n.domain, n.port, n.cfg) },
+			devs:  map[string]devWant{"mlx5_0": n.want}}
+		if n.note != "" {
+			tc.notes = []string{n.note}
+		}
+		tests = append(tests, tc)
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeTree(t)
@@ -221,12 +184,12 @@ func TestDisable(t *testing.T) {
 	f.oneNIC((*fakeTree).skx, "memory_controller", skxPortA, cfgDDIOOn)
 	f.rootPort("pci0000:5d", "0000:5d:00.0", 0x8086, 0x2031, cfgNoSnoop)
 	f.nic("mlx5_1", "pci0000:5d", "0000:5d:00.0", "0000:5e:00.0")
-	p, err := Probe(f.opts(PolicyDisable, memDAX))
+	p, err := Probe(f.opts(protocol.DDIOPolicyDisable, memDAX))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range p.Devices {
-		if d.State != DDIOOff || d.Reason != ReasonDisabled {
+		if d.State != protocol.DDIOOff || d.Reason != protocol.DDIOReasonDisabled {
 			t.Errorf("%s: %v (%s), want off after disable", d.Name, d.State, d.Sentence())
 		}
 		if m := p.Method(verbs.Caps{}, Path{Device: d.Name}, allFeatures); m != protocol.PersistAPM {
@@ -248,11 +211,11 @@ func TestDisable(t *testing.T) {
 	if err := os.Chmod(f.configPath[skxPort], 0o444); err != nil {
 		t.Fatal(err)
 	}
-	p, err = Probe(f.opts(PolicyDisable, memDAX))
+	p, err = Probe(f.opts(protocol.DDIOPolicyDisable, memDAX))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := p.Devices[0]; d.State != DDIOOff || d.Reason != ReasonRead {
+	if d := p.Devices[0]; d.State != protocol.DDIOOff || d.Reason != protocol.DDIOReasonRead {
 		t.Errorf("second start: %v %s", d.State, d.Sentence())
 	}
 	after, _ := os.Stat(f.configPath[skxPort])
@@ -266,12 +229,12 @@ func TestDisable(t *testing.T) {
 func TestDisableNoPermission(t *testing.T) {
 	f := newFakeTree(t)
 	f.oneNIC((*fakeTree).skx, "memory_controller", skxPortA, cfgUnprivilege)
-	p, err := Probe(f.opts(PolicyDisable, memDAX))
+	p, err := Probe(f.opts(protocol.DDIOPolicyDisable, memDAX))
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := p.Devices[0]
-	if d.State != DDIOUnknown || d.Reason != ReasonNoPermission || !errors.Is(d.Err, ErrPermission) {
+	if d.State != protocol.DDIOUnknown || d.Reason != protocol.DDIOReasonNoPermission || !errors.Is(d.Err, ErrPermission) {
 		t.Fatalf("%v %s %v", d.State, d.Sentence(), d.Err)
 	}
 	if len(p.Notes) != 1 || !strings.Contains(p.Notes[0], "readable only by root") {
@@ -295,11 +258,11 @@ func TestConfigUnreadable(t *testing.T) {
 	if err := os.Chmod(f.configPath[skxPort], 0); err != nil {
 		t.Fatal(err)
 	}
-	p, err := Probe(f.opts(PolicyVerify, memDAX))
+	p, err := Probe(f.opts(protocol.DDIOPolicyVerify, memDAX))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := p.Devices[0]; d.Reason != ReasonNoPermission {
+	if d := p.Devices[0]; d.Reason != protocol.DDIOReasonNoPermission {
 		t.Fatalf("%v %s", d.State, d.Sentence())
 	}
 }
@@ -309,16 +272,16 @@ func TestConfigUnreadable(t *testing.T) {
 func TestRefuse(t *testing.T) {
 	tests := []struct {
 		name   string
-		pol    Policy
+		pol    protocol.DDIOPolicy
 		mem    pmem.Properties
 		region string // "" none
 		say    string
 	}{
-		{"assume-off on a plain file", PolicyAssumeOff, memFile, "memory_controller", "page cache"},
-		{"disable on a plain file", PolicyDisable, memFile, "memory_controller", "page cache"},
-		{"assume-off on anonymous memory", PolicyAssumeOff, memAnon, "", "volatile"},
-		{"assume-off on DAX without a domain", PolicyAssumeOff, memNoDomain, "", "persistence domain as unknown"},
-		{"assume-off on emulated pmem", PolicyAssumeOff, memEmulated, "none", "persistence domain as none"},
+		{"assume-off on a plain file", protocol.DDIOPolicyAssumeOff, memFile, "memory_controller", "page cache"},
+		{"disable on a plain file", protocol.DDIOPolicyDisable, memFile, "memory_controller", "page cache"},
+		{"assume-off on anonymous memory", protocol.DDIOPolicyAssumeOff, memAnon, "", "volatile"},
+		{"assume-off on DAX without a domain", protocol.DDIOPolicyAssumeOff, memNoDomain, "", "persistence domain as unknown"},
+		{"assume-off on emulated pmem", protocol.DDIOPolicyAssumeOff, memEmulated, "none", "persistence domain as none"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -337,12 +300,12 @@ func TestRefuse(t *testing.T) {
 	f := newFakeTree(t)
 	f.skx()
 	f.region("region0", "memory_controller")
-	for _, pol := range []Policy{PolicyAssumeOff, PolicyDisable, PolicyVerify, PolicyOff} {
+	for _, pol := range []protocol.DDIOPolicy{protocol.DDIOPolicyAssumeOff, protocol.DDIOPolicyDisable, protocol.DDIOPolicyVerify, protocol.DDIOPolicyOff} {
 		if _, err := Probe(f.opts(pol, memDAX)); err != nil {
 			t.Errorf("%v: %v", pol, err)
 		}
 	}
-	for _, pol := range []Policy{PolicyVerify, PolicyOff} {
+	for _, pol := range []protocol.DDIOPolicy{protocol.DDIOPolicyVerify, protocol.DDIOPolicyOff} {
 		if _, err := Probe(f.opts(pol, memFile)); err != nil {
 			t.Errorf("file, %v: %v", pol, err)
 		}
@@ -356,22 +319,22 @@ func TestMethodSoftware(t *testing.T) {
 	sim := memSim
 	tests := []struct {
 		name  string
-		pol   Policy
+		pol   protocol.DDIOPolicy
 		mem   pmem.Properties
-		truth DDIOState
+		truth protocol.DDIOState
 		caps  verbs.Caps
 		want  protocol.PersistMethod
 	}{
-		{"sim DDIO off, verify", PolicyVerify, sim, DDIOOff, verbs.Caps{}, protocol.PersistAPM},
-		{"sim DDIO on, verify", PolicyVerify, sim, DDIOOn, verbs.Caps{}, protocol.PersistGPSPM},
-		{"sim DDIO on, assume-off (a false declaration)", PolicyAssumeOff, sim, DDIOOn, verbs.Caps{}, protocol.PersistAPM},
-		{"sim DDIO off, policy off", PolicyOff, sim, DDIOOff, verbs.Caps{}, protocol.PersistGPSPM},
-		{"sim with FLUSH", PolicyVerify, sim, DDIOOn, verbs.Caps{Flush: true}, protocol.PersistFlush},
-		{"file with FLUSH on the software RNIC", PolicyVerify, memFile, DDIOUnknown, verbs.Caps{Flush: true}, protocol.PersistFlush},
-		{"file without FLUSH", PolicyVerify, memFile, DDIOUnknown, verbs.Caps{}, protocol.PersistGPSPM},
-		{"production tcp://, verify", PolicyVerify, memDAX, DDIOUnknown, verbs.Caps{}, protocol.PersistGPSPM},
-		{"production tcp://, assume-off", PolicyAssumeOff, memDAX, DDIOUnknown, verbs.Caps{}, protocol.PersistAPM},
-		{"anonymous with FLUSH", PolicyVerify, memAnon, DDIOOff, verbs.Caps{Flush: true}, protocol.PersistNone},
+		{"sim DDIO off, verify", protocol.DDIOPolicyVerify, sim, protocol.DDIOOff, verbs.Caps{}, protocol.PersistAPM},
+		{"sim DDIO on, verify", protocol.DDIOPolicyVerify, sim, protocol.DDIOOn, verbs.Caps{}, protocol.PersistGPSPM},
+		{"sim DDIO on, assume-off (a false declaration)", protocol.DDIOPolicyAssumeOff, sim, protocol.DDIOOn, verbs.Caps{}, protocol.PersistAPM},
+		{"sim DDIO off, policy off", protocol.DDIOPolicyOff, sim, protocol.DDIOOff, verbs.Caps{}, protocol.PersistGPSPM},
+		{"sim with FLUSH", protocol.DDIOPolicyVerify, sim, protocol.DDIOOn, verbs.Caps{Flush: true}, protocol.PersistFlush},
+		{"file with FLUSH on the software RNIC", protocol.DDIOPolicyVerify, memFile, protocol.DDIOUnknown, verbs.Caps{Flush: true}, protocol.PersistFlush},
+		{"file without FLUSH", protocol.DDIOPolicyVerify, memFile, protocol.DDIOUnknown, verbs.Caps{}, protocol.PersistGPSPM},
+		{"production tcp://, verify", protocol.DDIOPolicyVerify, memDAX, protocol.DDIOUnknown, verbs.Caps{}, protocol.PersistGPSPM},
+		{"production tcp://, assume-off", protocol.DDIOPolicyAssumeOff, memDAX, protocol.DDIOUnknown, verbs.Caps{}, protocol.PersistAPM},
+		{"anonymous with FLUSH", protocol.DDIOPolicyVerify, memAnon, protocol.DDIOOff, verbs.Caps{Flush: true}, protocol.PersistNone},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -402,7 +365,7 @@ func TestMethodHardwareFlush(t *testing.T) {
 		mem  pmem.Properties
 		want protocol.PersistMethod
 	}{{memDAX, protocol.PersistFlush}, {memFile, protocol.PersistGPSPM}, {memAnon, protocol.PersistNone}} {
-		p, err := Probe(f.opts(PolicyVerify, tc.mem))
+		p, err := Probe(f.opts(protocol.DDIOPolicyVerify, tc.mem))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -424,15 +387,15 @@ func TestCPUPlatform(t *testing.T) {
 	tests := []struct {
 		vendor                  string
 		family, model, stepping int
-		want                    Platform
+		want                    protocol.Platform
 	}{
-		{"GenuineIntel", 6, 85, 4, PlatformSkylakeSP},
-		{"GenuineIntel", 6, 85, 7, PlatformCascadeLake},
-		{"GenuineIntel", 6, 85, 11, PlatformIntelOther}, // Cooper Lake
-		{"GenuineIntel", 6, 106, 6, PlatformIceLakeSP},
-		{"GenuineIntel", 6, 143, 8, PlatformIntelOther}, // Sapphire Rapids
-		{"AuthenticAMD", 25, 1, 1, PlatformAMD},
-		{"CentaurHauls", 6, 15, 1, PlatformUnknown},
+		{"GenuineIntel", 6, 85, 4, protocol.PlatformSkylakeSP},
+		{"GenuineIntel", 6, 85, 7, protocol.PlatformCascadeLake},
+		{"GenuineIntel", 6, 85, 11, protocol.PlatformIntelOther}, // Cooper Lake
+		{"GenuineIntel", 6, 106, 6, protocol.PlatformIceLakeSP},
+		{"GenuineIntel", 6, 143, 8, protocol.PlatformIntelOther}, // Sapphire Rapids
+		{"AuthenticAMD", 25, 1, 1, protocol.PlatformAMD},
+		{"CentaurHauls", 6, 15, 1, protocol.PlatformUnknown},
 	}
 	for _, tc := range tests {
 		f := newFakeTree(t)
@@ -441,13 +404,13 @@ func TestCPUPlatform(t *testing.T) {
 			t.Errorf("%s %d/%d/%d: %v, want %v", tc.vendor, tc.family, tc.model, tc.stepping, got, tc.want)
 		}
 	}
-	if got := readCPUInfo(t.TempDir()).platform(); got != PlatformUnknown {
+	if got := readCPUInfo(t.TempDir()).platform(); got != protocol.PlatformUnknown {
 		t.Errorf("no cpuinfo: %v", got)
 	}
 }
 
 func TestParsePolicy(t *testing.T) {
-	for _, p := range []Policy{PolicyVerify, PolicyDisable, PolicyAssumeOff, PolicyOff} {
+	for _, p := range []protocol.DDIOPolicy{protocol.DDIOPolicyVerify, protocol.DDIOPolicyDisable, protocol.DDIOPolicyAssumeOff, protocol.DDIOPolicyOff} {
 		got, err := ParsePolicy(p.String())
 		if err != nil || got != p {
 			t.Errorf("%v: %v %v", p, got, err)
@@ -464,8 +427,8 @@ func TestParsePolicy(t *testing.T) {
 // TestMethodFeatures: a method the client did not ask for is never chosen.
 func TestMethodFeatures(t *testing.T) {
 	f := newFakeTree(t)
-	o := f.opts(PolicyVerify, memSim)
-	o.Software, o.SoftwareDDIO, o.NoDevices = true, DDIOOff, true
+	o := f.opts(protocol.DDIOPolicyVerify, memSim)
+	o.Software, o.SoftwareDDIO, o.NoDevices = true, protocol.DDIOOff, true
 	p, err := Probe(o)
 	if err != nil {
 		t.Fatal(err)
@@ -497,7 +460,7 @@ func TestModelledDDIO(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := map[bool]DDIOState{false: DDIOOff, true: DDIOOn}[ddio]
+		want := map[bool]protocol.DDIOState{false: protocol.DDIOOff, true: protocol.DDIOOn}[ddio]
 		if got := ModelledDDIO(r.Properties()); got != want {
 			t.Errorf("DDIO %v: %v", ddio, got)
 		}
@@ -508,7 +471,7 @@ func TestModelledDDIO(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if got := ModelledDDIO(r.Properties()); got != DDIOUnknown {
+	if got := ModelledDDIO(r.Properties()); got != protocol.DDIOUnknown {
 		t.Errorf("anonymous: %v", got)
 	}
 }
@@ -518,7 +481,7 @@ func TestFill(t *testing.T) {
 	f := newFakeTree(t)
 	f.oneNIC((*fakeTree).skx, "memory_controller", skxPortA, cfgDDIOOff)
 	f.softRDMA("rxe0")
-	o := f.opts(PolicyVerify, memDAX)
+	o := f.opts(protocol.DDIOPolicyVerify, memDAX)
 	o.Software = true
 	p, err := Probe(o)
 	if err != nil {
@@ -527,12 +490,12 @@ func TestFill(t *testing.T) {
 	var r protocol.StatusReply
 	p.Fill(&r)
 	if r.Domain != pmem.DomainADR || r.PlatformDomain != pmem.DomainADR ||
-		r.DDIOPolicy != PolicyVerify || !r.SoftwareRNIC || r.SoftwareDDIO != DDIOUnknown ||
+		r.DDIOPolicy != protocol.DDIOPolicyVerify || !r.SoftwareRNIC || r.SoftwareDDIO != protocol.DDIOUnknown ||
 		r.Methods != p.Methods() || len(r.Devices) != 2 {
 		t.Fatalf("%+v", r)
 	}
-	want := protocol.DDIODevice{Name: "mlx5_0", PCI: skxNIC, RootPort: skxPort, Platform: PlatformSkylakeSP, State: DDIOOff, Reason: ReasonRead}
-	if r.Devices[0] != want || r.Devices[1].Name != "rxe0" || r.Devices[1].Reason != ReasonNotPCI {
+	want := protocol.DDIODevice{Name: "mlx5_0", PCI: skxNIC, RootPort: skxPort, Platform: protocol.PlatformSkylakeSP, State: protocol.DDIOOff, Reason: protocol.DDIOReasonRead}
+	if r.Devices[0] != want || r.Devices[1].Name != "rxe0" || r.Devices[1].Reason != protocol.DDIOReasonNotPCI {
 		t.Fatalf("devices %+v", r.Devices)
 	}
 }

@@ -4,10 +4,11 @@ import (
 	"fmt"
 
 	"github.com/brick-storage/brick/pmem"
+	"github.com/brick-storage/brick/protocol"
 )
 
 // Probe examines the platform under opts' roots and returns the posture,
-// applying the DDIO policy (PolicyDisable writes root-port registers).
+// applying the DDIO policy (DDIOPolicyDisable writes root-port registers).
 //
 // It refuses (an error wrapping ErrRefused, phrased for the operator) a
 // policy that can only serve to claim APM on memory that cannot give it:
@@ -33,17 +34,17 @@ func Probe(opts Options) (*Posture, error) {
 	p.Platform = plat
 	p.Domain = effectiveDomain(opts.Memory)
 
-	if (p.Policy == PolicyAssumeOff || p.Policy == PolicyDisable) && p.Domain < pmem.DomainADR {
+	if (p.Policy == protocol.DDIOPolicyAssumeOff || p.Policy == protocol.DDIOPolicyDisable) && p.Domain < pmem.DomainADR {
 		return nil, fmt.Errorf("%w: --ddio %s only matters for the APM method, and the %s backend cannot use APM (%s); use --ddio verify or --ddio off",
 			ErrRefused, p.Policy, orUnnamed(string(opts.Memory.Kind)), whyNoDomain(opts.Memory))
 	}
 
 	switch p.Policy {
-	case PolicyAssumeOff:
-		p.Software = DDIODeclaredOff
+	case protocol.DDIOPolicyAssumeOff:
+		p.Software = protocol.DDIODeclaredOff
 		p.Notes = append(p.Notes, "DDIO is ASSUMED OFF on the administrator's word (--ddio assume-off): clients will be told that a small RDMA Read after their Writes makes them persistent; if DDIO is in fact on, acknowledged writes can be lost at a power failure")
-	case PolicyOff:
-		p.Software = DDIOUnknown
+	case protocol.DDIOPolicyOff:
+		p.Software = protocol.DDIOUnknown
 	default:
 		p.Software = opts.SoftwareDDIO
 	}
@@ -57,7 +58,7 @@ func Probe(opts Options) (*Posture, error) {
 		for _, n := range names {
 			d := probeDevice(opts.SysRoot, cpu, n, p.Policy)
 			p.Devices = append(p.Devices, d)
-			if p.Policy == PolicyDisable && d.State != DDIOOff {
+			if p.Policy == protocol.DDIOPolicyDisable && d.State != protocol.DDIOOff {
 				p.Notes = append(p.Notes, fmt.Sprintf("--ddio disable could not turn DDIO off for %s: %s; its sessions use GPSPM", d.Name, d.Sentence()))
 			}
 		}
@@ -95,15 +96,15 @@ func whyNoDomain(m pmem.Properties) string {
 
 // ModelledDDIO is the DDIO state a region's model of the platform gives
 // the software RNIC's placements (the power-fail simulator's setting, the
-// hardware truth in tests), DDIOUnknown for real memory.
-func ModelledDDIO(m pmem.Properties) DDIOState {
+// hardware truth in tests), protocol.DDIOUnknown for real memory.
+func ModelledDDIO(m pmem.Properties) protocol.DDIOState {
 	switch m.DDIO {
 	case pmem.DDIOModelOn:
-		return DDIOOn
+		return protocol.DDIOOn
 	case pmem.DDIOModelOff:
-		return DDIOOff
+		return protocol.DDIOOff
 	}
-	return DDIOUnknown
+	return protocol.DDIOUnknown
 }
 
 func orUnnamed(s string) string {

@@ -107,34 +107,23 @@ func (t Type) IsReply() bool { return t&ReplyBit != 0 }
 // Request returns the request type of a reply type (t itself for requests).
 func (t Type) Request() Type { return t &^ ReplyBit }
 
+var typeNames = [...]string{
+	TypeAlloc:     "alloc",
+	TypeFree:      "free",
+	TypeMap:       "map",
+	TypeUnmap:     "unmap",
+	TypeList:      "list",
+	TypeStatus:    "status",
+	TypePersist:   "persist",
+	TypePing:      "ping",
+	TypeAuth:      "auth",
+	TypeFreeRange: "free-range",
+	TypeSessions:  "sessions",
+	TypeRevoke:    "revoke",
+}
+
 func (t Type) String() string {
-	name := "unknown"
-	switch t.Request() {
-	case TypeAlloc:
-		name = "alloc"
-	case TypeFree:
-		name = "free"
-	case TypeMap:
-		name = "map"
-	case TypeUnmap:
-		name = "unmap"
-	case TypeList:
-		name = "list"
-	case TypeStatus:
-		name = "status"
-	case TypePersist:
-		name = "persist"
-	case TypePing:
-		name = "ping"
-	case TypeAuth:
-		name = "auth"
-	case TypeFreeRange:
-		name = "free-range"
-	case TypeSessions:
-		name = "sessions"
-	case TypeRevoke:
-		name = "revoke"
-	}
+	name := enumName(typeNames[:], t.Request(), "unknown")
 	if t.IsReply() {
 		return name + " reply"
 	}

@@ -34,19 +34,9 @@ const (
 	PersistFlush PersistMethod = 3 // native RDMA FLUSH
 )
 
-func (m PersistMethod) String() string {
-	switch m {
-	case PersistNone:
-		return "none (volatile)"
-	case PersistGPSPM:
-		return "gpspm"
-	case PersistAPM:
-		return "apm"
-	case PersistFlush:
-		return "flush"
-	}
-	return "unknown"
-}
+var persistMethodNames = [...]string{PersistNone: "none (volatile)", PersistGPSPM: "gpspm", PersistAPM: "apm", PersistFlush: "flush"}
+
+func (m PersistMethod) String() string { return enumName(persistMethodNames[:], m, "unknown") }
 
 // ExtentState is the state of a run of blocks in a ListReply.
 type ExtentState uint8
@@ -60,21 +50,15 @@ const (
 	StateTiered   ExtentState = 5 // on the slow tier
 )
 
-func (s ExtentState) String() string {
-	switch s {
-	case StateResident:
-		return "resident"
-	case StateMappedRO:
-		return "mapped-ro"
-	case StateMappedRW:
-		return "mapped-rw"
-	case StateUnclean:
-		return "unclean"
-	case StateTiered:
-		return "tiered"
-	}
-	return "unknown"
+var extentStateNames = [...]string{
+	StateResident: "resident",
+	StateMappedRO: "mapped-ro",
+	StateMappedRW: "mapped-rw",
+	StateUnclean:  "unclean",
+	StateTiered:   "tiered",
 }
+
+func (s ExtentState) String() string { return enumName(extentStateNames[:], s, "unknown") }
 
 // Message sizes.
 const (

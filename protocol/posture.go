@@ -7,6 +7,14 @@ import "strings"
 // brickctl and the packages that compute the values (persist) use these
 // types rather than their own.
 
+// enumName is names[v], or unknown for a value the table does not name.
+func enumName[T ~uint8 | ~uint16](names []string, v T, unknown string) string {
+	if int(v) < len(names) && names[v] != "" {
+		return names[v]
+	}
+	return unknown
+}
+
 // Backend is the kind of memory behind the brick. What the memory promises
 // is in Capability, so that a backend the protocol does not name (a test
 // simulator) still reports something true.
@@ -22,19 +30,14 @@ const (
 	BackendDevDAX    Backend = 4
 )
 
-func (b Backend) String() string {
-	switch b {
-	case BackendAnonymous:
-		return "anonymous (volatile)"
-	case BackendFile:
-		return "file (msync)"
-	case BackendFSDAX:
-		return "fsdax"
-	case BackendDevDAX:
-		return "devdax"
-	}
-	return "other"
+var backendNames = [...]string{
+	BackendAnonymous: "anonymous (volatile)",
+	BackendFile:      "file (msync)",
+	BackendFSDAX:     "fsdax",
+	BackendDevDAX:    "devdax",
 }
+
+func (b Backend) String() string { return enumName(backendNames[:], b, "other") }
 
 // Capability bits say how the brick makes its memory durable, whatever the
 // backend. Bits not listed are reserved and zero.
@@ -100,23 +103,16 @@ func CPUFlushOf(mnemonic string) CPUFlush {
 	return CPUFlushOther
 }
 
-func (c CPUFlush) String() string {
-	switch c {
-	case CPUFlushNone:
-		return "none"
-	case CPUFlushCLFLUSH:
-		return "clflush+sfence"
-	case CPUFlushCLFLUSHOPT:
-		return "clflushopt+sfence"
-	case CPUFlushCLWB:
-		return "clwb+sfence"
-	case CPUFlushSFENCE:
-		return "sfence (eADR)"
-	case CPUFlushOther:
-		return "other"
-	}
-	return "unknown"
+var cpuFlushNames = [...]string{
+	CPUFlushNone:       "none",
+	CPUFlushCLFLUSH:    "clflush+sfence",
+	CPUFlushCLFLUSHOPT: "clflushopt+sfence",
+	CPUFlushCLWB:       "clwb+sfence",
+	CPUFlushSFENCE:     "sfence (eADR)",
+	CPUFlushOther:      "other",
 }
+
+func (c CPUFlush) String() string { return enumName(cpuFlushNames[:], c, "unknown") }
 
 // Domain is a persistence domain: how far from the CPU a store is safe
 // from power failure.
@@ -131,30 +127,15 @@ const (
 	DomainCPUCache         Domain = 3 // eADR: stores in the CPU caches survive
 )
 
-func (d Domain) String() string {
-	switch d {
-	case DomainNone:
-		return "none"
-	case DomainMemoryController:
-		return "memory_controller (ADR)"
-	case DomainCPUCache:
-		return "cpu_cache (eADR)"
-	}
-	return "unknown"
-}
+var (
+	domainNames  = [...]string{DomainNone: "none", DomainMemoryController: "memory_controller (ADR)", DomainCPUCache: "cpu_cache (eADR)"}
+	domainLabels = [...]string{DomainNone: "none", DomainMemoryController: "adr", DomainCPUCache: "eadr"}
+)
+
+func (d Domain) String() string { return enumName(domainNames[:], d, "unknown") }
 
 // Label is d as a short metric label value.
-func (d Domain) Label() string {
-	switch d {
-	case DomainNone:
-		return "none"
-	case DomainMemoryController:
-		return "adr"
-	case DomainCPUCache:
-		return "eadr"
-	}
-	return "unknown"
-}
+func (d Domain) Label() string { return enumName(domainLabels[:], d, "unknown") }
 
 // DDIOPolicy is the DDIO policy (brickd --ddio); String is its flag value.
 type DDIOPolicy uint8
@@ -167,19 +148,14 @@ const (
 	DDIOPolicyOff       DDIOPolicy = 4 // never APM
 )
 
-func (p DDIOPolicy) String() string {
-	switch p {
-	case DDIOPolicyVerify:
-		return "verify"
-	case DDIOPolicyDisable:
-		return "disable"
-	case DDIOPolicyAssumeOff:
-		return "assume-off"
-	case DDIOPolicyOff:
-		return "off"
-	}
-	return "unknown"
+var ddioPolicyNames = [...]string{
+	DDIOPolicyVerify:    "verify",
+	DDIOPolicyDisable:   "disable",
+	DDIOPolicyAssumeOff: "assume-off",
+	DDIOPolicyOff:       "off",
 }
+
+func (p DDIOPolicy) String() string { return enumName(ddioPolicyNames[:], p, "unknown") }
 
 // DDIOState is what the brick knows about DDIO for one device.
 type DDIOState uint8
@@ -192,30 +168,15 @@ const (
 	DDIODeclaredOff DDIOState = 3 // the administrator's word (assume-off)
 )
 
-func (s DDIOState) String() string {
-	switch s {
-	case DDIOOn:
-		return "on"
-	case DDIOOff:
-		return "off (verified)"
-	case DDIODeclaredOff:
-		return "off (declared by the administrator, not verified)"
-	}
-	return "unknown"
-}
+var (
+	ddioStateNames  = [...]string{DDIOOn: "on", DDIOOff: "off (verified)", DDIODeclaredOff: "off (declared by the administrator, not verified)"}
+	ddioStateLabels = [...]string{DDIOOn: "on", DDIOOff: "off", DDIODeclaredOff: "declared-off"}
+)
+
+func (s DDIOState) String() string { return enumName(ddioStateNames[:], s, "unknown") }
 
 // Label is s as a short metric label value.
-func (s DDIOState) Label() string {
-	switch s {
-	case DDIOOn:
-		return "on"
-	case DDIOOff:
-		return "off"
-	case DDIODeclaredOff:
-		return "declared-off"
-	}
-	return "unknown"
-}
+func (s DDIOState) Label() string { return enumName(ddioStateLabels[:], s, "unknown") }
 
 // Platform is the CPU platform of a device's root port.
 type Platform uint8
@@ -230,21 +191,15 @@ const (
 	PlatformAMD         Platform = 5
 )
 
-func (p Platform) String() string {
-	switch p {
-	case PlatformSkylakeSP:
-		return "Intel Skylake-SP"
-	case PlatformCascadeLake:
-		return "Intel Cascade Lake"
-	case PlatformIceLakeSP:
-		return "Intel Ice Lake-SP"
-	case PlatformIntelOther:
-		return "Intel (no per-port DDIO control)"
-	case PlatformAMD:
-		return "AMD"
-	}
-	return "unknown"
+var platformNames = [...]string{
+	PlatformSkylakeSP:   "Intel Skylake-SP",
+	PlatformCascadeLake: "Intel Cascade Lake",
+	PlatformIceLakeSP:   "Intel Ice Lake-SP",
+	PlatformIntelOther:  "Intel (no per-port DDIO control)",
+	PlatformAMD:         "AMD",
 }
+
+func (p Platform) String() string { return enumName(platformNames[:], p, "unknown") }
 
 // DDIOReason says why a device's DDIO state is what it is.
 type DDIOReason uint8

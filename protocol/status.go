@@ -73,32 +73,20 @@ func StatusOf(err error) Status {
 }
 
 // Label is s as a short metric label value (errno-like).
-func (s Status) Label() string {
-	switch s {
-	case StatusOK:
-		return "ok"
-	case StatusExist:
-		return "eexist"
-	case StatusNoSpace:
-		return "enospc"
-	case StatusInvalid:
-		return "einval"
-	case StatusNotFound:
-		return "enoent"
-	case StatusBusy:
-		return "ebusy"
-	case StatusNotMapped:
-		return "enotmapped"
-	case StatusProtocol:
-		return "eproto"
-	case StatusPermission:
-		return "eperm"
-	case StatusNotSupported:
-		return "enotsup"
-	case StatusLimit:
-		return "elimit"
-	case StatusNoSession:
-		return "enosession"
-	}
-	return "internal"
+func (s Status) Label() string { return enumName(statusLabels[:], s, "internal") }
+
+var statusLabels = [...]string{
+	StatusOK:           "ok",
+	StatusExist:        "eexist",
+	StatusNoSpace:      "enospc",
+	StatusInvalid:      "einval",
+	StatusNotFound:     "enoent",
+	StatusBusy:         "ebusy",
+	StatusNotMapped:    "enotmapped",
+	StatusProtocol:     "eproto",
+	StatusPermission:   "eperm",
+	StatusInternal:     "internal",
+	StatusNotSupported: "enotsup",
+	StatusLimit:        "elimit",
+	StatusNoSession:    "enosession",
 }

@@ -77,14 +77,11 @@ const (
 	StatePosted
 )
 
+var byteStateNames = [...]string{StatePersistent: "persistent", StateCached: "cached", StatePosted: "posted"}
+
 func (s ByteState) String() string {
-	switch s {
-	case StatePersistent:
-		return "persistent"
-	case StateCached:
-		return "cached"
-	case StatePosted:
-		return "posted"
+	if s >= 0 && int(s) < len(byteStateNames) {
+		return byteStateNames[s]
 	}
 	return fmt.Sprintf("ByteState(%d)", int(s))
 }

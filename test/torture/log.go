@@ -43,14 +43,11 @@ const (
 	opWrite opKind = 'w'
 )
 
+var opKindNames = map[opKind]string{opAlloc: "alloc", opFree: "free", opWrite: "write"}
+
 func (k opKind) String() string {
-	switch k {
-	case opAlloc:
-		return "alloc"
-	case opFree:
-		return "free"
-	case opWrite:
-		return "write"
+	if n, ok := opKindNames[k]; ok {
+		return n
 	}
 	return fmt.Sprintf("op %q", byte(k))
 }

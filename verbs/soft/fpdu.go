@@ -14,8 +14,9 @@ const (
 	taggedHdrSize   = 14 // ctrl(2) STag(4) TO(8)
 	untaggedHdrSize = 18 // ctrl(2) RsvdULP(4) QN(4) MSN(4) MO(4)
 	maxHdrSize      = untaggedHdrSize
-	readReqSize     = 28 // sink STag(4) sink TO(8) size(4) src STag(4) src TO(8)
-	flushReqSize    = 16 // STag(4) TO(8) length(4)
+	bufSize         = 16 // STag(4) TO(8) length(4): a buffer, at the start of both requests
+	readReqSize     = 28 // sink buffer(16) src STag(4) src TO(8)
+	flushReqSize    = 16 // buffer(16)
 	atomicSize      = 8  // ATOMIC WRITE payload
 	termCtrlSize    = 4  // layer/etype, code, header-control bits, reserved
 
@@ -188,7 +189,23 @@ func putUntaggedInv(b []byte, op uint8, last bool, qn, msn, mo, inv uint32) {
 	binary.BigEndian.PutUint32(b[14:18], mo)
 }
 
-// readReq is the RDMA Read Request header (RFC 5040 §4.4).
+// The Read Request and the FLUSH Request both begin with a buffer: STag(4)
+// TO(8) length(4). putBuf and parseBuf write and read it.
+
+func putBuf(b []byte, stag uint32, to uint64, size uint32) {
+	_ = b[bufSize-1]
+	binary.BigEndian.PutUint32(b[0:4], stag)
+	binary.BigEndian.PutUint64(b[4:12], to)
+	binary.BigEndian.PutUint32(b[12:16], size)
+}
+
+func parseBuf(b []byte) (stag uint32, to uint64, size uint32) {
+	_ = b[bufSize-1]
+	return binary.BigEndian.Uint32(b[0:4]), binary.BigEndian.Uint64(b[4:12]), binary.BigEndian.Uint32(b[12:16])
+}
+
+// readReq is the RDMA Read Request header (RFC 5040 §4.4): the sink buffer,
+// then the source STag and TO.
 type readReq struct {
 	sinkSTag uint32
 	sinkTO   uint64
@@ -199,27 +216,23 @@ type readReq struct {
 
 func (r *readReq) put(b []byte) {
 	_ = b[readReqSize-1]
-	binary.BigEndian.PutUint32(b[0:4], r.sinkSTag)
-	binary.BigEndian.PutUint64(b[4:12], r.sinkTO)
-	binary.BigEndian.PutUint32(b[12:16], r.size)
+	putBuf(b, r.sinkSTag, r.sinkTO, r.size)
 	binary.BigEndian.PutUint32(b[16:20], r.srcSTag)
 	binary.BigEndian.PutUint64(b[20:28], r.srcTO)
 }
 
 func parseReadReq(b []byte) (readReq, error) {
+	var r readReq
 	if len(b) != readReqSize {
-		return readReq{}, fmt.Errorf("%w: read request of %d bytes", errFraming, len(b))
+		return r, fmt.Errorf("%w: read request of %d bytes", errFraming, len(b))
 	}
-	return readReq{
-		sinkSTag: binary.BigEndian.Uint32(b[0:4]),
-		sinkTO:   binary.BigEndian.Uint64(b[4:12]),
-		size:     binary.BigEndian.Uint32(b[12:16]),
-		srcSTag:  binary.BigEndian.Uint32(b[16:20]),
-		srcTO:    binary.BigEndian.Uint64(b[20:28]),
-	}, nil
+	r.sinkSTag, r.sinkTO, r.size = parseBuf(b)
+	r.srcSTag = binary.BigEndian.Uint32(b[16:20])
+	r.srcTO = binary.BigEndian.Uint64(b[20:28])
+	return r, nil
 }
 
-// flushReq is brick's FLUSH Request payload.
+// flushReq is brick's FLUSH Request payload: the buffer alone.
 type flushReq struct {
 	stag uint32
 	to   uint64
@@ -228,20 +241,16 @@ type flushReq struct {
 
 func (r *flushReq) put(b []byte) {
 	_ = b[flushReqSize-1]
-	binary.BigEndian.PutUint32(b[0:4], r.stag)
-	binary.BigEndian.PutUint64(b[4:12], r.to)
-	binary.BigEndian.PutUint32(b[12:16], r.size)
+	putBuf(b, r.stag, r.to, r.size)
 }
 
 func parseFlushReq(b []byte) (flushReq, error) {
+	var r flushReq
 	if len(b) != flushReqSize {
-		return flushReq{}, fmt.Errorf("%w: flush request of %d bytes", errFraming, len(b))
+		return r, fmt.Errorf("%w: flush request of %d bytes", errFraming, len(b))
 	}
-	return flushReq{
-		stag: binary.BigEndian.Uint32(b[0:4]),
-		to:   binary.BigEndian.Uint64(b[4:12]),
-		size: binary.BigEndian.Uint32(b[12:16]),
-	}, nil
+	r.stag, r.to, r.size = parseBuf(b)
+	return r, nil
 }
 
 // fpdu is one decoded FPDU, for tests and fuzzing; the receive path decodes
