@@ -1,0 +1,25 @@
+// Package crc32c computes the CRC-32C (Castagnoli) that MPA puts on every
+// FPDU. hash/crc32 is latency-bound on data that is not in cache; on CPUs
+// with AVX-512 and VPCLMULQDQ large buffers are folded 256 bytes at a time
+// instead, which keeps up with memory. Everything else is hash/crc32.
+package crc32c
+
+import "hash/crc32"
+
+var table = crc32.MakeTable(crc32.Castagnoli)
+
+// foldMin is the shortest buffer fold takes. Measured on Zen 4 with
+// BenchmarkThreshold, folding is already faster at 256 bytes (18ns against
+// 23ns hot), and twice as fast from 768.
+const foldMin = 256
+
+// Update returns the result of adding the bytes in p to crc, the same as
+// crc32.Update(crc, crc32.MakeTable(crc32.Castagnoli), p).
+func Update(crc uint32, p []byte) uint32 {
+	if useFold && len(p) >= foldMin {
+		n := len(p) &^ 15
+		crc = ^fold(^crc, p[:n])
+		p = p[n:]
+	}
+	return crc32.Update(crc, table, p)
+}
