@@ -3,7 +3,8 @@ package soft
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
+
+	"github.com/brick-storage/brick/verbs/internal/crc32c"
 )
 
 // Sizes of the wire structures, in bytes. See doc.go for the layout.
@@ -73,8 +74,6 @@ const (
 	qnReadReq   = 1
 	qnTerminate = 2
 )
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // header is a decoded DDP/RDMAP header.
 type header struct {
@@ -281,7 +280,7 @@ func parseFPDU(b []byte) (fpdu, int, error) {
 	if err != nil {
 		return f, 0, err
 	}
-	crc := crc32.Update(0, castagnoli, b[:total-crcSize])
+	crc := crc32c.Update(0, b[:total-crcSize])
 	if got := binary.LittleEndian.Uint32(b[total-crcSize:]); got != crc {
 		return f, 0, fmt.Errorf("%w: CRC %#08x, want %#08x", errFraming, got, crc)
 	}
@@ -299,6 +298,6 @@ func appendFPDU(dst, hdr, payload []byte) []byte {
 	dst = append(dst, hdr...)
 	dst = append(dst, payload...)
 	dst = append(dst, make([]byte, padLen(ulen))...)
-	crc := crc32.Update(0, castagnoli, dst[start:])
+	crc := crc32c.Update(0, dst[start:])
 	return binary.LittleEndian.AppendUint32(dst, crc)
 }

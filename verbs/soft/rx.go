@@ -3,10 +3,10 @@ package soft
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"io"
 
 	"github.com/brick-storage/brick/verbs"
+	"github.com/brick-storage/brick/verbs/internal/crc32c"
 )
 
 // rxState is owned by the receive goroutine.
@@ -68,7 +68,7 @@ func (q *QP) rxFPDU() error {
 		return err
 	}
 	plen := ulen - hdrLen(seg[mpaLenSize])
-	crc, err := q.rxPayload(&h, seg, plen, crc32.Update(0, castagnoli, seg))
+	crc, err := q.rxPayload(&h, seg, plen, crc32c.Update(0, seg))
 	if err == errStop {
 		return errStop
 	}
@@ -80,7 +80,7 @@ func (q *QP) rxFPDU() error {
 	if _, err := io.ReadFull(q.br, rx.trl[:pad+crcSize]); err != nil {
 		return fmt.Errorf("soft: connection ended: %w", err)
 	}
-	crc = crc32.Update(crc, castagnoli, rx.trl[:pad])
+	crc = crc32c.Update(crc, rx.trl[:pad])
 	if got := binary.LittleEndian.Uint32(rx.trl[pad:]); got != crc {
 		q.terminate(newTerm(layerLLP, etypeMPA, codeMPACRC).withSegment(seg),
 			fmt.Errorf("%w: CRC %#08x, want %#08x", errFraming, got, crc))
@@ -142,7 +142,7 @@ func (q *QP) rxPayload(h *header, seg []byte, plen int, crc uint32) (uint32, err
 	}
 	_, err := io.ReadFull(q.br, small[:plen])
 	if err == nil {
-		crc = crc32.Update(crc, castagnoli, small[:plen])
+		crc = crc32c.Update(crc, small[:plen])
 	}
 	return crc, err
 }
@@ -189,7 +189,7 @@ func (q *QP) rxWrite(h *header, seg []byte, plen int, crc uint32) (uint32, error
 	dst := m.buf[off : off+plen]
 	n, err := io.ReadFull(q.br, dst)
 	WriteBytesPlaced.Add(uint64(n))
-	crc = crc32.Update(crc, castagnoli, dst)
+	crc = crc32c.Update(crc, dst)
 	if m.hooks != nil && n > 0 {
 		m.hooks.Placed(m.hookOff+off, n)
 	}
@@ -246,7 +246,7 @@ func (q *QP) rxReadResp(h *header, seg []byte, plen int, crc uint32) (uint32, er
 		}
 		dst := m.buf[e.off+int(placed) : e.off+int(placed)+plen]
 		_, err := io.ReadFull(q.br, dst)
-		crc = crc32.Update(crc, castagnoli, dst)
+		crc = crc32c.Update(crc, dst)
 		m.mu.RUnlock()
 		if err != nil {
 			return crc, err
@@ -266,7 +266,7 @@ func (q *QP) drop(n int, crc uint32) (uint32, error) {
 		if _, err := io.ReadFull(q.br, b); err != nil {
 			return crc, err
 		}
-		crc = crc32.Update(crc, castagnoli, b)
+		crc = crc32c.Update(crc, b)
 		n -= len(b)
 	}
 	return crc, nil
@@ -358,7 +358,7 @@ func (q *QP) rxSend(h *header, seg []byte, plen int, crc uint32) (uint32, error)
 		off := rx.recv.off + int(h.mo)
 		dst := m.buf[off : off+plen]
 		_, err := io.ReadFull(q.br, dst)
-		crc = crc32.Update(crc, castagnoli, dst)
+		crc = crc32c.Update(crc, dst)
 		m.mu.RUnlock()
 		if err != nil {
 			return crc, err

@@ -4,11 +4,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"net"
 	"time"
 
 	"github.com/brick-storage/brick/verbs"
+	"github.com/brick-storage/brick/verbs/internal/crc32c"
 )
 
 // Corking. Small FPDUs (a 4 KiB Write and the completion fence behind it,
@@ -173,11 +173,11 @@ func (q *QP) transmit(bufs *net.Buffers) error {
 func frameTrailer(hdr, payload, trl []byte) []byte {
 	ulen := len(hdr) - mpaLenSize + len(payload)
 	binary.BigEndian.PutUint16(hdr, uint16(ulen))
-	crc := crc32.Update(0, castagnoli, hdr)
-	crc = crc32.Update(crc, castagnoli, payload)
+	crc := crc32c.Update(0, hdr)
+	crc = crc32c.Update(crc, payload)
 	pad := padLen(ulen)
 	clear(trl[:pad])
-	crc = crc32.Update(crc, castagnoli, trl[:pad])
+	crc = crc32c.Update(crc, trl[:pad])
 	binary.LittleEndian.PutUint32(trl[pad:], crc)
 	return trl[:pad+crcSize]
 }
