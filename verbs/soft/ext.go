@@ -78,19 +78,10 @@ func (q *QP) rxAtomic(h *header, seg, payload []byte) {
 // placement before it — and queues its response behind the Read
 // Responses already queued.
 func (q *QP) rxFlushReq(h *header, seg, payload []byte) {
-	rx := &q.rx
 	r, err := parseFlushReq(payload)
-	if err != nil || !h.last || h.mo != 0 {
-		q.terminate(newTerm(layerDDP, etypeDDPUntagged, codeUInvalidMO).withSegment(seg),
-			fmt.Errorf("%w: FLUSH Request must be one %d-byte segment", errFraming, flushReqSize))
+	if !q.admitReadQueue(h, seg, err == nil, "FLUSH Request", flushReqSize) {
 		return
 	}
-	if h.msn != rx.readMSN {
-		q.terminate(newTerm(layerDDP, etypeDDPUntagged, codeUMSNRange).withSegment(seg),
-			fmt.Errorf("%w: FLUSH Request MSN %d, want %d", errFraming, h.msn, rx.readMSN))
-		return
-	}
-	rx.readMSN++
 	m, off, f := q.pd.acquire(r.stag, r.to, uint64(r.size), verbs.AccessFlushPersistent)
 	if f != faultNone {
 		q.terminate(termForFault(f, false).withSegment(seg),

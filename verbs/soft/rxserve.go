@@ -19,19 +19,10 @@ import (
 // sender. The source is checked now, in stream order, and again per FPDU
 // when served.
 func (q *QP) rxReadReq(h *header, seg, payload []byte) {
-	rx := &q.rx
 	r, err := parseReadReq(payload)
-	if err != nil || !h.last || h.mo != 0 {
-		q.terminate(newTerm(layerDDP, etypeDDPUntagged, codeUInvalidMO).withSegment(seg),
-			fmt.Errorf("%w: Read Request must be one %d-byte segment", errFraming, readReqSize))
+	if !q.admitReadQueue(h, seg, err == nil, "Read Request", readReqSize) {
 		return
 	}
-	if h.msn != rx.readMSN {
-		q.terminate(newTerm(layerDDP, etypeDDPUntagged, codeUMSNRange).withSegment(seg),
-			fmt.Errorf("%w: Read Request MSN %d, want %d", errFraming, h.msn, rx.readMSN))
-		return
-	}
-	rx.readMSN++
 	q.readServed()
 	if r.size > 0 {
 		m, _, f := q.pd.acquire(r.srcSTag, r.srcTO, uint64(r.size), verbs.AccessRemoteRead)
@@ -43,6 +34,26 @@ func (q *QP) rxReadReq(h *header, seg, payload []byte) {
 		m.mu.RUnlock()
 	}
 	q.queueIRQ(irqe{rr: r, msn: h.msn}, seg)
+}
+
+// admitReadQueue admits a request on untagged queue 1, a Read or a FLUSH
+// Request (parsed: its payload is well formed): it must be one whole
+// segment and carry the queue's next MSN. Otherwise the QP is terminated
+// and admitReadQueue returns false.
+func (q *QP) admitReadQueue(h *header, seg []byte, parsed bool, what string, size int) bool {
+	rx := &q.rx
+	if !parsed || !h.last || h.mo != 0 {
+		q.terminate(newTerm(layerDDP, etypeDDPUntagged, codeUInvalidMO).withSegment(seg),
+			fmt.Errorf("%w: %s must be one %d-byte segment", errFraming, what, size))
+		return false
+	}
+	if h.msn != rx.readMSN {
+		q.terminate(newTerm(layerDDP, etypeDDPUntagged, codeUMSNRange).withSegment(seg),
+			fmt.Errorf("%w: %s MSN %d, want %d", errFraming, what, h.msn, rx.readMSN))
+		return false
+	}
+	rx.readMSN++
+	return true
 }
 
 // queueIRQ queues an answer and has it sent (rxServe).

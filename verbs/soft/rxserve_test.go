@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -61,5 +62,48 @@ func TestSendRoomNotASocket(t *testing.T) {
 	q := &QP{conn: a}
 	if room := q.sendRoom(); room != 0 {
 		t.Fatalf("net.Pipe: room %d, want 0", room)
+	}
+}
+
+// A Read Request is admitted only as one whole segment with the next MSN
+// of queue 1; anything else ends the QP with a DDP Terminate saying which
+// rule it broke.
+func TestReadRequestAdmission(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		last    bool
+		msn, mo uint32
+		size    int // of the payload
+		code    uint8
+		wantErr string
+	}{
+		{"short", true, 1, 0, readReqSize - 8, codeUInvalidMO, "Read Request must be one 28-byte segment"},
+		{"long", true, 1, 0, readReqSize + 4, codeUInvalidMO, "Read Request must be one 28-byte segment"},
+		{"not last", false, 1, 0, readReqSize, codeUInvalidMO, "Read Request must be one 28-byte segment"},
+		{"offset", true, 1, readReqSize, readReqSize, codeUInvalidMO, "Read Request must be one 28-byte segment"},
+		{"MSN ahead", true, 2, 0, readReqSize, codeUMSNRange, "Read Request MSN 2, want 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := dialRaw(t)
+			var h [untaggedHdrSize]byte
+			putUntagged(h[:], opReadReq, tc.last, qnReadReq, tc.msn, tc.mo)
+			if _, err := r.conn.Write(appendFPDU(nil, h[:], make([]byte, tc.size))); err != nil {
+				t.Fatal(err)
+			}
+			r.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			f := readFPDU(t, r.br)
+			if f.hdr.op != opTerminate {
+				t.Fatalf("peer got opcode %d, want a Terminate", f.hdr.op)
+			}
+			tm, err := parseTerm(f.payload)
+			if err != nil || tm.layer != layerDDP || tm.etype != etypeDDPUntagged || tm.code != tc.code {
+				t.Fatalf("Terminate %+v %v, want DDP untagged code %#x", tm, err, tc.code)
+			}
+			r.conn.Close() // the QP drains the socket until the peer closes
+			waitDone(t, r.q)
+			if err := r.q.Err(); !errors.Is(err, errFraming) || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("QP error %v, want %q", err, tc.wantErr)
+			}
+		})
 	}
 }
