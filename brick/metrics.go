@@ -94,7 +94,7 @@ var statusGauges = []struct {
 // rate() and alert rules see them from the start.
 func (m *Metrics) initLabels(method protocol.PersistMethod) {
 	for _, v := range servedVerbs() {
-		for st := protocol.StatusOK; st <= protocol.StatusLimit; st++ {
+		for st := protocol.StatusOK; st <= protocol.StatusMax; st++ {
 			m.verbs.WithLabelValues(v.String(), st.Label())
 		}
 	}

@@ -146,7 +146,7 @@ func TestEncodeTooLarge(t *testing.T) {
 }
 
 func TestStatusMapping(t *testing.T) {
-	for s := StatusExist; s <= StatusNoSession; s++ {
+	for s := StatusExist; s <= StatusMax; s++ {
 		if got := StatusOf(s.Err()); got != s {
 			t.Errorf("StatusOf(%v)=%v", s, got)
 		}

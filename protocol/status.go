@@ -23,6 +23,10 @@ const (
 	StatusNotSupported Status = 10 // verb, flag or version not offered
 	StatusLimit        Status = 11 // a session, map or queue limit
 	StatusNoSession    Status = 12 // no session with that ID (admin verbs)
+
+	// StatusMax is the highest status defined: a loop over every status
+	// (metrics created at zero, tests) ends here.
+	StatusMax = StatusNoSession
 )
 
 var statusErrs = [...]error{

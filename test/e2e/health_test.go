@@ -37,6 +37,7 @@ func TestHealthAndFirstScrape(t *testing.T) {
 		`brick_verbs_total{status="ok",verb="alloc"} 0`,
 		`brick_verbs_total{status="enospc",verb="alloc"} 0`,
 		`brick_verbs_total{status="internal",verb="persist"} 0`,
+		`brick_verbs_total{status="enosession",verb="revoke"} 0`,
 		`brick_persist_total{method="gpspm"} 0`,
 		`brick_persist_bytes_total{method="gpspm"} 0`,
 		`brick_tier_moves_total{direction="demote"} 0`,
