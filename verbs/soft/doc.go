@@ -135,9 +135,10 @@
 // corked, so that a 4 KiB Write and the fence behind it cost one system
 // call. PostSend transmits small messages itself when the sender is idle,
 // saving the wake-up of the send goroutine; so does the receive goroutine
-// for the answers to small Read and FLUSH Requests, but only as many
-// bytes as the socket's send buffer takes without blocking (it must never
-// wait on a peer that may be waiting for it to read). The bytes on the
+// for the answers to small Read and FLUSH Requests, in one writev for the
+// requests that arrived together, but only as many bytes as the socket's
+// send buffer takes without blocking (it must never wait on a peer that
+// may be waiting for it to read). The bytes on the
 // wire are the same either way. Every tagged access is checked at the
 // target: the STag exists, is live, belongs to this QP's PD, [TO, TO+len)
 // lies inside the region and the region grants RemoteWrite (Write) or

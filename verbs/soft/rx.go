@@ -37,7 +37,8 @@ type rxState struct {
 	// see one and a brick holds thousands of QPs.
 	discard []byte
 
-	room roomProbe // rxServe's view of the send buffer
+	room     roomProbe // rxServe's view of the send buffer
+	serveDue bool      // answers queued in the IRQ since the last rxServe
 }
 
 // receive reads FPDUs until the connection ends. Tagged payloads (Write,
@@ -51,10 +52,34 @@ func (q *QP) receive() error {
 			io.Copy(io.Discard, q.br)
 			return q.Err()
 		}
-		if err := q.rxFPDU(); err != nil && err != errStop {
+		err := q.rxFPDU()
+		if err != nil && err != errStop {
 			return err
 		}
+		if q.rx.serveDue && (err == errStop || !q.fpduBuffered()) {
+			q.rx.serveDue = false
+			q.rxServe()
+		}
 	}
+}
+
+// fpduBuffered says whether the read buffer holds the whole next FPDU, so
+// that receiving it reads nothing from the socket, and it is not a FLUSH
+// Request, which may wait for the medium. Until then the receive
+// goroutine keeps the answers it owes (rxServe), to send them with one
+// writev: a 4 KiB Write's fence and the Read Request behind it arrive
+// together and are answered together.
+func (q *QP) fpduBuffered() bool {
+	n := q.br.Buffered()
+	if n < mpaLenSize+ctrlSize {
+		return false
+	}
+	b, err := q.br.Peek(mpaLenSize + ctrlSize)
+	if err != nil || b[mpaLenSize+1]&rdmapOpMask == opFlushReq {
+		return false
+	}
+	ulen := int(binary.BigEndian.Uint16(b))
+	return n >= mpaLenSize+ulen+padLen(ulen)+crcSize
 }
 
 // rxFPDU receives one FPDU: the header, the payload (placed as it

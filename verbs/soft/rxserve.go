@@ -13,7 +13,8 @@ import (
 // through the IRQ: the receive goroutine checks each request in stream
 // order and queues it (queueIRQ), and serveRead answers it from
 // registered memory, on the receive goroutine while the socket has room
-// (rxServe), else on the send goroutine.
+// (rxServe, once no complete FPDU is left in the read buffer), else on
+// the send goroutine.
 
 // rxReadReq validates an inbound Read Request and queues it for the
 // sender. The source is checked now, in stream order, and again per FPDU
@@ -56,7 +57,7 @@ func (q *QP) admitReadQueue(h *header, seg []byte, parsed bool, what string, siz
 	return true
 }
 
-// queueIRQ queues an answer and has it sent (rxServe).
+// queueIRQ queues an answer; the receive loop has it sent (rxServe).
 func (q *QP) queueIRQ(e irqe, seg []byte) {
 	q.mu.Lock()
 	if q.irqTail-q.irqHead == uint64(len(q.irq)) {
@@ -71,7 +72,7 @@ func (q *QP) queueIRQ(e irqe, seg []byte) {
 	q.irq[q.irqTail%uint64(len(q.irq))] = e
 	q.irqTail++
 	q.mu.Unlock()
-	q.rxServe()
+	q.rx.serveDue = true
 }
 
 // growIRQLocked doubles the inbound Read queue, up to maxIRD. It starts

@@ -1,6 +1,9 @@
 package soft
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"net"
 	"os"
@@ -103,6 +106,54 @@ func TestReadRequestAdmission(t *testing.T) {
 			waitDone(t, r.q)
 			if err := r.q.Err(); !errors.Is(err, errFraming) || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("QP error %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// testFPDU frames an FPDU with a payload of n zero bytes; fpduBuffered
+// reads only its length and opcode.
+func testFPDU(op uint8, n int) []byte {
+	hl := untaggedHdrSize
+	if op == opWrite {
+		hl = taggedHdrSize
+	}
+	ulen := hl + n
+	b := make([]byte, mpaLenSize+ulen+padLen(ulen)+crcSize)
+	binary.BigEndian.PutUint16(b, uint16(ulen))
+	if op == opWrite {
+		putTagged(b[mpaLenSize:], op, true, 1, 0)
+	} else {
+		putUntagged(b[mpaLenSize:], op, true, qnReadReq, 0, 0)
+	}
+	return b
+}
+
+// The receive goroutine holds its answers back only while the next FPDU
+// can be received without reading the socket, and not past a FLUSH.
+func TestFPDUBuffered(t *testing.T) {
+	readReq := testFPDU(opReadReq, readReqSize)
+	write := testFPDU(opWrite, 100)
+	cases := []struct {
+		name string
+		in   []byte
+		want bool
+	}{
+		{"empty", nil, false},
+		{"part of the length", readReq[:1], false},
+		{"Read Request", readReq, true},
+		{"Read Request but its last byte", readReq[:len(readReq)-1], false},
+		{"Read Request, then part of a Write", append(append([]byte{}, readReq...), write[:10]...), true},
+		{"small Write", write, true},
+		{"4 KiB Write, longer than the buffer", testFPDU(opWrite, 4096), false},
+		{"FLUSH Request", testFPDU(opFlushReq, flushReqSize), false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			q := &QP{br: bufio.NewReaderSize(bytes.NewReader(c.in), rxBufSize)}
+			q.br.Peek(1) // fill the buffer as a receive would
+			if got := q.fpduBuffered(); got != c.want {
+				t.Fatalf("fpduBuffered = %v, want %v", got, c.want)
 			}
 		})
 	}
