@@ -3,6 +3,7 @@ package brick
 import (
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/brick-storage/brick/alloc2m"
 	"github.com/brick-storage/brick/pmem"
@@ -17,6 +18,13 @@ const cleanTarget = 64
 // zeroBatch is how many frames the zeroer zeroes before it flushes them
 // (zeroFrames).
 const zeroBatch = 16
+
+// zeroGather is how long the zeroer lets freed frames gather before a
+// batch while the clean pool is at least half full. Frees arrive one at a
+// time; without the pause most batches held a frame or two, each paying
+// a sync of its own. A first Map is not kept waiting: it takes a pooled
+// frame.
+const zeroGather = 2 * time.Millisecond
 
 // zeroer refills the store's pool of clean frames (alloc2m/clean.go) in the
 // background, so that a block's first Map finds its frame already zero and
@@ -37,8 +45,9 @@ const zeroBatch = 16
 type zeroer struct {
 	mu struct {
 		sync.Mutex
-		running bool // a refill goroutine is running
-		closed  bool // Close was called: no refill starts
+		running bool          // a refill goroutine is running
+		closed  bool          // Close was called: no refill starts
+		stop    chan struct{} // closed with closed: ends a gathering pause
 	}
 	wg sync.WaitGroup
 
@@ -60,15 +69,27 @@ func (s *Server) refill() {
 		return
 	}
 	z.mu.running = true
+	if z.mu.stop == nil {
+		z.mu.stop = make(chan struct{})
+	}
 	z.wg.Add(1)
-	go s.zeroLoop()
+	go s.zeroLoop(z.mu.stop)
 }
 
-func (s *Server) zeroLoop() {
+func (s *Server) zeroLoop(stop <-chan struct{}) {
 	z := &s.zero
 	defer z.wg.Done()
 	batch := make([]uint64, 0, zeroBatch)
+	gather := time.NewTimer(zeroGather)
+	defer gather.Stop()
 	for {
+		if s.store.Stats().CleanFrames >= cleanTarget/2 {
+			gather.Reset(zeroGather)
+			select {
+			case <-gather.C:
+			case <-stop:
+			}
+		}
 		z.mu.Lock()
 		closed := z.mu.closed
 		z.mu.Unlock()
@@ -181,7 +202,12 @@ func (s *Server) noteQP(qp verbs.QP) {
 func (s *Server) stopZeroer() {
 	z := &s.zero
 	z.mu.Lock()
-	z.mu.closed = true
+	if !z.mu.closed {
+		z.mu.closed = true
+		if z.mu.stop != nil {
+			close(z.mu.stop)
+		}
+	}
 	z.mu.Unlock()
 	z.wg.Wait()
 }
