@@ -146,6 +146,7 @@ func New(cfg Config) (*Server, error) {
 		depth:   cfg.RecvDepth,
 		maxSess: cfg.MaxSessions,
 		method:  protocol.PersistGPSPM,
+		zero:    zeroer{stop: make(chan struct{})},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

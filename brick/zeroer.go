@@ -43,11 +43,12 @@ const zeroGather = 2 * time.Millisecond
 // zero, then the flush). Zeroing by extents with a sync per frame would
 // cost an ext4 journal commit per frame, slower than the scan.
 type zeroer struct {
-	mu struct {
+	// stop is closed by Close (under mu): no refill starts after it, and
+	// a gathering pause ends. New makes it.
+	stop chan struct{}
+	mu   struct {
 		sync.Mutex
-		running bool          // a refill goroutine is running
-		closed  bool          // Close was called: no refill starts
-		stop    chan struct{} // closed with closed: ends a gathering pause
+		running bool // a refill goroutine is running
 	}
 	wg sync.WaitGroup
 
@@ -65,18 +66,25 @@ func (s *Server) refill() {
 	z := &s.zero
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	if z.mu.running || z.mu.closed {
+	if z.mu.running || z.stopped() {
 		return
 	}
 	z.mu.running = true
-	if z.mu.stop == nil {
-		z.mu.stop = make(chan struct{})
-	}
 	z.wg.Add(1)
-	go s.zeroLoop(z.mu.stop)
+	go s.zeroLoop()
 }
 
-func (s *Server) zeroLoop(stop <-chan struct{}) {
+// stopped reports whether Close has stopped the zeroer.
+func (z *zeroer) stopped() bool {
+	select {
+	case <-z.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *Server) zeroLoop() {
 	z := &s.zero
 	defer z.wg.Done()
 	batch := make([]uint64, 0, zeroBatch)
@@ -87,12 +95,10 @@ func (s *Server) zeroLoop(stop <-chan struct{}) {
 			gather.Reset(zeroGather)
 			select {
 			case <-gather.C:
-			case <-stop:
+			case <-z.stop:
 			}
 		}
-		z.mu.Lock()
-		closed := z.mu.closed
-		z.mu.Unlock()
+		closed := z.stopped()
 		batch = batch[:0]
 		for !closed && len(batch) < zeroBatch {
 			f, ok := s.store.ReserveDirty(cleanTarget)
@@ -202,11 +208,8 @@ func (s *Server) noteQP(qp verbs.QP) {
 func (s *Server) stopZeroer() {
 	z := &s.zero
 	z.mu.Lock()
-	if !z.mu.closed {
-		z.mu.closed = true
-		if z.mu.stop != nil {
-			close(z.mu.stop)
-		}
+	if z.stop != nil && !z.stopped() {
+		close(z.stop)
 	}
 	z.mu.Unlock()
 	z.wg.Wait()
