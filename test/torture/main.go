@@ -22,13 +22,14 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/urfave/cli/v3"
 )
 
 func main() {
@@ -54,61 +55,83 @@ type options struct {
 	stdout, stderr             io.Writer
 }
 
-// parseOptions parses the flags after the command; ok is false when the
-// command line is wrong (the error is on stderr).
-func parseOptions(args []string, stdout, stderr io.Writer) (o *options, ok bool) {
-	o = &options{cmd: args[0], stdout: stdout, stderr: stderr}
-	fs := flag.NewFlagSet("brick-torture "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&o.addr, "addr", "tcp://127.0.0.1:7470", "the brick's address")
-	fs.StringVar(&o.logPath, "log", "", "the operation log (outside the brick's disk)")
-	fs.Uint64Var(&o.seed, "seed", 0, "random seed (0: from the clock)")
-	fs.IntVar(&o.blocks, "blocks", 32, "block IDs to work on (when the log is new)")
-	fs.IntVar(&o.sessions, "sessions", 4, "concurrent sessions")
-	fs.Float64Var(&o.seconds, "seconds", 10, "work: run this long unless the brick goes away first")
-	fs.IntVar(&o.cycles, "cycles", 500, "kill: cycles of work, kill -9, restart, verify")
-	fs.StringVar(&o.dir, "dir", "", "kill: directory for brickd's pmem image, metadata, log and the operation log")
-	fs.StringVar(&o.brickd, "brickd", "", "kill: brickd binary (default: on PATH, else built)")
-	fs.DurationVar(&o.maxDelay, "max-delay", 2*time.Second, "kill: the longest a cycle runs before the kill")
-	fs.StringVar(&o.name, "name", "torture", "summary: the name on the line")
-	if err := fs.Parse(args[1:]); err != nil {
-		return nil, false
+// flags are every command's flags: each command takes them all and uses
+// its own.
+func flags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "addr", Value: "tcp://127.0.0.1:7470", Usage: "the brick's address"},
+		&cli.StringFlag{Name: "log", Usage: "the operation log (outside the brick's disk)"},
+		&cli.Uint64Flag{Name: "seed", Usage: "random seed (0: from the clock)"},
+		&cli.IntFlag{Name: "blocks", Value: 32, Usage: "block IDs to work on (when the log is new)"},
+		&cli.IntFlag{Name: "sessions", Value: 4, Usage: "concurrent sessions"},
+		&cli.FloatFlag{Name: "seconds", Value: 10, Usage: "work: run this long unless the brick goes away first"},
+		&cli.IntFlag{Name: "cycles", Value: 500, Usage: "kill: cycles of work, kill -9, restart, verify"},
+		&cli.StringFlag{Name: "dir", Usage: "kill: directory for brickd's pmem image, metadata, log and the operation log"},
+		&cli.StringFlag{Name: "brickd", Usage: "kill: brickd binary (default: on PATH, else built)"},
+		&cli.DurationFlag{Name: "max-delay", Value: 2 * time.Second, Usage: "kill: the longest a cycle runs before the kill"},
+		&cli.StringFlag{Name: "name", Value: "torture", Usage: "summary: the name on the line"},
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "unexpected arguments: %q\n%s", fs.Args(), usage)
-		return nil, false
-	}
+}
+
+// newOptions reads the flags of the command c.
+func newOptions(c *cli.Command, stdout, stderr io.Writer) *options {
+	o := &options{cmd: c.Name, addr: c.String("addr"), logPath: c.String("log"), dir: c.String("dir"),
+		brickd: c.String("brickd"), name: c.String("name"), seed: c.Uint64("seed"), blocks: c.Int("blocks"),
+		sessions: c.Int("sessions"), cycles: c.Int("cycles"), seconds: c.Float("seconds"),
+		maxDelay: c.Duration("max-delay"), stdout: stdout, stderr: stderr}
 	if o.seed == 0 {
 		o.seed = uint64(time.Now().UnixNano())
 	}
-	return o, true
+	return o
 }
 
-// run is the command line; it returns the exit status.
+// run is the command line; it returns the exit status. A wrong command
+// line is one sentence and the usage on stderr, and status 2.
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	o, ok := parseOptions(args, stdout, stderr)
-	if !ok {
+	status := 0
+	command := func(name, use string, body func(*options, context.Context) int) *cli.Command {
+		return &cli.Command{Name: name, Usage: use, Flags: flags(), OnUsageError: usageError,
+			Action: func(ctx context.Context, c *cli.Command) error {
+				if c.NArg() > 0 {
+					return fmt.Errorf("unexpected arguments: %q", c.Args().Slice())
+				}
+				status = body(newOptions(c, stdout, stderr), ctx)
+				return nil
+			}}
+	}
+	app := &cli.Command{
+		Name:         "brick-torture",
+		Usage:        "kill brickd mid-operation and check that it kept what it acknowledged",
+		Writer:       stdout,
+		ErrWriter:    stderr,
+		OnUsageError: usageError,
+		Commands: []*cli.Command{
+			command("work", "record operations against the brick until --seconds or until it goes away", (*options).cmdWork),
+			command("verify", "replay the log against the brick, then checkpoint it", (*options).cmdVerify),
+			command("kill", "cycles of work, kill -9, restart and verify", (*options).cmdKill),
+			command("summary", "print the totals of a verified log", func(o *options, _ context.Context) int { return o.cmdSummary() }),
+		},
+		Action: func(_ context.Context, c *cli.Command) error {
+			if c.Args().Present() {
+				return fmt.Errorf("unknown command %q", c.Args().First())
+			}
+			fmt.Fprint(stderr, usage)
+			status = 2
+			return nil
+		},
+	}
+	if err := app.Run(ctx, append([]string{"brick-torture"}, args...)); err != nil {
+		fmt.Fprintf(stderr, "%v\n%s", err, usage)
 		return 2
 	}
-	switch o.cmd {
-	case "work":
-		return o.cmdWork(ctx)
-	case "verify":
-		return o.cmdVerify(ctx)
-	case "kill":
-		return o.cmdKill(ctx)
-	case "summary":
-		return o.cmdSummary()
-	}
-	fmt.Fprintf(stderr, "unknown command %q\n%s", args[0], usage)
-	return 2
+	return status
 }
+
+// usageError hands a flag mistake to run, which prints it with the usage,
+// instead of urfave/cli's help text.
+func usageError(_ context.Context, _ *cli.Command, err error, _ bool) error { return err }
 
 func (o *options) needLog() bool {
 	if o.logPath == "" {

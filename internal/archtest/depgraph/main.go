@@ -5,17 +5,29 @@
 package main
 
 import (
-	"flag"
+	"context"
 	"fmt"
 	"os"
+
+	"github.com/urfave/cli/v3"
 
 	"github.com/brick-storage/brick/internal/archtest"
 )
 
 func main() {
-	write := flag.String("w", "", "rewrite the graph between the markers in this file")
-	flag.Parse()
-	if err := run(*write); err != nil {
+	app := &cli.Command{
+		Name:  "depgraph",
+		Usage: "print the module's package graph as a mermaid flowchart",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "w", TakesFile: true, Usage: "rewrite the graph between the markers in this `FILE`"},
+		},
+		// A mistake on the command line exits 2, as it did with package flag.
+		OnUsageError: func(_ context.Context, _ *cli.Command, err error, _ bool) error {
+			return cli.Exit("depgraph: "+err.Error(), 2)
+		},
+		Action: func(_ context.Context, cmd *cli.Command) error { return run(cmd.String("w")) },
+	}
+	if err := app.Run(context.Background(), os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "depgraph:", err)
 		os.Exit(1)
 	}

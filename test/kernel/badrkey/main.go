@@ -15,11 +15,12 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/urfave/cli/v3"
 
 	"github.com/brick-storage/brick/client"
 	"github.com/brick-storage/brick/protocol"
@@ -27,20 +28,34 @@ import (
 )
 
 func main() {
-	addr := flag.String("addr", "", "brick address (tcp:// or rdma://)")
-	idArg := flag.String("id", "0x200000", "an allocated block")
-	expect := flag.String("expect", "remote-access", "what the initiator reports: remote-access or flushed")
-	flag.Parse()
-	want := verbs.ErrRemoteAccess
-	if *expect == "flushed" {
-		want = verbs.ErrFlushed
+	app := &cli.Command{
+		Name:  "badrkey",
+		Usage: "read a mapped block with an altered rkey and check that only that session fails",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "addr", Usage: "brick address (tcp:// or rdma://)"},
+			&cli.StringFlag{Name: "id", Value: "0x200000", Usage: "an allocated block"},
+			&cli.StringFlag{Name: "expect", Value: "remote-access", Usage: "what the initiator reports: remote-access or flushed"},
+		},
+		// A mistake on the command line exits 2, a failed probe 1.
+		OnUsageError: func(_ context.Context, _ *cli.Command, err error, _ bool) error {
+			return cli.Exit("badrkey: "+err.Error(), 2)
+		},
+		Action: func(_ context.Context, cmd *cli.Command) error {
+			want := verbs.ErrRemoteAccess
+			if cmd.String("expect") == "flushed" {
+				want = verbs.ErrFlushed
+			}
+			id, err := strconv.ParseUint(cmd.String("id"), 0, 64)
+			if err != nil || cmd.String("addr") == "" {
+				return cli.Exit("usage: badrkey --addr URL --id ID", 2)
+			}
+			if err := run(cmd.String("addr"), id, want); err != nil {
+				return cli.Exit("badrkey: "+err.Error(), 1)
+			}
+			return nil
+		},
 	}
-	id, err := strconv.ParseUint(*idArg, 0, 64)
-	if err != nil || *addr == "" {
-		fmt.Fprintln(os.Stderr, "usage: badrkey --addr URL --id ID")
-		os.Exit(2)
-	}
-	if err := run(*addr, id, want); err != nil {
+	if err := app.Run(context.Background(), os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "badrkey:", err)
 		os.Exit(1)
 	}

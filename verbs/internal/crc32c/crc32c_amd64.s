@@ -1,5 +1,31 @@
 #include "textflag.h"
 
+// CLMUL2 multiplies each 128-bit lane of ACC by the constant pair in K:
+// the low quadwords into LO, the high into HI. Xored together and into
+// the lane d bits on, the products fold ACC that far forward.
+#define CLMUL2(K, ACC, LO, HI) \
+	VPCLMULQDQ $0x00, K, ACC, LO; \
+	VPCLMULQDQ $0x11, K, ACC, HI
+
+// XOR3 sets D to D xor A xor B.
+#define XOR3(A, B, D) VPTERNLOGD $0x96, A, B, D
+
+// NEXT steps past N bytes of p.
+#define NEXT(N) \
+	ADDQ $N, SI; \
+	SUBQ $N, CX
+
+// FOLD_BLOCKS folds ACC onto each further N-byte block of p while at least
+// N bytes are left, K holding the constants for N*8 bits and TMP free.
+#define FOLD_BLOCKS(N, K, ACC, TMP, LOOP, DONE) \
+LOOP: \
+	CMPQ CX, $N; \
+	JB   DONE; \
+	CLMUL2(K, ACC, TMP, ACC); \
+	XOR3((SI), TMP, ACC); \
+	NEXT(N); \
+	JMP  LOOP
+
 // func fold(crc uint32, p []byte) uint32
 //
 // Bit-reflected throughout: byte 0 of a 128-bit lane holds the highest
@@ -20,8 +46,7 @@ TEXT ·fold(SB), NOSPLIT, $0-36
 	VMOVDQU64 64(SI), Z1
 	VMOVDQU64 128(SI), Z2
 	VMOVDQU64 192(SI), Z3
-	ADDQ      $256, SI
-	SUBQ      $256, CX
+	NEXT(256)
 
 	// Each accumulator folds 2048 bits onto the next 256-byte block; the
 	// four multiply chains are independent, so the loop runs at the
@@ -29,58 +54,41 @@ TEXT ·fold(SB), NOSPLIT, $0-36
 	VBROADCASTI32X4 0(DX), Z4
 
 loop256:
-	CMPQ       CX, $256
-	JB         merge
-	VPCLMULQDQ $0x00, Z4, Z0, Z5
-	VPCLMULQDQ $0x11, Z4, Z0, Z0
-	VPCLMULQDQ $0x00, Z4, Z1, Z6
-	VPCLMULQDQ $0x11, Z4, Z1, Z1
-	VPCLMULQDQ $0x00, Z4, Z2, Z7
-	VPCLMULQDQ $0x11, Z4, Z2, Z2
-	VPCLMULQDQ $0x00, Z4, Z3, Z8
-	VPCLMULQDQ $0x11, Z4, Z3, Z3
-	VPTERNLOGD $0x96, (SI), Z5, Z0
-	VPTERNLOGD $0x96, 64(SI), Z6, Z1
-	VPTERNLOGD $0x96, 128(SI), Z7, Z2
-	VPTERNLOGD $0x96, 192(SI), Z8, Z3
-	ADDQ       $256, SI
-	SUBQ       $256, CX
-	JMP        loop256
+	CMPQ CX, $256
+	JB   merge
+	CLMUL2(Z4, Z0, Z5, Z0)
+	CLMUL2(Z4, Z1, Z6, Z1)
+	CLMUL2(Z4, Z2, Z7, Z2)
+	CLMUL2(Z4, Z3, Z8, Z3)
+	XOR3((SI), Z5, Z0)
+	XOR3(64(SI), Z6, Z1)
+	XOR3(128(SI), Z7, Z2)
+	XOR3(192(SI), Z8, Z3)
+	NEXT(256)
+	JMP  loop256
 
 merge:
 	// Z0, Z1, Z2 fold 1536, 1024 and 512 bits onto Z3.
 	VBROADCASTI32X4 16(DX), Z4
 	VBROADCASTI32X4 32(DX), Z5
 	VBROADCASTI32X4 48(DX), Z6
-	VPCLMULQDQ      $0x00, Z4, Z0, Z7
-	VPCLMULQDQ      $0x11, Z4, Z0, Z0
-	VPCLMULQDQ      $0x00, Z5, Z1, Z8
-	VPCLMULQDQ      $0x11, Z5, Z1, Z1
-	VPCLMULQDQ      $0x00, Z6, Z2, Z9
-	VPCLMULQDQ      $0x11, Z6, Z2, Z2
-	VPTERNLOGD      $0x96, Z7, Z0, Z3
-	VPTERNLOGD      $0x96, Z8, Z1, Z3
-	VPTERNLOGD      $0x96, Z9, Z2, Z3
+	CLMUL2(Z4, Z0, Z7, Z0)
+	CLMUL2(Z5, Z1, Z8, Z1)
+	CLMUL2(Z6, Z2, Z9, Z2)
+	XOR3(Z7, Z0, Z3)
+	XOR3(Z8, Z1, Z3)
+	XOR3(Z9, Z2, Z3)
 
 	// What is left in 64-byte blocks, 512 bits at a time (Z6).
-loop64:
-	CMPQ       CX, $64
-	JB         lanes
-	VPCLMULQDQ $0x00, Z6, Z3, Z7
-	VPCLMULQDQ $0x11, Z6, Z3, Z3
-	VPTERNLOGD $0x96, (SI), Z7, Z3
-	ADDQ       $64, SI
-	SUBQ       $64, CX
-	JMP        loop64
+	FOLD_BLOCKS(64, Z6, Z3, Z7, loop64, lanes)
 
 lanes:
 	// Lanes 0, 1, 2 fold 384, 256 and 128 bits onto lane 3 (whose
 	// constants are zero), then the four lanes are xored into X9.
 	VMOVDQU64     64(DX), Z4
-	VPCLMULQDQ    $0x00, Z4, Z3, Z7
-	VPCLMULQDQ    $0x11, Z4, Z3, Z8
+	CLMUL2(Z4, Z3, Z7, Z8)
 	VEXTRACTI32X4 $3, Z3, X9
-	VPTERNLOGD    $0x96, Z7, Z8, Z9
+	XOR3(Z7, Z8, Z9)
 	VEXTRACTI64X4 $1, Z9, Y10
 	VPXORQ        Y10, Y9, Y9
 	VEXTRACTI32X4 $1, Y9, X10
@@ -88,16 +96,7 @@ lanes:
 
 	// What is left in 16-byte blocks, 128 bits at a time.
 	VMOVDQU 96(DX), X4
-
-loop16:
-	CMPQ       CX, $16
-	JB         reduce
-	VPCLMULQDQ $0x00, X4, X9, X7
-	VPCLMULQDQ $0x11, X4, X9, X9
-	VPTERNLOGD $0x96, (SI), X7, X9
-	ADDQ       $16, SI
-	SUBQ       $16, CX
-	JMP        loop16
+	FOLD_BLOCKS(16, X4, X9, X7, loop16, reduce)
 
 reduce:
 	// 128 bits to 64: the low half times x^96 onto the high half.
