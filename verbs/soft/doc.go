@@ -126,11 +126,16 @@
 //
 // # Data path
 //
-// One goroutine receives, one transmits. A Write or Read Response payload
-// is read from the socket straight into the registered memory it targets
-// (a small bufio.Reader serves the headers); a Send payload straight into
-// the posted receive buffer. Read Responses and Writes are written from
-// registered memory with writev: a large message in batches of FPDUs, the
+// One goroutine receives, one transmits. A Read Response payload is read
+// from the socket straight into the registered memory it targets (a small
+// bufio.Reader serves the headers); a Send payload straight into the
+// posted receive buffer. Writes and Sends are written from registered
+// memory with writev. The target's memory is staged instead (stage.go):
+// an inbound Write is read into a private buffer, checksummed and copied
+// into the region, and a Read Response is copied out of the region,
+// checksummed and written from the copy, since that memory may change
+// while it moves and the CRC must cover the bytes that cross the wire.
+// Large messages go in batches of FPDUs, the
 // small ones (up to 4 KiB of payload, Read Requests, completion fences)
 // corked, so that a 4 KiB Write and the fence behind it cost one system
 // call. PostSend transmits small messages itself when the sender is idle,
@@ -186,9 +191,11 @@
 //
 // # Revocation
 //
-// A region's read lock is held while one FPDU is placed or transmitted,
-// and Deregister takes the write lock: when it returns nothing touches the
-// memory and every later access fails. A peer that stalls in the middle of
+// A region's read lock is held while one FPDU is placed, an outbound
+// message's batch of FPDUs is transmitted, or a Read Response's bytes are
+// copied out (they are written from the copy without it), and Deregister
+// takes the write lock: when it returns nothing touches the memory and
+// every later access fails. A peer that stalls in the middle of
 // an FPDU aimed at the region stalls Deregister with it, until the QP is
 // closed (which unblocks the read) — FPDUs are at most 64 KiB, so a live
 // peer holds it for microseconds.

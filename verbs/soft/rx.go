@@ -41,9 +41,10 @@ type rxState struct {
 	serveDue bool      // answers queued in the IRQ since the last rxServe
 }
 
-// receive reads FPDUs until the connection ends. Tagged payloads (Write,
-// Read Response) and Send payloads are read from the socket straight into
-// registered memory; the CRC is computed over the placed bytes.
+// receive reads FPDUs until the connection ends. Read Response and Send
+// payloads are read from the socket straight into registered memory and
+// the CRC computed over the placed bytes; Write payloads go through a
+// staging buffer (stage.go).
 func (q *QP) receive() error {
 	for {
 		if q.dying.Load() {
@@ -211,10 +212,15 @@ func (q *QP) rxWrite(h *header, seg []byte, plen int, crc uint32) (uint32, error
 			fmt.Errorf("soft: RDMA Write to STag %#x [%#x,+%d): %v: %w", h.stag, h.to, plen, f, verbs.ErrRemoteAccess))
 		return crc, errStop
 	}
-	dst := m.buf[off : off+plen]
-	n, err := io.ReadFull(q.br, dst)
+	// Staged (stage.go): the CRC must cover the bytes as they came, and
+	// the region may change under us.
+	stage := segStages.get()
+	src := (*stage)[:plen]
+	n, err := io.ReadFull(q.br, src)
+	crc = crc32c.Update(crc, src[:n])
+	copy(m.buf[off:off+n], src[:n])
+	segStages.put(stage)
 	WriteBytesPlaced.Add(uint64(n))
-	crc = crc32c.Update(crc, dst)
 	if m.hooks != nil && n > 0 {
 		m.hooks.Placed(m.hookOff+off, n)
 	}

@@ -191,9 +191,12 @@ func (q *QP) serveRead(r irqe) error {
 		}
 		putTagged(hdr[mpaLenSize:], opReadResp, true, r.rr.sinkSTag, r.rr.sinkTO)
 		ReadBytesServed.Add(uint64(n))
-		return q.corkFPDU(hdr, m.buf[off:off+n], m)
+		err := q.corkStaged(hdr, m.buf[off:off+n])
+		m.mu.RUnlock()
+		return err
 	}
 	b := &q.tx.batch
+	defer b.unstage()
 	for sent := 0; sent < n; {
 		// Validate (and read-lock) the batch's whole source range.
 		span := min(n-sent, fpduBatch*maxSegPayload)
@@ -207,15 +210,14 @@ func (q *QP) serveRead(r irqe) error {
 			k := min(span-done, maxSegPayload)
 			hdr := b.nextHdr(mpaLenSize + taggedHdrSize)
 			putTagged(hdr[mpaLenSize:], opReadResp, sent+done+k == n, r.rr.sinkSTag, r.rr.sinkTO+uint64(sent+done))
-			b.add(hdr, m.buf[off+done:off+done+k])
+			b.addStaged(hdr, m.buf[off+done:off+done+k])
 			done += k
 		}
+		m.mu.RUnlock() // the batch holds a copy
 		// Counted before the writev: once the bytes are on the wire the
 		// initiator may see the Read complete before this goroutine runs.
 		ReadBytesServed.Add(uint64(span))
-		err := b.flush(q)
-		m.mu.RUnlock()
-		if err != nil {
+		if err := b.flush(q); err != nil {
 			return err
 		}
 		sent += span

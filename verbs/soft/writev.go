@@ -28,12 +28,13 @@ const (
 
 // txCork is the small FPDUs gathered for one writev.
 type txCork struct {
-	hdrs [corkFPDUs][mpaLenSize + untaggedHdrSize + readReqSize]byte
-	trls [corkFPDUs][3 + crcSize]byte
-	iov  [3 * corkFPDUs][]byte
-	bufs net.Buffers
-	n    int // FPDUs gathered
-	m    *mr // region whose read lock the cork holds (a payload points into it)
+	hdrs  [corkFPDUs][mpaLenSize + untaggedHdrSize + readReqSize]byte
+	trls  [corkFPDUs][3 + crcSize]byte
+	iov   [3 * corkFPDUs][]byte
+	bufs  net.Buffers
+	n     int     // FPDUs gathered
+	m     *mr     // region whose read lock the cork holds (a payload points into it)
+	stage *[]byte // staged payloads (corkStaged), corkMax bytes an FPDU
 }
 
 // fpduBatch bounds the FPDUs of one message gathered into one writev:
@@ -46,11 +47,12 @@ const fpduBatch = 16
 // txBatch is the FPDUs of one batch: headers and trailers live here, the
 // payload iovecs point into registered memory.
 type txBatch struct {
-	hdrs [fpduBatch][mpaLenSize + untaggedHdrSize]byte
-	trls [fpduBatch][3 + crcSize]byte
-	iov  [3 * fpduBatch][]byte
-	bufs net.Buffers
-	n    int // FPDUs gathered
+	hdrs  [fpduBatch][mpaLenSize + untaggedHdrSize]byte
+	trls  [fpduBatch][3 + crcSize]byte
+	iov   [3 * fpduBatch][]byte
+	bufs  net.Buffers
+	n     int     // FPDUs gathered
+	stage *[]byte // staged payloads (addStaged), maxSegPayload bytes an FPDU
 }
 
 // nextHdr returns the header buffer of the batch's next FPDU, size bytes
@@ -67,6 +69,25 @@ func (b *txBatch) add(hdr, payload []byte) {
 	t := frameTrailer(hdr, payload, trl)
 	b.iov[3*b.n], b.iov[3*b.n+1], b.iov[3*b.n+2] = hdr, payload, t
 	b.n++
+}
+
+// addStaged is add for a payload of target memory, which may change under
+// us (stage.go): the batch frames a private copy of it.
+func (b *txBatch) addStaged(hdr, payload []byte) {
+	if b.stage == nil {
+		b.stage = batchStages.get()
+	}
+	p := (*b.stage)[b.n*maxSegPayload:][:len(payload)]
+	copy(p, payload)
+	b.add(hdr, p)
+}
+
+// unstage returns the batch's staging buffer; the batch is empty.
+func (b *txBatch) unstage() {
+	if b.stage != nil {
+		batchStages.put(b.stage)
+		b.stage = nil
+	}
 }
 
 // flush writes the batch with one writev (q.transmit) and empties it.
@@ -107,6 +128,24 @@ func (q *QP) corkFPDU(hdr, payload []byte, m *mr) error {
 	return nil
 }
 
+// corkStaged corks an FPDU whose payload is target memory, which may
+// change under us (stage.go): the cork frames a private copy of it, and
+// the caller may release the region at once.
+func (q *QP) corkStaged(hdr, payload []byte) error {
+	c := &q.tx.cork
+	if c.n == corkFPDUs {
+		if err := q.flushCork(); err != nil {
+			return err
+		}
+	}
+	if c.stage == nil {
+		c.stage = corkStages.get()
+	}
+	p := (*c.stage)[c.n*corkMax:][:len(payload)]
+	copy(p, payload)
+	return q.corkFPDU(hdr, p, nil)
+}
+
 // uncork writes the cork if it holds a region's read lock: it must,
 // before the sender takes another one (a read lock taken twice deadlocks
 // against a Deregister waiting in between) or writes a batch.
@@ -120,11 +159,21 @@ func (q *QP) uncork() error {
 // dropCork empties the cork without writing it.
 func (q *QP) dropCork() {
 	c := &q.tx.cork
+	c.emptied()
+}
+
+// emptied releases what the cork's written or dropped FPDUs held: the
+// region whose read lock it has and its staging buffer.
+func (c *txCork) emptied() {
 	clear(c.iov[:3*c.n])
 	c.n = 0
 	if c.m != nil {
 		c.m.mu.RUnlock()
 		c.m = nil
+	}
+	if c.stage != nil {
+		corkStages.put(c.stage)
+		c.stage = nil
 	}
 }
 
@@ -137,12 +186,7 @@ func (q *QP) flushCork() error {
 	}
 	c.bufs = c.iov[:3*c.n]
 	err := q.transmit(&c.bufs)
-	clear(c.iov[:3*c.n])
-	c.n = 0
-	if c.m != nil {
-		c.m.mu.RUnlock()
-		c.m = nil
-	}
+	c.emptied()
 	return err
 }
 
