@@ -3,6 +3,7 @@ package brick_test
 import (
 	"bytes"
 	"crypto/rand"
+	"fmt"
 	"testing"
 
 	"github.com/brick-storage/brick/client"
@@ -160,3 +161,48 @@ func TestRevokeOnDisconnect(t *testing.T) {
 }
 
 func isBusy(err error) bool { return err != nil && errorsIs(err, client.ErrBusy) }
+
+// TestSharedWriterAndReader: two sessions map one block read-write and
+// shared; one writes the whole block over and over while the other reads
+// it. The bytes read are some mix of the two writes, as RDMA has it, but
+// both sessions must survive: the software RNIC once ended the reader's
+// (or, for two writers, a writer's) as corrupted, its CRC taken over
+// memory that changed before the kernel copied it.
+func TestSharedWriterAndReader(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	w, r := e.dial(), e.dial()
+	wantErr(t, "alloc", w.Alloc(e.ctx, block), nil)
+	flags := protocol.MapReadWrite | protocol.MapShared
+	hw, err := w.Map(e.ctx, block, flags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hr, err := r.Map(e.ctx, block, flags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rounds = 40
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, hw.Length)
+		for i := range rounds {
+			for j := range buf {
+				buf[j] = byte(i + j)
+			}
+			if _, err := hw.WriteAt(buf, 0); err != nil {
+				done <- fmt.Errorf("write %d: %w", i, err)
+				return
+			}
+		}
+		done <- nil
+	}()
+	buf := make([]byte, hr.Length)
+	for i := range rounds {
+		if _, err := hr.ReadAt(buf, 0); err != nil {
+			t.Fatalf("read %d while the block is written: %v", i, err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
