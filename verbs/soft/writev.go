@@ -78,8 +78,9 @@ func (b *txBatch) addStaged(hdr, payload []byte) {
 		b.stage = batchStages.get()
 	}
 	p := (*b.stage)[b.n*maxSegPayload:][:len(payload)]
-	copy(p, payload)
-	b.add(hdr, p)
+	t := frameStaged(hdr, payload, p, b.trls[b.n][:])
+	b.iov[3*b.n], b.iov[3*b.n+1], b.iov[3*b.n+2] = hdr, p, t
+	b.n++
 }
 
 // unstage returns the batch's staging buffer; the batch is empty.
@@ -215,10 +216,28 @@ func (q *QP) transmit(bufs *net.Buffers) error {
 // frameTrailer fills hdr's ULPDU_Length and returns the pad and CRC that
 // follow payload, built in trl.
 func frameTrailer(hdr, payload, trl []byte) []byte {
-	ulen := len(hdr) - mpaLenSize + len(payload)
-	binary.BigEndian.PutUint16(hdr, uint16(ulen))
-	crc := crc32c.Update(0, hdr)
-	crc = crc32c.Update(crc, payload)
+	crc := crc32c.Update(frameHeader(hdr, len(payload)), payload)
+	return finishTrailer(crc, len(hdr)-mpaLenSize+len(payload), trl)
+}
+
+// frameStaged is frameTrailer for a payload of target memory (stage.go):
+// it copies payload into stage as it checksums the bytes, so that the
+// CRC is of the copy, which the FPDU then carries.
+func frameStaged(hdr, payload, stage, trl []byte) []byte {
+	crc := crc32c.CopyUpdate(frameHeader(hdr, len(payload)), stage, payload)
+	return finishTrailer(crc, len(hdr)-mpaLenSize+len(payload), trl)
+}
+
+// frameHeader fills hdr's ULPDU_Length for a payload of plen bytes and
+// returns the CRC of the header.
+func frameHeader(hdr []byte, plen int) uint32 {
+	binary.BigEndian.PutUint16(hdr, uint16(len(hdr)-mpaLenSize+plen))
+	return crc32c.Update(0, hdr)
+}
+
+// finishTrailer builds in trl the pad and CRC that end an FPDU of ulen
+// bytes whose CRC so far is crc.
+func finishTrailer(crc uint32, ulen int, trl []byte) []byte {
 	pad := padLen(ulen)
 	clear(trl[:pad])
 	crc = crc32c.Update(crc, trl[:pad])

@@ -23,3 +23,18 @@ func Update(crc uint32, p []byte) uint32 {
 	}
 	return crc32.Update(crc, table, p)
 }
+
+// CopyUpdate copies src into dst, which must be at least as long, and
+// returns the result of adding the bytes copied to crc. The CRC is of the
+// copy: should src change during the call, it still matches dst, which a
+// copy followed by Update over src would not.
+func CopyUpdate(crc uint32, dst, src []byte) uint32 {
+	dst = dst[:len(src)]
+	if useFold && len(src) >= foldMin {
+		n := len(src) &^ 15
+		crc = ^foldCopy(^crc, dst[:n], src[:n])
+		dst, src = dst[n:], src[n:]
+	}
+	copy(dst, src)
+	return crc32.Update(crc, table, dst)
+}

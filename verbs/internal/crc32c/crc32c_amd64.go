@@ -41,3 +41,10 @@ var foldConsts = [...]uint64{
 	0x105ec76f1, 0xdea713f1,
 	0xffffffff, 0,
 }
+
+// foldCopy is fold that also copies p into dst (of p's length), folding
+// the bytes as it stores them: the CRC is of dst even if p changes
+// meanwhile.
+//
+//go:noescape
+func foldCopy(crc uint32, dst, p []byte) uint32

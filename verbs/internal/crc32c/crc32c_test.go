@@ -1,10 +1,16 @@
 package crc32c
 
 import (
+	"bytes"
 	"fmt"
 	"hash/crc32"
 	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -35,12 +41,68 @@ func TestUpdateLengths(t *testing.T) {
 			spans = append(spans, span{off, n})
 		}
 	}
+	dst := make([]byte, 2<<20+64)
 	for _, s := range spans {
 		p := buf[s.off : s.off+s.n]
 		for _, crc := range []uint32{0, 0xdeadbeef, 0xffffffff} {
-			if got, want := Update(crc, p), crc32.Update(crc, castagnoli, p); got != want {
+			want := crc32.Update(crc, castagnoli, p)
+			if got := Update(crc, p); got != want {
 				t.Fatalf("Update(%#x, %d bytes at offset %d) = %#08x, want %#08x", crc, s.n, s.off, got, want)
 			}
+			checkCopyUpdate(t, crc, dst[(s.off*7)%64:], p, want)
+		}
+	}
+}
+
+// checkCopyUpdate checks that CopyUpdate(crc, dst, p) returns want and
+// leaves a copy of p in dst, touching nothing after it.
+func checkCopyUpdate(t *testing.T, crc uint32, dst, p []byte, want uint32) {
+	t.Helper()
+	clear(dst)
+	if len(dst) > len(p) {
+		dst[len(p)] = 0xa5
+	}
+	if got := CopyUpdate(crc, dst, p); got != want {
+		t.Fatalf("CopyUpdate(%#x, %d bytes) = %#08x, want %#08x", crc, len(p), got, want)
+	}
+	if !bytes.Equal(dst[:len(p)], p) {
+		t.Fatalf("CopyUpdate of %d bytes: the copy differs", len(p))
+	}
+	if len(dst) > len(p) && dst[len(p)] != 0xa5 {
+		t.Fatalf("CopyUpdate of %d bytes wrote past them", len(p))
+	}
+}
+
+// TestCopyUpdateWhileSourceChanges: while another goroutine keeps storing
+// into the source, the CRC CopyUpdate returns is that of the copy it made
+// (what the software RNIC puts on the wire), at lengths through every
+// loop of the assembly. The source is mapped memory, outside the Go heap,
+// so that the race detector leaves this intended race alone.
+func TestCopyUpdateWhileSourceChanges(t *testing.T) {
+	const n = 1 << 20
+	src, err := unix.Mmap(-1, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(src)
+	var done atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		words := unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(src))), n/8)
+		for v := uint64(1); !done.Load(); v++ {
+			for i := range words {
+				atomic.StoreUint64(&words[i], v*0x9e3779b97f4a7c15)
+			}
+		}
+	}()
+	defer func() { done.Store(true); wg.Wait() }()
+	dst := make([]byte, n)
+	for i := range 2000 {
+		size := []int{256, 320, 336, 4096, 65472, n}[i%6]
+		if got, want := CopyUpdate(0, dst, src[:size]), crc32.Update(0, castagnoli, dst[:size]); got != want {
+			t.Fatalf("copy %d of %d bytes: CRC %#08x, but the copy's is %#08x", i, size, got, want)
 		}
 	}
 }
@@ -90,9 +152,11 @@ func TestUpdateFallback(t *testing.T) {
 	t.Cleanup(func() { useFold = saved })
 	buf := randBytes(1<<16+7, 4)
 	for _, n := range []int{0, 1, 1023, 1024, 4096, len(buf)} {
-		if got, want := Update(7, buf[:n]), crc32.Update(7, castagnoli, buf[:n]); got != want {
+		want := crc32.Update(7, castagnoli, buf[:n])
+		if got := Update(7, buf[:n]); got != want {
 			t.Errorf("fallback Update of %d bytes = %#08x, want %#08x", n, got, want)
 		}
+		checkCopyUpdate(t, 7, make([]byte, n+1), buf[:n], want)
 	}
 }
 
@@ -101,8 +165,10 @@ func FuzzUpdate(f *testing.F) {
 	f.Add(uint32(0xffffffff), randBytes(1500, 5))
 	f.Add(uint32(1), randBytes(9000, 6))
 	f.Fuzz(func(t *testing.T, crc uint32, p []byte) {
-		if got, want := Update(crc, p), crc32.Update(crc, castagnoli, p); got != want {
+		want := crc32.Update(crc, castagnoli, p)
+		if got := Update(crc, p); got != want {
 			t.Errorf("Update(%#x, %d bytes) = %#08x, want %#08x", crc, len(p), got, want)
 		}
+		checkCopyUpdate(t, crc, make([]byte, len(p)+1), p, want)
 	})
 }
