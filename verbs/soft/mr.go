@@ -10,7 +10,8 @@ import (
 )
 
 // mr is a registered region. mu is held for reading by every placement or
-// transmission that touches buf (one FPDU at a time) and for writing by
+// transmission that touches buf (an FPDU placed, a batch or cork of FPDUs
+// written from it, a Read Response's bytes copied out) and for writing by
 // Deregister, which then sets dead: once Deregister returns no access is
 // in progress and every later one sees dead.
 //

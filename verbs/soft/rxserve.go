@@ -183,6 +183,9 @@ func (q *QP) serveRead(r irqe) error {
 			return err
 		}
 	} else {
+		if err := q.corkRoom(); err != nil { // not under the region's lock
+			return err
+		}
 		m, off, f := q.pd.acquire(r.rr.srcSTag, r.rr.srcTO, uint64(n), verbs.AccessRemoteRead)
 		if f != faultNone {
 			q.txFault(termForFault(f, false).withSegment(readReqSegment(r)).withReadReq(readReqBytes(r.rr)),

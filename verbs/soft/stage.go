@@ -42,10 +42,9 @@ func (p *stagePool) get() *[]byte  { return p.pool.Get().(*[]byte) }
 func (p *stagePool) put(b *[]byte) { p.pool.Put(b) }
 
 var (
-	// segStages holds one FPDU's payload: an inbound Write segment.
+	// segStages holds one FPDU's payload: an inbound Write segment, or a
+	// segment of an outbound Read Response.
 	segStages = newStagePool(1 << 16)
-	// batchStages holds a txBatch's payloads: an outbound Read Response.
-	batchStages = newStagePool(fpduBatch * maxSegPayload)
 	// corkStages holds a txCork's payloads: small Read Responses.
 	corkStages = newStagePool(corkFPDUs * corkMax)
 )

@@ -16,8 +16,9 @@ import (
 // cork and written together when the sender runs out of work, or the cork
 // fills: one system call where each FPDU cost one. On loopback a write is
 // the costliest step of a small operation, since it runs the receiver's
-// TCP input too. Payloads stay zero-copy: the cork holds the read lock of
-// at most one region, whose payload it points into, until it is written.
+// TCP input too. The payload of a Write or Send stays zero-copy: the cork
+// holds the read lock of at most one region, whose payload it points into,
+// until it is written. A Read Response's payload is a copy (stage.go).
 const (
 	// corkMax: payloads up to this many bytes are corked; longer ones
 	// go in a txBatch of their own.
@@ -39,20 +40,23 @@ type txCork struct {
 
 // fpduBatch bounds the FPDUs of one message gathered into one writev:
 // 16 × 64 KiB is 1 MiB and 48 iovecs. One system call per FPDU was the
-// software RNIC's largest cost; a batch keeps the payloads zero-copy (the
-// iovecs point into registered memory) while the region's read lock is
-// held for one batch, which also bounds how long a Deregister waits.
+// software RNIC's largest cost. A Write's or Send's batch keeps its
+// payloads zero-copy (the iovecs point into registered memory) while the
+// region's read lock is held for the batch, which also bounds how long a
+// Deregister waits; a Read Response's batch points into staged copies.
 const fpduBatch = 16
 
 // txBatch is the FPDUs of one batch: headers and trailers live here, the
-// payload iovecs point into registered memory.
+// payload iovecs point into registered memory or staging buffers.
 type txBatch struct {
-	hdrs  [fpduBatch][mpaLenSize + untaggedHdrSize]byte
-	trls  [fpduBatch][3 + crcSize]byte
-	iov   [3 * fpduBatch][]byte
-	bufs  net.Buffers
-	n     int     // FPDUs gathered
-	stage *[]byte // staged payloads (addStaged), maxSegPayload bytes an FPDU
+	hdrs [fpduBatch][mpaLenSize + untaggedHdrSize]byte
+	trls [fpduBatch][3 + crcSize]byte
+	iov  [3 * fpduBatch][]byte
+	bufs net.Buffers
+	n    int // FPDUs gathered
+	// stages are the staging buffers of staged FPDUs (addStaged), one
+	// an FPDU, returned when the batch is written.
+	stages [fpduBatch]*[]byte
 }
 
 // nextHdr returns the header buffer of the batch's next FPDU, size bytes
@@ -74,20 +78,21 @@ func (b *txBatch) add(hdr, payload []byte) {
 // addStaged is add for a payload of target memory, which may change under
 // us (stage.go): the batch frames a private copy of it.
 func (b *txBatch) addStaged(hdr, payload []byte) {
-	if b.stage == nil {
-		b.stage = batchStages.get()
-	}
-	p := (*b.stage)[b.n*maxSegPayload:][:len(payload)]
+	b.stages[b.n] = segStages.get()
+	p := (*b.stages[b.n])[:len(payload)]
 	t := frameStaged(hdr, payload, p, b.trls[b.n][:])
 	b.iov[3*b.n], b.iov[3*b.n+1], b.iov[3*b.n+2] = hdr, p, t
 	b.n++
 }
 
-// unstage returns the batch's staging buffer; the batch is empty.
+// unstage returns the batch's staging buffers: it has been written, or
+// will not be.
 func (b *txBatch) unstage() {
-	if b.stage != nil {
-		batchStages.put(b.stage)
-		b.stage = nil
+	for i, s := range b.stages {
+		if s != nil {
+			segStages.put(s)
+			b.stages[i] = nil
+		}
 	}
 }
 
@@ -100,6 +105,7 @@ func (b *txBatch) flush(q *QP) error {
 	err := q.transmit(&b.bufs)
 	clear(b.iov[:3*b.n]) // drop references to registered memory
 	b.n = 0
+	b.unstage()
 	return err
 }
 
@@ -129,16 +135,24 @@ func (q *QP) corkFPDU(hdr, payload []byte, m *mr) error {
 	return nil
 }
 
+// corkRoom writes the cork if it is full.
+func (q *QP) corkRoom() error {
+	if q.tx.cork.n < corkFPDUs {
+		return nil
+	}
+	return q.flushCork()
+}
+
 // corkStaged corks an FPDU whose payload is target memory, which may
 // change under us (stage.go): the cork frames a private copy of it, and
-// the caller may release the region at once.
+// the caller may release the region at once. The caller, holding the
+// region's read lock, has made room (corkRoom): a full cork would be
+// written under it, and a Deregister wait on the peer.
 func (q *QP) corkStaged(hdr, payload []byte) error {
-	c := &q.tx.cork
-	if c.n == corkFPDUs {
-		if err := q.flushCork(); err != nil {
-			return err
-		}
+	if err := q.corkRoom(); err != nil {
+		return err
 	}
+	c := &q.tx.cork
 	if c.stage == nil {
 		c.stage = corkStages.get()
 	}

@@ -24,8 +24,8 @@ func Update(crc uint32, p []byte) uint32 {
 	return crc32.Update(crc, table, p)
 }
 
-// CopyUpdate copies src into dst, which must be at least as long, and
-// returns the result of adding the bytes copied to crc. The CRC is of the
+// CopyUpdate copies src into dst, which must be at least as long and must
+// not overlap it, and returns the result of adding the bytes copied to crc. The CRC is of the
 // copy: should src change during the call, it still matches dst, which a
 // copy followed by Update over src would not.
 func CopyUpdate(crc uint32, dst, src []byte) uint32 {
