@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"syscall"
+	"unsafe"
 
 	"github.com/brick-storage/brick/verbs"
 	"golang.org/x/sys/unix"
@@ -91,8 +92,9 @@ func (q *QP) growIRQLocked() {
 // machine that wake-up was the largest cost left in a 4 KiB RDMA Read or
 // Write after system calls. It must never wait on the peer, who may be
 // waiting for it to read, so it writes only what the socket's send buffer
-// takes at once, as the kernel reports it (SIOCOUTQ against SO_SNDBUF),
-// and leaves the rest to the send goroutine.
+// takes at once, as the kernel reports it (SO_MEMINFO: the memory queued
+// against the send buffer's size), and leaves the rest to the send
+// goroutine.
 
 // rxServe sends the answers queued in the IRQ from the receive goroutine
 // when the sender is idle and the socket has room for them, and wakes
@@ -114,8 +116,7 @@ func (q *QP) rxServe() {
 }
 
 // sendRoom returns how many bytes a write can surely add to the socket's
-// send buffer without blocking: half the free space, as the kernel
-// charges buffers with their overhead. 0 when it cannot tell.
+// send buffer without blocking, 0 when it cannot tell.
 func (q *QP) sendRoom() int {
 	p := &q.rx.room
 	if !p.tried {
@@ -133,7 +134,12 @@ func (q *QP) sendRoom() int {
 	if err := p.rc.Control(p.probe); err != nil || p.err != nil {
 		return 0
 	}
-	return max(0, (p.sndbuf-2*p.outq)/2)
+	// The kernel itself calls a socket writable only while the free space
+	// is at least half the memory queued (sk_stream_min_wspace); past that
+	// the answers wait for the send goroutine. Of what is free beyond that
+	// margin, half: new buffers are charged with their overhead too.
+	free := p.sndbuf - p.queued
+	return max(0, (free-p.queued/2)/2)
 }
 
 // fpduOverhead bounds an FPDU's framing: ULPDU_Length, the longest
@@ -146,19 +152,33 @@ const fpduOverhead = mpaLenSize + untaggedHdrSize + readReqSize + 3 + crcSize
 type roomProbe struct {
 	rc     syscall.RawConn // nil: cannot tell
 	probe  func(fd uintptr)
-	outq   int
-	sndbuf int
+	queued int // bytes of buffers queued to send, overhead included
+	sndbuf int // the send buffer's size
 	err    error
 	tried  bool
 }
 
+// The entries of SO_MEMINFO's array (SK_MEMINFO_*, linux/sock_diag.h) that
+// the probe reads, and their number.
+const (
+	skMemInfoSndbuf     = 3
+	skMemInfoWmemQueued = 5
+	skMemInfoVars       = 9
+)
+
+// read fills queued and sndbuf with one getsockopt(SO_MEMINFO), where
+// SIOCOUTQ and SO_SNDBUF took two system calls (each probe was a
+// microsecond of every small Read served).
 func (p *roomProbe) read(fd uintptr) {
-	var err error
-	if p.outq, err = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ); err != nil {
-		p.err = err
+	var info [skMemInfoVars]uint32
+	size := uint32(unsafe.Sizeof(info))
+	_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, fd, unix.SOL_SOCKET, unix.SO_MEMINFO,
+		uintptr(unsafe.Pointer(&info)), uintptr(unsafe.Pointer(&size)), 0)
+	if errno != 0 {
+		p.err = errno
 		return
 	}
-	p.sndbuf, p.err = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
+	p.queued, p.sndbuf = int(info[skMemInfoWmemQueued]), int(info[skMemInfoSndbuf])
 }
 
 // serveRead answers an inbound Read Request from registered memory,
