@@ -6,67 +6,54 @@ import (
 	"testing"
 )
 
-var impls = []struct {
+// impl is one way of checksumming a chunk.
+type impl struct {
 	name   string
 	update func(uint32, []byte) uint32
-}{
+}
+
+var impls = []impl{
 	{"stdlib", func(crc uint32, p []byte) uint32 { return crc32.Update(crc, castagnoli, p) }},
 	{"crc32c", Update},
 }
 
 // BenchmarkUpdate checksums 64 KiB chunks taken in turn from a working set
 // that fits in L2 (hot), in L3, or in neither (cold).
-func BenchmarkUpdate(b *testing.B) {
-	const chunk = 64 << 10
-	sets := []struct {
-		name string
-		size int
-	}{{"hot", chunk}, {"L3-8MiB", 8 << 20}, {"cold-256MiB", 256 << 20}}
-	for _, set := range sets {
-		buf := make([]byte, set.size)
-		for i := range buf {
-			buf[i] = byte(i * 7)
-		}
-		for _, im := range impls {
-			b.Run(set.name+"/"+im.name, func(b *testing.B) {
-				b.SetBytes(chunk)
-				var crc uint32
-				off := 0
-				for b.Loop() {
-					crc = im.update(crc, buf[off:off+chunk])
-					off = (off + chunk) % len(buf)
-				}
-			})
-		}
-	}
-}
+func BenchmarkUpdate(b *testing.B) { benchChunks(b, impls) }
 
 // BenchmarkCopyUpdate stages 64 KiB chunks, as the software RNIC stages a
 // Read Response: copied from the working set into one 64 KiB buffer and
 // checksummed, by a copy then Update of the copy, or by CopyUpdate.
 func BenchmarkCopyUpdate(b *testing.B) {
-	const chunk = 64 << 10
-	stage := make([]byte, chunk)
-	ways := []struct {
-		name string
-		do   func(uint32, []byte) uint32
-	}{
+	stage := make([]byte, benchChunk)
+	benchChunks(b, []impl{
 		{"copy+Update", func(crc uint32, p []byte) uint32 { copy(stage, p); return Update(crc, stage) }},
 		{"CopyUpdate", func(crc uint32, p []byte) uint32 { return CopyUpdate(crc, stage, p) }},
-	}
-	for _, size := range []int{chunk, 8 << 20, 256 << 20} {
-		buf := make([]byte, size)
+	})
+}
+
+const benchChunk = 64 << 10
+
+// benchChunks runs each impl over benchChunk-byte chunks taken in turn
+// from working sets that fit in L2 (hot), in L3, or in neither (cold).
+func benchChunks(b *testing.B, ims []impl) {
+	sets := []struct {
+		name string
+		size int
+	}{{"hot", benchChunk}, {"L3-8MiB", 8 << 20}, {"cold-256MiB", 256 << 20}}
+	for _, set := range sets {
+		buf := make([]byte, set.size)
 		for i := range buf {
 			buf[i] = byte(i * 7)
 		}
-		for _, w := range ways {
-			b.Run(fmt.Sprintf("%dKiB/%s", size>>10, w.name), func(b *testing.B) {
-				b.SetBytes(chunk)
+		for _, im := range ims {
+			b.Run(set.name+"/"+im.name, func(b *testing.B) {
+				b.SetBytes(benchChunk)
 				var crc uint32
 				off := 0
 				for b.Loop() {
-					crc = w.do(crc, buf[off:off+chunk])
-					off = (off + chunk) % len(buf)
+					crc = im.update(crc, buf[off:off+benchChunk])
+					off = (off + benchChunk) % len(buf)
 				}
 			})
 		}
