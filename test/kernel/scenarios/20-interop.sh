@@ -63,7 +63,7 @@ start_brickd() {
 # pairing is reported in the matrix, not failed; the others must pass.
 shared_rw() {
   local out rc
-  out=$(timeout -k 5 $T brick-sharedrw --addr "$client" --id 0x5000000 --rounds 30 2>&1)
+  out=$(timeout -k 5 $T brick-probe sharedrw --addr "$client" --id 0x5000000 --rounds 30 2>&1)
   rc=$?
   log "shared read-write: ${out:-exit $rc}"
   if ((rc == 0)); then
@@ -124,7 +124,7 @@ flow() {
   local expect=remote-access
   [[ $client == rdma://$SIW:* ]] && expect=flushed
   dmesg -C 2>/dev/null
-  timeout -k 5 $T brick-badrkey --addr "$client" --id 0x1000000 --expect $expect >"$dir/badrkey.out" 2>&1 ||
+  timeout -k 5 $T brick-probe badrkey --addr "$client" --id 0x1000000 --expect $expect >"$dir/badrkey.out" 2>&1 ||
     fail "bad rkey: $(tail -n 2 "$dir/badrkey.out")"
   log "bad rkey: $(head -n 1 "$dir/badrkey.out")"
   if [[ $expect == flushed ]]; then
