@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -36,21 +37,30 @@ func usageError(_ context.Context, cmd *cli.Command, err error, _ bool) error {
 	return cli.Exit(cmd.Name+": "+err.Error(), 2)
 }
 
-// target reads --addr and --id, which every probe takes.
-func target(cmd *cli.Command) (string, uint64, error) {
-	id, err := strconv.ParseUint(cmd.String("id"), 0, 64)
-	if err != nil || cmd.String("addr") == "" {
-		return "", 0, cli.Exit("usage: probe "+cmd.Name+" --addr URL --id ID", 2)
+// probeCommand is a probe's subcommand: --addr, --id (idUsage says what
+// the block must be) and its own flag. run's error exits 1, unless it
+// carries an exit code of its own (a usage error: 2).
+func probeCommand(name, usage, idUsage string, flag cli.Flag, run func(cmd *cli.Command, addr string, id uint64) error) *cli.Command {
+	return &cli.Command{
+		Name:  name,
+		Usage: usage,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "addr", Usage: "brick address (tcp:// or rdma://)"},
+			&cli.StringFlag{Name: "id", Value: "0x200000", Usage: idUsage},
+			flag,
+		},
+		OnUsageError: usageError,
+		Action: func(_ context.Context, cmd *cli.Command) error {
+			id, err := strconv.ParseUint(cmd.String("id"), 0, 64)
+			if err != nil || cmd.String("addr") == "" {
+				return cli.Exit("usage: probe "+name+" --addr URL --id ID", 2)
+			}
+			err = run(cmd, cmd.String("addr"), id)
+			var coded cli.ExitCoder
+			if err == nil || errors.As(err, &coded) {
+				return err
+			}
+			return cli.Exit(name+": "+err.Error(), 1)
+		},
 	}
-	return cmd.String("addr"), id, nil
 }
-
-// failed makes a probe's error its exit status 1.
-func failed(cmd *cli.Command, err error) error {
-	if err == nil {
-		return nil
-	}
-	return cli.Exit(cmd.Name+": "+err.Error(), 1)
-}
-
-var addrFlag = &cli.StringFlag{Name: "addr", Usage: "brick address (tcp:// or rdma://)"}

@@ -26,27 +26,15 @@ import (
 // TERMINATE" with the layer, type and code, and flushes the QP); the
 // default, remote-access, is what rxe and the software RNIC report.
 func badRKeyCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "badrkey",
-		Usage: "read a mapped block with an altered rkey and check that only that session fails",
-		Flags: []cli.Flag{
-			addrFlag,
-			&cli.StringFlag{Name: "id", Value: "0x200000", Usage: "an allocated block"},
-			&cli.StringFlag{Name: "expect", Value: "remote-access", Usage: "what the initiator reports: remote-access or flushed"},
-		},
-		OnUsageError: usageError,
-		Action: func(_ context.Context, cmd *cli.Command) error {
+	expect := &cli.StringFlag{Name: "expect", Value: "remote-access", Usage: "what the initiator reports: remote-access or flushed"}
+	return probeCommand("badrkey", "read a mapped block with an altered rkey and check that only that session fails",
+		"an allocated block", expect, func(cmd *cli.Command, addr string, id uint64) error {
 			want := verbs.ErrRemoteAccess
 			if cmd.String("expect") == "flushed" {
 				want = verbs.ErrFlushed
 			}
-			addr, id, err := target(cmd)
-			if err != nil {
-				return err
-			}
-			return failed(cmd, badRKey(addr, id, want))
-		},
-	}
+			return badRKey(addr, id, want)
+		})
 }
 
 func badRKey(addr string, id uint64, want error) error {
@@ -94,26 +82,14 @@ func badRKey(addr string, id uint64, want error) error {
 // of an iWARP FPDU) sends a CRC its peer rejects, and the peer ends the
 // session.
 func sharedRWCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "sharedrw",
-		Usage: "write a shared read-write block from one session while another reads it",
-		Flags: []cli.Flag{
-			addrFlag,
-			&cli.StringFlag{Name: "id", Value: "0x200000", Usage: "a block to allocate (freed at the end)"},
-			&cli.IntFlag{Name: "rounds", Value: 40, Usage: "whole-block Writes, and as many Reads"},
-		},
-		OnUsageError: usageError,
-		Action: func(_ context.Context, cmd *cli.Command) error {
-			addr, id, err := target(cmd)
-			if err != nil {
-				return err
-			}
+	rounds := &cli.IntFlag{Name: "rounds", Value: 40, Usage: "whole-block Writes, and as many Reads"}
+	return probeCommand("sharedrw", "write a shared read-write block from one session while another reads it",
+		"a block to allocate (freed at the end)", rounds, func(cmd *cli.Command, addr string, id uint64) error {
 			if cmd.Int("rounds") < 1 {
 				return cli.Exit("usage: probe sharedrw --rounds N (N ≥ 1)", 2)
 			}
-			return failed(cmd, sharedRW(addr, id, int(cmd.Int("rounds"))))
-		},
-	}
+			return sharedRW(addr, id, int(cmd.Int("rounds")))
+		})
 }
 
 func sharedRW(addr string, id uint64, rounds int) error {
