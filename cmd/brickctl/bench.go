@@ -20,7 +20,11 @@ import (
 )
 
 // The bench's operation groups, in the order they run.
-var benchGroups = []string{"control", "write", "read", "write+persist"}
+var benchGroups = []string{"control", "ping", "write", "read", "write+persist"}
+
+// defaultGroups are the cases bench runs without --ops: ping measures the
+// messaging under the control verbs and is asked for by name.
+var defaultGroups = []string{"control", "write", "read", "write+persist"}
 
 func benchCommand() *cli.Command {
 	return &cli.Command{
@@ -37,7 +41,7 @@ func benchCommand() *cli.Command {
 			"from --base, refuses to start if any is allocated, and frees them at the end.\n" +
 			"Prints a table (or --json); --html FILE writes a report with latency histograms.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "ops", Value: strings.Join(benchGroups, ","), Usage: "cases to run: control, write, read, write+persist"},
+			&cli.StringFlag{Name: "ops", Value: strings.Join(defaultGroups, ","), Usage: "cases to run: control, ping, write, read, write+persist"},
 			&cli.StringFlag{Name: "size", Value: "4KiB,64KiB,2MiB", Usage: "payload sizes of data operations (at most 2MiB)"},
 			&cli.StringFlag{Name: "qd", Value: "1", Usage: "queue depths: workers per session, comma-separated"},
 			&cli.StringFlag{Name: "sessions", Value: "1", Usage: "session counts, comma-separated"},
@@ -112,7 +116,7 @@ func (p *benchPlan) cases(methods []protocol.PersistMethod) []benchCase {
 	var out []benchCase
 	for _, g := range p.groups {
 		sizes := p.sizes
-		if g == "control" {
+		if !dataGroup(g) {
 			sizes = []int{0}
 		}
 		ms := []protocol.PersistMethod{0}
@@ -196,13 +200,13 @@ func runBench(c *call) error {
 
 	workers := slices.Max(p.qds) * slices.Max(p.ses)
 	var nData, nCtl int
-	if slices.ContainsFunc(p.groups, func(g string) bool { return g != "control" }) {
+	if slices.ContainsFunc(p.groups, dataGroup) {
 		nData = workers
 	}
 	if slices.Contains(p.groups, "control") {
 		nCtl = workers
 	}
-	last := p.base + uint64(nData+nCtl-1)*blockSize
+	last := p.base + uint64(max(nData+nCtl, 1)-1)*blockSize
 	if last < p.base || last > client.MaxID {
 		return usagef("--base %s leaves no room for the %d blocks the bench needs", hexID(p.base), nData+nCtl)
 	}
@@ -311,9 +315,12 @@ func runBenchCases(ctx context.Context, c *call, pool *sessionPool, p *benchPlan
 			return finished, err
 		}
 		var runErr error
-		if bc.group == "control" {
+		switch bc.group {
+		case "control":
 			rs, runErr = benchControl(ctx, c, clients, bc, ctlBase, p.d, tick)
-		} else {
+		case "ping":
+			rs, runErr = benchPing(ctx, clients, bc, p.d, tick)
+		default:
 			var r bench.Result
 			r, runErr = benchData(ctx, c, clients, bc, dataIDs, p.d, tick)
 			rs = []bench.Result{r}
@@ -365,6 +372,10 @@ func writeBenchReport(c *call, rep *bench.Report, d time.Duration) error {
 	}
 	return nil
 }
+
+// dataGroup reports whether case group g reads or writes a mapped block
+// (and so needs a block per worker and a --size).
+func dataGroup(g string) bool { return g != "control" && g != "ping" }
 
 func caseLabel(bc benchCase) string {
 	s := bc.group

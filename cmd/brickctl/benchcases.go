@@ -134,3 +134,17 @@ func benchControl(ctx context.Context, c *call, clients []*client.Client, bc ben
 	out = append(out, bench.NewResult(bench.Case{Group: "control", Op: "cycle", QD: bc.qd, Sessions: bc.ses}, &m))
 	return out, m.Err
 }
+
+// benchPing runs ping round trips, one at a time per worker: the messaging
+// under every verb (the software RNIC, the session, a reply), with no
+// metadata commit. Against a TCP request-reply of the same concurrency it
+// tells what the control verbs' messages cost apart from their work.
+func benchPing(ctx context.Context, clients []*client.Client, bc benchCase, d time.Duration, tick func(bench.Live)) ([]bench.Result, error) {
+	ops := make([]bench.Op, bc.qd*bc.ses)
+	for w := range ops {
+		cl := clients[w/bc.qd]
+		ops[w] = func(ctx context.Context) (int, error) { return 0, cl.Ping(ctx) }
+	}
+	m := bench.Run(ctx, d, ops, 200*time.Millisecond, tick)
+	return []bench.Result{bench.NewResult(bench.Case{Group: "ping", Op: "ping", QD: bc.qd, Sessions: bc.ses}, &m)}, m.Err
+}

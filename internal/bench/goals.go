@@ -36,6 +36,7 @@ const (
 	FigPersistFileus  = "brick_persist_4k_file_p50_us"
 	FigPersistAnonus  = "brick_persist_4k_anon_p50_us"
 	FigDurablePerSec  = "brick_durable_verbs_per_s"
+	FigPing64PerSec   = "brick_ping64_per_s" // ping round trips through brickd, 64 sessions (no goal: explains the durable verbs)
 	FigScaleBlocks    = "scale_blocks"
 	FigReadySec       = "scale_ready_s"
 	FigListSec        = "scale_list_s"
@@ -139,6 +140,9 @@ func Goals(f *Figures) []Goal {
 		}
 		g.Ratio = g.Brick / g.Baseline
 		g.Note = f.Notes[d.brick]
+		if d.brick == FigDurablePerSec {
+			g.Note = joinNotes(g.Note, messagingNote(v))
+		}
 		switch {
 		case math.IsNaN(g.Ratio) || math.IsInf(g.Ratio, 0):
 			g.Verdict = "n/a"
@@ -156,6 +160,24 @@ func Goals(f *Figures) []Goal {
 		out = append(out, g)
 	}
 	return out
+}
+
+// messagingNote compares ping round trips through brickd with the TCP
+// request-reply baseline at the same concurrency: what a control verb's
+// messages cost before any of its work. Empty when either is missing.
+func messagingNote(v func(string) float64) string {
+	ping, rr := v(FigPing64PerSec), v(FigRR64PerSec)
+	if math.IsNaN(ping) || math.IsNaN(rr) || rr == 0 {
+		return ""
+	}
+	return fmt.Sprintf("the messages alone: ping through brickd at 64 sessions %s/s, %s× TCP rr@64 (a cycle is 4 round trips)", num(ping), ratio(ping/rr))
+}
+
+func joinNotes(a, b string) string {
+	if a == "" || b == "" {
+		return a + b
+	}
+	return a + "; " + b
 }
 
 // num prints a figure with at most 4 significant digits and no exponent.
@@ -315,6 +337,8 @@ func FiguresFromReport(r *Report, anon bool) *Figures {
 			f.Values[FigWrite2MMBs] = x.MiBPerSec * (1 << 20) / 1e6
 		case x.Group == "read" && x.Size == 2<<20 && x.QD == 4:
 			f.Values[FigRead2MMBs] = x.MiBPerSec * (1 << 20) / 1e6
+		case x.Group == "ping" && x.Sessions == 64 && x.QD == 1:
+			f.Values[FigPing64PerSec] = x.OpsPerSec
 		case x.Group == "control" && x.Op == "cycle":
 			f.Values[FigDurablePerSec] = x.OpsPerSec * DurableVerbsPerCycle
 			f.Notes[FigDurablePerSec] = fmt.Sprintf("%d × %s control cycles/s; a cycle is alloc → map rw → unmap → free (unmap stays: a mapped block cannot be freed; its commit is not synced, so it is not counted)",

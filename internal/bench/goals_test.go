@@ -15,7 +15,7 @@ func TestGoals(t *testing.T) {
 		FigIperf3MBs: 1000, FigWrite2MMBs: 950, FigRead2MMBs: 800,
 		FigPingPongP50us: 10, FigWrite4KP50us: 20, FigRead4KP50us: 21,
 		FigMsync4KP50us: 30, FigPersistFileus: 75,
-		FigPebble64PerSec: 100000, FigRR64PerSec: 100000, FigDurablePerSec: 30000,
+		FigPebble64PerSec: 100000, FigRR64PerSec: 100000, FigDurablePerSec: 30000, FigPing64PerSec: 50000,
 		FigScaleBlocks: 1000, FigReadySec: 3, FigSessionsServed: 4096, FigSessionsWanted: 4096,
 	}, Notes: map[string]string{FigPersistAnonus: "skipped"}}
 	got := map[string]Goal{}
@@ -48,6 +48,9 @@ func TestGoals(t *testing.T) {
 	anon := got["4 KiB Write+persist p50, anonymous/2 ping-pongs"]
 	if anon.Verdict != "n/a" || anon.Note != "skipped" {
 		t.Errorf("anonymous persist: %+v", anon)
+	}
+	if g := got["durable verbs/s (alloc, map rw, free), 64 sessions/1/(1/pebble@64 + 1/TCP rr@64)"]; !strings.Contains(g.Note, "50000/s, 0.50× TCP rr@64") {
+		t.Errorf("durable verbs: the note does not compare ping with TCP rr: %q", g.Note)
 	}
 	if g := got["2 MiB Write, QD 4, 1 session/ucx_perftest put_bw (tcp)"]; g.Verdict != "n/a" || g.Note != "baseline not measured" {
 		t.Errorf("missing baseline: %+v", g)
@@ -82,11 +85,13 @@ func TestFiguresFromReport(t *testing.T) {
 		res("write+persist", "write+persist", 4<<10, 1, 300*time.Microsecond, 0, 0),
 		res("write+persist", "write+persist", 4<<10, 1, 200*time.Microsecond, 0, 0),
 		res("control", "cycle", 0, 1, 0, 1000, 0),
+		{Case: Case{Group: "ping", Op: "ping", QD: 1, Sessions: 64}, OpsPerSec: 70000},
 	}}
 	f := FiguresFromReport(r, false)
 	want := map[string]float64{
 		FigWrite2MMBs: 1000 * (1 << 20) / 1e6, FigRead2MMBs: 2000 * (1 << 20) / 1e6,
 		FigWrite4KP50us: 30, FigRead4KP50us: 25, FigPersistFileus: 200, FigDurablePerSec: 3000,
+		FigPing64PerSec: 70000,
 	}
 	for k, v := range want {
 		if f.Values[k] != v {
