@@ -64,10 +64,5 @@ func freeOne(c *call, arg string) error {
 	if err != nil {
 		return err
 	}
-	return runIDVerb(c, id, func(ctx context.Context, cl *client.Client, id uint64) (map[string]any, string, error) {
-		if err := cl.Free(ctx, id); err != nil {
-			return nil, "", err
-		}
-		return map[string]any{"freed": true}, "freed " + hexID(id), nil
-	})
+	return runIDVerb(c, id, doneVerb((*client.Client).Free, "freed"))
 }

@@ -36,3 +36,14 @@ func runIDVerb(c *call, id uint64, do idVerb) error {
 		return emit(c, v, human)
 	})
 }
+
+// doneVerb is the idVerb of a call that returns only an error (alloc,
+// free): it reports {past: true} and "past ID".
+func doneVerb(call func(*client.Client, context.Context, uint64) error, past string) idVerb {
+	return func(ctx context.Context, cl *client.Client, id uint64) (map[string]any, string, error) {
+		if err := call(cl, ctx, id); err != nil {
+			return nil, "", err
+		}
+		return map[string]any{past: true}, past + " " + hexID(id), nil
+	}
+}

@@ -28,21 +28,16 @@ func revokeCommand() *cli.Command {
 			if err != nil || id == 0 {
 				return usagef("%q is not a session ID: give the number brickctl sessions shows", c.Args().First())
 			}
+			end, op, format := false, (*client.Client).RevokeSession, "revoked %[2]d map(s) of session %[1]d"
+			if c.Bool("end") {
+				end, op, format = true, (*client.Client).EndSession, "ended session %d; the %d map(s) it held are revoked"
+			}
 			return withClient(c, func(ctx context.Context, cl *client.Client) error {
-				if c.Bool("end") {
-					n, err := cl.EndSession(ctx, id)
-					if err != nil {
-						return err
-					}
-					return emit(c, map[string]any{"session": id, "ended": true, "maps": n},
-						fmt.Sprintf("ended session %d; the %d map(s) it held are revoked", id, n))
-				}
-				n, err := cl.RevokeSession(ctx, id)
+				n, err := op(cl, ctx, id)
 				if err != nil {
 					return err
 				}
-				return emit(c, map[string]any{"session": id, "ended": false, "maps": n},
-					fmt.Sprintf("revoked %d map(s) of session %d", n, id))
+				return emit(c, map[string]any{"session": id, "ended": end, "maps": n}, fmt.Sprintf(format, id, n))
 			})
 		}),
 	}
