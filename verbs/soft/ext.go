@@ -41,7 +41,7 @@ func (q *QP) sendAtomic(m *mr, off int, stag uint32, to uint64) error {
 
 // sendFlushReq sends a FLUSH Request on queue 1 (it shares the Read
 // Request MSNs and the peer's IRD).
-func (q *QP) sendFlushReq(r flushReq, msn uint32) error {
+func (q *QP) sendFlushReq(r taggedBuf, msn uint32) error {
 	hdr := q.tx.hdr[:mpaLenSize+untaggedHdrSize+flushReqSize]
 	putUntagged(hdr[mpaLenSize:], opFlushReq, true, qnReadReq, msn, 0)
 	r.put(hdr[mpaLenSize+untaggedHdrSize:])

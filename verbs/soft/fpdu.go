@@ -188,68 +188,54 @@ func putUntaggedInv(b []byte, op uint8, last bool, qn, msn, mo, inv uint32) {
 	binary.BigEndian.PutUint32(b[14:18], mo)
 }
 
-// The Read Request and the FLUSH Request both begin with a buffer: STag(4)
-// TO(8) length(4). putBuf and parseBuf write and read it.
-
-func putBuf(b []byte, stag uint32, to uint64, size uint32) {
-	_ = b[bufSize-1]
-	binary.BigEndian.PutUint32(b[0:4], stag)
-	binary.BigEndian.PutUint64(b[4:12], to)
-	binary.BigEndian.PutUint32(b[12:16], size)
-}
-
-func parseBuf(b []byte) (stag uint32, to uint64, size uint32) {
-	_ = b[bufSize-1]
-	return binary.BigEndian.Uint32(b[0:4]), binary.BigEndian.Uint64(b[4:12]), binary.BigEndian.Uint32(b[12:16])
-}
-
-// readReq is the RDMA Read Request header (RFC 5040 §4.4): the sink buffer,
-// then the source STag and TO.
-type readReq struct {
-	sinkSTag uint32
-	sinkTO   uint64
-	size     uint32
-	srcSTag  uint32
-	srcTO    uint64
-}
-
-func (r *readReq) put(b []byte) {
-	_ = b[readReqSize-1]
-	putBuf(b, r.sinkSTag, r.sinkTO, r.size)
-	binary.BigEndian.PutUint32(b[16:20], r.srcSTag)
-	binary.BigEndian.PutUint64(b[20:28], r.srcTO)
-}
-
-func parseReadReq(b []byte) (readReq, error) {
-	var r readReq
-	if len(b) != readReqSize {
-		return r, fmt.Errorf("%w: read request of %d bytes", errFraming, len(b))
-	}
-	r.sinkSTag, r.sinkTO, r.size = parseBuf(b)
-	r.srcSTag = binary.BigEndian.Uint32(b[16:20])
-	r.srcTO = binary.BigEndian.Uint64(b[20:28])
-	return r, nil
-}
-
-// flushReq is brick's FLUSH Request payload: the buffer alone.
-type flushReq struct {
+// taggedBuf is a buffer as the Read Request and the FLUSH Request carry
+// it: STag(4) TO(8) length(4). The FLUSH Request is one alone (brick's
+// payload); the Read Request begins with its sink.
+type taggedBuf struct {
 	stag uint32
 	to   uint64
 	size uint32
 }
 
-func (r *flushReq) put(b []byte) {
-	_ = b[flushReqSize-1]
-	putBuf(b, r.stag, r.to, r.size)
+func (t *taggedBuf) put(b []byte) {
+	_ = b[bufSize-1]
+	binary.BigEndian.PutUint32(b[0:4], t.stag)
+	binary.BigEndian.PutUint64(b[4:12], t.to)
+	binary.BigEndian.PutUint32(b[12:16], t.size)
 }
 
-func parseFlushReq(b []byte) (flushReq, error) {
-	var r flushReq
-	if len(b) != flushReqSize {
-		return r, fmt.Errorf("%w: flush request of %d bytes", errFraming, len(b))
+func getTaggedBuf(b []byte) taggedBuf {
+	_ = b[bufSize-1]
+	return taggedBuf{binary.BigEndian.Uint32(b[0:4]), binary.BigEndian.Uint64(b[4:12]), binary.BigEndian.Uint32(b[12:16])}
+}
+
+// readReq is the RDMA Read Request header (RFC 5040 §4.4): the sink buffer,
+// then the source STag and TO.
+type readReq struct {
+	sink    taggedBuf
+	srcSTag uint32
+	srcTO   uint64
+}
+
+func (r *readReq) put(b []byte) {
+	_ = b[readReqSize-1]
+	r.sink.put(b)
+	binary.BigEndian.PutUint32(b[16:20], r.srcSTag)
+	binary.BigEndian.PutUint64(b[20:28], r.srcTO)
+}
+
+func parseReadReq(b []byte) (readReq, error) {
+	if len(b) != readReqSize {
+		return readReq{}, fmt.Errorf("%w: read request of %d bytes", errFraming, len(b))
 	}
-	r.stag, r.to, r.size = parseBuf(b)
-	return r, nil
+	return readReq{getTaggedBuf(b), binary.BigEndian.Uint32(b[16:20]), binary.BigEndian.Uint64(b[20:28])}, nil
+}
+
+func parseFlushReq(b []byte) (taggedBuf, error) {
+	if len(b) != flushReqSize {
+		return taggedBuf{}, fmt.Errorf("%w: flush request of %d bytes", errFraming, len(b))
+	}
+	return getTaggedBuf(b), nil
 }
 
 // fpdu is one decoded FPDU, for tests and fuzzing; the receive path decodes

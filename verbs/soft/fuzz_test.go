@@ -19,7 +19,7 @@ func FuzzParseFPDU(f *testing.F) {
 	f.Add(appendFPDU(nil, th[:], nil))
 	var uh [untaggedHdrSize + readReqSize]byte
 	putUntagged(uh[:], opReadReq, true, qnReadReq, 1, 0)
-	(&readReq{sinkSTag: 1, sinkTO: 2, size: 3, srcSTag: 4, srcTO: 5}).put(uh[untaggedHdrSize:])
+	(&readReq{sink: taggedBuf{stag: 1, to: 2, size: 3}, srcSTag: 4, srcTO: 5}).put(uh[untaggedHdrSize:])
 	f.Add(appendFPDU(nil, uh[:], nil))
 	putUntagged(uh[:], opSend, true, qnSend, 9, 0)
 	f.Add(appendFPDU(nil, uh[:untaggedHdrSize], []byte{1, 2, 3}))
@@ -34,7 +34,7 @@ func FuzzParseFPDU(f *testing.F) {
 	f.Add(appendFPDU(nil, th[:], []byte{1, 2, 3, 4, 5, 6, 7, 8}))
 	var fh [untaggedHdrSize + flushReqSize]byte
 	putUntagged(fh[:], opFlushReq, true, qnReadReq, 3, 0)
-	(&flushReq{stag: 1, to: 2, size: 3}).put(fh[untaggedHdrSize:])
+	(&taggedBuf{stag: 1, to: 2, size: 3}).put(fh[untaggedHdrSize:])
 	f.Add(appendFPDU(nil, fh[:], nil))
 	putTagged(th[:], opFlushResp, true, 1, 2)
 	f.Add(appendFPDU(nil, th[:], nil))
@@ -171,7 +171,7 @@ func FuzzReceive(f *testing.F) {
 	f.Add(appendFPDU(nil, th[:], make([]byte, 8)))
 	var fh [untaggedHdrSize + flushReqSize]byte
 	putUntagged(fh[:], opFlushReq, true, qnReadReq, 1, 0)
-	(&flushReq{stag: 0x100, size: 8}).put(fh[untaggedHdrSize:])
+	(&taggedBuf{stag: 0x100, size: 8}).put(fh[untaggedHdrSize:])
 	f.Add(appendFPDU(nil, fh[:], nil))
 	putTagged(th[:], opFlushResp, true, 0x100, 0)
 	f.Add(appendFPDU(nil, th[:], nil))

@@ -46,7 +46,7 @@ func rtrFPDU(kind uint8) []byte {
 	case rtrRead:
 		var h [untaggedHdrSize + readReqSize]byte
 		putUntagged(h[:], opReadReq, true, qnReadReq, 1, 0)
-		(&readReq{sinkSTag: 0, srcSTag: 1}).put(h[untaggedHdrSize:])
+		(&readReq{sink: taggedBuf{stag: 0}, srcSTag: 1}).put(h[untaggedHdrSize:])
 		return appendFPDU(nil, h[:], nil)
 	case rtrWrite: // siw: STag 1, TO 0, no payload
 		var h [taggedHdrSize]byte
@@ -299,8 +299,8 @@ func TestDialForeignReplies(t *testing.T) {
 				if err != nil || f.hdr.op != opReadReq || f.hdr.msn != 1 {
 					t.Fatalf("first FPDU %+v %v, want the zero-length Read RTR", f.hdr, err)
 				}
-				if r, _ := parseReadReq(f.payload); r.size != 0 {
-					t.Fatalf("RTR Read of %d bytes", r.size)
+				if r, _ := parseReadReq(f.payload); r.sink.size != 0 {
+					t.Fatalf("RTR Read of %d bytes", r.sink.size)
 				}
 			}
 		})
@@ -366,7 +366,7 @@ func TestStalledReaderCannotBlockDeregister(t *testing.T) {
 	for msn := uint32(1); msn <= 64; msn++ { // 64 MiB: far more than the socket buffers hold
 		var h [untaggedHdrSize + readReqSize]byte
 		putUntagged(h[:], opReadReq, true, qnReadReq, msn, 0)
-		(&readReq{sinkSTag: 9, size: size, srcSTag: m.RKey(), srcTO: m.Addr()}).put(h[untaggedHdrSize:])
+		(&readReq{sink: taggedBuf{stag: 9, size: size}, srcSTag: m.RKey(), srcTO: m.Addr()}).put(h[untaggedHdrSize:])
 		reqs = appendFPDU(reqs, h[:], nil)
 	}
 	if _, err := r.conn.Write(reqs); err != nil {

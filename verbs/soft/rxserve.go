@@ -26,11 +26,11 @@ func (q *QP) rxReadReq(h *header, seg, payload []byte) {
 		return
 	}
 	q.readServed()
-	if r.size > 0 {
-		m, _, f := q.pd.acquire(r.srcSTag, r.srcTO, uint64(r.size), verbs.AccessRemoteRead)
+	if r.sink.size > 0 {
+		m, _, f := q.pd.acquire(r.srcSTag, r.srcTO, uint64(r.sink.size), verbs.AccessRemoteRead)
 		if f != faultNone {
 			q.terminate(termForFault(f, false).withSegment(seg).withReadReq(payload),
-				fmt.Errorf("soft: RDMA Read of STag %#x [%#x,+%d): %v: %w", r.srcSTag, r.srcTO, r.size, f, verbs.ErrRemoteAccess))
+				fmt.Errorf("soft: RDMA Read of STag %#x [%#x,+%d): %v: %w", r.srcSTag, r.srcTO, r.sink.size, f, verbs.ErrRemoteAccess))
 			return
 		}
 		m.mu.RUnlock()
@@ -190,9 +190,9 @@ func (q *QP) serveRead(r irqe) error {
 		putTagged(hdr[mpaLenSize:], opFlushResp, true, r.rr.srcSTag, r.rr.srcTO)
 		return q.corkFPDU(hdr, nil, nil)
 	}
-	n := int(r.rr.size)
+	n := int(r.rr.sink.size)
 	if n == 0 {
-		putTagged(hdr[mpaLenSize:], opReadResp, true, r.rr.sinkSTag, r.rr.sinkTO)
+		putTagged(hdr[mpaLenSize:], opReadResp, true, r.rr.sink.stag, r.rr.sink.to)
 		return q.corkFPDU(hdr, nil, nil)
 	}
 	if err := q.uncork(); err != nil {
@@ -212,7 +212,7 @@ func (q *QP) serveRead(r irqe) error {
 				fmt.Errorf("soft: serving RDMA Read of STag %#x: %v: %w", r.rr.srcSTag, f, verbs.ErrRemoteAccess))
 			return nil
 		}
-		putTagged(hdr[mpaLenSize:], opReadResp, true, r.rr.sinkSTag, r.rr.sinkTO)
+		putTagged(hdr[mpaLenSize:], opReadResp, true, r.rr.sink.stag, r.rr.sink.to)
 		ReadBytesServed.Add(uint64(n))
 		err := q.corkStaged(hdr, m.buf[off:off+n])
 		m.mu.RUnlock()
@@ -232,7 +232,7 @@ func (q *QP) serveRead(r irqe) error {
 		for done := 0; done < span; {
 			k := min(span-done, maxSegPayload)
 			hdr := b.nextHdr(mpaLenSize + taggedHdrSize)
-			putTagged(hdr[mpaLenSize:], opReadResp, sent+done+k == n, r.rr.sinkSTag, r.rr.sinkTO+uint64(sent+done))
+			putTagged(hdr[mpaLenSize:], opReadResp, sent+done+k == n, r.rr.sink.stag, r.rr.sink.to+uint64(sent+done))
 			b.addStaged(hdr, m.buf[off+done:off+done+k])
 			done += k
 		}

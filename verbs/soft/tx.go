@@ -162,14 +162,14 @@ func (q *QP) txStep(mode txMode) (more, deferred bool, err error) {
 // Called with q.mu held, which it releases.
 func (q *QP) txAnswer(mode txMode) (more, deferred bool, err error) {
 	r := q.irq[q.irqHead%uint64(len(q.irq))]
-	if mode != txSender && !r.flush && r.rr.size > corkMax {
+	if mode != txSender && !r.flush && r.rr.sink.size > corkMax {
 		q.mu.Unlock()
 		return false, true, nil
 	}
 	if mode == txReceiver {
 		cost := fpduOverhead
 		if !r.flush {
-			cost += int(r.rr.size)
+			cost += int(r.rr.sink.size)
 		}
 		if cost > q.tx.budget {
 			q.mu.Unlock()
@@ -263,8 +263,8 @@ func (q *QP) txWR(seq uint64, e *sqe) error {
 		q.clearFenceLocked()
 		w := *e
 		q.mu.Unlock()
-		return q.sendReadReq(readReq{sinkSTag: w.wr.Local.LKey, sinkTO: w.wr.Local.Addr,
-			size: w.wr.Local.Length, srcSTag: w.wr.RKey, srcTO: w.wr.Remote}, w.msn)
+		return q.sendReadReq(readReq{sink: taggedBuf{stag: w.wr.Local.LKey, to: w.wr.Local.Addr,
+			size: w.wr.Local.Length}, srcSTag: w.wr.RKey, srcTO: w.wr.Remote}, w.msn)
 	case verbs.OpFlush:
 		e.msn = q.tx.readMSN
 		q.tx.readMSN++
@@ -272,7 +272,7 @@ func (q *QP) txWR(seq uint64, e *sqe) error {
 		q.clearFenceLocked()
 		w := *e
 		q.mu.Unlock()
-		return q.sendFlushReq(flushReq{stag: w.wr.RKey, to: w.wr.Remote, size: w.wr.Local.Length}, w.msn)
+		return q.sendFlushReq(taggedBuf{stag: w.wr.RKey, to: w.wr.Remote, size: w.wr.Local.Length}, w.msn)
 	}
 	q.mu.Unlock() // not reached: PostSend admits the opcodes above only
 	return nil
