@@ -44,6 +44,12 @@ type Options struct {
 	// while the client waits on it is presumed dead: the session fails
 	// with ErrClosed.
 	KeepAlive time.Duration
+	// OptionalCRC: on tcp://, do not ask the brick for the MPA CRC, so
+	// that the connection uses one only if the brick asks. A brick on the
+	// software RNIC always does; a brick on Linux siw does not, and needs
+	// this for a block one session reads while another writes it
+	// (docs/rdma.md). rdma:// ignores it.
+	OptionalCRC bool
 	// PersistFeatures, if not zero, restricts the persist methods the
 	// client asks for (protocol.FeatureAPM, FeatureFlush); GPSPM is always
 	// asked for. Zero asks for every method the library implements.
@@ -114,7 +120,7 @@ type reply struct {
 
 // Dial connects to the brick at addr (tcp://host:port or rdma://host:port).
 func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
-	p, hostport, err := providers.ForAddr(addr)
+	p, hostport, err := providers.ForAddrWith(addr, providers.Options{OptionalCRC: opts.OptionalCRC})
 	if err != nil {
 		return nil, err
 	}

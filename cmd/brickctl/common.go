@@ -110,6 +110,7 @@ func connectWith(c *call, opts client.Options) (*client.Client, context.Context,
 		return nil, nil, nil, err
 	}
 	opts.AuthKey = key
+	opts.OptionalCRC = c.Bool("optional-crc")
 	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 	cl, err := client.Dial(ctx, addr, opts)
 	if err != nil {

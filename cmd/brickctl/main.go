@@ -25,6 +25,8 @@ func globalFlags() []cli.Flag {
 			Usage: "file holding the brick's pre-shared key (mode 0600); or put the key itself in BRICK_AUTH_KEY"},
 		&cli.BoolFlag{Name: "no-key-ok", Sources: cli.EnvVars("BRICK_NO_KEY_OK"),
 			Usage: "the brick has no key and you know it: do not warn about it"},
+		&cli.BoolFlag{Name: "optional-crc", Sources: cli.EnvVars("BRICK_OPTIONAL_CRC"),
+			Usage: "on tcp://, do not ask the brick for the MPA CRC; a brick served by Linux siw needs it when one session reads a block another writes (docs/rdma.md)"},
 	}
 }
 

@@ -15,6 +15,10 @@ type Options struct {
 	// RDMANetdev names the network interface whose RDMA device rdma://
 	// uses (brickd --rdma-netdev); empty lets rdma_cm pick by address.
 	RDMANetdev string
+	// OptionalCRC: tcp:// does not ask for the MPA CRC
+	// (soft.Options.OptionalCRC). rdma:// ignores it: there the kernel's
+	// iWARP decides (siw's module parameter mpa_crc_required).
+	OptionalCRC bool
 }
 
 // ForAddr returns the provider for url and its host:port.
@@ -30,7 +34,7 @@ func ForAddrWith(url string, opts Options) (verbs.Provider, string, error) {
 	}
 	switch scheme {
 	case "tcp":
-		return soft.New(), hostport, nil
+		return soft.NewWithOptions(soft.Options{OptionalCRC: opts.OptionalCRC}), hostport, nil
 	case "rdma":
 		p, err := rdmaProvider(opts)
 		if err != nil {

@@ -19,6 +19,7 @@ type negotiated struct {
 	ext     uint8  // extension flags both ends offered
 	peerIRD uint16 // 0: not announced (no enhanced connection data)
 	rtr     uint8  // RFC 6581 peer-to-peer mode: the RTR the initiator sends first (rtr*)
+	noCRC   bool   // neither the request nor the reply asked for the MPA CRC
 }
 
 // RTR types (RFC 6581 §7): the first FPDU of an initiator in
@@ -35,6 +36,7 @@ func (n negotiated) apply(q *QP) {
 	q.caps.AtomicWrite = n.ext&extAtomicWr != 0
 	q.caps.Flush = n.ext&extFlush != 0
 	q.peerIRD = uint64(n.peerIRD)
+	q.noCRC = n.noCRC
 	switch {
 	case n.rtr == rtrRead && !q.passive:
 		q.rtr = true
@@ -57,14 +59,16 @@ func (p provider) request(cfg verbs.QPConfig, privateData []byte) (req []byte, o
 	}
 	// The extension offer rides in the flags byte, not in the private
 	// data, which another stack hands to its caller whole.
-	return mpaFrame{crc: true, rev: mpaRev2, enhanced: true, ext: ours,
+	return mpaFrame{crc: !p.optionalCRC, rev: mpaRev2, enhanced: true, ext: ours,
 		pd: appendConnData(nil, enhanced{ird: ourIRD, ord: uint16(min(2*cfg.SendDepth, enhIRDORD)), p2p: true, readRTR: true},
 			extHdr{}, privateData)}.marshal(nil), ours
 }
 
 // replied interprets the MPA Reply to our request.
 func (p provider) replied(rep mpaFrame, ours uint8) (negotiated, []byte, error) {
-	neg := negotiated{rev: rep.rev}
+	// RFC 5044: the CRC is used when either side asks for it. A revision
+	// 1 request always asks.
+	neg := negotiated{rev: rep.rev, noCRC: p.optionalCRC && !p.rev1 && !rep.crc}
 	if rep.rev == mpaRev1 || !rep.enhanced {
 		// An RFC 5044 peer, or revision 2 without the enhanced data:
 		// no IRD/ORD, no peer-to-peer mode, no extensions.
@@ -101,7 +105,8 @@ func (p provider) replied(rep mpaFrame, ours uint8) (negotiated, []byte, error) 
 // the enhanced data only if the Request had them), unless the provider
 // speaks only revision 1.
 func (p provider) connReq(conn net.Conn, br *bufio.Reader, req mpaFrame) (*connReq, error) {
-	cr := &connReq{conn: conn, br: br, pd: req.pd, remote: conn.RemoteAddr().String(), rev: mpaRev1}
+	cr := &connReq{conn: conn, br: br, pd: req.pd, remote: conn.RemoteAddr().String(), rev: mpaRev1,
+		noCRC: p.optionalCRC && !req.crc}
 	switch {
 	case req.rev == mpaRev2 && req.enhanced:
 		e, _, user, err := parseConnData(req.pd, false)
@@ -123,7 +128,7 @@ func (p provider) connReq(conn net.Conn, br *bufio.Reader, req mpaFrame) (*connR
 // the initiator's RTR among those it offered: Read, else Write, else
 // Send (RFC 6581 §7); an initiator that offered none gets Read.
 func (c *connReq) negotiated() negotiated {
-	n := negotiated{rev: c.rev}
+	n := negotiated{rev: c.rev, noCRC: c.noCRC}
 	if !c.enhanced {
 		return n
 	}
@@ -147,7 +152,7 @@ func (c *connReq) negotiated() negotiated {
 // revision: with the enhanced data when the request had them, and the
 // extension header when it offered extensions we accept.
 func (c *connReq) reply(reject bool, cfg verbs.QPConfig, pd []byte) error {
-	f := mpaFrame{reply: true, reject: reject, crc: true, rev: c.rev, pd: pd}
+	f := mpaFrame{reply: true, reject: reject, crc: !c.noCRC, rev: c.rev, pd: pd}
 	if c.enhanced {
 		n := c.negotiated()
 		ord := uint16(min(2*cfg.SendDepth, enhIRDORD))

@@ -26,8 +26,9 @@
 // bits as zero.
 //
 // We send M=0 (a peer asking for markers is refused, as siw does), C=1
-// (CRC always on: a Request with C=0 is answered with C=1, which RFC 5044
-// lets a responder choose) and R=1 only in a rejecting Reply, whose
+// (a Request with C=0 is answered with C=1, which RFC 5044 lets a
+// responder choose; the CRC is used when either side asks) unless the
+// provider has Options.OptionalCRC, and R=1 only in a rejecting Reply, whose
 // private data reaches the dialer as *verbs.RejectedError. The listener
 // negotiates each connection in its own goroutine (bounded by
 // verbs.DefaultTimeout and maxHandshakes; when maxHandshakes are under way
@@ -107,6 +108,7 @@
 //	|  pad (0..3 zero bytes to a multiple of 4)                     |
 //	+---------------------------------------------------------------+
 //	|  CRC32c over everything above, least significant byte first  |
+//	|  (zero and unchecked when neither side asked for the CRC)     |
 //	+---------------------------------------------------------------+
 //
 // Extension opcodes — brick's own, negotiated (above), NOT standard

@@ -262,6 +262,7 @@ type connReq struct {
 	enhanced bool     // the request carried enhanced connection data (S)
 	enh      enhanced // the request's enhanced connection data
 	ext      uint8    // extensions both ends offer: if any, our Reply carries the extension header
+	noCRC    bool     // the request did not ask for the MPA CRC, and neither do we (OptionalCRC)
 	conn     net.Conn
 	br       *bufio.Reader
 	pd       []byte

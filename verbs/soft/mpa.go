@@ -81,8 +81,8 @@ func appendMPARev(dst []byte, reply, reject bool, rev uint8, pd []byte) []byte {
 // or 2, markers (not supported), R in a request, PD_Length > 512 and a
 // revision 2 frame with S too short for the enhanced connection data.
 // Every other flag is accepted: CRC off in a request (we answer with CRC
-// on, which RFC 5044 lets a responder choose), siw's GSO bit, reserved
-// bits.
+// on, which RFC 5044 lets a responder choose, unless Options.OptionalCRC),
+// siw's GSO bit, reserved bits.
 func parseMPAHeader(b []byte, wantReply bool) (mpaFrame, int, error) {
 	var f mpaFrame
 	if len(b) < mpaHdrSize {

@@ -16,12 +16,30 @@ import (
 // set rev1 (speak only MPA revision 1, as an RFC 5044 peer) and noExt
 // (extension flags not to offer) to exercise negotiation.
 type provider struct {
-	rev1  bool
-	noExt uint8
+	rev1        bool
+	noExt       uint8
+	optionalCRC bool // Options.OptionalCRC
+}
+
+// Options configure the software RNIC.
+type Options struct {
+	// OptionalCRC: do not ask for the MPA CRC (RFC 5044), in the request
+	// when dialing or in the reply when listening, so that a connection
+	// uses it only if the peer asks. By default the software RNIC always
+	// asks; Linux siw does not (its module parameter mpa_crc_required is
+	// off). Without it FPDUs carry a zero CRC that nobody checks, as
+	// between two siw peers, and TCP's checksum alone guards them. It is
+	// the way round a siw listener that checksums a Read Response before
+	// the kernel copies its pages, so that a Write to the same memory in
+	// between fails the reader's connection with a CRC error (docs/rdma.md).
+	OptionalCRC bool
 }
 
 // New returns the software iWARP provider for tcp:// addresses.
 func New() verbs.Provider { return provider{} }
+
+// NewWithOptions is New configured by o.
+func NewWithOptions(o Options) verbs.Provider { return provider{optionalCRC: o.OptionalCRC} }
 
 func (provider) Scheme() string { return "tcp" }
 

@@ -115,6 +115,7 @@ type QP struct {
 	scq     *cq
 	rcq     *cq
 	caps    verbs.Caps // negotiated at connection setup, fixed after start
+	noCRC   bool       // neither side asked for the MPA CRC (Options.OptionalCRC); fixed after start
 	peerIRD uint64     // Reads/FLUSHes the peer queues (0 = not announced)
 
 	mu        sync.Mutex

@@ -107,7 +107,7 @@ func (q *QP) rxFPDU() error {
 		return fmt.Errorf("soft: connection ended: %w", err)
 	}
 	crc = crc32c.Update(crc, rx.trl[:pad])
-	if got := binary.LittleEndian.Uint32(rx.trl[pad:]); got != crc {
+	if got := binary.LittleEndian.Uint32(rx.trl[pad:]); got != crc && !q.noCRC {
 		q.terminate(newTerm(layerLLP, etypeMPA, codeMPACRC).withSegment(seg),
 			fmt.Errorf("%w: CRC %#08x, want %#08x", errFraming, got, crc))
 		return errStop

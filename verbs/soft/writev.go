@@ -102,6 +102,7 @@ func (b *txBatch) flush(q *QP) error {
 		return nil
 	}
 	b.bufs = b.iov[:3*b.n]
+	q.unsealLocked(b.bufs)
 	err := q.transmit(&b.bufs)
 	clear(b.iov[:3*b.n]) // drop references to registered memory
 	b.n = 0
@@ -200,6 +201,7 @@ func (q *QP) flushCork() error {
 		return nil
 	}
 	c.bufs = c.iov[:3*c.n]
+	q.unsealLocked(c.bufs)
 	err := q.transmit(&c.bufs)
 	c.emptied()
 	return err
@@ -225,6 +227,21 @@ func (q *QP) transmit(bufs *net.Buffers) error {
 		q.mu.Unlock()
 	}
 	return err
+}
+
+// unsealLocked zeroes the CRC field of every FPDU in iov (header, payload
+// and trailer per FPDU) when the connection uses no MPA CRC, as Linux siw
+// sends it then. The CRCs were computed all the same: framing stays one
+// code path, and the cost is small next to the write. The caller holds
+// the transmit side (as for transmit).
+func (q *QP) unsealLocked(iov [][]byte) {
+	if !q.noCRC {
+		return
+	}
+	for i := 2; i < len(iov); i += 3 {
+		t := iov[i]
+		clear(t[len(t)-crcSize:])
+	}
 }
 
 // frameTrailer fills hdr's ULPDU_Length and returns the pad and CRC that

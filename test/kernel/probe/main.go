@@ -7,6 +7,7 @@
 //
 //	probe badrkey --addr rdma://10.0.3.15:7470 --id 0x200000 [--expect flushed]
 //	probe sharedrw --addr rdma://10.0.3.15:7470 --id 0x5000000 --rounds 30
+//	probe sharedrw --addr tcp://10.0.3.15:7470 --id 0x5000000 --optional-crc
 package main
 
 import (
@@ -17,6 +18,8 @@ import (
 	"strconv"
 
 	"github.com/urfave/cli/v3"
+
+	"github.com/brick-storage/brick/client"
 )
 
 func main() {
@@ -38,15 +41,17 @@ func usageError(_ context.Context, cmd *cli.Command, err error, _ bool) error {
 }
 
 // probeCommand is a probe's subcommand: --addr, --id (idUsage says what
-// the block must be) and its own flag. run's error exits 1, unless it
-// carries an exit code of its own (a usage error: 2).
-func probeCommand(name, usage, idUsage string, flag cli.Flag, run func(cmd *cli.Command, addr string, id uint64) error) *cli.Command {
+// the block must be), --optional-crc (the client option run gets in opts)
+// and its own flag. run's error exits 1, unless it carries an exit code
+// of its own (a usage error: 2).
+func probeCommand(name, usage, idUsage string, flag cli.Flag, run func(cmd *cli.Command, addr string, id uint64, opts client.Options) error) *cli.Command {
 	return &cli.Command{
 		Name:  name,
 		Usage: usage,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", Usage: "brick address (tcp:// or rdma://)"},
 			&cli.StringFlag{Name: "id", Value: "0x200000", Usage: idUsage},
+			&cli.BoolFlag{Name: "optional-crc", Usage: "on tcp://, do not ask the brick for the MPA CRC (client.Options.OptionalCRC)"},
 			flag,
 		},
 		OnUsageError: usageError,
@@ -55,7 +60,7 @@ func probeCommand(name, usage, idUsage string, flag cli.Flag, run func(cmd *cli.
 			if err != nil || cmd.String("addr") == "" {
 				return cli.Exit("usage: probe "+name+" --addr URL --id ID", 2)
 			}
-			err = run(cmd, cmd.String("addr"), id)
+			err = run(cmd, cmd.String("addr"), id, client.Options{OptionalCRC: cmd.Bool("optional-crc")})
 			var coded cli.ExitCoder
 			if err == nil || errors.As(err, &coded) {
 				return err

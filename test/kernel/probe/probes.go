@@ -28,19 +28,19 @@ import (
 func badRKeyCommand() *cli.Command {
 	expect := &cli.StringFlag{Name: "expect", Value: "remote-access", Usage: "what the initiator reports: remote-access or flushed"}
 	return probeCommand("badrkey", "read a mapped block with an altered rkey and check that only that session fails",
-		"an allocated block", expect, func(cmd *cli.Command, addr string, id uint64) error {
+		"an allocated block", expect, func(cmd *cli.Command, addr string, id uint64, opts client.Options) error {
 			want := verbs.ErrRemoteAccess
 			if cmd.String("expect") == "flushed" {
 				want = verbs.ErrFlushed
 			}
-			return badRKey(addr, id, want)
+			return badRKey(addr, id, want, opts)
 		})
 }
 
-func badRKey(addr string, id uint64, want error) error {
+func badRKey(addr string, id uint64, want error, opts client.Options) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, err := client.Dial(ctx, addr, client.Options{})
+	c, err := client.Dial(ctx, addr, opts)
 	if err != nil {
 		return err
 	}
@@ -58,7 +58,7 @@ func badRKey(addr string, id uint64, want error) error {
 	if !errors.Is(rerr, want) {
 		return fmt.Errorf("read with a bad rkey: %v, want %v", rerr, want)
 	}
-	c2, err := client.Dial(ctx, addr, client.Options{})
+	c2, err := client.Dial(ctx, addr, opts)
 	if err != nil {
 		return fmt.Errorf("the brick after the fault: %w", err)
 	}
@@ -84,23 +84,23 @@ func badRKey(addr string, id uint64, want error) error {
 func sharedRWCommand() *cli.Command {
 	rounds := &cli.IntFlag{Name: "rounds", Value: 40, Usage: "whole-block Writes, and as many Reads"}
 	return probeCommand("sharedrw", "write a shared read-write block from one session while another reads it",
-		"a block to allocate (freed at the end)", rounds, func(cmd *cli.Command, addr string, id uint64) error {
+		"a block to allocate (freed at the end)", rounds, func(cmd *cli.Command, addr string, id uint64, opts client.Options) error {
 			if cmd.Int("rounds") < 1 {
 				return cli.Exit("usage: probe sharedrw --rounds N (N ≥ 1)", 2)
 			}
-			return sharedRW(addr, id, int(cmd.Int("rounds")))
+			return sharedRW(addr, id, int(cmd.Int("rounds")), opts)
 		})
 }
 
-func sharedRW(addr string, id uint64, rounds int) error {
+func sharedRW(addr string, id uint64, rounds int, opts client.Options) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	w, err := client.Dial(ctx, addr, client.Options{})
+	w, err := client.Dial(ctx, addr, opts)
 	if err != nil {
 		return fmt.Errorf("dial the writer: %w", err)
 	}
 	defer w.Close()
-	r, err := client.Dial(ctx, addr, client.Options{})
+	r, err := client.Dial(ctx, addr, opts)
 	if err != nil {
 		return fmt.Errorf("dial the reader: %w", err)
 	}
