@@ -1,6 +1,7 @@
 package brick
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,16 @@ type Metrics struct {
 	tierBytes  *prometheus.CounterVec
 	tierMoveLt *prometheus.HistogramVec
 	reg        prometheus.Registerer
+	// byType caches, per message type, the children every verb of that
+	// type updates when it succeeds: WithLabelValues hashes its labels
+	// on each call, 1.7% of brickd's CPU under the control cycle.
+	byType [256]atomic.Pointer[verbObservers]
+}
+
+// verbObservers are a verb's success counter and latency histogram.
+type verbObservers struct {
+	ok  prometheus.Counter
+	lat prometheus.Observer
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -192,12 +203,24 @@ func (m *Metrics) verbDone(t protocol.Type, err error, d time.Duration) {
 	if m == nil {
 		return
 	}
-	st := "ok"
+	o := m.observers(t)
 	if err != nil {
-		st = statusOf(err).Label()
+		m.verbs.WithLabelValues(t.String(), statusOf(err).Label()).Inc()
+	} else {
+		o.ok.Inc()
 	}
-	m.verbs.WithLabelValues(t.String(), st).Inc()
-	m.latency.WithLabelValues(t.String()).Observe(d.Seconds())
+	o.lat.Observe(d.Seconds())
+}
+
+// observers returns t's cached children, creating them on first use (two
+// goroutines that race store the same children).
+func (m *Metrics) observers(t protocol.Type) *verbObservers {
+	if o := m.byType[t].Load(); o != nil {
+		return o
+	}
+	o := &verbObservers{ok: m.verbs.WithLabelValues(t.String(), "ok"), lat: m.latency.WithLabelValues(t.String())}
+	m.byType[t].Store(o)
+	return o
 }
 
 func (m *Metrics) persisted(method protocol.PersistMethod, n uint64) {
