@@ -20,6 +20,8 @@ type txState struct {
 	readMSN uint32
 	termMSN uint32
 	budget  int // txReceiver: bytes the socket takes without blocking
+	// deadline is the socket's write deadline as transmit last set it.
+	deadline time.Time
 }
 
 // txLoop transmits queued Read Responses, the send queue, completion
