@@ -4,7 +4,8 @@
 # process. Then the same suite across providers: the software RNIC against
 # siw, each dialing the other (RDMA Write, Read, Send, Send with
 # Invalidate where both offer it, and Terminate: bad, out-of-range and
-# wrong-right STags, with what each side reports).
+# wrong-right STags, with what each side reports), with the MPA CRC and
+# without it.
 #
 # Skipped subtests are where siw's semantics differ from the suite's RC
 # contract; each is named with its reason in docs/rdma.md ("What was
@@ -42,5 +43,12 @@ suite conformance-siw '^TestConformance$' "$SIW_SKIP" BRICK_RDMA_TEST_ADDR="${LA
 suite cross-soft-dials-siw '^TestCrossSoft$/^soft-dials-nic$' 'TestCrossSoft/soft-dials-nic/(RecvTooSmall|Faults|Revocation)$' \
   BRICK_RDMA_CROSS_ADDR="$LAB_SIW_ADDR:0"
 suite cross-siw-dials-soft '^TestCrossSoft$/^nic-dials-soft$' 'TestCrossSoft/nic-dials-soft/(RecvTooSmall|Ordering|Faults)$' \
+  BRICK_RDMA_CROSS_ADDR="$LAB_SIW_ADDR:0"
+# The same two with the software RNIC not asking for the MPA CRC
+# (soft.Options.OptionalCRC): siw does not ask either, so neither end
+# sends or checks one.
+suite cross-soft-dials-siw-nocrc '^TestCrossSoft$/^soft-dials-nic-nocrc$' 'TestCrossSoft/soft-dials-nic-nocrc/(RecvTooSmall|Faults|Revocation)$' \
+  BRICK_RDMA_CROSS_ADDR="$LAB_SIW_ADDR:0"
+suite cross-siw-dials-soft-nocrc '^TestCrossSoft$/^nic-dials-soft-nocrc$' 'TestCrossSoft/nic-dials-soft-nocrc/(RecvTooSmall|Ordering|Faults)$' \
   BRICK_RDMA_CROSS_ADDR="$LAB_SIW_ADDR:0"
 exit $rc
