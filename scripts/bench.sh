@@ -139,7 +139,8 @@ echo "== brickctl bench against brickd, file backend (${DURATION}s per case)" >&
 brickd_start file $((PORT_BASE + 10)) --pmem-backend file --pmem-size 1GiB
 ctlbench "$BENCH_OUT/brick-2m.json" data-2m 2 --ops write,read --size 2MiB --qd 4 --sessions 1
 ctlbench "$BENCH_OUT/brick-4k.json" data-4k 5 --ops write,read,write+persist --size 4KiB --qd 1 --sessions 1
-ctlbench "$BENCH_OUT/brick-control.json" control 2 --ops control,ping --qd 1 --sessions 64
+ctlbench "$BENCH_OUT/brick-control.json" control 1 --ops control --qd 1 --sessions 64
+ctlbench "$BENCH_OUT/brick-ping.json" ping 1 --ops ping --qd 1 --sessions 64
 brickd_stop
 
 echo "== msync of 4 KiB of the same image" >&2
@@ -170,7 +171,7 @@ elapsed=$(( $(date +%s) - started ))
 machine="$(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg), run took ${elapsed}s"
 echo
 bin/brick-bench report --figures "$figs" \
-  --brick-report "$BENCH_OUT/brick-2m.json" --brick-report "$BENCH_OUT/brick-4k.json" --brick-report "$BENCH_OUT/brick-control.json" \
+  --brick-report "$BENCH_OUT/brick-2m.json" --brick-report "$BENCH_OUT/brick-4k.json" --brick-report "$BENCH_OUT/brick-control.json" --brick-report "$BENCH_OUT/brick-ping.json" \
   --anon-report "$BENCH_OUT/anon-4k.json" \
   --machine "$machine" --json "$BENCH_OUT/bench.json" --html "$BENCH_OUT/bench.html"
 echo

@@ -206,7 +206,10 @@ func runBench(c *call) error {
 	if slices.Contains(p.groups, "control") {
 		nCtl = workers
 	}
-	last := p.base + uint64(max(nData+nCtl, 1)-1)*blockSize
+	last := p.base // a bench of pings alone uses no block
+	if nData+nCtl > 0 {
+		last += uint64(nData+nCtl-1) * blockSize
+	}
 	if last < p.base || last > client.MaxID {
 		return usagef("--base %s leaves no room for the %d blocks the bench needs", hexID(p.base), nData+nCtl)
 	}
@@ -259,11 +262,11 @@ func runBench(c *call) error {
 }
 
 // checkBenchRoom returns the brick's status after checking that the
-// bench's IDs base..last are all free and that need frames are.
+// bench's need IDs base..last are all free and that need frames are.
 func checkBenchRoom(c *call, cl *client.Client, base, last, need uint64) (*protocol.StatusReply, error) {
 	octx, cancel := opContext(c)
 	st, err := cl.Status(octx)
-	if err == nil {
+	if err == nil && need > 0 {
 		var ext []protocol.Extent
 		if ext, err = cl.List(octx, base, last); err == nil && len(ext) > 0 {
 			err = usagef("the bench uses block IDs %s…%s, but %s is allocated; choose another --base", hexID(base), hexID(last), hexID(ext[0].First))

@@ -135,10 +135,12 @@ func benchControl(ctx context.Context, c *call, clients []*client.Client, bc ben
 	return out, m.Err
 }
 
-// benchPing runs ping round trips, one at a time per worker: the messaging
-// under every verb (the software RNIC, the session, a reply), with no
-// metadata commit. Against a TCP request-reply of the same concurrency it
-// tells what the control verbs' messages cost apart from their work.
+// benchPing runs ping round trips, one at a time per worker: a message
+// each way through the RNIC and the session, with no metadata commit. The
+// session's receive goroutine answers a ping itself, where a verb also
+// goes to the session's worker; so against a TCP request-reply of the
+// same concurrency it bounds from below what the control verbs' messages
+// cost apart from their work.
 func benchPing(ctx context.Context, clients []*client.Client, bc benchCase, d time.Duration, tick func(bench.Live)) ([]bench.Result, error) {
 	ops := make([]bench.Op, bc.qd*bc.ses)
 	for w := range ops {

@@ -163,14 +163,16 @@ func Goals(f *Figures) []Goal {
 }
 
 // messagingNote compares ping round trips through brickd with the TCP
-// request-reply baseline at the same concurrency: what a control verb's
-// messages cost before any of its work. Empty when either is missing.
+// request-reply baseline at the same concurrency: at least what a control
+// verb's messages cost before any of its work (a ping is answered by the
+// session's receive goroutine, a verb by its worker). Empty when either
+// is missing.
 func messagingNote(v func(string) float64) string {
 	ping, rr := v(FigPing64PerSec), v(FigRR64PerSec)
 	if math.IsNaN(ping) || math.IsNaN(rr) || rr == 0 {
 		return ""
 	}
-	return fmt.Sprintf("the messages alone: ping through brickd at 64 sessions %s/s, %s× TCP rr@64 (a cycle is 4 round trips)", num(ping), ratio(ping/rr))
+	return fmt.Sprintf("the messages alone: ping through brickd at 64 sessions %s/s, %s× TCP rr@64 (a cycle is 4 round trips, and a verb's also wakes the session's worker)", num(ping), ratio(ping/rr))
 }
 
 func joinNotes(a, b string) string {

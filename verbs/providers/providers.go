@@ -17,7 +17,8 @@ type Options struct {
 	RDMANetdev string
 	// OptionalCRC: tcp:// does not ask for the MPA CRC
 	// (soft.Options.OptionalCRC). rdma:// ignores it: there the kernel's
-	// iWARP decides (siw's module parameter mpa_crc_required).
+	// iWARP decides (Linux 6.1's siw never asks: its mpa_crc_required is
+	// a constant false).
 	OptionalCRC bool
 }
 

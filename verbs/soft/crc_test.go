@@ -2,9 +2,14 @@ package soft
 
 import (
 	"bytes"
+	"encoding/binary"
+	"io"
+	"net"
+	"sync"
 	"testing"
 
 	"github.com/brick-storage/brick/verbs"
+	"github.com/brick-storage/brick/verbs/internal/crc32c"
 )
 
 // TestOptionalCRC: the MPA CRC is used unless neither side asks for it
@@ -70,4 +75,135 @@ func TestUnseal(t *testing.T) {
 			t.Errorf("no CRC %v: %v", noCRC, iov)
 		}
 	}
+}
+
+// TestOptionalCRCOnTheWire records both directions of a connection
+// between two OptionalCRC ends, and of one where the listener asks: the
+// MPA frames' C bits, and every FPDU's CRC field, are what RFC 5044 wants
+// of the connection (zero without a CRC, the CRC32c of the FPDU with one).
+func TestOptionalCRCOnTheWire(t *testing.T) {
+	opt := provider{optionalCRC: true}
+	for _, tc := range []struct {
+		name   string
+		listen provider
+		crc    bool
+	}{{"neither-asks", opt, false}, {"listener-asks", provider{}, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln := listenWith(t, tc.listen)
+			rl := startRelay(t, ln.Addr())
+			accepted := make(chan verbs.QP, 1)
+			go func() {
+				cr, err := ln.Accept(testCtx(t))
+				if err != nil {
+					accepted <- nil
+					return
+				}
+				qp, _ := cr.Accept(verbs.QPConfig{}, nil, nil)
+				accepted <- qp
+			}()
+			c, err := opt.Dial(testCtx(t), rl.addr, verbs.QPConfig{}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := <-accepted
+			if s == nil {
+				t.Fatal("accept failed")
+			}
+			tgt, _ := region(t, s.PD(), 8192, rw)
+			src, _ := region(t, c.PD(), 8192, rw)
+			mustPost(t, c, verbs.SendWR{ID: 0, Op: verbs.OpWrite, Local: verbs.SGEOf(src, 0, 8192), RKey: tgt.RKey(), Remote: tgt.Addr()})
+			mustPost(t, c, verbs.SendWR{ID: 1, Op: verbs.OpRead, Local: verbs.SGEOf(src, 0, 8192), RKey: tgt.RKey(), Remote: tgt.Addr()})
+			wantStatuses(t, waitN(t, c.SendCQ(), 2), verbs.StatusSuccess, verbs.StatusSuccess)
+			c.Close()
+			s.Close()
+			up, down := rl.wait()
+			// The dialer never asks; the reply's C bit is the connection's.
+			checkWireCRC(t, "request", up, false, tc.crc)
+			checkWireCRC(t, "reply", down, tc.crc, tc.crc)
+		})
+	}
+}
+
+// checkWireCRC checks the C bit of the MPA frame at the start of b, and
+// the CRC field of every whole FPDU after it (crc: the connection has one).
+func checkWireCRC(t *testing.T, dir string, b []byte, cBit, crc bool) {
+	t.Helper()
+	if len(b) < mpaHdrSize {
+		t.Fatalf("%s: %d bytes recorded", dir, len(b))
+	}
+	if got := b[mpaKeySize]&mpaFlagC != 0; got != cBit {
+		t.Errorf("MPA %s: C bit %v, want %v", dir, got, cBit)
+	}
+	b = b[mpaHdrSize+int(binary.BigEndian.Uint16(b[mpaHdrSize-2:])):]
+	n := 0
+	for len(b) >= mpaLenSize {
+		ulen := int(binary.BigEndian.Uint16(b))
+		total := mpaLenSize + ulen + padLen(ulen) + crcSize
+		if len(b) < total {
+			break // cut short by the close
+		}
+		got := binary.LittleEndian.Uint32(b[total-crcSize:])
+		want := uint32(0)
+		if crc {
+			want = crc32c.Update(0, b[:total-crcSize])
+		}
+		if got != want {
+			t.Errorf("%s FPDU %d: CRC field %#08x, want %#08x", dir, n, got, want)
+		}
+		b, n = b[total:], n+1
+	}
+	if n < 2 {
+		t.Errorf("%s: %d FPDUs recorded", dir, n)
+	}
+}
+
+// relay forwards one TCP connection to a target and records both
+// directions.
+type relay struct {
+	addr     string
+	ln       net.Listener
+	wg       sync.WaitGroup
+	up, down bytes.Buffer
+}
+
+func startRelay(t *testing.T, target string) *relay {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &relay{addr: l.Addr().String(), ln: l}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		in, err := l.Accept()
+		if err != nil {
+			return
+		}
+		out, err := net.Dial("tcp", target)
+		if err != nil {
+			in.Close()
+			return
+		}
+		var pipes sync.WaitGroup
+		pipe := func(dst, src net.Conn, rec *bytes.Buffer) {
+			defer pipes.Done()
+			io.Copy(io.MultiWriter(dst, rec), src)
+			dst.Close()
+			src.Close()
+		}
+		pipes.Add(2)
+		go pipe(out, in, &r.up)
+		go pipe(in, out, &r.down)
+		pipes.Wait()
+	}()
+	t.Cleanup(func() { l.Close(); r.wg.Wait() })
+	return r
+}
+
+// wait returns what the dialer sent and what it received, once both ends
+// have closed.
+func (r *relay) wait() (up, down []byte) {
+	r.ln.Close()
+	r.wg.Wait()
+	return r.up.Bytes(), r.down.Bytes()
 }

@@ -26,12 +26,13 @@ type Options struct {
 	// OptionalCRC: do not ask for the MPA CRC (RFC 5044), in the request
 	// when dialing or in the reply when listening, so that a connection
 	// uses it only if the peer asks. By default the software RNIC always
-	// asks; Linux siw does not (its module parameter mpa_crc_required is
-	// off). Without it FPDUs carry a zero CRC that nobody checks, as
-	// between two siw peers, and TCP's checksum alone guards them. It is
-	// the way round a siw listener that checksums a Read Response before
-	// the kernel copies its pages, so that a Write to the same memory in
-	// between fails the reader's connection with a CRC error (docs/rdma.md).
+	// asks; Linux siw never does (in 6.1 its mpa_crc_required is a
+	// constant false). Without it FPDUs carry a zero CRC that nobody
+	// checks, as between two siw peers, and TCP's checksum alone guards
+	// them. It is the way round a siw listener that checksums a Read
+	// Response before the kernel copies its pages, so that a Write to the
+	// same memory in between fails the reader's connection with a CRC
+	// error (docs/rdma.md).
 	OptionalCRC bool
 }
 
