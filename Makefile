@@ -23,7 +23,7 @@ UNITDIR     ?= $(SYSCONFDIR)/systemd/system
 SYSUSERSDIR ?= $(SYSCONFDIR)/sysusers.d
 UDEVDIR     ?= $(SYSCONFDIR)/udev/rules.d
 
-.PHONY: all deps build build-ibverbs vet-ibverbs install run test test-short test-kernel fuzz lint vet fmt clean help bench bench-go bench-net bench-tier soak torture torture-kill torture-powercut
+.PHONY: all deps build build-ibverbs vet-ibverbs install run test test-short test-kernel fuzz lint vet fmt clean help bench bench-ab bench-go bench-net bench-tier soak torture torture-kill torture-powercut
 
 all: build
 
@@ -122,6 +122,9 @@ bench: ## brick through brickd vs iperf3, ucx_perftest, TCP, Pebble and msync ba
 BENCH_GO ?= ^Benchmark(Write4KQD1|Read4KQD1|Persist4KQD1|Write2MiBQD4|Read2MiBQD4|DurableVerbs64|OpenMillion|WalkMillion|ListMillion|SessionFootprint)$$
 bench-go: ## Go benchmarks of make bench's goals, 5 counts each, for benchstat: brick/ Write4KQD1 Read4KQD1 Persist4KQD1 Write2MiBQD4 Read2MiBQD4 DurableVerbs64; alloc2m/ OpenMillion WalkMillion ListMillion (contiguous, alternate); brick/ SessionFootprint
 	$(GO) test -tags '$(TAGS)' -run '^$$' -bench '$(BENCH_GO)' -count 5 ./brick/ ./alloc2m/
+
+bench-ab: ## two revisions in alternating rounds, each case against a fresh brickd: rate and CPU per operation of ping, control, 2 MiB write and read (A=rev, default HEAD~1; B=rev, default the working tree; ROUNDS, DURATION, CASES; docs/benchmarks.md)
+	GO=$(GO) TAGS='$(TAGS)' A='$(A)' B='$(B)' ./scripts/bench-ab.sh
 
 bench-net: ## software RNIC vs iperf3 and ucx_perftest on loopback (docs/benchmarks.md)
 	GO=$(GO) ./scripts/bench-net.sh
