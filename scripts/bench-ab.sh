@@ -85,7 +85,8 @@ one() {
   TIMEFORMAT='%U %S'
   ct=$({ time "$bin/brickctl" --addr "$addr" bench "${args[@]}" --duration "${DURATION}s" >"$tmp/out" 2>/dev/null; } 2>&1)
   t1=$(awk '{print $14 + $15}' "/proc/$bp/stat")
-  kill -TERM "$bp" && wait "$bp" || true
+  kill -TERM "$bp"
+  wait "$bp" || true
   bp=
   rm -rf "$dir"
   awk -v b="$1" -v c="$2" -v row="$row" -v d="$DURATION" -v bt=$((t1 - t0)) -v tick="$tick" -v ct="$ct" '
