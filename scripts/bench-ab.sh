@@ -80,15 +80,19 @@ one() {
     "$bin/brickctl" --addr "$addr" status >/dev/null 2>&1 && break
     sleep 0.1
   done
-  local t0 t1 ct
+  local t0 t1 ct rc=0
   t0=$(awk '{print $14 + $15}' "/proc/$bp/stat")
   TIMEFORMAT='%U %S'
-  ct=$({ time "$bin/brickctl" --addr "$addr" bench "${args[@]}" --duration "${DURATION}s" >"$tmp/out" 2>/dev/null; } 2>&1)
+  ct=$({ time "$bin/brickctl" --addr "$addr" bench "${args[@]}" --duration "${DURATION}s" >"$tmp/out" 2>"$tmp/err"; } 2>&1) || rc=$?
   t1=$(awk '{print $14 + $15}' "/proc/$bp/stat")
   kill -TERM "$bp"
   wait "$bp" || true
   bp=
   rm -rf "$dir"
+  if ((rc != 0)); then # an older brickctl may lack the case
+    printf '%-8s %s  failed (exit %d): %s\n' "$2" "$1" "$rc" "$(tail -n 1 "$tmp/err")"
+    return
+  fi
   awk -v b="$1" -v c="$2" -v row="$row" -v d="$DURATION" -v bt=$((t1 - t0)) -v tick="$tick" -v ct="$ct" '
     $1 == row {
       # The size column of a data case is two fields ("2 MiB"), "-" of the others.
