@@ -14,7 +14,7 @@ import (
 
 // TestOptionalCRC: the MPA CRC is used unless neither side asks for it
 // (RFC 5044), and a connection without it moves the same bytes: a Write,
-// a Read and a Send, with the CRC fields zero on the wire (unsealLocked).
+// a Read and a Send, with the CRC fields zero on the wire (frameTrailer).
 func TestOptionalCRC(t *testing.T) {
 	opt := provider{optionalCRC: true}
 	tests := []struct {
@@ -59,20 +59,42 @@ func TestOptionalCRC(t *testing.T) {
 	}
 }
 
-// TestUnseal: on a connection without CRC every trailer's CRC field is
-// zeroed before the write, and only that field.
-func TestUnseal(t *testing.T) {
+// TestFrameWithoutCRC: the framing functions, with and without the CRC,
+// give the same ULPDU_Length, pad and staged copy; the CRC field is the
+// CRC32c of the FPDU, or zero without one.
+func TestFrameWithoutCRC(t *testing.T) {
+	payload := []byte{1, 2, 3, 4, 5, 6, 7} // a pad of one
 	for _, noCRC := range []bool{false, true} {
-		q := &QP{noCRC: noCRC}
-		trl := []byte{0xaa, 0xaa, 1, 2, 3, 4} // pad of two, then the CRC
-		iov := [][]byte{{9}, {8}, trl, {7}, nil, {5, 6, 7, 8}}
-		q.unsealLocked(iov)
-		want := []byte{0xaa, 0xaa, 1, 2, 3, 4}
-		if noCRC {
-			want = []byte{0xaa, 0xaa, 0, 0, 0, 0}
-		}
-		if !bytes.Equal(trl, want) || (noCRC && !bytes.Equal(iov[5], []byte{0, 0, 0, 0})) || iov[0][0] != 9 {
-			t.Errorf("no CRC %v: %v", noCRC, iov)
+		for _, staged := range []bool{false, true} {
+			hdr := make([]byte, mpaLenSize+untaggedHdrSize)
+			for i := mpaLenSize; i < len(hdr); i++ {
+				hdr[i] = byte(0x40 + i)
+			}
+			trl := bytes.Repeat([]byte{0xee}, 3+crcSize)
+			var t0 []byte
+			body := payload
+			if staged {
+				body = make([]byte, len(payload))
+				t0 = frameStaged(hdr, payload, body, trl, noCRC)
+			} else {
+				t0 = frameTrailer(hdr, payload, trl, noCRC)
+			}
+			ulen := untaggedHdrSize + len(payload)
+			fpdu := append(append(append([]byte{}, hdr...), body...), t0...)
+			want := crc32c.Update(0, fpdu[:len(fpdu)-crcSize])
+			if noCRC {
+				want = 0
+			}
+			switch {
+			case int(binary.BigEndian.Uint16(hdr)) != ulen:
+				t.Errorf("no CRC %v, staged %v: ULPDU_Length %d, want %d", noCRC, staged, binary.BigEndian.Uint16(hdr), ulen)
+			case len(t0) != padLen(ulen)+crcSize || !bytes.Equal(t0[:padLen(ulen)], make([]byte, padLen(ulen))):
+				t.Errorf("no CRC %v, staged %v: trailer %x", noCRC, staged, t0)
+			case !bytes.Equal(body, payload):
+				t.Errorf("no CRC %v, staged %v: staged copy %v", noCRC, staged, body)
+			case binary.LittleEndian.Uint32(t0[len(t0)-crcSize:]) != want:
+				t.Errorf("no CRC %v, staged %v: CRC field %#08x, want %#08x", noCRC, staged, binary.LittleEndian.Uint32(t0[len(t0)-crcSize:]), want)
+			}
 		}
 	}
 }

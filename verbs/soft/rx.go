@@ -94,7 +94,7 @@ func (q *QP) rxFPDU() error {
 		return err
 	}
 	plen := ulen - hdrLen(seg[mpaLenSize])
-	crc, err := q.rxPayload(&h, seg, plen, crc32c.Update(0, seg))
+	crc, err := q.rxPayload(&h, seg, plen, q.sum(0, seg))
 	if err == errStop {
 		return errStop
 	}
@@ -106,13 +106,22 @@ func (q *QP) rxFPDU() error {
 	if _, err := io.ReadFull(q.br, rx.trl[:pad+crcSize]); err != nil {
 		return fmt.Errorf("soft: connection ended: %w", err)
 	}
-	crc = crc32c.Update(crc, rx.trl[:pad])
+	crc = q.sum(crc, rx.trl[:pad])
 	if got := binary.LittleEndian.Uint32(rx.trl[pad:]); got != crc && !q.noCRC {
 		q.terminate(newTerm(layerLLP, etypeMPA, codeMPACRC).withSegment(seg),
 			fmt.Errorf("%w: CRC %#08x, want %#08x", errFraming, got, crc))
 		return errStop
 	}
 	return q.rxCommit(&h, seg, plen)
+}
+
+// sum folds b into the FPDU's CRC, or does nothing on a connection
+// without the MPA CRC (the trailer's field is then not checked).
+func (q *QP) sum(crc uint32, b []byte) uint32 {
+	if q.noCRC {
+		return 0
+	}
+	return crc32c.Update(crc, b)
 }
 
 // rxHeader reads an FPDU's ULPDU_Length and DDP/RDMAP header and decodes
@@ -168,7 +177,7 @@ func (q *QP) rxPayload(h *header, seg []byte, plen int, crc uint32) (uint32, err
 	}
 	_, err := io.ReadFull(q.br, small[:plen])
 	if err == nil {
-		crc = crc32c.Update(crc, small[:plen])
+		crc = q.sum(crc, small[:plen])
 	}
 	return crc, err
 }
@@ -217,7 +226,7 @@ func (q *QP) rxWrite(h *header, seg []byte, plen int, crc uint32) (uint32, error
 	stage := segStages.get()
 	src := (*stage)[:plen]
 	n, err := io.ReadFull(q.br, src)
-	crc = crc32c.Update(crc, src[:n])
+	crc = q.sum(crc, src[:n])
 	copy(m.buf[off:off+n], src[:n])
 	segStages.put(stage)
 	WriteBytesPlaced.Add(uint64(n))
@@ -277,7 +286,7 @@ func (q *QP) rxReadResp(h *header, seg []byte, plen int, crc uint32) (uint32, er
 		}
 		dst := m.buf[e.off+int(placed) : e.off+int(placed)+plen]
 		_, err := io.ReadFull(q.br, dst)
-		crc = crc32c.Update(crc, dst)
+		crc = q.sum(crc, dst)
 		m.mu.RUnlock()
 		if err != nil {
 			return crc, err
@@ -297,7 +306,7 @@ func (q *QP) drop(n int, crc uint32) (uint32, error) {
 		if _, err := io.ReadFull(q.br, b); err != nil {
 			return crc, err
 		}
-		crc = crc32c.Update(crc, b)
+		crc = q.sum(crc, b)
 		n -= len(b)
 	}
 	return crc, nil
@@ -389,7 +398,7 @@ func (q *QP) rxSend(h *header, seg []byte, plen int, crc uint32) (uint32, error)
 		off := rx.recv.off + int(h.mo)
 		dst := m.buf[off : off+plen]
 		_, err := io.ReadFull(q.br, dst)
-		crc = crc32c.Update(crc, dst)
+		crc = q.sum(crc, dst)
 		m.mu.RUnlock()
 		if err != nil {
 			return crc, err

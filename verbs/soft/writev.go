@@ -57,6 +57,7 @@ type txBatch struct {
 	// stages are the staging buffers of staged FPDUs (addStaged), one
 	// an FPDU, returned when the batch is written.
 	stages [fpduBatch]*[]byte
+	noCRC  bool // the connection's QP.noCRC
 }
 
 // nextHdr returns the header buffer of the batch's next FPDU, size bytes
@@ -70,7 +71,7 @@ func (b *txBatch) full() bool { return b.n == fpduBatch }
 // all, into the batch.
 func (b *txBatch) add(hdr, payload []byte) {
 	trl := b.trls[b.n][:]
-	t := frameTrailer(hdr, payload, trl)
+	t := frameTrailer(hdr, payload, trl, b.noCRC)
 	b.iov[3*b.n], b.iov[3*b.n+1], b.iov[3*b.n+2] = hdr, payload, t
 	b.n++
 }
@@ -80,7 +81,7 @@ func (b *txBatch) add(hdr, payload []byte) {
 func (b *txBatch) addStaged(hdr, payload []byte) {
 	b.stages[b.n] = segStages.get()
 	p := (*b.stages[b.n])[:len(payload)]
-	t := frameStaged(hdr, payload, p, b.trls[b.n][:])
+	t := frameStaged(hdr, payload, p, b.trls[b.n][:], b.noCRC)
 	b.iov[3*b.n], b.iov[3*b.n+1], b.iov[3*b.n+2] = hdr, p, t
 	b.n++
 }
@@ -102,7 +103,6 @@ func (b *txBatch) flush(q *QP) error {
 		return nil
 	}
 	b.bufs = b.iov[:3*b.n]
-	q.unsealLocked(b.bufs)
 	err := q.transmit(&b.bufs)
 	clear(b.iov[:3*b.n]) // drop references to registered memory
 	b.n = 0
@@ -127,7 +127,7 @@ func (q *QP) corkFPDU(hdr, payload []byte, m *mr) error {
 	}
 	h := c.hdrs[c.n][:len(hdr)]
 	copy(h, hdr)
-	trl := frameTrailer(h, payload, c.trls[c.n][:])
+	trl := frameTrailer(h, payload, c.trls[c.n][:], q.noCRC)
 	c.iov[3*c.n], c.iov[3*c.n+1], c.iov[3*c.n+2] = h, payload, trl
 	c.n++
 	if m != nil {
@@ -201,7 +201,6 @@ func (q *QP) flushCork() error {
 		return nil
 	}
 	c.bufs = c.iov[:3*c.n]
-	q.unsealLocked(c.bufs)
 	err := q.transmit(&c.bufs)
 	c.emptied()
 	return err
@@ -234,49 +233,48 @@ func (q *QP) transmit(bufs *net.Buffers) error {
 	return err
 }
 
-// unsealLocked zeroes the CRC field of every FPDU in iov (header, payload
-// and trailer per FPDU) when the connection uses no MPA CRC, as Linux siw
-// sends it then. The CRCs were computed all the same: framing stays one
-// code path, and the cost is small next to the write. The caller holds
-// the transmit side (as for transmit).
-func (q *QP) unsealLocked(iov [][]byte) {
-	if !q.noCRC {
-		return
-	}
-	for i := 2; i < len(iov); i += 3 {
-		t := iov[i]
-		clear(t[len(t)-crcSize:])
-	}
-}
-
 // frameTrailer fills hdr's ULPDU_Length and returns the pad and CRC that
-// follow payload, built in trl.
-func frameTrailer(hdr, payload, trl []byte) []byte {
-	crc := crc32c.Update(frameHeader(hdr, len(payload)), payload)
-	return finishTrailer(crc, len(hdr)-mpaLenSize+len(payload), trl)
+// follow payload, built in trl. On a connection without the MPA CRC
+// (noCRC) nothing is checksummed and the CRC field is zero, as Linux siw
+// sends it then.
+func frameTrailer(hdr, payload, trl []byte, noCRC bool) []byte {
+	ulen := frameHeader(hdr, len(payload))
+	if noCRC {
+		return finishTrailer(0, ulen, trl, noCRC)
+	}
+	crc := crc32c.Update(crc32c.Update(0, hdr), payload)
+	return finishTrailer(crc, ulen, trl, noCRC)
 }
 
 // frameStaged is frameTrailer for a payload of target memory (stage.go):
 // it copies payload into stage as it checksums the bytes, so that the
 // CRC is of the copy, which the FPDU then carries.
-func frameStaged(hdr, payload, stage, trl []byte) []byte {
-	crc := crc32c.CopyUpdate(frameHeader(hdr, len(payload)), stage, payload)
-	return finishTrailer(crc, len(hdr)-mpaLenSize+len(payload), trl)
+func frameStaged(hdr, payload, stage, trl []byte, noCRC bool) []byte {
+	ulen := frameHeader(hdr, len(payload))
+	if noCRC {
+		copy(stage, payload)
+		return finishTrailer(0, ulen, trl, noCRC)
+	}
+	crc := crc32c.CopyUpdate(crc32c.Update(0, hdr), stage, payload)
+	return finishTrailer(crc, ulen, trl, noCRC)
 }
 
 // frameHeader fills hdr's ULPDU_Length for a payload of plen bytes and
-// returns the CRC of the header.
-func frameHeader(hdr []byte, plen int) uint32 {
-	binary.BigEndian.PutUint16(hdr, uint16(len(hdr)-mpaLenSize+plen))
-	return crc32c.Update(0, hdr)
+// returns it.
+func frameHeader(hdr []byte, plen int) int {
+	ulen := len(hdr) - mpaLenSize + plen
+	binary.BigEndian.PutUint16(hdr, uint16(ulen))
+	return ulen
 }
 
 // finishTrailer builds in trl the pad and CRC that end an FPDU of ulen
-// bytes whose CRC so far is crc.
-func finishTrailer(crc uint32, ulen int, trl []byte) []byte {
+// bytes whose CRC so far is crc (0, and left so, with noCRC).
+func finishTrailer(crc uint32, ulen int, trl []byte, noCRC bool) []byte {
 	pad := padLen(ulen)
 	clear(trl[:pad])
-	crc = crc32c.Update(crc, trl[:pad])
+	if !noCRC {
+		crc = crc32c.Update(crc, trl[:pad])
+	}
 	binary.LittleEndian.PutUint32(trl[pad:], crc)
 	return trl[:pad+crcSize]
 }
