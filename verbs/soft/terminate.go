@@ -222,3 +222,67 @@ func (f accessFault) String() string {
 	}
 	return "no fault"
 }
+
+// rxTerminate handles the peer's Terminate: find the request it refers to
+// (by STag/TO for a Write, by MSN for a Send or Read; else the oldest
+// outstanding one) and fail the QP.
+func (q *QP) rxTerminate(payload []byte) error {
+	t, err := parseTerm(payload)
+	if err != nil {
+		return err
+	}
+	st := t.status()
+	q.mu.Lock()
+	q.setFaultLocked(q.termCulpritLocked(t, st), st, true)
+	sentinel := verbs.ErrCompletion
+	if st == verbs.StatusRemoteAccess {
+		sentinel = verbs.ErrRemoteAccess
+	}
+	err = fmt.Errorf("soft: peer sent %v (%v): %w", t, st, sentinel)
+	if !q.broken {
+		q.broken = true
+		q.err = err
+	}
+	q.mu.Unlock()
+	return err
+}
+
+// termCulpritLocked is the send request a peer Terminate refers to: the one
+// its segment names, else the oldest transmitted request that could have
+// caused its error. A plain Send cannot cause an access fault, and Sends
+// wait for their completion fence only lazily (see the QP comment), so an
+// unconfirmed Send older than the faulting Read must not take its error
+// (siw's Terminate for an invalid STag names no segment we match).
+func (q *QP) termCulpritLocked(t *termMsg, st verbs.Status) uint64 {
+	n := uint64(len(q.sq))
+	if h, ok := t.segment(); ok {
+		for s := q.sqHead; s < q.sqTx; s++ {
+			if termMatches(&q.sq[s%n], h) {
+				return s
+			}
+		}
+	}
+	if st == verbs.StatusRemoteAccess {
+		for s := q.sqHead; s < q.sqTx; s++ {
+			if q.sq[s%n].wr.Op != verbs.OpSend {
+				return s
+			}
+		}
+	}
+	return q.sqHead
+}
+
+func termMatches(e *sqe, h header) bool {
+	switch {
+	case h.tagged && h.op == opWrite:
+		return e.wr.Op == verbs.OpWrite && e.wr.RKey == h.stag &&
+			h.to >= e.wr.Remote && h.to-e.wr.Remote <= uint64(e.wr.Local.Length)
+	case h.tagged && h.op == opAtomicWrite:
+		return e.wr.Op == verbs.OpAtomicWrite && e.wr.RKey == h.stag && e.wr.Remote == h.to
+	case !h.tagged && h.qn == qnSend:
+		return (e.wr.Op == verbs.OpSend || e.wr.Op == verbs.OpSendInv) && e.msn == h.msn
+	case !h.tagged && h.qn == qnReadReq:
+		return (e.wr.Op == verbs.OpRead || e.wr.Op == verbs.OpFlush) && e.msn == h.msn
+	}
+	return false
+}
