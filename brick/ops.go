@@ -21,7 +21,7 @@ func (s *Server) serve(ss *session, m protocol.Message) (reply protocol.Message,
 	case *protocol.AllocRequest:
 		return nil, s.Alloc(m.ID)
 	case *protocol.FreeRequest:
-		return nil, s.Free(m.ID)
+		return nil, s.freeRequest(ss, m.ID, m.Flags)
 	case *protocol.MapRequest:
 		return s.Map(ss, m.ID, m.Flags)
 	case *protocol.UnmapRequest:
@@ -73,6 +73,23 @@ func (s *Server) Free(id uint64) error {
 	mu := s.stripe(id)
 	mu.Lock()
 	defer mu.Unlock()
+	return s.freeLocked(id)
+}
+
+// freeRequest serves a FreeRequest: a plain Free, or with FreeUnmap the
+// session's own map revoked first (unmapAndFree).
+func (s *Server) freeRequest(ss *session, id uint64, flags uint32) error {
+	switch {
+	case !protocol.ValidFreeFlags(flags):
+		return fmt.Errorf("%w: free flags %#x", protocol.ErrInvalid, flags)
+	case flags&protocol.FreeUnmap != 0:
+		return s.unmapAndFree(ss, id)
+	}
+	return s.Free(id)
+}
+
+// freeLocked is Free with id's stripe lock held.
+func (s *Server) freeLocked(id uint64) error {
 	s.mu.Lock()
 	n := len(s.mu.maps[id])
 	s.mu.Unlock()

@@ -127,11 +127,24 @@ func (s *Server) finishRevoke(m *mapping, err error) error {
 	mu := s.stripe(m.id)
 	mu.Lock()
 	defer mu.Unlock()
+	if _, anyRW := s.forgetLocked(m); m.rw() && !anyRW {
+		err = errors.Join(err, s.clearRWLocked(m.id))
+	}
+	if err != nil {
+		return fmt.Errorf("brick: unmap block %#x: %w", m.id, err)
+	}
+	return nil
+}
+
+// forgetLocked forgets revoked map m, with its block's stripe lock held.
+// It returns how many maps of the block are left and whether one of them
+// is read-write.
+func (s *Server) forgetLocked(m *mapping) (left int, anyRW bool) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	delete(m.ss.maps, m.id)
 	close(m.gone)
 	rest := s.mu.maps[m.id][:0]
-	anyRW := false
 	for _, o := range s.mu.maps[m.id] {
 		if o != m {
 			rest = append(rest, o)
@@ -144,16 +157,76 @@ func (s *Server) finishRevoke(m *mapping, err error) error {
 	} else {
 		s.mu.maps[m.id] = rest
 	}
-	s.mu.Unlock()
-	if m.rw() && !anyRW {
-		// Lazy: an unclean shutdown before this reaches the disk only makes
-		// List report the block as unclean, which is the safe side.
-		if cerr := s.store.ClearRW(m.id); cerr != nil && !errors.Is(cerr, alloc2m.ErrNotFound) {
-			err = errors.Join(err, cerr)
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("brick: unmap block %#x: %w", m.id, err)
+	return len(rest), anyRW
+}
+
+// clearRWLocked clears block id's read-write mark once its last writer is
+// gone. Lazy: an unclean shutdown before this reaches the disk only makes
+// List report the block as unclean, which is the safe side.
+func (s *Server) clearRWLocked(id uint64) error {
+	if err := s.store.ClearRW(id); err != nil && !errors.Is(err, alloc2m.ErrNotFound) {
+		return err
 	}
 	return nil
+}
+
+// unmapAndFree serves a Free with FreeUnmap: the session's own map of
+// block id is revoked as Unmap revokes it (no lock held while the key
+// dies), then forgotten and the block freed in one stripe critical
+// section, with Free's one synced commit: the block's read-write mark
+// goes with its record, so Unmap's commit that clears the mark is not
+// needed. A map by another session refuses the Free before anything
+// changes. One made while the key was being revoked (read-only, beside
+// the caller's read-only map) refuses it after: the caller's map is gone
+// and the block stays. Without a map of its own the session gets a plain
+// Free.
+func (s *Server) unmapAndFree(ss *session, id uint64) error {
+	m, err := s.startRevokeAlone(ss, id)
+	switch {
+	case err != nil:
+		return err
+	case m == nil:
+		return s.Free(id)
+	}
+	if err := s.revoke(m); err != nil {
+		return s.finishRevoke(m, err) // ends the session; the block stays
+	}
+	mu := s.stripe(id)
+	mu.Lock()
+	defer mu.Unlock()
+	left, anyRW := s.forgetLocked(m)
+	if left == 0 {
+		return s.freeLocked(id)
+	}
+	if m.rw() && !anyRW {
+		if err := s.clearRWLocked(id); err != nil {
+			return fmt.Errorf("brick: unmap block %#x: %w", id, err)
+		}
+	}
+	return fmt.Errorf("%w: block %#x was mapped by another session while this session's map was revoked", protocol.ErrBusy, id)
+}
+
+// startRevokeAlone marks the session's map of block id revoking, as
+// startRevoke does, unless another session maps the block too (EBUSY). It
+// returns a nil map when the session has none.
+func (s *Server) startRevokeAlone(ss *session, id uint64) (*mapping, error) {
+	mu := s.stripe(id)
+	mu.Lock()
+	defer mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, o := range s.mu.maps[id] {
+		if o.ss != ss {
+			return nil, fmt.Errorf("%w: block %#x is mapped by another session", protocol.ErrBusy, id)
+		}
+	}
+	m := ss.maps[id]
+	switch {
+	case m == nil:
+		return nil, nil
+	case m.revoking:
+		return nil, fmt.Errorf("%w: block %#x is being unmapped", protocol.ErrBusy, id)
+	}
+	m.revoking = true
+	return m, nil
 }

@@ -214,3 +214,20 @@ func (h *Handle) flush(off, n int64) error {
 
 // Unmap revokes the handle.
 func (h *Handle) Unmap(ctx context.Context) error { return h.c.Unmap(ctx, h.ID) }
+
+// Free revokes the handle and frees its block: in one round trip (a Free
+// with FreeUnmap) when the brick offers it, else as Unmap then Free. A map
+// of the block by another session makes it ErrBusy; the handle is then
+// revoked or not, as the error's text says.
+func (h *Handle) Free(ctx context.Context) error {
+	if h.c.hello.Features&protocol.FeatureFreeUnmap == 0 {
+		if err := h.Unmap(ctx); err != nil {
+			return err
+		}
+		return h.c.Free(ctx, h.ID)
+	}
+	if _, err := h.c.call(ctx, &protocol.FreeRequest{ID: h.ID, Flags: protocol.FreeUnmap}); err != nil {
+		return fmt.Errorf("free %#x: %w", h.ID, err)
+	}
+	return nil
+}

@@ -24,7 +24,11 @@ func TestWriteCorpus(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		frames["valid-"+fileName(tc.t.String())] = append([]byte(nil), buf[:n]...)
+		name := "valid-" + fileName(tc.t.String())
+		if tc.t == TypeFree && tc.m.(*FreeRequest).Flags != 0 {
+			name += "-flags"
+		}
+		frames[name] = append([]byte(nil), buf[:n]...)
 	}
 	n, _ := Encode(buf, TypeMap|ReplyBit, StatusBusy, 9, nil)
 	frames["error-reply"] = append([]byte(nil), buf[:n]...)

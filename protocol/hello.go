@@ -26,10 +26,11 @@ const (
 	FeatureAtomicWrite   uint64 = 1 << 3 // RDMA ATOMIC WRITE on mapped blocks
 	FeatureMemoryWindows uint64 = 1 << 4 // map handles are type-2 memory windows
 	FeatureAuth          uint64 = 1 << 5 // pre-shared-key authentication
+	FeatureFreeUnmap     uint64 = 1 << 6 // FreeRequest takes FreeUnmap
 
 	// KnownFeatures is every bit this version defines.
 	KnownFeatures = FeatureGPSPM | FeatureAPM | FeatureFlush | FeatureAtomicWrite |
-		FeatureMemoryWindows | FeatureAuth
+		FeatureMemoryWindows | FeatureAuth | FeatureFreeUnmap
 )
 
 // NegotiateVersion returns the highest version in both [min, max] and

@@ -50,6 +50,7 @@ func sampleMessages() []struct {
 		{TypeSessions | ReplyBit, &SessionsReply{Sessions: []SessionInfo{}}},
 		{TypeRevoke, &RevokeRequest{Session: 4, Block: 0x200000, Flags: RevokeBlock}},
 		{TypeRevoke | ReplyBit, &RevokeReply{Maps: 3, Sessions: 1}},
+		{TypeFree, &FreeRequest{ID: 0x200000, Flags: FreeUnmap}},
 	}
 }
 
@@ -170,6 +171,31 @@ func TestMapFlags(t *testing.T) {
 		if ValidMapFlags(f) != ok {
 			t.Errorf("flags %#x: want %v", f, ok)
 		}
+	}
+}
+
+// TestFreeLayouts: a Free without flags is the 8-byte request every brick
+// knows, one with flags the 12-byte one; a 12-byte request with no flag
+// set, or a length between, is refused.
+func TestFreeLayouts(t *testing.T) {
+	buf := make([]byte, MaxMessage)
+	for _, tc := range []struct {
+		flags   uint32
+		payload int
+	}{{0, 8}, {FreeUnmap, 12}} {
+		n, err := Encode(buf, TypeFree, StatusOK, 1, &FreeRequest{ID: 0x200000, Flags: tc.flags})
+		if err != nil || n != HeaderSize+tc.payload {
+			t.Fatalf("flags %#x: encoded %d bytes (%v), want %d", tc.flags, n, err, HeaderSize+tc.payload)
+		}
+	}
+	for _, b := range [][]byte{make([]byte, 12), make([]byte, 10), make([]byte, 16)} {
+		var m FreeRequest
+		if err := m.unmarshal(b); !errors.Is(err, ErrLength) {
+			t.Errorf("%d-byte free request: got %v, want ErrLength", len(b), err)
+		}
+	}
+	if !ValidFreeFlags(FreeUnmap) || !ValidFreeFlags(0) || ValidFreeFlags(1<<3) {
+		t.Error("ValidFreeFlags: want FreeUnmap and 0 valid, unknown bits not")
 	}
 }
 

@@ -6,7 +6,7 @@
 #
 #   ping      brickctl bench --ops ping --sessions 64: the messaging alone
 #   control   brickctl bench --ops control --sessions 64: alloc, map rw,
-#             unmap, free cycles
+#             free cycles (an older build's cycle also unmaps before free)
 #   write     2 MiB RDMA Write, QD 4, one session
 #   read      2 MiB RDMA Read, QD 4, one session
 #

@@ -33,8 +33,8 @@ func benchCommand() *cli.Command {
 		Description: "Runs each case for --duration in a closed loop: qd × sessions workers, each on\n" +
 			"its own block with its own registered buffer, each keeping one operation\n" +
 			"outstanding (zero-copy RDMA from the buffer). Sessions are separate connections;\n" +
-			"the qd workers of one session keep qd operations in flight on its queue pair. Cases: control (alloc → map rw → unmap → free\n" +
-			"cycles, latency per verb and per cycle; alloc, map rw and free each wait for a synced commit, so durable\n" +
+			"the qd workers of one session keep qd operations in flight on its queue pair. Cases: control (alloc → map rw → free\n" +
+			"cycles, the free unmapping in the same round trip; latency per verb and per cycle; each verb waits for a synced commit, so durable\n" +
 			"verbs/s is 3 × cycles/s), and write, read, write+persist at each --size;\n" +
 			"write+persist runs once per persist method the brick offers, in sessions that ask\n" +
 			"for that method only. The bench allocates its blocks at consecutive IDs\n" +

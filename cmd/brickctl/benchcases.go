@@ -86,12 +86,12 @@ func benchData(ctx context.Context, c *call, clients []*client.Client, bc benchC
 	return bench.NewResult(bcase, &m), m.Err
 }
 
-// benchControl runs alloc → map rw → unmap → free cycles, worker w on the
+// benchControl runs alloc → map rw → free cycles, worker w on the
 // block ID ctlBase + w·2MiB, and reports each verb's latency.
 func benchControl(ctx context.Context, c *call, clients []*client.Client, bc benchCase, ctlBase uint64, d time.Duration, tick func(bench.Live)) ([]bench.Result, error) {
-	verbs := []string{"alloc", "map-rw", "unmap", "free"}
+	verbs := []string{"alloc", "map-rw", "free"}
 	n := bc.qd * bc.ses
-	hists := make([][4]bench.Histogram, n)
+	hists := make([][3]bench.Histogram, n)
 	ops := make([]bench.Op, n)
 	for w := range ops {
 		cl := clients[w/bc.qd]
@@ -111,11 +111,8 @@ func benchControl(ctx context.Context, c *call, clients []*client.Client, bc ben
 			if err == nil {
 				err = timed(1, func() (err error) { hd, err = cl.Map(ctx, id, protocol.MapReadWrite); return err })
 			}
-			if err == nil {
-				err = timed(2, func() error { return hd.Unmap(ctx) })
-			}
-			if err == nil {
-				err = timed(3, func() error { return cl.Free(ctx, id) })
+			if err == nil { // one round trip: a Free that unmaps (Handle.Free)
+				err = timed(2, func() error { return hd.Free(ctx) })
 			}
 			return 0, err
 		}
@@ -130,7 +127,7 @@ func benchControl(ctx context.Context, c *call, clients []*client.Client, bc ben
 		out[k] = bench.NewResult(bench.Case{Group: "control", Op: v, QD: bc.qd, Sessions: bc.ses}, &mv)
 	}
 	// The whole cycle: its rate × bench.DurableVerbsPerCycle is the
-	// durable verbs per second (unmap's commit is not synced).
+	// durable verbs per second.
 	out = append(out, bench.NewResult(bench.Case{Group: "control", Op: "cycle", QD: bc.qd, Sessions: bc.ses}, &m))
 	return out, m.Err
 }

@@ -48,8 +48,9 @@ const (
 )
 
 // DurableVerbsPerCycle is how many of a control cycle's verbs (alloc, map
-// read-write, unmap, free) wait for a synced commit: all but unmap, whose
-// clearing of the read-write mark is not synced.
+// read-write, free) wait for a synced commit: all three. The free revokes
+// the cycle's map in the same round trip (FreeUnmap), so the cycle has no
+// Unmap.
 const DurableVerbsPerCycle = 3
 
 // Goal is one row of the goals table: a figure of brick against a baseline
@@ -343,7 +344,7 @@ func FiguresFromReport(r *Report, anon bool) *Figures {
 			f.Values[FigPing64PerSec] = x.OpsPerSec
 		case x.Group == "control" && x.Op == "cycle":
 			f.Values[FigDurablePerSec] = x.OpsPerSec * DurableVerbsPerCycle
-			f.Notes[FigDurablePerSec] = fmt.Sprintf("%d × %s control cycles/s; a cycle is alloc → map rw → unmap → free (unmap stays: a mapped block cannot be freed; its commit is not synced, so it is not counted)",
+			f.Notes[FigDurablePerSec] = fmt.Sprintf("%d × %s control cycles/s; a cycle is alloc → map rw → free, the free revoking the map in the same round trip (Handle.Free)",
 				DurableVerbsPerCycle, num(x.OpsPerSec))
 		}
 	}

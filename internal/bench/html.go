@@ -269,7 +269,7 @@ h4{font-size:13px;margin:10px 0 2px;color:#374151}.panel h4:first-child{margin-t
 <div class="meta">brick <b>{{.Brick}}</b> · transport <b>{{.Transport}}</b> · backend <b>{{.Backend}}</b> · persist methods <b>{{range $i, $m := .Methods}}{{if $i}}, {{end}}{{$m}}{{else}}none{{end}}</b></div>
 <div class="meta">started {{.Started}} · {{.Duration}} s per case · closed loop: each of qd×sessions workers keeps one operation outstanding on its own block</div>
 {{if .HasControl}}<h2>Control verbs</h2>
-<div class="panel">{{.ControlChart}}<div class="note">Each worker cycles alloc → map read-write → unmap → free on its own block ID; each verb runs at the cycle rate (the table and the histograms below give each verb's latency). Alloc, free and a read-write map each wait for a metadata fsync (group-committed).</div></div>{{end}}
+<div class="panel">{{.ControlChart}}<div class="note">Each worker cycles alloc → map read-write → free (the free revoking the map in the same round trip) on its own block ID; each verb runs at the cycle rate (the table and the histograms below give each verb's latency). Alloc, free and a read-write map each wait for a metadata fsync (group-committed).</div></div>{{end}}
 {{if .Data}}<h2>Data path bandwidth</h2>
 <div class="panel">{{.DataChart}}<div class="note">Payload bytes per second through one-sided RDMA Write/Read; write+persist adds the persist round trip after every write.</div></div>{{end}}
 <h2>Results</h2>

@@ -1,0 +1,5 @@
+package client
+
+// DropFeature makes c behave as if the brick had not granted feature f in
+// its hello: the path an older brick takes.
+func DropFeature(c *Client, f uint64) { c.hello.Features &^= f }

@@ -1,0 +1,82 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/brick-storage/brick/client"
+	"github.com/brick-storage/brick/protocol"
+)
+
+// TestHandleFree: Handle.Free leaves no map and no block, in one round
+// trip or, with a brick that does not offer FeatureFreeUnmap, as Unmap
+// then Free; a map by another session makes it ErrBusy either way.
+func TestHandleFree(t *testing.T) {
+	addr, ctx := startBrick(t)
+	other, err := client.Dial(ctx, addr, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	for i, tc := range []struct {
+		name  string
+		older bool
+	}{
+		{"one round trip", false},
+		{"unmap then free, older brick", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := client.Dial(ctx, addr, client.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if tc.older {
+				client.DropFeature(c, protocol.FeatureFreeUnmap)
+			}
+			id := uint64(2*i) * client.BlockSize
+			for _, id := range []uint64{id, id + client.BlockSize} {
+				if err := c.Alloc(ctx, id); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h, err := c.Map(ctx, id, protocol.MapReadWrite)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := h.Free(ctx); err != nil {
+				t.Fatalf("free: %v", err)
+			}
+			shared, err := c.Map(ctx, id+client.BlockSize, protocol.MapReadOnly)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := other.Map(ctx, id+client.BlockSize, protocol.MapReadOnly); err != nil {
+				t.Fatal(err)
+			}
+			if err := shared.Free(ctx); !errors.Is(err, client.ErrBusy) {
+				t.Fatalf("free of a block another session maps: got %v, want ErrBusy", err)
+			}
+			if err := other.Unmap(ctx, id+client.BlockSize); err != nil {
+				t.Fatal(err)
+			}
+			// The refused Free revoked nothing in one round trip; Unmap
+			// then Free had unmapped before the Free was refused.
+			free := shared.Free
+			if tc.older {
+				free = func(ctx context.Context) error { return c.Free(ctx, id+client.BlockSize) }
+			}
+			if err := free(ctx); err != nil {
+				t.Fatalf("free once the other map is gone: %v", err)
+			}
+			st, err := c.Status(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Blocks != 0 || st.Mapped != 0 {
+				t.Fatalf("status %+v: want no blocks and no maps", st)
+			}
+		})
+	}
+}
