@@ -3,6 +3,7 @@ package brick_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -84,6 +85,11 @@ func TestLoad(t *testing.T) {
 	if err := admin.Alloc(e.ctx, shared); err != nil {
 		t.Fatal(err)
 	}
+	// The admin's own map keeps the shared block from a session's Free.
+	hold, err := admin.Map(e.ctx, shared, protocol.MapReadOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
 	base := measure(t, e.region)
 	loadRound(t, e, sessions, warmup)
 	warm := settled(t, e.region, base, -1)
@@ -91,7 +97,7 @@ func TestLoad(t *testing.T) {
 	after := settled(t, e.region, warm, 32<<10)
 	t.Logf("footprint before the sessions: %v; after the warm-up: %v; after the load: %v", base, warm, after)
 
-	if err := admin.Free(e.ctx, shared); err != nil {
+	if err := hold.Free(e.ctx); err != nil {
 		t.Fatal(err)
 	}
 	admin.Close()
@@ -205,9 +211,11 @@ func timed(lat *latencies, id uint64, op string, f func() error) error {
 }
 
 // loadSession runs one session's mix on its mapped block until ctx ends:
-// data (write, read back, compare), status, list, ping, and a map and
-// unmap of the shared block; then it unmaps and frees its block. setup is
-// the context for the verbs.
+// data (write, read back, compare), status, list, ping, and a map of the
+// shared block, a Free of it that the admin's map refuses, and its unmap;
+// then it frees its block, unmapping in the same request for half the
+// sessions and with an Unmap first for the others. setup is the context
+// for the verbs.
 func loadSession(ctx, setup context.Context, c *client.Client, h *client.Handle, lat *latencies) error {
 	id := h.ID
 	rng := rand.New(rand.NewPCG(id, 1))
@@ -243,12 +251,23 @@ func loadSession(ctx, setup context.Context, c *client.Client, h *client.Handle,
 				return err
 			})
 			if err == nil {
+				err = timed(lat, id, "free-busy", func() error {
+					if err := sh.Free(setup); !errors.Is(err, client.ErrBusy) {
+						return fmt.Errorf("free of the shared block: got %v, want ErrBusy", err)
+					}
+					return nil
+				})
+			}
+			if err == nil {
 				err = timed(lat, id, "unmap", func() error { return sh.Unmap(setup) })
 			}
 		}
 		if err != nil {
 			return err
 		}
+	}
+	if id/client.BlockSize%2 == 0 {
+		return timed(lat, id, "free", func() error { return h.Free(setup) })
 	}
 	if err := timed(lat, id, "unmap", func() error { return h.Unmap(setup) }); err != nil {
 		return err

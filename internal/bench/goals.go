@@ -173,7 +173,7 @@ func messagingNote(v func(string) float64) string {
 	if math.IsNaN(ping) || math.IsNaN(rr) || rr == 0 {
 		return ""
 	}
-	return fmt.Sprintf("the messages alone: ping through brickd at 64 sessions %s/s, %s× TCP rr@64 (a cycle is 4 round trips, and a verb's also wakes the session's worker)", num(ping), ratio(ping/rr))
+	return fmt.Sprintf("the messages alone: ping through brickd at 64 sessions %s/s, %s× TCP rr@64 (a cycle is 3 round trips, and a verb's also wakes the session's worker)", num(ping), ratio(ping/rr))
 }
 
 func joinNotes(a, b string) string {
