@@ -195,12 +195,14 @@ func (w *worker) run(ctx context.Context, deadline time.Time) error {
 		switch r := w.rng.IntN(100); {
 		case !b.allocated:
 			err = w.do(ctx, op{Kind: opAlloc, ID: id}, func(ctx context.Context) error { return w.c.Alloc(ctx, id) })
-		case r < 8:
+		case r < 4:
 			err = w.do(ctx, op{Kind: opFree, ID: id}, func(ctx context.Context) error { return w.c.Free(ctx, id) })
+		case r < 8: // written, then freed by the same map (FreeUnmap)
+			err = w.writes(ctx, id, 1+w.rng.IntN(3), true)
 		case r < 20:
 			err = w.check(ctx, id, b)
 		default:
-			err = w.writes(ctx, id, 1+w.rng.IntN(3))
+			err = w.writes(ctx, id, 1+w.rng.IntN(3), false)
 		}
 		if err != nil {
 			return err
@@ -241,8 +243,10 @@ func (w *worker) do(ctx context.Context, o op, run func(context.Context) error) 
 	return nil
 }
 
-// writes maps block id read-write and writes and persists n random ranges.
-func (w *worker) writes(ctx context.Context, id uint64, n int) error {
+// writes maps block id read-write and writes and persists n random ranges;
+// then it unmaps the block, or with free frees it through the map
+// (Handle.Free: the revocation and the free in one request).
+func (w *worker) writes(ctx context.Context, id uint64, n int, free bool) error {
 	mctx, cancel := context.WithTimeout(ctx, opTimeout)
 	h, err := w.c.Map(mctx, id, protocol.MapReadWrite)
 	cancel()
@@ -263,6 +267,9 @@ func (w *worker) writes(ctx context.Context, id uint64, n int) error {
 		if err != nil {
 			return err
 		}
+	}
+	if free {
+		return w.do(ctx, op{Kind: opFree, ID: id}, h.Free)
 	}
 	uctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
