@@ -344,6 +344,11 @@ func (c *Client) postRecv(slot int) error {
 	return c.qp.PostRecv(c.recv.RecvWR(slot))
 }
 
+// NoCRC reports whether the session's connection carries no MPA CRC: a
+// tcp:// session with Options.OptionalCRC whose brick did not ask for the
+// CRC either. On rdma:// the kernel negotiates and this is false.
+func (c *Client) NoCRC() bool { return c.qp.Caps().NoCRC }
+
 // Hello is what the brick said when the session started.
 func (c *Client) Hello() protocol.HelloReply { return c.hello }
 

@@ -308,6 +308,11 @@ type Caps struct {
 	// completes. The software RNIC and InfiniBand/RoCE complete on
 	// placement and leave this false.
 	EarlyCompletion bool
+	// NoCRC: the MPA negotiation of this iWARP connection left the CRC
+	// out (RFC 5044: neither end asked for it), so TCP's checksum alone
+	// guards its frames. Only the software RNIC reports it; a kernel
+	// device negotiates on its own and leaves this false.
+	NoCRC bool
 }
 
 // PD is a protection domain: memory registered in it is reachable only

@@ -22,7 +22,7 @@ func statusCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				return printStatus(c, c.String("addr"), st)
+				return printStatus(c, c.String("addr"), st, mpaCRC(c.String("addr"), cl))
 			})
 		}),
 	}
@@ -56,7 +56,7 @@ func methodNames(bits uint8) []string {
 	return out
 }
 
-func printStatus(c *call, addr string, st *protocol.StatusReply) error {
+func printStatus(c *call, addr string, st *protocol.StatusReply, crc string) error {
 	used := st.Frames - st.FreeFrames
 	v := map[string]any{
 		"addr": addr, "uuid": uuid.UUID(st.UUID).String(),
@@ -68,6 +68,9 @@ func printStatus(c *call, addr string, st *protocol.StatusReply) error {
 		"persistence":    postureJSON(st),
 		"block_capacity": blockCapacity(st),
 		"tier_slots":     st.TierSlots, "tier_free_slots": st.TierFreeSlots, "tiered_blocks": st.Tiered,
+	}
+	if crc != "" {
+		v["mpa_crc"] = crc
 	}
 	methods := strings.Join(methodNames(st.Methods), ", ")
 	if methods == "" {
@@ -87,12 +90,29 @@ func printStatus(c *call, addr string, st *protocol.StatusReply) error {
 			humanBytes(st.TierSlots*protocol.BlockSize), st.TierSlots, st.Tiered, st.TierFreeSlots)
 	}
 	fmt.Fprintf(&b, "maps       %d block(s) mapped, %d session(s)\n", st.Mapped, st.Sessions)
+	if crc != "" {
+		fmt.Fprintf(&b, "session    this one over tcp (software RNIC), MPA CRC %s\n", crc)
+	}
 	fmt.Fprintf(&b, "backend    %s, persistent: %v, persist methods: %s", backend, st.Persistent, methods)
 	postureText(&b, st)
 	if st.Unclean > 0 {
 		fmt.Fprintf(&b, "\nwarning    %d block(s) were mapped read-write at an unclean shutdown and may hold torn writes", st.Unclean)
 	}
 	return emit(c, v, b.String())
+}
+
+// mpaCRC is whether the session's tcp:// connection negotiated the MPA
+// CRC ("on" or "off": off only with --optional-crc against a brick that
+// did not ask for it either, such as Linux siw); "" on rdma://, where the
+// kernel negotiates.
+func mpaCRC(addr string, cl *client.Client) string {
+	switch {
+	case !strings.HasPrefix(addr, "tcp://"):
+		return ""
+	case cl.NoCRC():
+		return "off"
+	}
+	return "on"
 }
 
 // blockCapacity is how many blocks the brick admits: a new block takes no

@@ -107,6 +107,14 @@ func TestCLIFlowAndCrash(t *testing.T) {
 	if out := mustCtl(t, a, "status"); !strings.Contains(out, "blocks") {
 		t.Fatalf("status after garbage: %s", out)
 	}
+	// brickd's software RNIC asks for the MPA CRC, so a client that does
+	// not (--optional-crc) still gets one; only Linux siw leaves it out
+	// (the lab's 20-interop.sh checks that).
+	for _, args := range [][]string{{"status"}, {"--optional-crc", "status"}} {
+		if out := mustCtl(t, a, args...); !strings.Contains(out, "MPA CRC on") {
+			t.Fatalf("brickctl %v does not say the session has the MPA CRC:\n%s", args, out)
+		}
+	}
 
 	// The offline view is refused while brickd holds the metadata.
 	if r := ctl(t, a, "list", "--meta", filepath.Join(dir, "meta")); r.code == 0 || !strings.Contains(r.stderr, "in use") {

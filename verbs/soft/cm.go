@@ -36,7 +36,7 @@ func (n negotiated) apply(q *QP) {
 	q.caps.AtomicWrite = n.ext&extAtomicWr != 0
 	q.caps.Flush = n.ext&extFlush != 0
 	q.peerIRD = uint64(n.peerIRD)
-	q.noCRC, q.tx.batch.noCRC = n.noCRC, n.noCRC
+	q.noCRC, q.tx.batch.noCRC, q.caps.NoCRC = n.noCRC, n.noCRC, n.noCRC
 	switch {
 	case n.rtr == rtrRead && !q.passive:
 		q.rtr = true

@@ -34,6 +34,9 @@ func TestOptionalCRC(t *testing.T) {
 			if p.c.noCRC != tc.noCRC || p.s.noCRC != tc.noCRC {
 				t.Fatalf("no CRC: client %v, server %v; want %v", p.c.noCRC, p.s.noCRC, tc.noCRC)
 			}
+			if p.c.Caps().NoCRC != tc.noCRC || p.s.Caps().NoCRC != tc.noCRC {
+				t.Fatalf("Caps().NoCRC: client %v, server %v; want %v", p.c.Caps().NoCRC, p.s.Caps().NoCRC, tc.noCRC)
+			}
 			tgt, tbuf := region(t, p.s.PD(), 64<<10, rw)
 			src, sbuf := region(t, p.c.PD(), 64<<10, rw)
 			dst, dbuf := region(t, p.c.PD(), 64<<10, rw)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v3"
@@ -136,7 +137,7 @@ func sharedRW(addr string, id uint64, rounds int, opts client.Options) error {
 	if err := errors.Join(writeErr, readErr); err != nil {
 		return err
 	}
-	fmt.Printf("%d writes and %d reads of %d bytes, all completed\n", rounds, reads, hr.Length)
+	fmt.Printf("%d writes and %d reads of %d bytes, all completed%s\n", rounds, reads, hr.Length, crcMode(addr, r))
 	return nil
 }
 
@@ -152,4 +153,16 @@ func write(h *client.Handle, rounds int) error {
 		}
 	}
 	return nil
+}
+
+// crcMode says, for a tcp:// session, whether its connection negotiated
+// the MPA CRC: what the lab checks --optional-crc against real siw by.
+func crcMode(addr string, c *client.Client) string {
+	switch {
+	case !strings.HasPrefix(addr, "tcp://"):
+		return ""
+	case c.NoCRC():
+		return "; MPA CRC off"
+	}
+	return "; MPA CRC on"
 }
