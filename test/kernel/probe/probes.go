@@ -77,7 +77,8 @@ func badRKey(addr string, id uint64, want error, opts client.Options) error {
 
 // sharedrw: two sessions map one block read-write and shared; one writes
 // the whole block over and over, changing its bytes each time, while the
-// other reads it. RDMA leaves the bytes a Read returns undefined while a
+// other reads it; then the reader unmaps and the writer frees the block
+// through its map (Handle.Free). RDMA leaves the bytes a Read returns undefined while a
 // Write changes them, but nothing may fail: an RNIC that checksums the
 // target's memory and lets it change before the bytes leave (the MPA CRC
 // of an iWARP FPDU) sends a CRC its peer rejects, and the peer ends the
@@ -137,7 +138,15 @@ func sharedRW(addr string, id uint64, rounds int, opts client.Options) error {
 	if err := errors.Join(writeErr, readErr); err != nil {
 		return err
 	}
-	fmt.Printf("%d writes and %d reads of %d bytes, all completed%s\n", rounds, reads, hr.Length, crcMode(addr, r))
+	// The reader lets go; the writer frees the block through its map, one
+	// request that revokes the key and frees (FreeUnmap).
+	if err := hr.Unmap(ctx); err != nil {
+		return fmt.Errorf("the reader's unmap: %w", err)
+	}
+	if err := hw.Free(ctx); err != nil {
+		return fmt.Errorf("the writer's free through its map: %w", err)
+	}
+	fmt.Printf("%d writes and %d reads of %d bytes, all completed; freed through the writer's map%s\n", rounds, reads, hr.Length, crcMode(addr, r))
 	return nil
 }
 
