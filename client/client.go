@@ -79,11 +79,6 @@ type Client struct {
 	// into sendWCs.
 	sendTurn chan struct{}
 	sendWCs  []verbs.WC
-	// recvTurn holds one token: its holder reaps the receive CQ into
-	// recvWCs (awaitReply, watch). release keeps it.
-	recvTurn chan struct{}
-	recvWCs  []verbs.WC
-	released sync.Once
 	credits  chan struct{} // a token per request the brick can take
 
 	stage struct {
@@ -155,8 +150,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, dialErr(addr, err)
 	}
-	c := &Client{qp: qp, done: make(chan struct{}), sendDepth: cfg.SendDepth, recvTurn: make(chan struct{}, 1)}
-	c.recvTurn <- struct{}{}
+	c := &Client{qp: qp, done: make(chan struct{}), sendDepth: cfg.SendDepth}
 	c.mu.replies = make(map[uint64]chan reply)
 	c.mu.data = make(map[uint64]chan verbs.WC)
 	if err := c.acceptHello(addr, asked, opts); err != nil {
@@ -171,7 +165,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	c.lastSend.Store(now)
 	c.lastRecv.Store(now)
 	c.wg.Add(1)
-	go c.watch()
+	go c.recvLoop()
 	if opts.AuthKey != nil {
 		if err := c.authenticate(ctx, opts.AuthKey); err != nil {
 			c.Close()
@@ -339,7 +333,6 @@ func (c *Client) setup(opts Options) error {
 	c.sendTurn = make(chan struct{}, 1)
 	c.sendTurn <- struct{}{}
 	c.sendWCs = make([]verbs.WC, c.sendDepth)
-	c.recvWCs = make([]verbs.WC, opts.RecvDepth)
 	c.dataSlots = make(chan struct{}, c.sendDepth-c.depth)
 	for i := 0; i < cap(c.dataSlots); i++ {
 		c.dataSlots <- struct{}{}
@@ -369,17 +362,11 @@ func (c *Client) Close() error {
 
 func (c *Client) release() {
 	c.qp.Close()
-	c.released.Do(c.freeBuffers)
-}
-
-// freeBuffers frees the session's registered memory, once.
-func (c *Client) freeBuffers() {
 	// Operations still running fail on the closed queue pair; wait for
 	// them to leave the buffers (the staging buffer is used under
 	// c.stage, the message buffers under c.mu) before freeing them.
 	c.stage.Lock()
 	defer c.stage.Unlock()
-	<-c.recvTurn // a caller reaping replies is done with the receive slots
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.recv.Free()

@@ -14,103 +14,46 @@ import (
 	"github.com/brick-storage/brick/verbs"
 )
 
-// awaitReply waits for the reply to come on ch. While no other caller
-// reaps the receive CQ it reaps it itself (it holds recvTurn), handing the
-// other callers their replies: as with reapSend, the goroutine that waits
-// for a reply usually takes it off the CQ itself, with no goroutine in
-// between to wake. Once it has its reply it passes the turn on to a
-// caller still waiting, if any.
-func (c *Client) awaitReply(ctx context.Context, ch chan reply) (reply, error) {
-	for {
-		select {
-		case r := <-ch:
-			return r, nil
-		case <-c.recvTurn:
-			r, err := c.reapUntil(ctx, ch)
-			c.recvTurn <- struct{}{}
-			if err == nil || ctx.Err() != nil {
-				return r, err
-			}
-		case <-ctx.Done():
-			return reply{}, ctx.Err()
-		}
-	}
-}
-
-// reapUntil reaps the receive CQ, its caller holding recvTurn, until the
-// reply on ch has come or ctx ends. When the queue pair has ended and its
-// receives are drained, fail gives ch its error.
-func (c *Client) reapUntil(ctx context.Context, ch chan reply) (reply, error) {
-	for {
-		select {
-		case r := <-ch:
-			return r, nil
-		default:
-		}
-		n, err := c.qp.RecvCQ().Wait(ctx, c.recvWCs)
-		if err != nil {
-			if ctx.Err() != nil {
-				return reply{}, ctx.Err()
-			}
-			c.fail(fmt.Errorf("%w: %v", ErrClosed, err))
-			continue
-		}
-		c.dispatch(c.recvWCs[:n])
-	}
-}
-
-// watch drains the receive CQ once the queue pair has ended, whether or
-// not a caller is waiting: a reply the brick sent just before it closed
-// the session (a refusal, say) still reaches its caller, and the session
-// is failed only then. It waits for the reaping turn like any caller.
-func (c *Client) watch() {
+// recvLoop takes replies off the receive CQ and hands each to its caller.
+func (c *Client) recvLoop() {
 	defer c.wg.Done()
-	<-c.qp.Done()
-	<-c.recvTurn
-	defer func() { c.recvTurn <- struct{}{} }()
+	wcs := make([]verbs.WC, c.depth)
 	for {
-		n, err := c.qp.RecvCQ().Wait(context.Background(), c.recvWCs)
+		n, err := c.qp.RecvCQ().Wait(context.Background(), wcs)
 		if err != nil {
 			c.fail(fmt.Errorf("%w: %v", ErrClosed, err))
 			return
 		}
-		c.dispatch(c.recvWCs[:n])
-	}
-}
-
-// dispatch hands reaped replies to their callers. Its caller holds
-// recvTurn.
-func (c *Client) dispatch(wcs []verbs.WC) {
-	for _, wc := range wcs {
-		if err := wc.Err(); err != nil {
-			c.qp.Close() // the rest are flushed
-			c.fail(fmt.Errorf("%w: %v", ErrClosed, err))
-			continue
-		}
-		frame := c.recv.Buf(int(wc.ID))[:wc.ByteLen]
-		h, m, err := protocol.Decode(frame)
-		if err != nil {
-			c.qp.Close()
-			c.fail(fmt.Errorf("brick sent a malformed reply: %w", err))
-			continue
-		}
-		// Reposted before the credit goes back (the brick may answer the
-		// next request at once), but a failed repost — the brick ended the
-		// session right after this reply, a refusal say — must not cost
-		// the caller that reply.
-		repost := c.postRecv(int(wc.ID))
-		c.lastRecv.Store(time.Now().UnixNano())
-		c.mu.Lock()
-		ch, ok := c.mu.replies[h.ReqID]
-		delete(c.mu.replies, h.ReqID)
-		c.mu.Unlock()
-		if ok {
-			c.credits <- struct{}{}
-			ch <- reply{h: h, m: m}
-		}
-		if repost != nil {
-			c.qp.Close()
-			c.fail(fmt.Errorf("%w: %v", ErrClosed, repost))
+		for _, wc := range wcs[:n] {
+			if err := wc.Err(); err != nil {
+				c.fail(fmt.Errorf("%w: %v", ErrClosed, err))
+				return
+			}
+			frame := c.recv.Buf(int(wc.ID))[:wc.ByteLen]
+			h, m, err := protocol.Decode(frame)
+			if err != nil {
+				c.qp.Close()
+				c.fail(fmt.Errorf("brick sent a malformed reply: %w", err))
+				return
+			}
+			// Reposted before the credit goes back (the brick may answer
+			// the next request at once), but a failed repost — the brick
+			// ended the session right after this reply, a refusal say —
+			// must not cost the caller that reply.
+			repost := c.postRecv(int(wc.ID))
+			c.lastRecv.Store(time.Now().UnixNano())
+			c.mu.Lock()
+			ch, ok := c.mu.replies[h.ReqID]
+			delete(c.mu.replies, h.ReqID)
+			c.mu.Unlock()
+			if ok {
+				c.credits <- struct{}{}
+				ch <- reply{h: h, m: m}
+			}
+			if repost != nil {
+				c.fail(fmt.Errorf("%w: %v", ErrClosed, repost))
+				return
+			}
 		}
 	}
 }
@@ -122,8 +65,7 @@ func (c *Client) dispatch(wcs []verbs.WC) {
 // between to wake (a wake-up costs microseconds on a busy machine). When
 // the CQ is drained (the session ended) the data waiters left are failed.
 //
-// Reply waiters are failed only by the reaper of the receive CQ (a
-// caller in awaitReply, or watch), once the receive queue is
+// Reply waiters are failed by recvLoop alone, once the receive queue is
 // drained: a reply the brick sent just before it closed the session (a
 // refusal, say) must reach its caller rather than lose a race with the
 // send side noticing the close.
@@ -146,7 +88,7 @@ func (c *Client) handOut(wcs []verbs.WC) {
 		if wc.ID&msgWR != 0 {
 			c.sendSlots <- int(wc.ID &^ msgWR)
 			if wc.Err() != nil {
-				c.qp.Close() // the receive side drains and fails the waiters
+				c.qp.Close() // recvLoop drains and fails the waiters
 			}
 			continue
 		}
@@ -252,19 +194,21 @@ func (c *Client) call(ctx context.Context, req protocol.Message) (protocol.Messa
 	}
 	// A caller that gives up leaves the entry: the reply still returns the
 	// credit when it arrives.
-	r, err := c.awaitReply(ctx, ch)
-	switch {
-	case err != nil:
-		return nil, err
-	case r.err != nil:
-		return nil, r.err
-	case r.h.Type != req.Type()|protocol.ReplyBit:
-		return nil, fmt.Errorf("%w: %s request answered by %s", protocol.ErrProtocol, req.Type(), r.h.Type)
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return nil, r.err
+		}
+		if r.h.Type != req.Type()|protocol.ReplyBit {
+			return nil, fmt.Errorf("%w: %s request answered by %s", protocol.ErrProtocol, req.Type(), r.h.Type)
+		}
+		if err := r.h.Status.Err(); err != nil {
+			return nil, err
+		}
+		return r.m, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	if err := r.h.Status.Err(); err != nil {
-		return nil, err
-	}
-	return r.m, nil
 }
 
 // closedErr makes an error that means the session is gone (the queue pair
