@@ -114,7 +114,7 @@ func TestBench(t *testing.T) {
 	}
 	// write+persist once per method the brick offers, each session asking
 	// for that method only.
-	want := "alloc map-rw unmap free cycle write/4096 write/2097152 read/4096 read/2097152"
+	want := "alloc map-rw free cycle write/4096 write/2097152 read/4096 read/2097152"
 	if len(rep.Methods) < 2 {
 		t.Errorf("a file-backed brick offers %v; want gpspm and more", rep.Methods)
 	}
