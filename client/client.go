@@ -344,10 +344,20 @@ func (c *Client) postRecv(slot int) error {
 	return c.qp.PostRecv(c.recv.RecvWR(slot))
 }
 
-// NoCRC reports whether the session's connection carries no MPA CRC: a
-// tcp:// session with Options.OptionalCRC whose brick did not ask for the
-// CRC either. On rdma:// the kernel negotiates and this is false.
-func (c *Client) NoCRC() bool { return c.qp.Caps().NoCRC }
+// MPACRC says whether the session's connection carries the MPA CRC: "on"
+// or "off" over tcp://, where the software RNIC negotiated it (off only
+// with Options.OptionalCRC, against a brick that did not ask for it
+// either, such as one on Linux siw); "" over rdma://, where the kernel
+// negotiates and does not say.
+func (c *Client) MPACRC() string {
+	switch {
+	case !c.qp.Device().Software:
+		return ""
+	case c.qp.Caps().NoCRC:
+		return "off"
+	}
+	return "on"
+}
 
 // Hello is what the brick said when the session started.
 func (c *Client) Hello() protocol.HelloReply { return c.hello }

@@ -22,7 +22,7 @@ func statusCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				return printStatus(c, c.String("addr"), st, mpaCRC(c.String("addr"), cl))
+				return printStatus(c, c.String("addr"), st, cl.MPACRC())
 			})
 		}),
 	}
@@ -99,20 +99,6 @@ func printStatus(c *call, addr string, st *protocol.StatusReply, crc string) err
 		fmt.Fprintf(&b, "\nwarning    %d block(s) were mapped read-write at an unclean shutdown and may hold torn writes", st.Unclean)
 	}
 	return emit(c, v, b.String())
-}
-
-// mpaCRC is whether the session's tcp:// connection negotiated the MPA
-// CRC ("on" or "off": off only with --optional-crc against a brick that
-// did not ask for it either, such as Linux siw); "" on rdma://, where the
-// kernel negotiates.
-func mpaCRC(addr string, cl *client.Client) string {
-	switch {
-	case !strings.HasPrefix(addr, "tcp://"):
-		return ""
-	case cl.NoCRC():
-		return "off"
-	}
-	return "on"
 }
 
 // blockCapacity is how many blocks the brick admits: a new block takes no

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v3"
@@ -146,7 +145,7 @@ func sharedRW(addr string, id uint64, rounds int, opts client.Options) error {
 	if err := hw.Free(ctx); err != nil {
 		return fmt.Errorf("the writer's free through its map: %w", err)
 	}
-	fmt.Printf("%d writes and %d reads of %d bytes, all completed; freed through the writer's map%s\n", rounds, reads, hr.Length, crcMode(addr, r))
+	fmt.Printf("%d writes and %d reads of %d bytes, all completed; freed through the writer's map%s\n", rounds, reads, hr.Length, crcNote(r))
 	return nil
 }
 
@@ -164,14 +163,11 @@ func write(h *client.Handle, rounds int) error {
 	return nil
 }
 
-// crcMode says, for a tcp:// session, whether its connection negotiated
-// the MPA CRC: what the lab checks --optional-crc against real siw by.
-func crcMode(addr string, c *client.Client) string {
-	switch {
-	case !strings.HasPrefix(addr, "tcp://"):
-		return ""
-	case c.NoCRC():
-		return "; MPA CRC off"
+// crcNote says whether the reader's connection negotiated the MPA CRC,
+// over tcp://: what the lab checks --optional-crc against real siw by.
+func crcNote(c *client.Client) string {
+	if m := c.MPACRC(); m != "" {
+		return "; MPA CRC " + m
 	}
-	return "; MPA CRC on"
+	return ""
 }
