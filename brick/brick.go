@@ -15,11 +15,13 @@
 //   - A read-write Map makes a durable "mapped RW" mark before the key is
 //     handed out, so that after an unclean shutdown List can say which
 //     blocks may hold torn writes.
-//   - Free refuses a mapped block (EBUSY): the caller unmaps first. The
-//     alternative, revoking other sessions' maps behind their backs, would
-//     turn a free into a silent data-path failure for them. A free of a
-//     range leaves its mapped blocks the same way; revoking another
-//     session's maps is an explicit admin verb of its own.
+//   - Free refuses a mapped block (EBUSY): the caller unmaps first, or
+//     says in the Free itself that its own map may go (FreeUnmap, one
+//     round trip). The alternative, revoking other sessions' maps behind
+//     their backs, would turn a free into a silent data-path failure for
+//     them. A free of a range leaves its mapped blocks the same way;
+//     revoking another session's maps is an explicit admin verb of its
+//     own.
 //   - Alloc takes no frame: a block gets one at its first Map, and the
 //     frame is zero on durable media before that placement is committed,
 //     so no bytes cross from one owner of a frame to the next. Frames are

@@ -116,6 +116,10 @@ type mapping struct {
 	// revoking: an Unmap (or the session's end) is revoking the key
 	// outside the stripe lock (revoke.go). Guarded by srv.mu.
 	revoking bool
+	// freeing: the revocation is a Free's with FreeUnmap, which frees the
+	// block next: no other session may map it meanwhile. Guarded by
+	// srv.mu.
+	freeing bool
 	// gone is closed when the map is forgotten, its key revoked: a second
 	// revoker (an admin's) waits on it for the first.
 	gone chan struct{}
@@ -204,7 +208,21 @@ func (s *Server) admitMap(ss *session, id uint64, flags uint32) error {
 	if conflicts(existing, flags) {
 		return fmt.Errorf("%w: block %#x is mapped by another session", protocol.ErrBusy, id)
 	}
+	if beingFreed(existing) {
+		return fmt.Errorf("%w: block %#x is being freed", protocol.ErrBusy, id)
+	}
 	return nil
+}
+
+// beingFreed reports whether a Free with FreeUnmap is revoking one of the
+// maps (revoke.go).
+func beingFreed(maps []*mapping) bool {
+	for _, m := range maps {
+		if m.freeing {
+			return true
+		}
+	}
+	return false
 }
 
 // undoMap undoes what a failed Map did once the block had a frame: the

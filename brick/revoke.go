@@ -24,6 +24,10 @@ import (
 //     waits for;
 //  3. under the stripe again, the map is forgotten and the block's
 //     read-write mark cleared if no writer is left.
+//
+// A Free with FreeUnmap (unmapAndFree) takes the same steps for the
+// caller's own map, refusing other sessions' Maps of the block meanwhile,
+// and in step 3 frees the block instead of clearing its mark.
 
 // defaultRevokeBound bounds a revocation when sessions never time out.
 const defaultRevokeBound = 30 * time.Second
@@ -173,13 +177,12 @@ func (s *Server) clearRWLocked(id uint64) error {
 // unmapAndFree serves a Free with FreeUnmap: the session's own map of
 // block id is revoked as Unmap revokes it (no lock held while the key
 // dies), then forgotten and the block freed in one stripe critical
-// section, with Free's one synced commit: the block's read-write mark
-// goes with its record, so Unmap's commit that clears the mark is not
-// needed. A map by another session refuses the Free before anything
-// changes. One made while the key was being revoked (read-only, beside
-// the caller's read-only map) refuses it after: the caller's map is gone
-// and the block stays. Without a map of its own the session gets a plain
-// Free.
+// section, with Free's one synced commit: the block's read-write mark goes
+// with its record, so Unmap's commit that clears the mark is not needed.
+// A map by another session refuses the Free before anything changes, and
+// while the key is being revoked no other session may map the block
+// (mapping.freeing), so a refusal always leaves the caller's map working.
+// Without a map of its own the session gets a plain Free.
 func (s *Server) unmapAndFree(ss *session, id uint64) error {
 	m, err := s.startRevokeAlone(ss, id)
 	switch {
@@ -194,16 +197,14 @@ func (s *Server) unmapAndFree(ss *session, id uint64) error {
 	mu := s.stripe(id)
 	mu.Lock()
 	defer mu.Unlock()
-	left, anyRW := s.forgetLocked(m)
-	if left == 0 {
-		return s.freeLocked(id)
+	_, anyRW := s.forgetLocked(m)
+	err = s.freeLocked(id)
+	if err != nil && m.rw() && !anyRW {
+		// The block stays, its last writer gone: clear the mark as Unmap
+		// would.
+		err = errors.Join(err, s.clearRWLocked(id))
 	}
-	if m.rw() && !anyRW {
-		if err := s.clearRWLocked(id); err != nil {
-			return fmt.Errorf("brick: unmap block %#x: %w", id, err)
-		}
-	}
-	return fmt.Errorf("%w: block %#x was mapped by another session while this session's map was revoked", protocol.ErrBusy, id)
+	return err
 }
 
 // startRevokeAlone marks the session's map of block id revoking, as
@@ -227,6 +228,6 @@ func (s *Server) startRevokeAlone(ss *session, id uint64) (*mapping, error) {
 	case m.revoking:
 		return nil, fmt.Errorf("%w: block %#x is being unmapped", protocol.ErrBusy, id)
 	}
-	m.revoking = true
+	m.revoking, m.freeing = true, true
 	return m, nil
 }

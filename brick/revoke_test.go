@@ -185,6 +185,35 @@ func TestUnmapStallHoldsNoStripe(t *testing.T) {
 	}
 }
 
+// TestFreeUnmapStall: while a Free with FreeUnmap waits for the caller's
+// key to die, another session may not map the block, even read-only beside
+// the caller's read-only map: the Free then frees it.
+func TestFreeUnmapStall(t *testing.T) {
+	g := newStallGate(t)
+	e := newEnv(t, envOpts{frames: 8, wrap: func(l verbs.Listener) verbs.Listener { return stallListener{l, g} }})
+	peer := e.dial()
+	wantErr(t, "alloc", peer.Alloc(e.ctx, block), nil)
+	h, err := peer.Map(e.ctx, block, protocol.MapReadOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.arm(h.RKey)
+	freed := make(chan error, 1)
+	go func() { freed <- h.Free(e.ctx) }()
+	select {
+	case <-g.entered:
+	case err := <-freed:
+		t.Fatalf("the free returned (%v) without revoking through the memory window", err)
+	}
+	other := e.dial()
+	_, err = other.Map(e.ctx, block, protocol.MapReadOnly)
+	wantErr(t, "another session maps the block being freed", err, protocol.ErrBusy)
+	g.open()
+	wantErr(t, "the free after the stall", <-freed, nil)
+	_, err = other.Map(e.ctx, block, protocol.MapReadOnly)
+	wantErr(t, "a map of the freed block", err, protocol.ErrNotFound)
+}
+
 // TestUnmapStallBounded: a revocation that waits on its peer past the
 // session timeout ends that session, which lets the revocation finish;
 // the block is then free to map.

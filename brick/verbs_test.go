@@ -3,11 +3,13 @@ package brick_test
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"testing"
 
 	"github.com/brick-storage/brick/client"
 	"github.com/brick-storage/brick/protocol"
+	"github.com/brick-storage/brick/verbs"
 )
 
 // TestVerbErrors: every verb's error cases, as the protocol numbers them.
@@ -75,7 +77,7 @@ func TestFreeUnmap(t *testing.T) {
 	}
 	wantErr(t, "a frees mapped 1 without the flag", a.Free(ctx, block), client.ErrBusy)
 	wantErr(t, "a frees 1 with its handle", h1.Free(ctx), nil)
-	if st, err := a.Status(ctx); err != nil || st.Mapped != 0 || st.Blocks != 2 || st.Unclean != 0 {
+	if st, err := a.Status(ctx); err != nil || st.Mapped != 0 || st.Blocks != 2 {
 		t.Fatalf("after the free: status %+v err %v, want no maps and 2 blocks", st, err)
 	}
 	wantErr(t, "a unmaps the freed 1", a.Unmap(ctx, block), client.ErrNotFound)
@@ -108,6 +110,16 @@ func TestFreeUnmap(t *testing.T) {
 	p := e.dialRaw(rawHello(protocol.FeatureFreeUnmap))
 	if p.hello.Features&protocol.FeatureFreeUnmap == 0 {
 		t.Fatal("the brick does not offer FeatureFreeUnmap")
+	}
+	// The freed map's key is dead: a Write through it faults (and ends
+	// that session).
+	c := e.dial()
+	wantErr(t, "c allocs 5", c.Alloc(ctx, 5*block), nil)
+	hc, err := c.Map(ctx, 5*block, protocol.MapReadWrite)
+	wantErr(t, "c maps 5", err, nil)
+	wantErr(t, "c frees 5 with its handle", hc.Free(ctx), nil)
+	if _, err := hc.WriteAt([]byte("late"), 0); !errors.Is(err, verbs.ErrRemoteAccess) {
+		t.Fatalf("a write through the freed map: got %v, want a remote access error", err)
 	}
 	for i, tc := range []struct {
 		name  string

@@ -217,11 +217,13 @@ func (h *Handle) Unmap(ctx context.Context) error { return h.c.Unmap(ctx, h.ID) 
 
 // Free revokes the handle and frees its block: in one round trip (a Free
 // with FreeUnmap) when the brick offers it, else as Unmap then Free. A map
-// of the block by another session makes it ErrBusy; the handle is then
-// revoked or not, as the error's text says.
+// of the block by another session makes it ErrBusy, and Free may be
+// called again. The handle still works after that refusal, except with
+// a brick older than FreeUnmap: there the Unmap has revoked it.
 func (h *Handle) Free(ctx context.Context) error {
 	if h.c.hello.Features&protocol.FeatureFreeUnmap == 0 {
-		if err := h.Unmap(ctx); err != nil {
+		// A second try finds the handle already unmapped by the first.
+		if err := h.Unmap(ctx); err != nil && !errors.Is(err, ErrNotMapped) {
 			return err
 		}
 		return h.c.Free(ctx, h.ID)

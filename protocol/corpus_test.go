@@ -49,6 +49,13 @@ func TestWriteCorpus(t *testing.T) {
 	frames["bad-oversize-length"] = mut(func(b []byte) { be.PutUint32(b[offLength:], 1<<31); fix(b) })
 	frames["bad-truncated-payload"] = good[:len(good)-3]
 	frames["bad-request-status"] = mut(func(b []byte) { be.PutUint16(b[offStatus:], uint16(StatusPermission)); fix(b) })
+	frames["bad-free-zero-flags"] = func() []byte { // a 12-byte Free says a flag
+		n, _ := Encode(buf, TypeFree, StatusOK, 1, &FreeRequest{ID: 0x200000, Flags: FreeUnmap})
+		b := append([]byte(nil), buf[:n]...)
+		be.PutUint32(b[HeaderSize+8:], 0)
+		fix(b)
+		return b
+	}()
 	frames["bad-list-count"] = func() []byte {
 		n, _ := Encode(buf, TypeList|ReplyBit, StatusOK, 1, &ListReply{Extents: []Extent{{First: 0, Blocks: 1, State: StateResident}}})
 		b := append([]byte(nil), buf[:n]...)
