@@ -131,7 +131,7 @@ func (s *Server) finishRevoke(m *mapping, err error) error {
 	mu := s.stripe(m.id)
 	mu.Lock()
 	defer mu.Unlock()
-	if _, anyRW := s.forgetLocked(m); m.rw() && !anyRW {
+	if anyRW := s.forgetLocked(m); m.rw() && !anyRW {
 		err = errors.Join(err, s.clearRWLocked(m.id))
 	}
 	if err != nil {
@@ -141,9 +141,8 @@ func (s *Server) finishRevoke(m *mapping, err error) error {
 }
 
 // forgetLocked forgets revoked map m, with its block's stripe lock held.
-// It returns how many maps of the block are left and whether one of them
-// is read-write.
-func (s *Server) forgetLocked(m *mapping) (left int, anyRW bool) {
+// It returns whether a read-write map of the block is left.
+func (s *Server) forgetLocked(m *mapping) (anyRW bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(m.ss.maps, m.id)
@@ -161,7 +160,7 @@ func (s *Server) forgetLocked(m *mapping) (left int, anyRW bool) {
 	} else {
 		s.mu.maps[m.id] = rest
 	}
-	return len(rest), anyRW
+	return anyRW
 }
 
 // clearRWLocked clears block id's read-write mark once its last writer is
@@ -197,7 +196,7 @@ func (s *Server) unmapAndFree(ss *session, id uint64) error {
 	mu := s.stripe(id)
 	mu.Lock()
 	defer mu.Unlock()
-	_, anyRW := s.forgetLocked(m)
+	anyRW := s.forgetLocked(m)
 	err = s.freeLocked(id)
 	if err != nil && m.rw() && !anyRW {
 		// The block stays, its last writer gone: clear the mark as Unmap
