@@ -261,8 +261,14 @@ func (s *Server) grant(ss *session, m *mapping, access verbs.Access) error {
 
 // access is what the peer's key to m allows under the session's persist
 // method: a read-write map may also be flushed when the method is FLUSH.
+// A read-only map that is not shared excludes every read-write map of the
+// block (conflicts), and the brick stores only into unmapped frames, so
+// its key carries the AccessStable promise.
 func (m *mapping) access(method protocol.PersistMethod) verbs.Access {
 	access := verbs.AccessRemoteRead
+	if !m.rw() && !m.shared() {
+		access |= verbs.AccessStable
+	}
 	if m.rw() {
 		access |= verbs.AccessRemoteWrite | verbs.AccessLocalWrite
 		if method == protocol.PersistFlush {

@@ -2,8 +2,9 @@ package verbs
 
 import "fmt"
 
-// windowRights are the rights a memory window may grant.
-const windowRights = AccessRemoteRead | AccessRemoteWrite | AccessRemoteAtomic | AccessFlushPersistent
+// windowRights are the rights a memory window may grant, and the
+// AccessStable promise.
+const windowRights = AccessRemoteRead | AccessRemoteWrite | AccessRemoteAtomic | AccessFlushPersistent | AccessStable
 
 // CheckWindowRights applies the InfiniBand rules for binding a type-2
 // memory window (ibv_bind_mw), which every provider follows: the window,

@@ -51,6 +51,13 @@ const (
 	AccessFlushPersistent Access = 1 << 4
 	// AccessMWBind allows binding memory windows over the region.
 	AccessMWBind Access = 1 << 5
+	// AccessStable is a promise, not a right: while the key is valid,
+	// nothing stores into the memory it covers (no key writes it and its
+	// owner does not). A software RNIC may then send a Read Response
+	// straight from that memory instead of from a private copy, which it
+	// otherwise makes so that the CRC covers the bytes it sends
+	// (verbs/soft/stage.go). Hardware providers ignore it.
+	AccessStable Access = 1 << 6
 )
 
 // Opcode names a work request or completion.

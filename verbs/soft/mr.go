@@ -82,7 +82,7 @@ func (p *pd) RegisterWith(buf []byte, access verbs.Access, opts verbs.RegisterOp
 
 // regionAccess are the rights a region may be registered with.
 const regionAccess = verbs.AccessLocalWrite | verbs.AccessRemoteWrite | verbs.AccessRemoteRead |
-	verbs.AccessRemoteAtomic | verbs.AccessFlushPersistent | verbs.AccessMWBind
+	verbs.AccessRemoteAtomic | verbs.AccessFlushPersistent | verbs.AccessMWBind | verbs.AccessStable
 
 func (p *pd) register(buf []byte, access verbs.Access, hooks verbs.Hooks) (*mr, error) {
 	if len(buf) == 0 {

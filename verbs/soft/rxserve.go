@@ -229,18 +229,32 @@ func (q *QP) serveRead(r irqe) error {
 				fmt.Errorf("soft: serving RDMA Read of STag %#x: %v: %w", r.rr.srcSTag, f, verbs.ErrRemoteAccess))
 			return nil
 		}
+		// Memory the brick promises nobody stores into is sent as it is,
+		// under its read lock until written; other memory from a copy
+		// (stage.go), the lock let go first.
+		stable := m.access&verbs.AccessStable != 0
 		for done := 0; done < span; {
 			k := min(span-done, maxSegPayload)
 			hdr := b.nextHdr(mpaLenSize + taggedHdrSize)
 			putTagged(hdr[mpaLenSize:], opReadResp, sent+done+k == n, r.rr.sink.stag, r.rr.sink.to+uint64(sent+done))
-			b.addStaged(hdr, m.buf[off+done:off+done+k])
+			if stable {
+				b.add(hdr, m.buf[off+done:off+done+k])
+			} else {
+				b.addStaged(hdr, m.buf[off+done:off+done+k])
+			}
 			done += k
 		}
-		m.mu.RUnlock() // the batch holds a copy
+		if !stable {
+			m.mu.RUnlock() // the batch holds a copy
+		}
 		// Counted before the writev: once the bytes are on the wire the
 		// initiator may see the Read complete before this goroutine runs.
 		ReadBytesServed.Add(uint64(span))
-		if err := b.flush(q); err != nil {
+		err := b.flush(q)
+		if stable {
+			m.mu.RUnlock()
+		}
+		if err != nil {
 			return err
 		}
 		sent += span

@@ -1,6 +1,7 @@
 package soft
 
 import (
+	"bytes"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -78,5 +79,53 @@ func churn(mem []byte) (stop func()) {
 	return func() {
 		done.Store(true)
 		wg.Wait()
+	}
+}
+
+// TestStableReadUnstaged: a key with the AccessStable promise has its Read
+// Responses sent from the memory itself, not a copy. Kept, the promise
+// gives the bytes as they are; broken (the owner stores while the peer
+// reads, as TestTargetMemoryChanges does), the CRC taken over the memory
+// no longer covers what the kernel copied, and the connection ends. That
+// it ends shows the copy is gone: a staged Read Response never fails so.
+func TestStableReadUnstaged(t *testing.T) {
+	const n = 2 << 20
+	for _, broken := range []bool{false, true} {
+		t.Run(fmt.Sprintf("broken=%v", broken), func(t *testing.T) {
+			p := newPair(t, verbs.QPConfig{}, verbs.QPConfig{}, nil)
+			mem, err := unix.Mmap(-1, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { unix.Munmap(mem) })
+			for i := range mem {
+				mem[i] = byte(i * 7)
+			}
+			tgt, err := p.s.PD().Register(mem, verbs.AccessRemoteRead|verbs.AccessStable)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { tgt.Deregister() })
+			local, lb := region(t, p.c.PD(), n, verbs.AccessLocalWrite)
+			if broken {
+				stop := churn(mem)
+				defer stop()
+			}
+			for i := range 32 {
+				mustPost(t, p.c, verbs.SendWR{ID: uint64(i), Op: verbs.OpRead, Local: verbs.SGEOf(local, 0, n), RKey: tgt.RKey(), Remote: tgt.Addr()})
+				wc := waitN(t, p.c.SendCQ(), 1)[0]
+				switch {
+				case broken && wc.Status != verbs.StatusSuccess:
+					return // the CRC caught the stores: nothing was copied
+				case wc.Status != verbs.StatusSuccess:
+					t.Fatalf("read %d: %v (initiator: %v; target: %v)", i+1, wc.Status, p.c.Err(), p.s.Err())
+				case !broken && !bytes.Equal(lb, mem):
+					t.Fatalf("read %d: the bytes differ from the target's", i+1)
+				}
+			}
+			if broken {
+				t.Fatal("32 Reads of memory stored into all along completed: the Read Responses were staged")
+			}
+		})
 	}
 }
