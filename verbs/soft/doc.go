@@ -137,6 +137,9 @@
 // into the region, and a Read Response is copied out of the region,
 // checksummed and written from the copy, since that memory may change
 // while it moves and the CRC must cover the bytes that cross the wire.
+// Memory registered or bound with verbs.AccessStable (the owner promises
+// nothing stores into it) is not copied for a large Read Response: it is
+// written from the region, whose read lock is held until the writev ends.
 // Large messages go in batches of FPDUs, the
 // small ones (up to 4 KiB of payload, Read Requests, completion fences)
 // corked, so that a 4 KiB Write and the fence behind it cost one system

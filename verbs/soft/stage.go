@@ -18,7 +18,12 @@ import "sync"
 //
 // The initiator's own buffers (Send and Write payloads, Read sinks) are
 // not staged: the verbs contract forbids changing them while a request
-// is outstanding.
+// is outstanding. Nor is target memory whose key carries the
+// verbs.AccessStable promise, for Read Responses too large for the cork:
+// they are written from the region itself, its read lock held across the
+// writev (a revocation then waits for the writev, as it did before
+// staging, bounded by the stall timeout). The brick makes that promise
+// for read-only maps that no read-write map may join.
 //
 // Buffers come from pools, held only while a payload is in flight, so an
 // idle queue pair holds none.
