@@ -116,23 +116,30 @@ func (w stallMW) Invalidate() error {
 // the Unmap's result to come.
 func stalledUnmap(t *testing.T, e *env, g *stallGate, id uint64) (*client.Client, <-chan error) {
 	t.Helper()
+	return stalledRevocation(t, e, g, id, protocol.MapReadWrite, (*client.Handle).Unmap)
+}
+
+// stalledRevocation is stalledUnmap for a map with flags, revoked by
+// release (Handle.Unmap, or Handle.Free with FreeUnmap).
+func stalledRevocation(t *testing.T, e *env, g *stallGate, id uint64, flags uint32, release func(*client.Handle, context.Context) error) (*client.Client, <-chan error) {
+	t.Helper()
 	peer := e.dial()
 	wantErr(t, "alloc", peer.Alloc(e.ctx, id), nil)
-	h, err := peer.Map(e.ctx, id, protocol.MapReadWrite)
+	h, err := peer.Map(e.ctx, id, flags)
 	if err != nil {
 		t.Fatal(err)
 	}
 	g.arm(h.RKey)
-	unmapped := make(chan error, 1)
-	go func() { unmapped <- h.Unmap(e.ctx) }()
+	released := make(chan error, 1)
+	go func() { released <- release(h, e.ctx) }()
 	select {
 	case <-g.entered:
-	case err := <-unmapped:
-		t.Fatalf("unmap returned (%v) without revoking through the memory window", err)
+	case err := <-released:
+		t.Fatalf("the revocation returned (%v) without revoking through the memory window", err)
 	case <-e.ctx.Done():
 		t.Fatal("the revocation never started")
 	}
-	return peer, unmapped
+	return peer, released
 }
 
 // TestUnmapStallHoldsNoStripe: while one peer's Unmap waits for its key's
@@ -191,22 +198,9 @@ func TestUnmapStallHoldsNoStripe(t *testing.T) {
 func TestFreeUnmapStall(t *testing.T) {
 	g := newStallGate(t)
 	e := newEnv(t, envOpts{frames: 8, wrap: func(l verbs.Listener) verbs.Listener { return stallListener{l, g} }})
-	peer := e.dial()
-	wantErr(t, "alloc", peer.Alloc(e.ctx, block), nil)
-	h, err := peer.Map(e.ctx, block, protocol.MapReadOnly)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.arm(h.RKey)
-	freed := make(chan error, 1)
-	go func() { freed <- h.Free(e.ctx) }()
-	select {
-	case <-g.entered:
-	case err := <-freed:
-		t.Fatalf("the free returned (%v) without revoking through the memory window", err)
-	}
+	_, freed := stalledRevocation(t, e, g, block, protocol.MapReadOnly, (*client.Handle).Free)
 	other := e.dial()
-	_, err = other.Map(e.ctx, block, protocol.MapReadOnly)
+	_, err := other.Map(e.ctx, block, protocol.MapReadOnly)
 	wantErr(t, "another session maps the block being freed", err, protocol.ErrBusy)
 	g.open()
 	wantErr(t, "the free after the stall", <-freed, nil)
