@@ -18,6 +18,9 @@ func CheckWindowRights(window, region Access) error {
 	if window&^windowRights != 0 {
 		return fmt.Errorf("%w: window access %#x is not only remote rights", ErrInvalid, window)
 	}
+	if window&AccessStable != 0 && window&(AccessRemoteWrite|AccessRemoteAtomic) != 0 {
+		return fmt.Errorf("%w: a window that grants writes cannot promise its memory is stable", ErrInvalid)
+	}
 	if window&(AccessRemoteWrite|AccessRemoteAtomic) != 0 && region&AccessLocalWrite == 0 {
 		return fmt.Errorf("%w: a writable window needs a region with local write (region access %#x)", ErrInvalid, region)
 	}

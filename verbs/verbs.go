@@ -56,7 +56,9 @@ const (
 	// owner does not). A software RNIC may then send a Read Response
 	// straight from that memory instead of from a private copy, which it
 	// otherwise makes so that the CRC covers the bytes it sends
-	// (verbs/soft/stage.go). Hardware providers ignore it.
+	// (verbs/soft/stage.go). A key that grants writes, or a region with
+	// local write, cannot make it (ErrInvalid). Hardware providers ignore
+	// it.
 	AccessStable Access = 1 << 6
 )
 

@@ -186,7 +186,8 @@
 //
 // A type-2 window is an entry in the same STag table as regions, with
 // its own read/write lock: every tagged access validates and holds the
-// window's lock for one FPDU, Invalidate takes it for writing. A region's
+// window's lock for one FPDU (a stable key's Read Response batch, until
+// written), Invalidate takes it for writing. A region's
 // Deregister invalidates the windows bound over it first. Hooks
 // (RegisterWith) are called on the receive goroutine: Placed after each
 // Write segment or ATOMIC WRITE (offsets in the registered buffer, also
@@ -198,10 +199,12 @@
 //
 // A region's read lock is held while one FPDU is placed, an outbound
 // message's batch of FPDUs is transmitted, or a Read Response's bytes are
-// copied out (they are written from the copy without it), and Deregister
-// takes the write lock: when it returns nothing touches the memory and
-// every later access fails. A peer that stalls in the middle of
-// an FPDU aimed at the region stalls Deregister with it, until the QP is
-// closed (which unblocks the read) — FPDUs are at most 64 KiB, so a live
-// peer holds it for microseconds.
+// copied out (they are written from the copy without it; through a key
+// with verbs.AccessStable, a large Read Response's batch is written from
+// the region under the lock, up to 16 FPDUs), and Deregister takes the
+// write lock: when it returns nothing touches the memory and every later
+// access fails. A peer that stalls in the middle of an FPDU aimed at the
+// region, or stops reading a stable batch, stalls Deregister with it,
+// until the QP is closed or the write deadline fails it — FPDUs are at
+// most 64 KiB, so a live peer holds it for microseconds.
 package soft

@@ -133,12 +133,22 @@ func TestBindMWErrors(t *testing.T) {
 		{"atomic-window-needs-local-write", readOnly, 0, 10, verbs.AccessRemoteAtomic, verbs.ErrInvalid},
 		{"flush-right-not-in-region", mr, 0, 10, verbs.AccessFlushPersistent, verbs.ErrInvalid},
 		{"local-right", mr, 0, 10, verbs.AccessLocalWrite, verbs.ErrInvalid},
+		{"stable-write-window", mr, 0, 10, verbs.AccessRemoteWrite | verbs.AccessStable, verbs.ErrInvalid},
+		{"stable-atomic-window", mr, 0, 10, verbs.AccessRemoteAtomic | verbs.AccessStable, verbs.ErrInvalid},
 		{"region-of-other-pd", theirs, 0, 10, verbs.AccessRemoteRead, verbs.ErrInvalid},
 		{"deregistered-region", dead, 0, 10, verbs.AccessRemoteRead, verbs.ErrClosed},
 	}
 	for _, tc := range tests {
 		if _, err := p.s.BindMW(tc.mr, tc.off, tc.length, tc.access); !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if _, err := p.s.BindMW(mr, 0, 10, verbs.AccessRemoteRead|verbs.AccessStable); err != nil {
+		t.Errorf("a stable read-only window: %v", err)
+	}
+	for _, a := range []verbs.Access{verbs.AccessStable | verbs.AccessLocalWrite, verbs.AccessStable | verbs.AccessRemoteWrite | verbs.AccessLocalWrite} {
+		if _, err := p.s.PD().Register(make([]byte, 64), a); !errors.Is(err, verbs.ErrInvalid) {
+			t.Errorf("a writable region with AccessStable (%#x): %v, want ErrInvalid", a, err)
 		}
 	}
 	w, err := p.s.BindMW(mr, 4096, 4096, verbs.AccessRemoteRead)

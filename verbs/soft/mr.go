@@ -91,6 +91,9 @@ func (p *pd) register(buf []byte, access verbs.Access, hooks verbs.Hooks) (*mr, 
 	if access&^regionAccess != 0 {
 		return nil, fmt.Errorf("%w: unknown access bits %#x", verbs.ErrInvalid, access)
 	}
+	if access&verbs.AccessStable != 0 && access&(verbs.AccessLocalWrite|verbs.AccessRemoteWrite|verbs.AccessRemoteAtomic) != 0 {
+		return nil, fmt.Errorf("%w: a region that may be written cannot promise its memory is stable", verbs.ErrInvalid)
+	}
 	m := &mr{pd: p, buf: buf, addr: uint64(uintptr(unsafe.Pointer(&buf[0]))), access: access, hooks: hooks}
 	if err := allocSTag(m); err != nil {
 		return nil, err
@@ -123,7 +126,8 @@ func (m *mr) Len() int       { return len(m.buf) }
 func (m *mr) String() string { return fmt.Sprintf("mr(stag=%#x len=%d)", m.stag, len(m.buf)) }
 
 // Deregister waits for in-flight accesses (each bounded by one FPDU on the
-// socket; a peer that stalls mid-FPDU holds it until the QP is closed),
+// socket, or for a stable key by one batch of Read Responses; a peer that
+// stalls holds it until the QP is closed or its write deadline fails it),
 // then revokes the STag. Memory windows bound over the region are
 // invalidated first, with the same guarantee: when Deregister returns no
 // operation through the region or any of its windows is in progress or

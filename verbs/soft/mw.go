@@ -61,7 +61,8 @@ func (w *mw) Len() int       { return len(w.m.buf) }
 func (w *mw) String() string { return fmt.Sprintf("mw(stag=%#x len=%d)", w.m.stag, len(w.m.buf)) }
 
 // Invalidate revokes the window: it waits for an access in progress (one
-// FPDU) and removes the STag. Invalidating a window that is already
+// FPDU, or a stable key's Read Response batch until written) and removes
+// the STag. Invalidating a window that is already
 // invalid (by the peer, its region's Deregister or an earlier call) is
 // not an error.
 func (w *mw) Invalidate() error {

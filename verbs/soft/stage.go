@@ -1,6 +1,9 @@
 package soft
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Staging. Memory a peer may read or write remotely can change while this
 // RNIC moves it: the target's CPU, or another queue pair's Write, may
@@ -22,8 +25,12 @@ import "sync"
 // verbs.AccessStable promise, for Read Responses too large for the cork:
 // they are written from the region itself, its read lock held across the
 // writev (a revocation then waits for the writev, as it did before
-// staging, bounded by the stall timeout). The brick makes that promise
-// for read-only maps that no read-write map may join.
+// staging, bounded by the stall timeout). Meanwhile the receive goroutine
+// may wait too: once a revocation waits for the write lock, Go's RWMutex
+// makes new readers wait behind it (a Send with Invalidate of that key,
+// a Read Request through it, ReadServed hooks), until the writev ends or
+// its deadline fails the QP. The brick makes that promise for read-only
+// maps that no read-write map may join.
 //
 // Buffers come from pools, held only while a payload is in flight, so an
 // idle queue pair holds none.
@@ -32,6 +39,10 @@ import "sync"
 type stagePool struct {
 	size int
 	pool sync.Pool
+	// taken counts the buffers handed out: what was staged, which the
+	// tests check (an atomic add per FPDU of up to 64 KiB costs nothing
+	// beside the copy it stands for).
+	taken atomic.Uint64
 }
 
 func newStagePool(size int) *stagePool {
@@ -43,7 +54,11 @@ func newStagePool(size int) *stagePool {
 	return p
 }
 
-func (p *stagePool) get() *[]byte  { return p.pool.Get().(*[]byte) }
+func (p *stagePool) get() *[]byte {
+	p.taken.Add(1)
+	return p.pool.Get().(*[]byte)
+}
+
 func (p *stagePool) put(b *[]byte) { p.pool.Put(b) }
 
 var (
