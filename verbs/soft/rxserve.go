@@ -94,9 +94,8 @@ func (q *QP) growIRQLocked() {
 // waiting for it to read, so it writes only what the socket's send buffer
 // takes at once, as the kernel reports it (SO_MEMINFO: the memory queued
 // against the send buffer's size), and leaves the rest to the send
-// goroutine.
-// (It may still wait behind a revocation that waits for a stable key's
-// Read Response batch; stage.go.)
+// goroutine. (It may still wait behind a revocation that waits for a
+// stable key's Read Response batch; stage.go.)
 
 // rxServe sends the answers queued in the IRQ from the receive goroutine
 // when the sender is idle and the socket has room for them, and wakes

@@ -77,11 +77,11 @@ func badRKey(addr string, id uint64, want error, opts client.Options) error {
 // sharedrw: two sessions map one block read-write and shared; one writes
 // the whole block over and over, changing its bytes each time, while the
 // other reads it; then the reader unmaps and the writer frees the block
-// through its map (Handle.Free). RDMA leaves the bytes a Read returns undefined while a
-// Write changes them, but nothing may fail: an RNIC that checksums the
-// target's memory and lets it change before the bytes leave (the MPA CRC
-// of an iWARP FPDU) sends a CRC its peer rejects, and the peer ends the
-// session.
+// through its map (Handle.Free). RDMA leaves the bytes a Read returns
+// undefined while a Write changes them, but nothing may fail: an RNIC
+// that checksums the target's memory and lets it change before the bytes
+// leave (the MPA CRC of an iWARP FPDU) sends a CRC its peer rejects, and
+// the peer ends the session.
 func sharedRWCommand() *cli.Command {
 	rounds := &cli.IntFlag{Name: "rounds", Value: 40, Usage: "whole-block Writes, and as many Reads"}
 	return probeCommand("sharedrw", "write a shared read-write block from one session while another reads it",
