@@ -44,14 +44,21 @@ func TestPlaceRW(t *testing.T) {
 			if b.MarkedRW != tt.rw {
 				t.Fatalf("placed block %+v, want MarkedRW %v", b, tt.rw)
 			}
-			crashed := mem.CrashClone(vfs.CrashCloneCfg{}) // what the synced WAL holds
-			s.Close()
-			s = openMem(t, crashed, 4)
-			defer s.Close()
-			if got, err := s.Lookup(id(1)); err != nil || got != tt.want {
-				t.Fatalf("after a crash: %+v, %v; want %+v", got, err, tt.want)
-			}
+			wantAfterCrash(t, mem, s, tt.want)
 		})
+	}
+}
+
+// wantAfterCrash crashes s, whose file system is mem, keeping what the
+// synced WAL holds, and checks that the reopened store has block want.
+func wantAfterCrash(t *testing.T, mem *vfs.MemFS, s *Store, want Block) {
+	t.Helper()
+	crashed := mem.CrashClone(vfs.CrashCloneCfg{})
+	s.Close()
+	s = openMem(t, crashed, 4)
+	defer s.Close()
+	if got, err := s.Lookup(want.ID); err != nil || got != want {
+		t.Fatalf("after a crash: %+v, %v; want %+v", got, err, want)
 	}
 }
 

@@ -11,46 +11,80 @@ import (
 // returns. It fails with ErrNoSpace when the store already holds Capacity
 // blocks.
 func (s *Store) Alloc(id uint64) error {
-	if id%BlockSize != 0 {
-		return fmt.Errorf("alloc %#x: %w", id, ErrUnaligned)
+	_, err := s.alloc(id, Location{}, false, nil)
+	return err
+}
+
+// AllocPlaced allocates block id straight into frame, which the caller
+// reserved: Alloc and Place (PlaceRW if markRW) as one record, committed
+// with one synced write. prepare(frame) must leave the frame zeroed and
+// durable, as for Place. On any failure the block is not allocated and
+// the frame is released.
+func (s *Store) AllocPlaced(id uint64, frame Location, markRW bool, prepare func(frame uint64) error) (Block, error) {
+	if frame.Kind != InFrame {
+		return Block{}, fmt.Errorf("alloc %#x in %v: %w", id, frame, ErrInvalid)
+	}
+	return s.alloc(id, frame, markRW, prepare)
+}
+
+// alloc is Alloc, or AllocPlaced when loc is a frame.
+func (s *Store) alloc(id uint64, loc Location, markRW bool, prepare func(frame uint64) error) (Block, error) {
+	r, err := s.startAlloc(id)
+	if err != nil {
+		s.Release(loc)
+		return Block{}, err
+	}
+	defer s.inflight.Done()
+	var flags uint8
+	if markRW {
+		flags |= flagMarkedRW
+	}
+	if prepare != nil {
+		err = prepare(loc.Index)
+	}
+	if err == nil {
+		err = s.commit(blockKey(id), encodeRecord(loc, flags), pebble.Sync)
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.mu.blocks.Delete(id)
+		s.releaseLocked(loc)
+		return Block{}, fmt.Errorf("alloc %#x: %w", id, err)
+	}
+	r.loc, r.flags, r.state = loc, flags, stateLive
+	s.countLocked(r, 1)
+	s.mu.live++
+	return r.block(id), nil
+}
+
+// startAlloc inserts id's record, not yet acknowledged (stateAllocating),
+// if the block may be allocated. The caller owes s.inflight.Done().
+func (s *Store) startAlloc(id uint64) (*record, error) {
+	if id%BlockSize != 0 {
+		return nil, fmt.Errorf("alloc %#x: %w", id, ErrUnaligned)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := s.writableLocked(); err != nil {
-		s.mu.Unlock()
-		return fmt.Errorf("alloc %#x: %w", id, err)
+		return nil, fmt.Errorf("alloc %#x: %w", id, err)
 	}
 	if _, _, ok := s.mu.blocks.Get(id); ok {
-		s.mu.Unlock()
-		return fmt.Errorf("alloc %#x: %w", id, ErrExist)
+		return nil, fmt.Errorf("alloc %#x: %w", id, ErrExist)
 	}
 	// Pending Allocs and Frees count: the former may be acknowledged, the
 	// latter may fail.
 	if c := s.capacity(); uint64(s.mu.blocks.Len()) >= c {
-		s.mu.Unlock()
 		if s.slots == 0 {
-			return fmt.Errorf("alloc %#x: all %d pmem frames are allocated: %w", id, s.frames, ErrNoSpace)
+			return nil, fmt.Errorf("alloc %#x: all %d pmem frames are allocated: %w", id, s.frames, ErrNoSpace)
 		}
-		return fmt.Errorf("alloc %#x: all %d pmem frames and %d tier slots are allocated (one is held back for moves): %w",
+		return nil, fmt.Errorf("alloc %#x: all %d pmem frames and %d tier slots are allocated (one is held back for moves): %w",
 			id, s.frames, s.slots, ErrNoSpace)
 	}
 	r := &record{state: stateAllocating}
 	s.mu.blocks.ReplaceOrInsert(id, r)
 	s.inflight.Add(1)
-	s.mu.Unlock()
-	defer s.inflight.Done()
-
-	if err := s.commit(blockKey(id), encodeRecord(Location{}, 0), pebble.Sync); err != nil {
-		s.mu.Lock()
-		s.mu.blocks.Delete(id)
-		s.mu.Unlock()
-		return fmt.Errorf("alloc %#x: %w", id, err)
-	}
-	s.mu.Lock()
-	r.state = stateLive
-	s.mu.live++
-	s.mu.unplaced++
-	s.mu.Unlock()
-	return nil
+	return r, nil
 }
 
 // capacity is how many blocks the store admits.

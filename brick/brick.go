@@ -22,11 +22,11 @@
 //     them. A free of a range leaves its mapped blocks the same way;
 //     revoking another session's maps is an explicit admin verb of its
 //     own.
-//   - Alloc takes no frame: a block gets one at its first Map, and the
-//     frame is zero on durable media before that placement is committed,
-//     so no bytes cross from one owner of a frame to the next. Frames are
-//     zeroed ahead of time in the background (zeroer.go), so a first Map
-//     rarely waits for it.
+//   - Alloc takes no frame: a block gets one at its first Map (or at once,
+//     with AllocMap), and the frame is zero on durable media before that
+//     placement is committed, so no bytes cross from one owner of a frame
+//     to the next. Frames are zeroed ahead of time in the background
+//     (zeroer.go), so a first Map rarely waits for it.
 //
 // Map, Unmap and Free of one block are serialised by a striped lock; verbs
 // on different blocks run concurrently, so their Pebble syncs group-commit.

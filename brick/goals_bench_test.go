@@ -103,8 +103,21 @@ func BenchmarkRead2MiBQD4(b *testing.B)  { benchData(b, 2<<20, 4, read) }
 // BenchmarkDurableVerbs64: control cycles (alloc, map read-write, free
 // that unmaps) from 64 sessions, each on its own block ID; one op is one
 // cycle, and durable-verbs/s counts its three verbs, each of which waits
-// for a synced commit.
+// for a synced commit. In the alloc-map cycle the alloc and the map are
+// one request and one commit, as brickctl bench --ops alloc-map.
 func BenchmarkDurableVerbs64(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		cycle func(ctx context.Context, c *client.Client, id uint64) error
+	}{
+		{"three-requests", controlCycle},
+		{"alloc-map", allocMapCycle},
+	} {
+		b.Run(bc.name, func(b *testing.B) { benchDurable(b, bc.cycle) })
+	}
+}
+
+func benchDurable(b *testing.B, cycle func(ctx context.Context, c *client.Client, id uint64) error) {
 	const sessions = 64
 	ctx, br := goalBrick(b, sessions)
 	clients := make([]*client.Client, sessions)
@@ -121,7 +134,7 @@ func BenchmarkDurableVerbs64(b *testing.B) {
 			defer wg.Done()
 			id := uint64(w) * block
 			for next.Add(1) <= int64(b.N) {
-				if err := controlCycle(ctx, c, id); err != nil {
+				if err := cycle(ctx, c, id); err != nil {
 					b.Error(err)
 					return
 				}
@@ -141,4 +154,12 @@ func controlCycle(ctx context.Context, c *client.Client, id uint64) error {
 		return err
 	}
 	return h.Free(ctx) // unmaps in the same round trip, as brickctl bench's cycle
+}
+
+func allocMapCycle(ctx context.Context, c *client.Client, id uint64) error {
+	h, err := c.AllocMap(ctx, id, protocol.MapReadWrite)
+	if err != nil {
+		return err
+	}
+	return h.Free(ctx)
 }

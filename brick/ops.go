@@ -24,6 +24,12 @@ func (s *Server) serve(ss *session, m protocol.Message) (reply protocol.Message,
 		return nil, s.freeRequest(ss, m.ID, m.Flags)
 	case *protocol.MapRequest:
 		return s.Map(ss, m.ID, m.Flags)
+	case *protocol.AllocMapRequest:
+		r, err := s.AllocMap(ss, m.ID, m.Flags)
+		if err != nil {
+			return nil, err
+		}
+		return &protocol.AllocMapReply{MapReply: *r}, nil
 	case *protocol.UnmapRequest:
 		return nil, s.Unmap(ss, m.ID)
 	case *protocol.ListRequest:
@@ -181,12 +187,18 @@ func (s *Server) Map(ss *session, id uint64, flags uint32) (_ *protocol.MapReply
 		}
 		markedHere = true
 	}
+	return s.openMap(ss, m)
+}
+
+// openMap grants the peer a key to m's frame and records the map. The
+// caller holds m.id's stripe lock.
+func (s *Server) openMap(ss *session, m *mapping) (*protocol.MapReply, error) {
 	if err := s.grant(ss, m, m.access(ss.method)); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
-	s.mu.maps[id] = append(s.mu.maps[id], m)
-	ss.maps[id] = m
+	s.mu.maps[m.id] = append(s.mu.maps[m.id], m)
+	ss.maps[m.id] = m
 	s.mu.Unlock()
 	return m.reply(ss.method), nil
 }

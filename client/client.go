@@ -57,7 +57,8 @@ type Options struct {
 }
 
 // features are what this client can use: asked for in the hello.
-const features = protocol.FeatureGPSPM | protocol.FeatureAPM | protocol.FeatureFlush | protocol.FeatureFreeUnmap
+const features = protocol.FeatureGPSPM | protocol.FeatureAPM | protocol.FeatureFlush |
+	protocol.FeatureFreeUnmap | protocol.FeatureAllocMap
 
 // msgWR marks send work requests that carry messages (the low bits are the
 // send slot); data work requests count up from zero.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/brick-storage/brick/client"
 	"github.com/brick-storage/brick/internal/bricktest"
 )
 
@@ -13,4 +14,23 @@ func startBrick(t *testing.T) (string, context.Context) {
 	t.Helper()
 	b := bricktest.Start(t, bricktest.Options{Frames: 8})
 	return b.Addr, b.Ctx
+}
+
+// bothPaths runs test twice, each with a session of its own: once as
+// the brick granted it, and once as if the brick had not offered feature
+// (the older brick's path). i is 0, then 1.
+func bothPaths(t *testing.T, ctx context.Context, addr string, feature uint64, older string, test func(t *testing.T, i int, c *client.Client)) {
+	for i, name := range []string{"one round trip", older + ", older brick"} {
+		t.Run(name, func(t *testing.T) {
+			c, err := client.Dial(ctx, addr, client.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if i == 1 {
+				client.DropFeature(c, feature)
+			}
+			test(t, i, c)
+		})
+	}
 }

@@ -37,8 +37,37 @@ func (c *Client) Map(ctx context.Context, id uint64, flags uint32) (*Handle, err
 	if err != nil {
 		return nil, fmt.Errorf("map %#x: %w", id, err)
 	}
-	r := m.(*protocol.MapReply)
-	return &Handle{c: c, ID: id, RKey: r.RKey, Addr: r.Addr, Length: r.Length, Access: r.Access, Method: r.Method}, nil
+	return c.handle(id, m.(*protocol.MapReply)), nil
+}
+
+// AllocMap allocates block id and maps it with flags, as Alloc then Map
+// would: in one round trip and one synced commit at the brick when it
+// offers it (protocol.FeatureAllocMap), else as Alloc then Map. Either
+// way a failure leaves the block unallocated, except that with an older
+// brick a Free after a failed Map may itself fail.
+func (c *Client) AllocMap(ctx context.Context, id uint64, flags uint32) (*Handle, error) {
+	if c.hello.Features&protocol.FeatureAllocMap == 0 {
+		if err := c.Alloc(ctx, id); err != nil {
+			return nil, err
+		}
+		h, err := c.Map(ctx, id, flags)
+		if err != nil {
+			if ferr := c.Free(ctx, id); ferr != nil {
+				return nil, fmt.Errorf("%w (and the block stays allocated: %v)", err, ferr)
+			}
+			return nil, err
+		}
+		return h, nil
+	}
+	m, err := c.call(ctx, &protocol.AllocMapRequest{MapRequest: protocol.MapRequest{ID: id, Flags: flags}})
+	if err != nil {
+		return nil, fmt.Errorf("alloc-map %#x: %w", id, err)
+	}
+	return c.handle(id, &m.(*protocol.AllocMapReply).MapReply), nil
+}
+
+func (c *Client) handle(id uint64, r *protocol.MapReply) *Handle {
+	return &Handle{c: c, ID: id, RKey: r.RKey, Addr: r.Addr, Length: r.Length, Access: r.Access, Method: r.Method}
 }
 
 // Unmap revokes this session's handle on block id.

@@ -67,6 +67,9 @@
 //	MapRequest:     id u64, flags u32                                     (12)
 //	MapReply:       rkey u32, access u8, method u8, reserved u16,
 //	                addr u64, length u64                                  (24)
+//	AllocMapRequest: a MapRequest's layout (only to a brick that offered
+//	                FeatureAllocMap)                                      (12)
+//	AllocMapReply:  a MapReply's layout                                   (24)
 //	ListRequest:    first u64, last u64 (inclusive), max extents u32      (20)
 //	ListReply:      count u32, flags u32 (bit 0: more), next u64,
 //	                count × {first u64, blocks u64, state u8, pad [7]}    (16+24n)

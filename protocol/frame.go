@@ -65,6 +65,10 @@ const (
 	TypeFreeRange Type = 0x0A
 	TypeSessions  Type = 0x0B
 	TypeRevoke    Type = 0x0C
+
+	// TypeAllocMap allocates a block and maps it in one request (offered
+	// with FeatureAllocMap).
+	TypeAllocMap Type = 0x0D
 )
 
 // Class is how a session dispatches a request type: the first decision the
@@ -72,8 +76,8 @@ const (
 type Class uint8
 
 const (
-	// ClassVerb requests (alloc, free, map, unmap, list, status and the
-	// admin verbs free-range, sessions, revoke) go to the
+	// ClassVerb requests (alloc, free, map, unmap, list, status, alloc-map
+	// and the admin verbs free-range, sessions, revoke) go to the
 	// brick service through the session's bounded queue and are served in
 	// order; they may block on metadata I/O.
 	ClassVerb Class = iota
@@ -91,7 +95,7 @@ const (
 func (t Type) Class() Class {
 	switch t {
 	case TypeAlloc, TypeFree, TypeMap, TypeUnmap, TypeList, TypeStatus,
-		TypeFreeRange, TypeSessions, TypeRevoke:
+		TypeFreeRange, TypeSessions, TypeRevoke, TypeAllocMap:
 		return ClassVerb
 	case TypePersist, TypePing:
 		return ClassFast
@@ -120,6 +124,7 @@ var typeNames = [...]string{
 	TypeFreeRange: "free-range",
 	TypeSessions:  "sessions",
 	TypeRevoke:    "revoke",
+	TypeAllocMap:  "alloc-map",
 }
 
 func (t Type) String() string {

@@ -27,10 +27,11 @@ const (
 	FeatureMemoryWindows uint64 = 1 << 4 // map handles are type-2 memory windows
 	FeatureAuth          uint64 = 1 << 5 // pre-shared-key authentication
 	FeatureFreeUnmap     uint64 = 1 << 6 // FreeRequest takes FreeUnmap
+	FeatureAllocMap      uint64 = 1 << 7 // AllocMapRequest is served
 
 	// KnownFeatures is every bit this version defines.
 	KnownFeatures = FeatureGPSPM | FeatureAPM | FeatureFlush | FeatureAtomicWrite |
-		FeatureMemoryWindows | FeatureAuth | FeatureFreeUnmap
+		FeatureMemoryWindows | FeatureAuth | FeatureFreeUnmap | FeatureAllocMap
 )
 
 // NegotiateVersion returns the highest version in both [min, max] and

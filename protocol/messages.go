@@ -229,6 +229,21 @@ func (m *MapReply) unmarshal(b []byte) error {
 	return nil
 }
 
+// AllocMapRequest allocates block ID and maps it with Flags (as a
+// MapRequest's) in one round trip: the brick places the new block in a
+// zeroed frame and commits its allocation, placement and, for a read-write
+// map, the read-write mark as one durable record. If the map cannot be
+// granted, the block is not left allocated. A client sends it only to a
+// brick that offered FeatureAllocMap. The layout is a MapRequest's.
+type AllocMapRequest struct{ MapRequest }
+
+func (*AllocMapRequest) Type() Type { return TypeAllocMap }
+
+// AllocMapReply is the new block's RDMA handle, laid out as a MapReply.
+type AllocMapReply struct{ MapReply }
+
+func (*AllocMapReply) Type() Type { return TypeAllocMap | ReplyBit }
+
 // ListRequest asks for the extents with First ≤ ID ≤ Last, at most Max.
 type ListRequest struct {
 	First, Last uint64
@@ -447,6 +462,10 @@ func newMessage(t Type) Message {
 		return &RevokeRequest{}
 	case TypeRevoke | ReplyBit:
 		return &RevokeReply{}
+	case TypeAllocMap:
+		return &AllocMapRequest{}
+	case TypeAllocMap | ReplyBit:
+		return &AllocMapReply{}
 	case TypeAlloc | ReplyBit, TypeFree | ReplyBit, TypeUnmap | ReplyBit, TypePersist | ReplyBit,
 		TypePing | ReplyBit:
 		return &EmptyReply{T: t}

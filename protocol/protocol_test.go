@@ -51,6 +51,8 @@ func sampleMessages() []struct {
 		{TypeRevoke, &RevokeRequest{Session: 4, Block: 0x200000, Flags: RevokeBlock}},
 		{TypeRevoke | ReplyBit, &RevokeReply{Maps: 3, Sessions: 1}},
 		{TypeFree, &FreeRequest{ID: 0x200000, Flags: FreeUnmap}},
+		{TypeAllocMap, &AllocMapRequest{MapRequest{ID: 0x800000, Flags: MapReadWrite}}},
+		{TypeAllocMap | ReplyBit, &AllocMapReply{MapReply{RKey: 0x1234, Access: AccessRead | AccessWrite, Method: PersistFlush, Addr: 0x200000, Length: 2 << 20}}},
 	}
 }
 
@@ -286,7 +288,8 @@ func TestClass(t *testing.T) {
 		TypeAlloc: ClassVerb, TypeFree: ClassVerb, TypeMap: ClassVerb, TypeUnmap: ClassVerb,
 		TypeList: ClassVerb, TypeStatus: ClassVerb, TypePersist: ClassFast, TypePing: ClassFast,
 		TypeAuth: ClassAuth, TypeFreeRange: ClassVerb, TypeSessions: ClassVerb, TypeRevoke: ClassVerb,
-		0: ClassUnknown, 0x7f: ClassUnknown, TypeAlloc | ReplyBit: ClassUnknown,
+		TypeAllocMap: ClassVerb,
+		0:            ClassUnknown, 0x7f: ClassUnknown, TypeAlloc | ReplyBit: ClassUnknown,
 	}
 	for typ, c := range want {
 		if got := typ.Class(); got != c {

@@ -7,6 +7,8 @@
 #   ping      brickctl bench --ops ping --sessions 64: the messaging alone
 #   control   brickctl bench --ops control --sessions 64: alloc, map rw,
 #             free cycles (an older build's cycle also unmaps before free)
+#   alloc-map brickctl bench --ops alloc-map --sessions 64: alloc-map rw,
+#             free cycles (a build without it has no such case)
 #   write     2 MiB RDMA Write, QD 4, one session
 #   read      2 MiB RDMA Read, QD 4, one session
 #
@@ -68,7 +70,7 @@ one() {
   local bin=$tmp/$1 dir=$tmp/brick args row
   case $2 in
   ping) args=(--ops ping --sessions 64) row=ping ;;
-  control) args=(--ops control --sessions 64) row=cycle ;;
+  control | alloc-map) args=(--ops "$2" --sessions 64) row=cycle ;;
   write | read) args=(--ops "$2" --size 2MiB --qd 4) row=$2 ;;
   *) echo "bench-ab: unknown case $2" >&2; exit 2 ;;
   esac

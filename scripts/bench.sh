@@ -11,7 +11,8 @@
 #                    options, msync of 4 KiB of the file-backed brick's image
 #   brickctl bench   against brickd (file backend): 2 MiB Write/Read QD 4,
 #                    4 KiB Write/Read/Write+persist QD 1, control cycles
-#                    and ping round trips (the messaging under the verbs,
+#                    (alloc, map rw, free as three requests and as two:
+#                    alloc-map) and ping round trips (the messaging under the verbs,
 #                    compared with the request-reply baseline in a note) at
 #                    64 sessions; against a second brickd (anonymous
 #                    backend): 4 KiB Write+persist
@@ -139,7 +140,7 @@ echo "== brickctl bench against brickd, file backend (${DURATION}s per case)" >&
 brickd_start file $((PORT_BASE + 10)) --pmem-backend file --pmem-size 1GiB
 ctlbench "$BENCH_OUT/brick-2m.json" data-2m 2 --ops write,read --size 2MiB --qd 4 --sessions 1
 ctlbench "$BENCH_OUT/brick-4k.json" data-4k 5 --ops write,read,write+persist --size 4KiB --qd 1 --sessions 1
-ctlbench "$BENCH_OUT/brick-control.json" control 1 --ops control --qd 1 --sessions 64
+ctlbench "$BENCH_OUT/brick-control.json" control 2 --ops control,alloc-map --qd 1 --sessions 64
 ctlbench "$BENCH_OUT/brick-ping.json" ping 1 --ops ping --qd 1 --sessions 64
 brickd_stop
 

@@ -20,7 +20,7 @@ import (
 )
 
 // The bench's operation groups, in the order they run.
-var benchGroups = []string{"control", "ping", "write", "read", "write+persist"}
+var benchGroups = []string{"control", "alloc-map", "ping", "write", "read", "write+persist"}
 
 // defaultGroups are the cases bench runs without --ops: ping measures the
 // messaging under the control verbs and is asked for by name.
@@ -35,13 +35,14 @@ func benchCommand() *cli.Command {
 			"outstanding (zero-copy RDMA from the buffer). Sessions are separate connections;\n" +
 			"the qd workers of one session keep qd operations in flight on its queue pair. Cases: control (alloc → map rw → free\n" +
 			"cycles, the free unmapping in the same round trip; latency per verb and per cycle; each verb waits for a synced commit, so durable\n" +
-			"verbs/s is 3 × cycles/s), and write, read, write+persist at each --size;\n" +
+			"verbs/s is 3 × cycles/s), alloc-map (the same cycle with alloc and map rw in one request, asked for by name),\n" +
+			"ping (asked for by name), and write, read, write+persist at each --size;\n" +
 			"write+persist runs once per persist method the brick offers, in sessions that ask\n" +
 			"for that method only. The bench allocates its blocks at consecutive IDs\n" +
 			"from --base, refuses to start if any is allocated, and frees them at the end.\n" +
 			"Prints a table (or --json); --html FILE writes a report with latency histograms.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "ops", Value: strings.Join(defaultGroups, ","), Usage: "cases to run: control, ping, write, read, write+persist"},
+			&cli.StringFlag{Name: "ops", Value: strings.Join(defaultGroups, ","), Usage: "cases to run: control, alloc-map, ping, write, read, write+persist"},
 			&cli.StringFlag{Name: "size", Value: "4KiB,64KiB,2MiB", Usage: "payload sizes of data operations (at most 2MiB)"},
 			&cli.StringFlag{Name: "qd", Value: "1", Usage: "queue depths: workers per session, comma-separated"},
 			&cli.StringFlag{Name: "sessions", Value: "1", Usage: "session counts, comma-separated"},
@@ -203,7 +204,7 @@ func runBench(c *call) error {
 	if slices.ContainsFunc(p.groups, dataGroup) {
 		nData = workers
 	}
-	if slices.Contains(p.groups, "control") {
+	if slices.ContainsFunc(p.groups, controlGroup) {
 		nCtl = workers
 	}
 	last := p.base // a bench of pings alone uses no block
@@ -319,8 +320,8 @@ func runBenchCases(ctx context.Context, c *call, pool *sessionPool, p *benchPlan
 		}
 		var runErr error
 		switch bc.group {
-		case "control":
-			rs, runErr = benchControl(ctx, c, clients, bc, ctlBase, p.d, tick)
+		case "control", "alloc-map":
+			rs, runErr = benchControl(ctx, clients, bc, ctlBase, p.d, tick)
 		case "ping":
 			rs, runErr = benchPing(ctx, clients, bc, p.d, tick)
 		default:
@@ -378,7 +379,9 @@ func writeBenchReport(c *call, rep *bench.Report, d time.Duration) error {
 
 // dataGroup reports whether case group g reads or writes a mapped block
 // (and so needs a block per worker and a --size).
-func dataGroup(g string) bool { return g != "control" && g != "ping" }
+func dataGroup(g string) bool { return !controlGroup(g) && g != "ping" }
+
+func controlGroup(g string) bool { _, ok := controlCycles[g]; return ok }
 
 func caseLabel(bc benchCase) string {
 	s := bc.group

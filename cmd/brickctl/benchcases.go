@@ -86,17 +86,51 @@ func benchData(ctx context.Context, c *call, clients []*client.Client, bc benchC
 	return bench.NewResult(bcase, &m), m.Err
 }
 
-// benchControl runs alloc → map rw → free cycles, worker w on the
-// block ID ctlBase + w·2MiB, and reports each verb's latency.
-func benchControl(ctx context.Context, c *call, clients []*client.Client, bc benchCase, ctlBase uint64, d time.Duration, tick func(bench.Live)) ([]bench.Result, error) {
-	verbs := []string{"alloc", "map-rw", "free"}
+// A controlCycle is the verbs of one control case, each timed on its own.
+type controlCycle struct {
+	verbs []string
+	// run does one cycle of block id; timed(k, f) runs verb k.
+	run func(ctx context.Context, cl *client.Client, id uint64, timed func(k int, f func() error) error) error
+}
+
+var controlCycles = map[string]controlCycle{
+	// alloc → map rw → free, the free revoking the map in the same round
+	// trip (Handle.Free).
+	"control": {[]string{"alloc", "map-rw", "free"}, func(ctx context.Context, cl *client.Client, id uint64, timed func(int, func() error) error) error {
+		var hd *client.Handle
+		err := timed(0, func() error { return cl.Alloc(ctx, id) })
+		if err == nil {
+			err = timed(1, func() (err error) { hd, err = cl.Map(ctx, id, protocol.MapReadWrite); return err })
+		}
+		if err == nil {
+			err = timed(2, func() error { return hd.Free(ctx) })
+		}
+		return err
+	}},
+	// alloc and map rw in one request (Client.AllocMap) → free.
+	"alloc-map": {[]string{"alloc-map-rw", "free"}, func(ctx context.Context, cl *client.Client, id uint64, timed func(int, func() error) error) error {
+		var hd *client.Handle
+		err := timed(0, func() (err error) { hd, err = cl.AllocMap(ctx, id, protocol.MapReadWrite); return err })
+		if err == nil {
+			err = timed(1, func() error { return hd.Free(ctx) })
+		}
+		return err
+	}},
+}
+
+// benchControl runs the cycles of a control case (controlCycles), worker
+// w on the block ID ctlBase + w·2MiB, and reports each verb's latency and
+// the whole cycle's.
+func benchControl(ctx context.Context, clients []*client.Client, bc benchCase, ctlBase uint64, d time.Duration, tick func(bench.Live)) ([]bench.Result, error) {
+	cy := controlCycles[bc.group]
 	n := bc.qd * bc.ses
-	hists := make([][3]bench.Histogram, n)
+	hists := make([][]bench.Histogram, n)
 	ops := make([]bench.Op, n)
 	for w := range ops {
 		cl := clients[w/bc.qd]
 		id := ctlBase + uint64(w)*blockSize
-		h := &hists[w]
+		h := make([]bench.Histogram, len(cy.verbs))
+		hists[w] = h
 		timed := func(k int, f func() error) error {
 			t0 := time.Now()
 			err := f()
@@ -105,30 +139,20 @@ func benchControl(ctx context.Context, c *call, clients []*client.Client, bc ben
 			}
 			return err
 		}
-		ops[w] = func(ctx context.Context) (int, error) {
-			var hd *client.Handle
-			err := timed(0, func() error { return cl.Alloc(ctx, id) })
-			if err == nil {
-				err = timed(1, func() (err error) { hd, err = cl.Map(ctx, id, protocol.MapReadWrite); return err })
-			}
-			if err == nil { // one round trip: a Free that unmaps (Handle.Free)
-				err = timed(2, func() error { return hd.Free(ctx) })
-			}
-			return 0, err
-		}
+		ops[w] = func(ctx context.Context) (int, error) { return 0, cy.run(ctx, cl, id, timed) }
 	}
 	m := bench.Run(ctx, d, ops, 200*time.Millisecond, tick)
-	out := make([]bench.Result, len(verbs), len(verbs)+1)
-	for k, v := range verbs {
+	out := make([]bench.Result, len(cy.verbs), len(cy.verbs)+1)
+	for k, v := range cy.verbs {
 		mv := bench.Measured{Elapsed: m.Elapsed, Ops: m.Ops, Err: m.Err}
 		for w := range hists {
 			mv.Latency.Merge(&hists[w][k])
 		}
-		out[k] = bench.NewResult(bench.Case{Group: "control", Op: v, QD: bc.qd, Sessions: bc.ses}, &mv)
+		out[k] = bench.NewResult(bench.Case{Group: bc.group, Op: v, QD: bc.qd, Sessions: bc.ses}, &mv)
 	}
 	// The whole cycle: its rate × bench.DurableVerbsPerCycle is the
 	// durable verbs per second.
-	out = append(out, bench.NewResult(bench.Case{Group: "control", Op: "cycle", QD: bc.qd, Sessions: bc.ses}, &m))
+	out = append(out, bench.NewResult(bench.Case{Group: bc.group, Op: "cycle", QD: bc.qd, Sessions: bc.ses}, &m))
 	return out, m.Err
 }
 

@@ -35,8 +35,9 @@ const (
 	FigRead4KP50us    = "brick_read_4k_p50_us"
 	FigPersistFileus  = "brick_persist_4k_file_p50_us"
 	FigPersistAnonus  = "brick_persist_4k_anon_p50_us"
-	FigDurablePerSec  = "brick_durable_verbs_per_s"
-	FigPing64PerSec   = "brick_ping64_per_s" // ping round trips through brickd, 64 sessions (no goal: explains the durable verbs)
+	FigDurablePerSec  = "brick_durable_verbs_per_s"      // alloc-map rw → free cycles (two requests)
+	FigDurable3PerSec = "brick_durable_verbs_3req_per_s" // alloc → map rw → free cycles (three requests)
+	FigPing64PerSec   = "brick_ping64_per_s"             // ping round trips through brickd, 64 sessions (no goal: explains the durable verbs)
 	FigScaleBlocks    = "scale_blocks"
 	FigReadySec       = "scale_ready_s"
 	FigListSec        = "scale_list_s"
@@ -47,10 +48,12 @@ const (
 	FigSessionsWanted = "scale_sessions_wanted"
 )
 
-// DurableVerbsPerCycle is how many of a control cycle's verbs (alloc, map
-// read-write, free) wait for a synced commit: all three. The free revokes
-// the cycle's map in the same round trip (FreeUnmap), so the cycle has no
-// Unmap.
+// DurableVerbsPerCycle is how many durable verbs a control cycle does:
+// alloc, map read-write, free, each acknowledged only once it is durable.
+// The free revokes the cycle's map in the same round trip (FreeUnmap), so
+// the cycle has no Unmap. The alloc-map cycle asks for the first two in one
+// request, which the brick commits as one record: the same three verbs in
+// two round trips and two synced commits.
 const DurableVerbsPerCycle = 3
 
 // Goal is one row of the goals table: a figure of brick against a baseline
@@ -110,8 +113,8 @@ func goalDefs(f *Figures) []goalDef {
 			func(v func(string) float64) float64 { return 2*v(FigPingPongP50us) + v(FigMsync4KP50us) }, "<=", 1.5},
 		{"4 KiB Write+persist p50, anonymous", "µs", "2 ping-pongs", FigPersistAnonus,
 			func(v func(string) float64) float64 { return 2 * v(FigPingPongP50us) }, "<=", 1.5},
-		{"durable verbs/s (alloc, map rw, free), 64 sessions", "/s", "1/(1/pebble@64 + 1/TCP rr@64)", FigDurablePerSec,
-			func(v func(string) float64) float64 { return 1 / (1/v(FigPebble64PerSec) + 1/v(FigRR64PerSec)) }, ">=", 0.6},
+		{"durable verbs/s (alloc+map rw, free), 64 sessions", "/s", "1/(1/pebble@64 + 1/TCP rr@64)", FigDurablePerSec, durableCeiling, ">=", 0.6},
+		{"durable verbs/s (alloc, map rw, free), 64 sessions", "/s", "1/(1/pebble@64 + 1/TCP rr@64)", FigDurable3PerSec, durableCeiling, ">=", 0.6},
 		{"ready after start, " + blocks + " blocks", "s", "limit", FigReadySec, limit(2), "<=", 1},
 		{"list whole brick, " + blocks + " blocks", "s", "limit", FigListSec, limit(1), "<=", 1},
 		{"RSS per allocated block", "B", "limit", FigRSSPerBlockB, limit(100), "<=", 1},
@@ -119,6 +122,12 @@ func goalDefs(f *Figures) []goalDef {
 		{"idle memory per session", "B", "limit", FigSessionIdleB, limit(64 << 10), "<=", 1},
 		{"sessions served at once, of " + sessions, "", "wanted", FigSessionsServed, limit(4096), ">=", 1},
 	}
+}
+
+// durableCeiling is what durable verbs/s would be if each verb cost one
+// synced commit of raw Pebble and one TCP request-reply, nothing more.
+func durableCeiling(v func(string) float64) float64 {
+	return 1 / (1/v(FigPebble64PerSec) + 1/v(FigRR64PerSec))
 }
 
 // Goals computes the goals table from the figures of one run.
@@ -141,7 +150,7 @@ func Goals(f *Figures) []Goal {
 		}
 		g.Ratio = g.Brick / g.Baseline
 		g.Note = f.Notes[d.brick]
-		if d.brick == FigDurablePerSec {
+		if d.brick == FigDurable3PerSec {
 			g.Note = joinNotes(g.Note, messagingNote(v))
 		}
 		switch {
@@ -343,8 +352,12 @@ func FiguresFromReport(r *Report, anon bool) *Figures {
 		case x.Group == "ping" && x.Sessions == 64 && x.QD == 1:
 			f.Values[FigPing64PerSec] = x.OpsPerSec
 		case x.Group == "control" && x.Op == "cycle":
+			f.Values[FigDurable3PerSec] = x.OpsPerSec * DurableVerbsPerCycle
+			f.Notes[FigDurable3PerSec] = fmt.Sprintf("%d × %s cycles/s of three requests: alloc → map rw → free, the free revoking the map in the same round trip (Handle.Free)",
+				DurableVerbsPerCycle, num(x.OpsPerSec))
+		case x.Group == "alloc-map" && x.Op == "cycle":
 			f.Values[FigDurablePerSec] = x.OpsPerSec * DurableVerbsPerCycle
-			f.Notes[FigDurablePerSec] = fmt.Sprintf("%d × %s control cycles/s; a cycle is alloc → map rw → free, the free revoking the map in the same round trip (Handle.Free)",
+			f.Notes[FigDurablePerSec] = fmt.Sprintf("%d × %s cycles/s of two requests: alloc and map rw in one (Client.AllocMap, one synced commit) → free with the map (Handle.Free)",
 				DurableVerbsPerCycle, num(x.OpsPerSec))
 		}
 	}

@@ -193,6 +193,8 @@ func (w *worker) run(ctx context.Context, deadline time.Time) error {
 		id := w.st.set.id(i)
 		var err error
 		switch r := w.rng.IntN(100); {
+		case !b.allocated && r < 50: // allocated and mapped in one request (AllocMap), then written
+			err = w.allocWrites(ctx, id, 1+w.rng.IntN(3), r < 10)
 		case !b.allocated:
 			err = w.do(ctx, op{Kind: opAlloc, ID: id}, func(ctx context.Context) error { return w.c.Alloc(ctx, id) })
 		case r < 4:
@@ -253,6 +255,28 @@ func (w *worker) writes(ctx context.Context, id uint64, n int, free bool) error 
 	if err != nil {
 		return w.failed(ctx, err)
 	}
+	return w.writeThrough(ctx, h, n, free)
+}
+
+// allocWrites allocates block id and maps it read-write in one request
+// (Client.AllocMap: allocation, placement and mark in one commit), then
+// writes through that map as writes does.
+func (w *worker) allocWrites(ctx context.Context, id uint64, n int, free bool) error {
+	var h *client.Handle
+	err := w.do(ctx, op{Kind: opAlloc, ID: id}, func(ctx context.Context) (err error) {
+		h, err = w.c.AllocMap(ctx, id, protocol.MapReadWrite)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return w.writeThrough(ctx, h, n, free)
+}
+
+// writeThrough writes and persists n random ranges through h, then unmaps
+// it or, with free, frees the block through it.
+func (w *worker) writeThrough(ctx context.Context, h *client.Handle, n int, free bool) error {
+	id := h.ID
 	for range n {
 		off, length := randomRange(w.rng)
 		o := op{Kind: opWrite, ID: id, Off: off, Len: length, Seed: w.rng.Uint64() | 1}

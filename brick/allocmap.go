@@ -1,0 +1,56 @@
+package brick
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/brick-storage/brick/alloc2m"
+	"github.com/brick-storage/brick/protocol"
+)
+
+// AllocMap serves an AllocMapRequest: block id is allocated straight into
+// a zeroed frame and mapped for the session. Its allocation, placement
+// and, for a read-write map, the durable mark are one record
+// (alloc2m.AllocPlaced), so the client's round trip costs one synced
+// commit where Alloc then Map cost two. The checks are Alloc's and Map's:
+// an allocated id is EEXIST, and the session's map limit holds. If the key
+// cannot be granted the block is freed again: a failed AllocMap leaves
+// nothing allocated.
+func (s *Server) AllocMap(ss *session, id uint64, flags uint32) (*protocol.MapReply, error) {
+	if !protocol.ValidMapFlags(flags) {
+		return nil, fmt.Errorf("%w: map flags %#x: want read-only or read-write", protocol.ErrInvalid, flags)
+	}
+	mu := s.stripe(id)
+	mu.Lock()
+	defer mu.Unlock()
+	// Refused before a frame is reserved (which may demote a block).
+	if _, err := s.store.Lookup(id); !errors.Is(err, alloc2m.ErrNotFound) {
+		if err == nil {
+			err = fmt.Errorf("alloc %#x: %w", id, alloc2m.ErrExist)
+		}
+		return nil, err
+	}
+	if err := s.admitMap(ss, id, flags); err != nil {
+		return nil, err
+	}
+	frame, prepare, err := s.zeroedFrame(id)
+	if err != nil {
+		return nil, fmt.Errorf("block %#x needs a pmem frame: %w", id, err)
+	}
+	defer s.maybeKick()
+	m := &mapping{ss: ss, id: id, flags: flags, gone: make(chan struct{})}
+	b, err := s.store.AllocPlaced(id, frame, m.rw(), prepare)
+	if err != nil {
+		return nil, err
+	}
+	s.tiering.placed()
+	m.frame = b.Frame
+	r, err := s.openMap(ss, m)
+	if err != nil {
+		if ferr := s.freeLocked(id); ferr != nil {
+			ss.log.Warn("freeing the block of a failed alloc-map", "block", fmt.Sprintf("%#x", id), "err", ferr)
+		}
+		return nil, err
+	}
+	return r, nil
+}
