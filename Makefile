@@ -119,8 +119,8 @@ bench: ## brick through brickd vs iperf3, ucx_perftest, TCP, Pebble and msync ba
 	GO=$(GO) TAGS='$(TAGS)' ./scripts/bench.sh
 
 # One Go benchmark per goal of make bench, for benchstat.
-BENCH_GO ?= ^Benchmark(Write4KQD1|Read4KQD1|Persist4KQD1|Write2MiBQD4|Read2MiBQD4|DurableVerbs64|OpenMillion|WalkMillion|ListMillion|SessionFootprint)$$
-bench-go: ## Go benchmarks of make bench's goals, 5 counts each, for benchstat: brick/ Write4KQD1 Read4KQD1 Persist4KQD1 Write2MiBQD4 Read2MiBQD4 DurableVerbs64; alloc2m/ OpenMillion WalkMillion ListMillion (contiguous, alternate); brick/ SessionFootprint
+BENCH_GO ?= ^Benchmark(Write4KQD1|Read4KQD1|Persist4KQD1|Write2MiBQD4|Read2MiBQD4|DurableVerbs64|DurableVerbsAllocMap64|OpenMillion|WalkMillion|ListMillion|SessionFootprint)$$
+bench-go: ## Go benchmarks of make bench's goals, 5 counts each, for benchstat: brick/ Write4KQD1 Read4KQD1 Persist4KQD1 Write2MiBQD4 Read2MiBQD4 DurableVerbs64 DurableVerbsAllocMap64; alloc2m/ OpenMillion WalkMillion ListMillion (contiguous, alternate); brick/ SessionFootprint
 	$(GO) test -tags '$(TAGS)' -run '^$$' -bench '$(BENCH_GO)' -count 5 ./brick/ ./alloc2m/
 
 bench-ab: ## two revisions in alternating rounds, each case against a fresh brickd: rate and CPU per operation of ping, control, 2 MiB write and read (A=rev, default HEAD~1; B=rev, default the working tree; ROUNDS, DURATION, CASES; docs/benchmarks.md)

@@ -10,25 +10,39 @@ import (
 
 // TestAllocPlaced: allocation, placement and (for read-write) the mark are
 // one record and one WAL sync, so a crash right after AllocPlaced reopens
-// the block in its frame, unclean if marked; a failure leaves no block and
-// gives the frame back.
+// the block in its frame, unclean if marked; prepare zeroes the frame the
+// reservation gave; a refusal leaves no block and no frame taken, and a
+// store at capacity refuses before it reserves anything.
 func TestAllocPlaced(t *testing.T) {
 	errPrepare := errors.New("prepare failed")
 	tests := []struct {
-		name    string
-		rw      bool
-		pre     func(s *Store) error // before AllocPlaced of id(1)
-		nowhere bool                 // give AllocPlaced no frame
-		prepare func(uint64) error
-		wantErr error
-		want    Block // after a crash
+		name     string
+		rw       bool
+		pre      func(s *Store) error // before AllocPlaced of id(1)
+		reserve  func(s *Store) FrameFunc
+		prepare  bool  // a prepare that checks it gets the reserved frame
+		failPrep bool  // a prepare that fails
+		wantErr  error // nil: want Block
+		want     Block // after a crash
 	}{
 		{name: "read-only", want: inFrame(id(1), 0)},
 		{name: "read-write", rw: true, want: Block{ID: id(1), Loc: FrameLoc(0), MarkedRW: true, Unclean: true}},
-		{name: "prepared", prepare: func(uint64) error { return nil }, want: inFrame(id(1), 0)},
+		{name: "prepared", prepare: true, want: inFrame(id(1), 0)},
 		{name: "exists", pre: func(s *Store) error { return s.Alloc(id(1)) }, wantErr: ErrExist},
-		{name: "prepare-fails", prepare: func(uint64) error { return errPrepare }, wantErr: errPrepare},
-		{name: "nowhere", nowhere: true, wantErr: ErrInvalid},
+		{name: "prepare-fails", failPrep: true, wantErr: errPrepare},
+		{name: "no-frame", reserve: func(*Store) FrameFunc {
+			return func() (Location, func(uint64) error, error) { return Location{}, nil, ErrNoSpace }
+		}, wantErr: ErrNoSpace},
+		{name: "at-capacity", pre: func(s *Store) error {
+			for i := uint64(2); i < 6; i++ {
+				if err := s.Alloc(id(i)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, reserve: func(*Store) FrameFunc {
+			return func() (Location, func(uint64) error, error) { panic("a frame reserved for a block over capacity") }
+		}, wantErr: ErrNoSpace},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -40,27 +54,36 @@ func TestAllocPlaced(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			var frame Location
-			if !tt.nowhere {
+			blocks := s.Stats().Blocks
+			reserved := uint64(1 << 63)
+			reserve := func() (Location, func(uint64) error, error) {
 				f, err := s.ReserveFrame()
-				if err != nil {
-					t.Fatal(err)
+				reserved = f
+				var prepare func(uint64) error
+				switch {
+				case tt.failPrep:
+					prepare = func(uint64) error { return errPrepare }
+				case tt.prepare:
+					prepare = func(f uint64) error {
+						if f != reserved {
+							t.Errorf("prepare of frame %d, reserved %d", f, reserved)
+						}
+						return nil
+					}
 				}
-				frame = FrameLoc(f)
+				return FrameLoc(f), prepare, err
+			}
+			if tt.reserve != nil {
+				reserve = tt.reserve(s)
 			}
 			before := syncs.n.Load()
-			b, err := s.AllocPlaced(id(1), frame, tt.rw, tt.prepare)
+			b, err := s.AllocPlaced(id(1), tt.rw, reserve)
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("AllocPlaced: %v, want %v", err, tt.wantErr)
 				}
-				if st := s.Stats(); st.FreeFrames != st.Frames {
-					t.Fatalf("after a refused AllocPlaced %d of %d frames are free: the frame was not released", st.FreeFrames, st.Frames)
-				}
-				if tt.pre == nil {
-					if _, err := s.Lookup(id(1)); !errors.Is(err, ErrNotFound) {
-						t.Fatalf("after a refused AllocPlaced the block is %v, want ErrNotFound", err)
-					}
+				if st := s.Stats(); st.FreeFrames != st.Frames || st.Blocks != blocks {
+					t.Fatalf("after a refused AllocPlaced: %d of %d frames free, %d blocks (%d before)", st.FreeFrames, st.Frames, st.Blocks, blocks)
 				}
 				s.Close()
 				return

@@ -120,7 +120,7 @@ func (s *Store) reserveFrameLocked(preferClean bool) (uint64, bool, error) {
 	}
 }
 
-// lowest returns the smallest frame in fs (a pool of at most a few dozen).
+// lowest returns the smallest frame in fs (a pool of at most a few hundred).
 func lowest(fs []uint64) (uint64, bool) {
 	if len(fs) == 0 {
 		return 0, false

@@ -11,36 +11,48 @@ import (
 // returns. It fails with ErrNoSpace when the store already holds Capacity
 // blocks.
 func (s *Store) Alloc(id uint64) error {
-	_, err := s.alloc(id, Location{}, false, nil)
+	_, err := s.alloc(id, false, nil)
 	return err
 }
 
-// AllocPlaced allocates block id straight into frame, which the caller
-// reserved: Alloc and Place (PlaceRW if markRW) as one record, committed
-// with one synced write. prepare(frame) must leave the frame zeroed and
-// durable, as for Place. On any failure the block is not allocated and
-// the frame is released.
-func (s *Store) AllocPlaced(id uint64, frame Location, markRW bool, prepare func(frame uint64) error) (Block, error) {
-	if frame.Kind != InFrame {
-		return Block{}, fmt.Errorf("alloc %#x in %v: %w", id, frame, ErrInvalid)
-	}
-	return s.alloc(id, frame, markRW, prepare)
+// A FrameFunc reserves a frame for a block's first placement and returns
+// it with the zeroing Place's prepare would run (nil for a frame already
+// zero on durable media): a Reserve… method of the store, or the caller's
+// own, which may make room first.
+type FrameFunc func() (frame Location, prepare func(frame uint64) error, err error)
+
+// AllocPlaced allocates block id straight into a frame: Alloc and Place
+// (PlaceRW if markRW) as one record, committed with one synced write. The
+// block counts against Capacity before reserve is called, so a store at
+// capacity refuses it (ErrNoSpace) without reserving a frame. The frame
+// must be zero and durable once prepare returns, as for Place. On any
+// failure the block is not allocated and the frame is released.
+func (s *Store) AllocPlaced(id uint64, markRW bool, reserve FrameFunc) (Block, error) {
+	return s.alloc(id, markRW, reserve)
 }
 
-// alloc is Alloc, or AllocPlaced when loc is a frame.
-func (s *Store) alloc(id uint64, loc Location, markRW bool, prepare func(frame uint64) error) (Block, error) {
+// alloc is Alloc, or AllocPlaced with a reserve.
+func (s *Store) alloc(id uint64, markRW bool, reserve FrameFunc) (Block, error) {
 	r, err := s.startAlloc(id)
 	if err != nil {
-		s.Release(loc)
 		return Block{}, err
 	}
 	defer s.inflight.Done()
+	var loc Location
 	var flags uint8
 	if markRW {
 		flags |= flagMarkedRW
 	}
-	if prepare != nil {
-		err = prepare(loc.Index)
+	if reserve != nil {
+		var prepare func(uint64) error
+		loc, prepare, err = reserve()
+		switch {
+		case err != nil:
+		case loc.Kind != InFrame:
+			err = fmt.Errorf("placed in %v, not a frame: %w", loc, ErrInvalid)
+		case prepare != nil:
+			err = prepare(loc.Index)
+		}
 	}
 	if err == nil {
 		err = s.commit(blockKey(id), encodeRecord(loc, flags), pebble.Sync)

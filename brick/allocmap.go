@@ -12,10 +12,12 @@ import (
 // a zeroed frame and mapped for the session. Its allocation, placement
 // and, for a read-write map, the durable mark are one record
 // (alloc2m.AllocPlaced), so the client's round trip costs one synced
-// commit where Alloc then Map cost two. The checks are Alloc's and Map's:
-// an allocated id is EEXIST, and the session's map limit holds. If the key
-// cannot be granted the block is freed again: a failed AllocMap leaves
-// nothing allocated.
+// commit where Alloc then Map cost two. The checks are Alloc's and Map's,
+// in this order: flags, an unaligned or allocated id, the session's map
+// limit, then the store's capacity, which AllocPlaced checks before a
+// frame is reserved (so a full brick demotes nothing for it). If the key
+// cannot be granted the block is freed again, so a failed AllocMap leaves
+// nothing allocated unless that free fails too (logged).
 func (s *Server) AllocMap(ss *session, id uint64, flags uint32) (*protocol.MapReply, error) {
 	if !protocol.ValidMapFlags(flags) {
 		return nil, fmt.Errorf("%w: map flags %#x: want read-only or read-write", protocol.ErrInvalid, flags)
@@ -33,13 +35,15 @@ func (s *Server) AllocMap(ss *session, id uint64, flags uint32) (*protocol.MapRe
 	if err := s.admitMap(ss, id, flags); err != nil {
 		return nil, err
 	}
-	frame, prepare, err := s.zeroedFrame(id)
-	if err != nil {
-		return nil, fmt.Errorf("block %#x needs a pmem frame: %w", id, err)
-	}
-	defer s.maybeKick()
 	m := &mapping{ss: ss, id: id, flags: flags, gone: make(chan struct{})}
-	b, err := s.store.AllocPlaced(id, frame, m.rw(), prepare)
+	defer s.maybeKick()
+	b, err := s.store.AllocPlaced(id, m.rw(), func() (alloc2m.Location, func(uint64) error, error) {
+		frame, prepare, err := s.zeroedFrame(id)
+		if err != nil {
+			return frame, nil, fmt.Errorf("block %#x needs a pmem frame: %w", id, err)
+		}
+		return frame, prepare, nil
+	})
 	if err != nil {
 		return nil, err
 	}

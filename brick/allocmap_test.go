@@ -31,6 +31,11 @@ func TestAllocMap(t *testing.T) {
 	if b, err := e.store.Lookup(0); err != nil || !b.Resident() || !b.MarkedRW {
 		t.Fatalf("block 0 after a read-write alloc-map: %+v, %v; want in a frame and marked", b, err)
 	}
+	// Flags the client library would not send.
+	p.send(1, frame(t, protocol.TypeAllocMap, 2, &protocol.AllocMapRequest{MapRequest: protocol.MapRequest{ID: block, Flags: protocol.MapReadOnly | protocol.MapReadWrite}}))
+	if h, _, err := p.reply(ctx); err != nil || h.Status != protocol.StatusInvalid {
+		t.Fatalf("alloc-map with both map flags: reply %+v err %v, want %v", h, err, protocol.StatusInvalid)
+	}
 
 	c := e.dial()
 	var c1 *client.Handle // c's one map

@@ -21,8 +21,16 @@ const cleanTarget = 128
 // a device cache flush that competes with the metadata store's log
 // syncs: batches of 64 instead of 16 raised 64 sessions' alloc-map/free
 // cycles from about 17,000/s to 21,700/s, about what skipping the zeroing
-// altogether gave (docs/benchmarks.md).
+// altogether gave (docs/benchmarks.md, 2026-11-27).
 const zeroBatch = 64
+
+// batchLimit is how many frames one batch may take when free frames
+// (pooled and being zeroed included) are free: a quarter of them, so
+// that on a small or nearly full brick a first Map finds dirty frames to
+// zero itself instead of waiting for the whole batch.
+func batchLimit(free uint64) int {
+	return int(max(1, min(zeroBatch, free/4)))
+}
 
 // zeroGather is how long the zeroer lets freed frames gather before a
 // batch while the clean pool is at least half full. Frees arrive one at a
@@ -105,7 +113,8 @@ func (s *Server) zeroLoop() {
 		}
 		closed := z.stopped()
 		batch = batch[:0]
-		for !closed && len(batch) < zeroBatch {
+		limit := batchLimit(s.store.Stats().FreeFrames)
+		for !closed && len(batch) < limit {
 			f, ok := s.store.ReserveDirty(cleanTarget)
 			if !ok {
 				break

@@ -27,6 +27,9 @@ func bothPaths(t *testing.T, ctx context.Context, addr string, feature uint64, o
 				t.Fatal(err)
 			}
 			defer c.Close()
+			if i == 0 && client.Features(c)&feature == 0 {
+				t.Fatalf("the brick did not grant feature %#x", feature)
+			}
 			if i == 1 {
 				client.DropFeature(c, feature)
 			}

@@ -42,28 +42,41 @@ func (c *Client) Map(ctx context.Context, id uint64, flags uint32) (*Handle, err
 
 // AllocMap allocates block id and maps it with flags, as Alloc then Map
 // would: in one round trip and one synced commit at the brick when it
-// offers it (protocol.FeatureAllocMap), else as Alloc then Map. Either
-// way a failure leaves the block unallocated, except that with an older
-// brick a Free after a failed Map may itself fail.
+// offers it (protocol.FeatureAllocMap), else as Alloc then Map, and Free
+// if the Map is refused. A refusal leaves no block either way; the checks
+// run in the order flags, id (unaligned, allocated), then, at the brick,
+// the session's map limit before its capacity (as Alloc then Map, the
+// capacity comes first). A lost connection or an expired ctx can leave the
+// block allocated, as it can any verb's effect.
 func (c *Client) AllocMap(ctx context.Context, id uint64, flags uint32) (*Handle, error) {
+	if !protocol.ValidMapFlags(flags) {
+		return nil, fmt.Errorf("alloc-map %#x: %w: map flags %#x: want read-only or read-write", id, ErrInvalid, flags)
+	}
 	if c.hello.Features&protocol.FeatureAllocMap == 0 {
-		if err := c.Alloc(ctx, id); err != nil {
-			return nil, err
-		}
-		h, err := c.Map(ctx, id, flags)
-		if err != nil {
-			if ferr := c.Free(ctx, id); ferr != nil {
-				return nil, fmt.Errorf("%w (and the block stays allocated: %v)", err, ferr)
-			}
-			return nil, err
-		}
-		return h, nil
+		return c.allocThenMap(ctx, id, flags)
 	}
 	m, err := c.call(ctx, &protocol.AllocMapRequest{MapRequest: protocol.MapRequest{ID: id, Flags: flags}})
 	if err != nil {
 		return nil, fmt.Errorf("alloc-map %#x: %w", id, err)
 	}
 	return c.handle(id, &m.(*protocol.AllocMapReply).MapReply), nil
+}
+
+// allocThenMap is AllocMap for a brick without FeatureAllocMap. The Free
+// after a failed Map does not take ctx's deadline: a Map that timed out
+// still leaves a block to free (the keep-alive bounds the wait).
+func (c *Client) allocThenMap(ctx context.Context, id uint64, flags uint32) (*Handle, error) {
+	if err := c.Alloc(ctx, id); err != nil {
+		return nil, err
+	}
+	h, err := c.Map(ctx, id, flags)
+	if err == nil {
+		return h, nil
+	}
+	if ferr := c.Free(context.WithoutCancel(ctx), id); ferr != nil {
+		return nil, fmt.Errorf("%w (and the block stays allocated: %v)", err, ferr)
+	}
+	return nil, err
 }
 
 func (c *Client) handle(id uint64, r *protocol.MapReply) *Handle {
