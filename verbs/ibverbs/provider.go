@@ -9,10 +9,12 @@ import "C"
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
 	"sync"
+	"syscall"
 	"unsafe"
 
 	"github.com/brick-storage/brick/verbs"
@@ -120,7 +122,8 @@ func (p *Provider) Listen(ctx context.Context, hostport string, cfg verbs.Listen
 }
 
 // Dial connects to hostport: address and route resolution, a PD, CQs and
-// QP on the resolved device, then rdma_connect with privateData.
+// QP on the resolved device, then rdma_connect with privateData; from the
+// start again on EADDRINUSE (dialAttempts).
 func (p *Provider) Dial(ctx context.Context, hostport string, cfg verbs.QPConfig, privateData []byte) (verbs.QP, error) {
 	nd, err := p.ready()
 	if err != nil {
@@ -137,6 +140,24 @@ func (p *Provider) Dial(ctx context.Context, hostport string, cfg verbs.QPConfig
 	if ip == nil {
 		return nil, fmt.Errorf("%w: dial %q: no host", verbs.ErrInvalid, hostport)
 	}
+	for attempt := 1; ; attempt++ {
+		qp, err := p.dialOnce(ctx, nd, ip, port, hostport, cfg, privateData)
+		if err == nil || attempt == dialAttempts || !errors.Is(err, syscall.EADDRINUSE) || ctx.Err() != nil {
+			return qp, err
+		}
+	}
+}
+
+// dialAttempts bounds Dial's tries on EADDRINUSE. On iWARP the rdma_cm
+// picks the source port from its own port space, and the RNIC's TCP
+// socket then binds it in the kernel's: a port some other TCP connection
+// holds (one in TIME_WAIT too) fails the connect with EADDRINUSE. That
+// was seen once in the lab, siw dialling the software RNIC's listener; a
+// new CM ID gets another port.
+const dialAttempts = 3
+
+// dialOnce is one try of Dial, on a CM ID of its own.
+func (p *Provider) dialOnce(ctx context.Context, nd *netdev, ip net.IP, port uint16, hostport string, cfg verbs.QPConfig, privateData []byte) (verbs.QP, error) {
 	ec, id, err := newCMID()
 	if err != nil {
 		return nil, err
