@@ -154,13 +154,21 @@ func loadRound(t *testing.T, e *env, n int, d time.Duration) {
 	lat := &latencies{m: make(map[string][]time.Duration)}
 	handles := make([]*client.Handle, n)
 	errc := make(chan error, n)
-	for i, c := range clients { // setup: each session allocates and maps its block
+	for i, c := range clients { // setup: each session allocates and maps its block, half of them in one request
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			id := uint64(i+1) * block
+			if i%2 == 1 { // half in one request (AllocMap)
+				errc <- timed(lat, id, "alloc-map", func() error {
+					var err error
+					handles[i], err = c.AllocMap(e.ctx, id, protocol.MapReadWrite)
+					return err
+				})
+				return
+			}
 			err := timed(lat, id, "alloc", func() error { return c.Alloc(e.ctx, id) })
 			if err == nil {
 				err = timed(lat, id, "map", func() error {
@@ -196,7 +204,7 @@ func loadRound(t *testing.T, e *env, n int, d time.Duration) {
 			t.Error(err)
 		}
 	}
-	t.Logf("%d sessions, %v of mixed load (setup: alloc and map; teardown: unmap and free):", n, elapsed.Round(time.Millisecond))
+	t.Logf("%d sessions, %v of mixed load (setup: alloc and map, or alloc-map; teardown: unmap and free):", n, elapsed.Round(time.Millisecond))
 	lat.report(t, elapsed)
 }
 
