@@ -25,11 +25,11 @@ const cleanTarget = 128
 const zeroBatch = 64
 
 // batchLimit is how many frames one batch may take when free frames
-// (pooled and being zeroed included) are free: a quarter of them, so
-// that on a small or nearly full brick a first Map finds dirty frames to
-// zero itself instead of waiting for the whole batch.
+// (pooled and being zeroed included) are free: at most half of them, so
+// that on a small or nearly full brick a first Map still finds dirty
+// frames to zero itself instead of waiting for a whole batch.
 func batchLimit(free uint64) int {
-	return int(max(1, min(zeroBatch, free/4)))
+	return int(max(1, min(zeroBatch, free/2)))
 }
 
 // zeroGather is how long the zeroer lets freed frames gather before a
@@ -104,7 +104,9 @@ func (s *Server) zeroLoop() {
 	gather := time.NewTimer(zeroGather)
 	defer gather.Stop()
 	for {
-		if s.store.Stats().CleanFrames >= cleanTarget/2 {
+		// On a brick with fewer free frames than cleanTarget the pool can
+		// never reach it: half the free frames is enough to pause for.
+		if st := s.store.Stats(); st.CleanFrames >= min(cleanTarget, st.FreeFrames)/2 {
 			gather.Reset(zeroGather)
 			select {
 			case <-gather.C:
