@@ -18,7 +18,7 @@ func (s *Store) Alloc(id uint64) error {
 // A FrameFunc reserves a frame for a block's first placement and returns
 // it with the zeroing Place's prepare would run (nil for a frame already
 // zero on durable media): a Reserve… method of the store, or the caller's
-// own, which may make room first.
+// own, which may make room first. On error it has reserved nothing.
 type FrameFunc func() (frame Location, prepare func(frame uint64) error, err error)
 
 // AllocPlaced allocates block id straight into a frame: Alloc and Place
@@ -48,6 +48,7 @@ func (s *Store) alloc(id uint64, markRW bool, reserve FrameFunc) (Block, error) 
 		loc, prepare, err = reserve()
 		switch {
 		case err != nil:
+			loc = Location{} // nothing was reserved: nothing to release
 		case loc.Kind != InFrame:
 			err = fmt.Errorf("placed in %v, not a frame: %w", loc, ErrInvalid)
 		case prepare != nil:

@@ -25,7 +25,7 @@ func (s *Server) AllocMap(ss *session, id uint64, flags uint32) (*protocol.MapRe
 	mu := s.stripe(id)
 	mu.Lock()
 	defer mu.Unlock()
-	// Refused before a frame is reserved (which may demote a block).
+	// Alloc's refusal comes before Map's: EEXIST before ELIMIT.
 	if _, err := s.store.Lookup(id); !errors.Is(err, alloc2m.ErrNotFound) {
 		if err == nil {
 			err = fmt.Errorf("alloc %#x: %w", id, alloc2m.ErrExist)
