@@ -8,30 +8,40 @@ import (
 	"time"
 )
 
-// TestExchange: the TCP baselines' echo round trips complete on every
-// connection, and a refused size ends the connection.
-func TestExchange(t *testing.T) {
+// echoServer serves the TCP baselines' echo, with hops hand-offs, until
+// the test ends; it returns the address.
+func echoServer(t *testing.T, hops int) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	t.Cleanup(func() { l.Close() })
 	go func() {
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
-			go echo(c)
+			go echo(c, hops)
 		}
 	}()
-	for _, tc := range []struct{ conns, size int }{{1, 4096}, {8, 64}} {
-		m, err := exchange(context.Background(), l.Addr().String(), tc.conns, tc.size, 50*time.Millisecond)
+	return l.Addr().String()
+}
+
+// TestExchange: the TCP baselines' echo round trips complete on every
+// connection, with and without hand-offs on either side, and a refused
+// size ends the connection.
+func TestExchange(t *testing.T) {
+	for _, tc := range []struct{ conns, size, serverHops, clientHops int }{
+		{1, 4096, 0, 0}, {8, 64, 0, 0}, {8, 64, 2, 0}, {8, 64, 0, 3}, {1, 4096, 1, 1},
+	} {
+		addr := echoServer(t, tc.serverHops)
+		m, err := exchange(context.Background(), addr, tc.conns, tc.size, tc.clientHops, 50*time.Millisecond)
 		if err != nil || m.Ops == 0 || m.Bytes != m.Ops*uint64(tc.size) {
-			t.Errorf("%d conns × %d bytes: %v, %d ops, %d bytes", tc.conns, tc.size, err, m.Ops, m.Bytes)
+			t.Errorf("%+v: %v, %d ops, %d bytes", tc, err, m.Ops, m.Bytes)
 		}
 	}
-	c, err := dialEcho(l.Addr().String(), maxMessage+1)
+	c, err := dialEcho(echoServer(t, 0), maxMessage+1)
 	if err != nil {
 		t.Fatal(err)
 	}

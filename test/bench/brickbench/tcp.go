@@ -30,7 +30,7 @@ func tcpServerCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "tcp-server",
 		Usage: "echo server of the TCP ping-pong and request-reply baselines (runs until killed)",
-		Flags: []cli.Flag{&cli.StringFlag{Name: "listen", Value: echoAddr}},
+		Flags: []cli.Flag{&cli.StringFlag{Name: "listen", Value: echoAddr}, hopsFlag},
 		Action: action(func(c *call) error {
 			l, err := net.Listen("tcp", c.String("listen"))
 			if err != nil {
@@ -47,13 +47,13 @@ func tcpServerCommand() *cli.Command {
 					}
 					return err
 				}
-				go echo(conn)
+				go echo(conn, c.Int("hops"))
 			}
 		}),
 	}
 }
 
-func echo(conn net.Conn) {
+func echo(conn net.Conn, hops int) {
 	defer conn.Close()
 	var h [sizeHeader]byte
 	if _, err := io.ReadFull(conn, h[:]); err != nil {
@@ -61,6 +61,10 @@ func echo(conn net.Conn) {
 	}
 	n := binary.BigEndian.Uint32(h[:])
 	if n == 0 || n > maxMessage {
+		return
+	}
+	if hops > 0 {
+		echoHops(conn, int(n), hops)
 		return
 	}
 	buf := make([]byte, n)
@@ -90,8 +94,9 @@ func dialEcho(addr string, size int) (net.Conn, error) {
 	return conn, nil
 }
 
-// exchange runs round trips on conns (one worker each) for d.
-func exchange(ctx context.Context, addr string, conns, size int, d time.Duration) (bench.Measured, error) {
+// exchange runs round trips on conns (one worker each) for d, each reply
+// reaching its worker through hops goroutines.
+func exchange(ctx context.Context, addr string, conns, size, hops int, d time.Duration) (bench.Measured, error) {
 	ops := make([]bench.Op, conns)
 	for i := range ops {
 		conn, err := dialEcho(addr, size)
@@ -99,6 +104,10 @@ func exchange(ctx context.Context, addr string, conns, size int, d time.Duration
 			return bench.Measured{}, err
 		}
 		defer conn.Close()
+		if hops > 0 {
+			ops[i] = hopsOp(conn, size, hops)
+			continue
+		}
 		buf := make([]byte, size)
 		ops[i] = func(context.Context) (int, error) {
 			if _, err := conn.Write(buf); err != nil {
@@ -111,6 +120,9 @@ func exchange(ctx context.Context, addr string, conns, size int, d time.Duration
 	m := bench.Run(ctx, d, ops, 0, nil)
 	return m, m.Err
 }
+
+// hopsFlag is --hops: goroutine hand-offs per message on this side.
+var hopsFlag = &cli.IntFlag{Name: "hops", Usage: "pass each message through this many goroutines on this side (the cost of hand-offs; 0: none)"}
 
 var durationFlag = &cli.DurationFlag{Name: "duration", Value: 5 * time.Second, Usage: "how long to measure"}
 
@@ -142,7 +154,7 @@ func pingPongCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			m, err := exchange(c.Context, c.String("addr"), 1, size, c.Duration("duration"))
+			m, err := exchange(c.Context, c.String("addr"), 1, size, 0, c.Duration("duration"))
 			if err != nil {
 				return err
 			}
@@ -158,16 +170,19 @@ func requestReplyCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "rr",
 		Usage: "TCP request-reply of --size bytes, one outstanding per connection on --conns connections: exchanges per second (baseline of the control path's messages)",
-		Flags: []cli.Flag{addrFlag, sizeFlag(64), &cli.IntFlag{Name: "conns", Value: 64}, durationFlag, outFlag},
+		Flags: []cli.Flag{addrFlag, sizeFlag(64), &cli.IntFlag{Name: "conns", Value: 64}, hopsFlag, durationFlag, outFlag},
 		Action: action(func(c *call) error {
 			if c.Int("conns") <= 0 {
 				return errors.New("--conns must be positive")
+			}
+			if c.Int("hops") < 0 {
+				return errors.New("--hops must not be negative")
 			}
 			size, err := messageSize(c)
 			if err != nil {
 				return err
 			}
-			m, err := exchange(c.Context, c.String("addr"), c.Int("conns"), size, c.Duration("duration"))
+			m, err := exchange(c.Context, c.String("addr"), c.Int("conns"), size, c.Int("hops"), c.Duration("duration"))
 			if err != nil {
 				return err
 			}
