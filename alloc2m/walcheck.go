@@ -3,11 +3,12 @@ package alloc2m
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"io"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/wal"
+
+	"github.com/brick-storage/brick/internal/crc32c"
 )
 
 // Pebble 2.1 has no strict WAL recovery mode. Replaying a log, it stops at
@@ -40,11 +41,9 @@ const (
 	walSyncHeader       = walRecyclableHeader + 8
 )
 
-var walCRCTable = crc32.MakeTable(crc32.Castagnoli)
-
 // walCRC is Pebble's masked CRC-32C.
 func walCRC(b []byte) uint32 {
-	c := crc32.Update(0, walCRCTable, b)
+	c := crc32c.Checksum(b)
 	return (c>>15 | c<<17) + 0xa282ead8
 }
 

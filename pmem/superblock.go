@@ -4,8 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 
+	"github.com/brick-storage/brick/internal/crc32c"
 	"github.com/brick-storage/brick/internal/imghdr"
 )
 
@@ -38,8 +38,6 @@ var superblockKind = imghdr.Kind{
 	ErrMagic:    ErrBadMagic,
 	ErrChecksum: ErrBadChecksum,
 }
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Binding is what a superblock records of the metadata store that maps the
 // region's frames: the store's identity and a generation that the store
@@ -88,7 +86,7 @@ func encodeSlot(s []byte, bd Binding) {
 	copy(s[bindOffStore:], bd.Store[:])
 	binary.LittleEndian.PutUint64(s[bindOffGen:], bd.Generation)
 	binary.LittleEndian.PutUint32(s[bindOffReserved:], 0)
-	binary.LittleEndian.PutUint32(s[bindOffChecksum:], crc32.Checksum(s[:bindOffChecksum], castagnoli))
+	binary.LittleEndian.PutUint32(s[bindOffChecksum:], crc32c.Checksum(s[:bindOffChecksum]))
 }
 
 // slotState classifies a binding slot.
@@ -105,7 +103,7 @@ func decodeSlot(s []byte) (Binding, slotState) {
 	if allZero(s[:bindSize]) {
 		return bd, slotEmpty
 	}
-	if crc32.Checksum(s[:bindOffChecksum], castagnoli) != binary.LittleEndian.Uint32(s[bindOffChecksum:]) ||
+	if crc32c.Checksum(s[:bindOffChecksum]) != binary.LittleEndian.Uint32(s[bindOffChecksum:]) ||
 		binary.LittleEndian.Uint32(s[bindOffReserved:]) != 0 {
 		return bd, slotDamaged
 	}

@@ -2,7 +2,8 @@ package protocol
 
 import (
 	"encoding/binary"
-	"hash/crc32"
+
+	"github.com/brick-storage/brick/internal/crc32c"
 )
 
 // Frame constants.
@@ -43,8 +44,6 @@ const (
 	offLength  = 16
 	offCRC     = 20
 )
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Type is a message type.
 type Type uint8
@@ -180,7 +179,7 @@ func Encode(dst []byte, t Type, status Status, reqID uint64, m Message) (int, er
 	if m != nil {
 		m.marshal(f[HeaderSize:])
 	}
-	binary.BigEndian.PutUint32(f[offCRC:], crc32.Checksum(f, castagnoli))
+	binary.BigEndian.PutUint32(f[offCRC:], crc32c.Checksum(f))
 	return len(f), nil
 }
 
@@ -211,9 +210,9 @@ func DecodeHeader(frame []byte) (Header, []byte, error) {
 		return h, nil, ErrLength
 	}
 	want := binary.BigEndian.Uint32(frame[offCRC:])
-	c := crc32.Update(0, castagnoli, frame[:offCRC])
-	c = crc32.Update(c, castagnoli, []byte{0, 0, 0, 0})
-	c = crc32.Update(c, castagnoli, frame[HeaderSize:])
+	c := crc32c.Checksum(frame[:offCRC])
+	c = crc32c.Update(c, []byte{0, 0, 0, 0})
+	c = crc32c.Update(c, frame[HeaderSize:])
 	if c != want {
 		return h, nil, ErrChecksum
 	}

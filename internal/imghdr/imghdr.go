@@ -19,7 +19,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
+
+	"github.com/brick-storage/brick/internal/crc32c"
 )
 
 // Size is the length of the header in bytes.
@@ -34,8 +35,6 @@ const (
 	OffUUID    = 24
 	OffCRC     = 40
 )
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Header is a decoded header.
 type Header struct {
@@ -68,7 +67,7 @@ func (k Kind) Encode(b []byte, h Header) {
 // Seal writes the checksum of the header in b: Encode does, and so do
 // tests that change a field and want only that change to be noticed.
 func Seal(b []byte) {
-	binary.LittleEndian.PutUint32(b[OffCRC:], crc32.Checksum(b[:OffCRC], castagnoli))
+	binary.LittleEndian.PutUint32(b[OffCRC:], crc32c.Checksum(b[:OffCRC]))
 }
 
 // Decode reads the header at the start of b, checking its length, magic
@@ -81,7 +80,7 @@ func (k Kind) Decode(b []byte) (Header, error) {
 	if !bytes.Equal(b[OffMagic:OffMagic+len(k.Magic)], k.Magic[:]) {
 		return h, k.ErrMagic
 	}
-	stored, computed := binary.LittleEndian.Uint32(b[OffCRC:]), crc32.Checksum(b[:OffCRC], castagnoli)
+	stored, computed := binary.LittleEndian.Uint32(b[OffCRC:]), crc32c.Checksum(b[:OffCRC])
 	if stored != computed {
 		return h, fmt.Errorf("stored %#08x, computed %#08x: %w", stored, computed, k.ErrChecksum)
 	}

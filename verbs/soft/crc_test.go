@@ -8,8 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/brick-storage/brick/internal/crc32c"
 	"github.com/brick-storage/brick/verbs"
-	"github.com/brick-storage/brick/verbs/internal/crc32c"
 )
 
 // TestOptionalCRC: the MPA CRC is used unless neither side asks for it

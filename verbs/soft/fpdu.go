@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/brick-storage/brick/verbs/internal/crc32c"
+	"github.com/brick-storage/brick/internal/crc32c"
 )
 
 // Sizes of the wire structures, in bytes. See doc.go for the layout.

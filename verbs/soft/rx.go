@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/brick-storage/brick/internal/crc32c"
 	"github.com/brick-storage/brick/verbs"
-	"github.com/brick-storage/brick/verbs/internal/crc32c"
 )
 
 // rxState is owned by the receive goroutine.

@@ -7,8 +7,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/brick-storage/brick/internal/crc32c"
 	"github.com/brick-storage/brick/verbs"
-	"github.com/brick-storage/brick/verbs/internal/crc32c"
 )
 
 // Corking. Small FPDUs (a 4 KiB Write and the completion fence behind it,
