@@ -150,6 +150,38 @@ func New(cfg Config) (*Server, error) {
 		method:  protocol.PersistGPSPM,
 		zero:    zeroer{stop: make(chan struct{})},
 	}
+	s.applyLimits(cfg)
+	if cfg.AuthKey != nil {
+		if err := protocol.CheckKey(cfg.AuthKey); err != nil {
+			return nil, err
+		}
+		s.authKey = append([]byte(nil), cfg.AuthKey...)
+	}
+	if !s.region.Persistent() {
+		s.method = protocol.PersistNone
+	}
+	p, err := postureFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.posture = p
+	s.mu.sessions = make(map[uint64]*session)
+	s.mu.pending = make(map[uint64]*session)
+	s.mu.maps = make(map[uint64][]*mapping)
+	if cfg.Tier != nil {
+		if err := s.initTiering(cfg); err != nil {
+			return nil, err
+		}
+	}
+	if s.metrics != nil {
+		s.metrics.attach(s)
+	}
+	return s, nil
+}
+
+// applyLimits sets the server's bounds and timeouts from cfg, with the
+// defaults Config documents for those left zero.
+func (s *Server) applyLimits(cfg Config) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -175,39 +207,26 @@ func New(cfg Config) (*Server, error) {
 	case s.timeout < 0:
 		s.timeout = 0
 	}
-	if cfg.AuthKey != nil {
-		if err := protocol.CheckKey(cfg.AuthKey); err != nil {
-			return nil, err
-		}
-		s.authKey = append([]byte(nil), cfg.AuthKey...)
-	}
-	if !s.region.Persistent() {
-		s.method = protocol.PersistNone
-	}
-	if s.posture = cfg.Persistence; s.posture == nil {
-		p, err := persist.Probe(persist.Options{Memory: s.region.Properties(), Software: true,
-			SoftwareDDIO: persist.ModelledDDIO(s.region.Properties()), NoDevices: true})
+}
+
+// postureFor is cfg.Persistence, or, when the caller probed none, the
+// posture of the region's memory with no RDMA devices (the software
+// RNIC's); either must describe the region's memory.
+func postureFor(cfg Config) (*persist.Posture, error) {
+	p := cfg.Persistence
+	if p == nil {
+		var err error
+		p, err = persist.Probe(persist.Options{Memory: cfg.Region.Properties(), Software: true,
+			SoftwareDDIO: persist.ModelledDDIO(cfg.Region.Properties()), NoDevices: true})
 		if err != nil {
 			return nil, err
 		}
-		s.posture = p
 	}
-	if s.posture.Memory != s.region.Properties() {
+	if p.Memory != cfg.Region.Properties() {
 		return nil, fmt.Errorf("brick: the persistence posture was probed for %s memory, but the region is %s; refusing to announce methods for other memory",
-			s.posture.Memory.Kind, s.region.Kind())
+			p.Memory.Kind, cfg.Region.Kind())
 	}
-	s.mu.sessions = make(map[uint64]*session)
-	s.mu.pending = make(map[uint64]*session)
-	s.mu.maps = make(map[uint64][]*mapping)
-	if cfg.Tier != nil {
-		if err := s.initTiering(cfg); err != nil {
-			return nil, err
-		}
-	}
-	if s.metrics != nil {
-		s.metrics.attach(s)
-	}
-	return s, nil
+	return p, nil
 }
 
 // PersistMethod is what a persist request is served with: GPSPM, or none

@@ -154,8 +154,9 @@ func TestUnmapStallHoldsNoStripe(t *testing.T) {
 	_, unmapped := stalledUnmap(t, e, g, x)
 
 	other := e.dial()
-	// Each verb gets a bound far above what it takes; the old brick held
-	// x's stripe for as long as the stall lasted, here forever.
+	// Each verb gets a bound far above what it takes; a brick that held
+	// x's stripe while it waited on the peer would hold it for as long as
+	// the stall lasts, here forever.
 	verbs := []struct {
 		name string
 		do   func(context.Context) error

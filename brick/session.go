@@ -100,22 +100,8 @@ type verbWork struct {
 // the session until it ends.
 func (s *Server) serveConn(req verbs.ConnRequest) {
 	log := s.log.With("peer", req.RemoteAddr())
-	var hello protocol.HelloRequest
-	if err := hello.Unmarshal(req.PrivateData()); err != nil {
-		s.warn(log, "rejecting connection: bad hello", "err", err, "bytes", len(req.PrivateData()))
-		s.reject(req, protocol.StatusProtocol)
-		return
-	}
-	version, ok := protocol.NegotiateVersion(hello.MinVersion, hello.MaxVersion)
+	hello, version, ok := s.checkHello(req, log)
 	if !ok {
-		s.warn(log, "rejecting connection: no common protocol version", "min", hello.MinVersion, "max", hello.MaxVersion,
-			"brick_min", protocol.MinVersion, "brick_max", protocol.MaxVersion)
-		s.reject(req, protocol.StatusNotSupported)
-		return
-	}
-	if s.authKey != nil && hello.Features&protocol.FeatureAuth == 0 {
-		s.warn(log, "rejecting connection: the brick requires authentication and the peer does not offer it")
-		s.reject(req, protocol.StatusPermission)
 		return
 	}
 	ss := &session{id: s.nextSession.Add(1), srv: s, maps: make(map[uint64]*mapping),
@@ -160,6 +146,36 @@ func (s *Server) serveConn(req verbs.ConnRequest) {
 	}
 	ss.end()
 	s.metrics.sessionEnded()
+	s.logEnd(ss, err)
+}
+
+// checkHello decodes the connection request's hello and checks that the
+// brick can serve it: a common version, and authentication if the brick
+// has a key. A hello it cannot serve is rejected with the status that says
+// why, and ok is false.
+func (s *Server) checkHello(req verbs.ConnRequest, log *slog.Logger) (hello protocol.HelloRequest, version uint8, ok bool) {
+	if err := hello.Unmarshal(req.PrivateData()); err != nil {
+		s.warn(log, "rejecting connection: bad hello", "err", err, "bytes", len(req.PrivateData()))
+		s.reject(req, protocol.StatusProtocol)
+		return hello, 0, false
+	}
+	if version, ok = protocol.NegotiateVersion(hello.MinVersion, hello.MaxVersion); !ok {
+		s.warn(log, "rejecting connection: no common protocol version", "min", hello.MinVersion, "max", hello.MaxVersion,
+			"brick_min", protocol.MinVersion, "brick_max", protocol.MaxVersion)
+		s.reject(req, protocol.StatusNotSupported)
+		return hello, 0, false
+	}
+	if s.authKey != nil && hello.Features&protocol.FeatureAuth == 0 {
+		s.warn(log, "rejecting connection: the brick requires authentication and the peer does not offer it")
+		s.reject(req, protocol.StatusPermission)
+		return hello, 0, false
+	}
+	return hello, version, true
+}
+
+// logEnd logs why a session ended, err being what its receive loop (or
+// whoever ended it) saw.
+func (s *Server) logEnd(ss *session, err error) {
 	switch fault := transportFault(ss.qp); {
 	case fault != nil: // the root cause of whatever run saw
 		s.warn(ss.log, "session ended: transport error (the peer broke the RDMA protocol, accessed memory it may not, or sent more requests than the hello's recv depth)",

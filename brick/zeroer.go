@@ -208,8 +208,8 @@ func (s *Server) zeroFramesLocal(frames []uint64) (stored []uint64, synced pmem.
 }
 
 // noteQP is told of every session's queue pair before the session
-// registers anything: one on a hardware RNIC may pin every frame, so frames
-// are no longer zeroed by their extents.
+// registers anything: one on a hardware RNIC may pin every frame, so from
+// then on frames are zeroed by stores, not by their extents (see zeroer).
 func (s *Server) noteQP(qp verbs.QP) {
 	if qp.Device().Software {
 		return

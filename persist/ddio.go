@@ -83,33 +83,10 @@ func rdmaDevices(sysRoot string) ([]string, error) {
 // protocol.DDIOPolicyDisable, writes then reads) its DDIO registers.
 func probeDevice(sysRoot string, cpu cpuInfo, dev string, pol protocol.DDIOPolicy) Device {
 	d := Device{Name: dev}
-	fn, err := filepath.EvalSymlinks(filepath.Join(sysRoot, "class", rdmamap.RdmaClassName, dev, "device"))
-	if err != nil {
-		d.Reason, d.Err = protocol.DDIOReasonNotPCI, err
+	port := d.locate(sysRoot)
+	if port == "" {
 		return d.declare(pol)
 	}
-	root, err := filepath.EvalSymlinks(sysRoot)
-	if err != nil {
-		d.Reason, d.Err = protocol.DDIOReasonNotPCI, err
-		return d.declare(pol)
-	}
-	rel, err := filepath.Rel(filepath.Join(root, "devices"), fn)
-	parts := strings.Split(filepath.ToSlash(rel), "/")
-	if err != nil || len(parts) < 2 || !hostBridgeRE.MatchString(parts[0]) || !bdfRE.MatchString(parts[len(parts)-1]) {
-		d.Reason = protocol.DDIOReasonNotPCI
-		return d.declare(pol)
-	}
-	d.PCI = parts[len(parts)-1]
-	if len(parts) < 3 || !bdfRE.MatchString(parts[1]) {
-		d.Reason = protocol.DDIOReasonNoRootPort // a root-complex integrated endpoint
-		return d.declare(pol)
-	}
-	port := filepath.Join(root, "devices", parts[0], parts[1])
-	if class, err := readHex(filepath.Join(port, "class")); err != nil || class>>8 != 0x0604 {
-		d.Reason = protocol.DDIOReasonNoRootPort
-		return d.declare(pol)
-	}
-	d.RootPort = parts[1]
 	vendor, _ := readHex(filepath.Join(port, "vendor"))
 	device, _ := readHex(filepath.Join(port, "device"))
 	d.Platform = cpu.platform()
@@ -134,27 +111,68 @@ func probeDevice(sysRoot string, cpu cpuInfo, dev string, pol protocol.DDIOPolic
 		d.Reason = protocol.DDIOReasonNoPortControl
 		return d
 	}
-	cfg := filepath.Join(port, "config")
+	return d.readRegisters(filepath.Join(port, "config"), pol)
+}
+
+// locate sets d.PCI and d.RootPort from sysfs and returns the root port's
+// sysfs directory; or, for a device that is not a PCI function below a
+// PCI-PCI bridge root port, sets d.Reason (and d.Err) and returns "".
+func (d *Device) locate(sysRoot string) (port string) {
+	fn, err := filepath.EvalSymlinks(filepath.Join(sysRoot, "class", rdmamap.RdmaClassName, d.Name, "device"))
+	if err != nil {
+		d.Reason, d.Err = protocol.DDIOReasonNotPCI, err
+		return ""
+	}
+	root, err := filepath.EvalSymlinks(sysRoot)
+	if err != nil {
+		d.Reason, d.Err = protocol.DDIOReasonNotPCI, err
+		return ""
+	}
+	rel, err := filepath.Rel(filepath.Join(root, "devices"), fn)
+	parts := strings.Split(filepath.ToSlash(rel), "/")
+	if err != nil || len(parts) < 2 || !hostBridgeRE.MatchString(parts[0]) || !bdfRE.MatchString(parts[len(parts)-1]) {
+		d.Reason = protocol.DDIOReasonNotPCI
+		return ""
+	}
+	d.PCI = parts[len(parts)-1]
+	if len(parts) < 3 || !bdfRE.MatchString(parts[1]) {
+		d.Reason = protocol.DDIOReasonNoRootPort // a root-complex integrated endpoint
+		return ""
+	}
+	port = filepath.Join(root, "devices", parts[0], parts[1])
+	if class, err := readHex(filepath.Join(port, "class")); err != nil || class>>8 != 0x0604 {
+		d.Reason = protocol.DDIOReasonNoRootPort
+		return ""
+	}
+	d.RootPort = parts[1]
+	return port
+}
+
+// readRegisters reads the root port's DDIO state from its configuration
+// space cfg and, under protocol.DDIOPolicyDisable, turns DDIO off and
+// reads it again to see that it stayed off.
+func (d Device) readRegisters(cfg string, pol protocol.DDIOPolicy) Device {
 	on, err := readDDIO(cfg)
 	if err != nil {
 		d.Reason, d.Err = reasonOf(err), err
 		return d
 	}
 	d.State, d.Reason = stateOf(on), protocol.DDIOReasonRead
-	if on && pol == protocol.DDIOPolicyDisable {
-		if err := writeDDIOOff(cfg); err != nil {
-			d.Reason, d.Err = reasonOf(err), err
-			return d
-		}
-		on, err = readDDIO(cfg)
-		switch {
-		case err != nil:
-			d.State, d.Reason, d.Err = protocol.DDIOUnknown, reasonOf(err), err
-		case on:
-			d.Reason = protocol.DDIOReasonDisableFailed
-		default:
-			d.State, d.Reason = protocol.DDIOOff, protocol.DDIOReasonDisabled
-		}
+	if !on || pol != protocol.DDIOPolicyDisable {
+		return d
+	}
+	if err := writeDDIOOff(cfg); err != nil {
+		d.Reason, d.Err = reasonOf(err), err
+		return d
+	}
+	on, err = readDDIO(cfg)
+	switch {
+	case err != nil:
+		d.State, d.Reason, d.Err = protocol.DDIOUnknown, reasonOf(err), err
+	case on:
+		d.Reason = protocol.DDIOReasonDisableFailed
+	default:
+		d.State, d.Reason = protocol.DDIOOff, protocol.DDIOReasonDisabled
 	}
 	return d
 }

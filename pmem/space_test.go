@@ -105,7 +105,7 @@ func TestImageDiskSpace(t *testing.T) {
 
 // TestSparseImage: with Sparse, an image far larger than its file system
 // is created and reopened without disk space reserved; without it, the
-// same image is refused as before.
+// same image is refused for want of space.
 func TestSparseImage(t *testing.T) {
 	const fsSize, size = 10 << 20, 64 * FrameSize // 128 MiB image, 10 MiB file system
 	dir := testfs.Small(t, fsSize)

@@ -358,7 +358,7 @@ func benchProgress(label string, bc benchCase, d time.Duration) func(bench.Live)
 // writeBenchReport prints rep as a table or --json, and writes --html.
 func writeBenchReport(c *call, rep *bench.Report, d time.Duration) error {
 	if path := c.String("html"); path != "" {
-		if err := writeHTML(path, rep); err != nil {
+		if err := bench.WriteHTMLFile(path, rep.HTML); err != nil {
 			return err
 		}
 	}
@@ -402,18 +402,6 @@ func transportName(addr string) string {
 		return "rdma"
 	}
 	return addr
-}
-
-func writeHTML(path string, rep *bench.Report) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := rep.HTML(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // freeAll frees ids, ignoring those not allocated; it runs on the way out,

@@ -46,7 +46,6 @@ func benchData(ctx context.Context, c *call, clients []*client.Client, bc benchC
 	slots := int64(blockSize / bc.size) // offsets a worker cycles through
 	ops := make([]bench.Op, n)
 	for w := range ops {
-		h := handles[w]
 		// Each worker has its own registered buffer, so the qd workers of
 		// a session keep qd operations in flight on its queue pair, with
 		// no copy through the client.
@@ -56,34 +55,39 @@ func benchData(ctx context.Context, c *call, clients []*client.Client, bc benchC
 		}
 		defer buf.Free()
 		rand.Read(buf.Bytes())
-		var i int64
-		size := int64(bc.size)
-		switch bc.group {
-		case "write":
-			ops[w] = func(ctx context.Context) (int, error) {
-				off := (i % slots) * size
-				i++
-				return bc.size, h.WriteFrom(ctx, buf, 0, bc.size, off)
-			}
-		case "read":
-			ops[w] = func(ctx context.Context) (int, error) {
-				off := (i % slots) * size
-				i++
-				return bc.size, h.ReadInto(ctx, buf, 0, bc.size, off)
-			}
-		case "write+persist":
-			ops[w] = func(ctx context.Context) (int, error) {
-				off := (i % slots) * size
-				i++
-				if err := h.WriteFrom(ctx, buf, 0, bc.size, off); err != nil {
-					return 0, err
-				}
-				return bc.size, h.Persist(ctx, off, size)
-			}
-		}
+		ops[w] = dataOp(bc.group, handles[w], buf, bc.size, slots)
 	}
 	m := bench.Run(ctx, d, ops, 200*time.Millisecond, tick)
 	return bench.NewResult(bcase, &m), m.Err
+}
+
+// dataOp is one worker's operation in a data case (group write, read or
+// write+persist): size bytes between buf and the block, at offsets that
+// cycle through the block's slots.
+func dataOp(group string, h *client.Handle, buf *client.Buffer, size int, slots int64) bench.Op {
+	var i int64
+	next := func() int64 {
+		off := (i % slots) * int64(size)
+		i++
+		return off
+	}
+	switch group {
+	case "read":
+		return func(ctx context.Context) (int, error) {
+			return size, h.ReadInto(ctx, buf, 0, size, next())
+		}
+	case "write+persist":
+		return func(ctx context.Context) (int, error) {
+			off := next()
+			if err := h.WriteFrom(ctx, buf, 0, size, off); err != nil {
+				return 0, err
+			}
+			return size, h.Persist(ctx, off, int64(size))
+		}
+	}
+	return func(ctx context.Context) (int, error) {
+		return size, h.WriteFrom(ctx, buf, 0, size, next())
+	}
 }
 
 // A controlCycle is the verbs of one control case, each timed on its own.

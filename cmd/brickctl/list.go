@@ -91,38 +91,49 @@ func printExtents(c *call, extents []protocol.Extent) error {
 
 // writeExtents is printExtents to w.
 func writeExtents(w *bufio.Writer, extents []protocol.Extent, asJSON bool) {
-	var num []byte
 	if asJSON {
-		if len(extents) == 0 {
-			w.WriteString("[]\n")
-			return
-		}
-		w.WriteString("[\n")
-		for i, e := range extents {
-			w.WriteString("  {\n    \"first\": \"")
-			w.Write(appendHexID(num[:0], e.First))
-			w.WriteString("\",\n    \"last\": \"")
-			w.Write(appendHexID(num[:0], lastOf(e)))
-			w.WriteString("\",\n    \"blocks\": ")
-			w.Write(strconv.AppendUint(num[:0], e.Blocks, 10))
-			w.WriteString(",\n    \"bytes\": ")
-			w.Write(strconv.AppendUint(num[:0], e.Blocks*protocol.BlockSize, 10))
-			w.WriteString(",\n    \"state\": ")
-			num = strconv.AppendQuote(num[:0], e.State.String())
-			w.Write(num)
-			if i < len(extents)-1 {
-				w.WriteString("\n  },\n")
-			} else {
-				w.WriteString("\n  }\n")
-			}
-		}
-		w.WriteString("]\n")
+		writeExtentsJSON(w, extents)
+	} else {
+		writeExtentsTable(w, extents)
+	}
+}
+
+// writeExtentsJSON writes the extents as printExtents's JSON array.
+func writeExtentsJSON(w *bufio.Writer, extents []protocol.Extent) {
+	var num []byte
+	if len(extents) == 0 {
+		w.WriteString("[]\n")
 		return
 	}
+	w.WriteString("[\n")
+	for i, e := range extents {
+		w.WriteString("  {\n    \"first\": \"")
+		w.Write(appendHexID(num[:0], e.First))
+		w.WriteString("\",\n    \"last\": \"")
+		w.Write(appendHexID(num[:0], lastOf(e)))
+		w.WriteString("\",\n    \"blocks\": ")
+		w.Write(strconv.AppendUint(num[:0], e.Blocks, 10))
+		w.WriteString(",\n    \"bytes\": ")
+		w.Write(strconv.AppendUint(num[:0], e.Blocks*protocol.BlockSize, 10))
+		w.WriteString(",\n    \"state\": ")
+		num = strconv.AppendQuote(num[:0], e.State.String())
+		w.Write(num)
+		if i < len(extents)-1 {
+			w.WriteString("\n  },\n")
+		} else {
+			w.WriteString("\n  }\n")
+		}
+	}
+	w.WriteString("]\n")
+}
+
+// writeExtentsTable writes the extents as printExtents's table, and a total.
+func writeExtentsTable(w *bufio.Writer, extents []protocol.Extent) {
 	if len(extents) == 0 {
 		w.WriteString("no blocks allocated\n")
 		return
 	}
+	var num []byte
 	// Column widths: the widest cell of each, header included.
 	head := []string{"FIRST", "LAST", "BLOCKS", "SIZE"}
 	var width [4]int

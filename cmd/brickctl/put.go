@@ -29,59 +29,61 @@ func putCommand() *cli.Command {
 			&cli.StringFlag{Name: "offset", Usage: "byte offset in block ID where the file starts (4096, 64KiB, 1MiB)", DefaultText: "0"},
 			&cli.BoolFlag{Name: "alloc", Usage: "allocate blocks of the span that are not allocated"},
 		},
-		Action: action(func(c *call) error {
-			id, off, path, err := spanArgs(c, "put")
-			if err != nil {
-				return err
-			}
-			f, err := os.Open(path)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			st, err := f.Stat()
-			if err != nil {
-				return err
-			}
-			if !st.Mode().IsRegular() {
-				return usagef("%s is not a regular file: put needs to know the size before it writes", path)
-			}
-			ps, err := pieces(id, off, st.Size())
-			if err != nil {
-				return err
-			}
-			cl, err := dial(c)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			allocated, err := prepareSpan(c, cl, ps, c.Bool("alloc"))
-			if err != nil {
-				return err
-			}
-			bar := newProgress(c, "put", st.Size())
-			persistent, method, err := putPieces(c, cl, f, ps, bar)
-			bar.end()
-			if err != nil {
-				return err
-			}
-			if !persistent {
-				fmt.Fprintln(os.Stderr, "brickctl: warning: the brick's memory is volatile; the data will not survive a brickd restart.")
-			}
-			last := ps[len(ps)-1].id
-			v := spanFields(id, ps, off, st.Size())
-			v["allocated"], v["persistent"], v["method"] = allocated, persistent, method.String()
-			human := fmt.Sprintf("wrote %d bytes to %s at offset %d (persisted by %s)", st.Size(), hexID(id), off, method)
-			if len(ps) > 1 {
-				human = fmt.Sprintf("wrote %d bytes to %d blocks %s…%s from offset %d (persisted by %s); read them back with get --length %d",
-					st.Size(), len(ps), hexID(id), hexID(last), off, method, st.Size())
-			}
-			if allocated > 0 {
-				human += fmt.Sprintf("\nallocated %d block(s)", allocated)
-			}
-			return emit(c, v, human)
-		}),
+		Action: action(runPut),
 	}
+}
+
+func runPut(c *call) error {
+	id, off, path, err := spanArgs(c, "put")
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return usagef("%s is not a regular file: put needs to know the size before it writes", path)
+	}
+	ps, err := pieces(id, off, st.Size())
+	if err != nil {
+		return err
+	}
+	cl, err := dial(c)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	allocated, err := prepareSpan(c, cl, ps, c.Bool("alloc"))
+	if err != nil {
+		return err
+	}
+	bar := newProgress(c, "put", st.Size())
+	persistent, method, err := putPieces(c, cl, f, ps, bar)
+	bar.end()
+	if err != nil {
+		return err
+	}
+	if !persistent {
+		fmt.Fprintln(os.Stderr, "brickctl: warning: the brick's memory is volatile; the data will not survive a brickd restart.")
+	}
+	last := ps[len(ps)-1].id
+	v := spanFields(id, ps, off, st.Size())
+	v["allocated"], v["persistent"], v["method"] = allocated, persistent, method.String()
+	human := fmt.Sprintf("wrote %d bytes to %s at offset %d (persisted by %s)", st.Size(), hexID(id), off, method)
+	if len(ps) > 1 {
+		human = fmt.Sprintf("wrote %d bytes to %d blocks %s…%s from offset %d (persisted by %s); read them back with get --length %d",
+			st.Size(), len(ps), hexID(id), hexID(last), off, method, st.Size())
+	}
+	if allocated > 0 {
+		human += fmt.Sprintf("\nallocated %d block(s)", allocated)
+	}
+	return emit(c, v, human)
 }
 
 // prepareSpan checks that every block of the span is allocated, allocating

@@ -5,9 +5,24 @@ import (
 	"html/template"
 	"io"
 	"math"
+	"os"
 	"strings"
 	"time"
 )
+
+// WriteHTMLFile creates path and writes a page into it with html (a
+// Report's or a GoalsPage's HTML method).
+func WriteHTMLFile(path string, html func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := html(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
 
 // HTML writes the report as one self-contained page: inline CSS and SVG,
 // no scripts, nothing fetched, so it can be mailed or archived as is.
@@ -135,11 +150,28 @@ func barChart(rs []Result, unit string, val func(Result) float64, label func(flo
 	return template.HTML(b.String())
 }
 
+// The histogram's geometry: the SVG's size and margins.
+const histW, histH, histML, histMR, histMT, histMB = 450, 190, 46, 24, 14, 34
+
+// histAxes maps a latency (log scale, decades lo to hi) and a share of the
+// operations (0 to yMax percent) to the histogram's SVG coordinates.
+type histAxes struct{ lo, hi, yMax float64 }
+
+func (a histAxes) plotW() float64 { return float64(histW - histML - histMR) }
+func (a histAxes) plotH() float64 { return float64(histH - histMT - histMB) }
+
+func (a histAxes) x(ns float64) float64 {
+	v := (math.Log10(math.Max(ns, 1)) - a.lo) / (a.hi - a.lo)
+	return float64(histML) + math.Min(math.Max(v, 0), 1)*a.plotW()
+}
+
+func (a histAxes) y(pct float64) float64 {
+	return float64(histMT) + a.plotH() - pct/a.yMax*a.plotH()
+}
+
 // histogram draws a result's latency distribution on a log time axis, with
 // the median and the 99th percentile marked.
 func histogram(x Result) template.HTML {
-	const W, H, ml, mr, mt, mb = 450, 190, 46, 24, 14, 34
-	pw, ph := float64(W-ml-mr), float64(H-mt-mb)
 	bs := x.Buckets
 	var total uint64
 	var peak float64
@@ -149,72 +181,70 @@ func histogram(x Result) template.HTML {
 	for _, b := range bs {
 		peak = math.Max(peak, float64(b.Count)/float64(total))
 	}
-	lo := math.Log10(math.Max(float64(bs[0].Lo), 100))
-	hi := math.Log10(float64(bs[len(bs)-1].Hi))
-	lo, hi = math.Floor(lo), math.Ceil(hi)
+	lo := math.Floor(math.Log10(math.Max(float64(bs[0].Lo), 100)))
+	hi := math.Ceil(math.Log10(float64(bs[len(bs)-1].Hi)))
 	if hi-lo < 1 {
 		hi = lo + 1
 	}
-	xOf := func(ns float64) float64 {
-		v := (math.Log10(math.Max(ns, 1)) - lo) / (hi - lo)
-		return float64(ml) + math.Min(math.Max(v, 0), 1)*pw
-	}
-	yMax := niceCeil(peak * 100)
-	yOf := func(pct float64) float64 { return float64(mt) + ph - pct/yMax*ph }
+	ax := histAxes{lo: lo, hi: hi, yMax: niceCeil(peak * 100)}
 
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="100%%" role="img" aria-label="latency histogram">`, W, H)
-	// grid and y axis
-	for _, f := range []float64{0, 0.5, 1} {
-		y := yOf(f * yMax)
-		fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" class="grid"/>`, ml, W-mr, y, y)
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end" class="tick">%s%%</text>`, ml-5, y+4, trimFloat(f*yMax))
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="100%%" role="img" aria-label="latency histogram">`, histW, histH)
+	histGrid(&b, ax, total)
+	for _, bk := range bs {
+		x0, x1 := ax.x(float64(bk.Lo)), ax.x(float64(bk.Hi))
+		pct := float64(bk.Count) / float64(total) * 100
+		y := ax.y(pct)
+		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s–%s: %d ops (%.2f%%)</title></rect>`,
+			x0, y, math.Max(x1-x0-0.5, 0.8), float64(histMT)+ax.plotH()-y, color(x.Group), Dur(bk.Lo), Dur(bk.Hi), bk.Count, pct)
 	}
-	// x ticks: decades, with 2 and 5 when the range is narrow
-	for e := lo; e <= hi; e++ {
+	histMarks(&b, ax, x.Latency)
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+// histGrid draws the y grid, and the x axis with a tick per decade (and at
+// 2 and 5 times it when the range is narrow).
+func histGrid(b *strings.Builder, ax histAxes, total uint64) {
+	for _, f := range []float64{0, 0.5, 1} {
+		y := ax.y(f * ax.yMax)
+		fmt.Fprintf(b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" class="grid"/>`, histML, histW-histMR, y, y)
+		fmt.Fprintf(b, `<text x="%d" y="%.1f" text-anchor="end" class="tick">%s%%</text>`, histML-5, y+4, trimFloat(f*ax.yMax))
+	}
+	for e := ax.lo; e <= ax.hi; e++ {
 		for _, m := range []float64{1, 2, 5} {
-			if m != 1 && hi-lo > 2 {
+			if m != 1 && ax.hi-ax.lo > 2 {
 				continue
 			}
 			ns := m * math.Pow(10, e)
-			if math.Log10(ns) > hi+1e-9 {
+			if math.Log10(ns) > ax.hi+1e-9 {
 				continue
 			}
-			xp := xOf(ns)
-			fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" class="axis"/>`, xp, xp, H-mb, H-mb+4)
-			fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" class="tick">%s</text>`, xp, H-mb+16, Dur(time.Duration(ns)))
+			xp := ax.x(ns)
+			fmt.Fprintf(b, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" class="axis"/>`, xp, xp, histH-histMB, histH-histMB+4)
+			fmt.Fprintf(b, `<text x="%.1f" y="%d" text-anchor="middle" class="tick">%s</text>`, xp, histH-histMB+16, Dur(time.Duration(ns)))
 		}
 	}
-	fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%d" y2="%d" class="axis"/>`, ml, W-mr, H-mb, H-mb)
-	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" class="tick">latency (log scale) · %% of %d ops</text>`, ml+int(pw/2), H-3, total)
-	// bars
-	for _, bk := range bs {
-		x0, x1 := xOf(float64(bk.Lo)), xOf(float64(bk.Hi))
-		pct := float64(bk.Count) / float64(total) * 100
-		y := yOf(pct)
-		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s–%s: %d ops (%.2f%%)</title></rect>`,
-			x0, y, math.Max(x1-x0-0.5, 0.8), float64(mt)+ph-y, color(x.Group), Dur(bk.Lo), Dur(bk.Hi), bk.Count, pct)
-	}
-	// percentile markers
-	for _, p := range []struct {
+	fmt.Fprintf(b, `<line x1="%d" x2="%d" y1="%d" y2="%d" class="axis"/>`, histML, histW-histMR, histH-histMB, histH-histMB)
+	fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="middle" class="tick">latency (log scale) · %% of %d ops</text>`, histML+int(ax.plotW()/2), histH-3, total)
+}
+
+// histMarks marks the median and the 99th percentile, labelled on the
+// side of the line that has room.
+func histMarks(b *strings.Builder, ax histAxes, lat Latency) {
+	for i, p := range []struct {
 		name string
 		d    time.Duration
-		cls  string
-	}{{"p50", x.Latency.P50, "p50"}, {"p99", x.Latency.P99, "p99"}} {
-		xp := xOf(float64(p.d))
-		fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" class="%s"/>`, xp, xp, mt, H-mb, p.cls)
+	}{{"p50", lat.P50}, {"p99", lat.P99}} {
+		xp := ax.x(float64(p.d))
+		fmt.Fprintf(b, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" class="%s"/>`, xp, xp, histMT, histH-histMB, p.name)
 		anchor, dx := "start", 3.0
-		if xp > float64(W-mr)-70 {
+		if xp > float64(histW-histMR)-70 {
 			anchor, dx = "end", -3
 		}
-		y := mt + 9
-		if p.name == "p99" {
-			y += 12
-		}
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="%s" class="mark %s">%s %s</text>`, xp+dx, y, anchor, p.cls, p.name, Dur(p.d))
+		y := histMT + 9 + 12*i
+		fmt.Fprintf(b, `<text x="%.1f" y="%d" text-anchor="%s" class="mark %s">%s %s</text>`, xp+dx, y, anchor, p.name, p.name, Dur(p.d))
 	}
-	b.WriteString(`</svg>`)
-	return template.HTML(b.String())
 }
 
 // niceCeil rounds v up to 1, 2 or 5 times a power of ten.

@@ -59,37 +59,15 @@ func killTorture(ctx context.Context, cfg killConfig, out io.Writer) (killResult
 		cycle := res.cycles + 1
 		wcfg := workConfig{addr: d.Addr, log: logPath, duration: 10 * time.Minute, blocks: cfg.blocks,
 			seed: cfg.seed + uint64(cycle), sessions: cfg.sessions}
-		type outcome struct {
-			r   workResult
-			err error
-		}
-		done := make(chan outcome, 1)
-		go func() {
-			r, err := work(ctx, wcfg)
-			done <- outcome{r, err}
-		}()
 		// Most kills land mid-run; one in ten early, in the sessions' setup.
 		delay := time.Duration(rng.Int64N(int64(cfg.maxDelay) + 1))
 		if rng.IntN(10) == 0 {
 			delay /= 20
 		}
-		var w outcome
-		select {
-		case <-time.After(delay):
-		case w = <-done:
-			return res, fmt.Errorf("cycle %d: work stopped before the kill: %v", cycle, w.err)
-		}
-		if err := d.stop(syscall.SIGKILL); err != nil {
-			return res, fmt.Errorf("cycle %d: kill -9 brickd: %w", cycle, err)
-		}
+		err := killDuringWork(ctx, d, wcfg, delay)
 		d = nil
-		select {
-		case w = <-done:
-		case <-time.After(3 * time.Minute):
-			return res, fmt.Errorf("cycle %d: work did not notice brickd's death within 3 minutes", cycle)
-		}
-		if w.err != nil && !errors.Is(w.err, errGone) && !errors.Is(w.err, errUnreachable) {
-			return res, fmt.Errorf("cycle %d: work: %w", cycle, w.err)
+		if err != nil {
+			return res, fmt.Errorf("cycle %d: %w", cycle, err)
 		}
 		if d, err = startBrickd(path, cfg.dir); err != nil {
 			return res, fmt.Errorf("cycle %d: restart after kill -9: %w", cycle, err)
@@ -111,4 +89,34 @@ func killTorture(ctx context.Context, cfg killConfig, out io.Writer) (killResult
 		return res, fmt.Errorf("brickd did not stop cleanly after the last cycle: %w", err)
 	}
 	return res, nil
+}
+
+// killDuringWork runs work against d and kills d with SIGKILL after delay,
+// while the work runs; it returns when the work has seen brickd go. d is
+// dead when it returns, whatever it returns.
+func killDuringWork(ctx context.Context, d *brickd, wcfg workConfig, delay time.Duration) error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := work(ctx, wcfg)
+		done <- err
+	}()
+	select {
+	case <-time.After(delay):
+	case err := <-done:
+		d.stop(syscall.SIGKILL)
+		return fmt.Errorf("work stopped before the kill: %v", err)
+	}
+	if err := d.stop(syscall.SIGKILL); err != nil {
+		return fmt.Errorf("kill -9 brickd: %w", err)
+	}
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(3 * time.Minute):
+		return errors.New("work did not notice brickd's death within 3 minutes")
+	}
+	if err != nil && !errors.Is(err, errGone) && !errors.Is(err, errUnreachable) {
+		return fmt.Errorf("work: %w", err)
+	}
+	return nil
 }

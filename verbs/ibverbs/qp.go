@@ -21,30 +21,8 @@ func (c *conn) PostSend(wr verbs.SendWR) error {
 	if c.closed.Load() || c.ended() { // a post to an errored QP would only be flushed
 		return c.errClosed()
 	}
-	switch wr.Op {
-	case verbs.OpSendInv:
-		if !c.caps.MemoryWindows {
-			return notSupported("brick: rdma send with invalidate: the device has no memory windows")
-		}
-	case verbs.OpAtomicWrite:
-		if !c.caps.AtomicWrite {
-			return notSupported("brick: rdma atomic write: the device or the rdma-core it was built against does not offer it")
-		}
-		if wr.Local.Length != 8 || wr.Remote%8 != 0 {
-			return fmt.Errorf("%w: atomic write of %d bytes at remote %#x; want 8 bytes, 8-byte aligned", verbs.ErrInvalid, wr.Local.Length, wr.Remote)
-		}
-		// The provider itself reads the 8 bytes at post time (they go into
-		// the work queue entry), so the SGE must name registered memory.
-		if err := c.pd.checkLocal(wr.Local); err != nil {
-			return fmt.Errorf("brick: rdma atomic write: %w", err)
-		}
-	case verbs.OpFlush:
-		if !c.caps.Flush {
-			return notSupported("brick: rdma flush: the device does not offer it, or brick was built without -tags rdmacore45 (rdma-core >= 45 headers)")
-		}
-	case verbs.OpSend, verbs.OpWrite, verbs.OpRead:
-	default:
-		return fmt.Errorf("%w: send work request opcode %v", verbs.ErrInvalid, wr.Op)
+	if err := c.checkSend(wr); err != nil {
+		return err
 	}
 	q := c.scq
 	q.mu.Lock()
@@ -66,9 +44,6 @@ func (c *conn) PostSend(wr verbs.SendWR) error {
 	case verbs.OpWrite:
 		rc = C.brick_post_send(c.c.qp, seq, C.IBV_WR_RDMA_WRITE, C.uint64_t(l.Addr), C.uint32_t(l.Length), C.uint32_t(l.LKey), C.uint32_t(wr.RKey), C.uint64_t(wr.Remote), 0)
 	case verbs.OpRead:
-		if int(l.Length) > c.cfg.MaxReadSize {
-			return fmt.Errorf("%w: read of %d bytes exceeds MaxReadSize %d", verbs.ErrInvalid, l.Length, c.cfg.MaxReadSize)
-		}
 		rc = C.brick_post_send(c.c.qp, seq, C.IBV_WR_RDMA_READ, C.uint64_t(l.Addr), C.uint32_t(l.Length), C.uint32_t(l.LKey), C.uint32_t(wr.RKey), C.uint64_t(wr.Remote), 0)
 	case verbs.OpAtomicWrite:
 		// The 8 bytes are read from registered (non-Go) memory at post
@@ -88,6 +63,41 @@ func (c *conn) PostSend(wr verbs.SendWR) error {
 		return postError("send", rc)
 	}
 	q.mu.ring.push(slot{id: wr.ID, op: wr.Op})
+	return nil
+}
+
+// checkSend refuses a work request the device cannot carry or that is
+// malformed, before anything is posted.
+func (c *conn) checkSend(wr verbs.SendWR) error {
+	switch wr.Op {
+	case verbs.OpSendInv:
+		if !c.caps.MemoryWindows {
+			return notSupported("brick: rdma send with invalidate: the device has no memory windows")
+		}
+	case verbs.OpAtomicWrite:
+		if !c.caps.AtomicWrite {
+			return notSupported("brick: rdma atomic write: the device or the rdma-core it was built against does not offer it")
+		}
+		if wr.Local.Length != 8 || wr.Remote%8 != 0 {
+			return fmt.Errorf("%w: atomic write of %d bytes at remote %#x; want 8 bytes, 8-byte aligned", verbs.ErrInvalid, wr.Local.Length, wr.Remote)
+		}
+		// The provider itself reads the 8 bytes at post time (they go into
+		// the work queue entry), so the SGE must name registered memory.
+		if err := c.pd.checkLocal(wr.Local); err != nil {
+			return fmt.Errorf("brick: rdma atomic write: %w", err)
+		}
+	case verbs.OpFlush:
+		if !c.caps.Flush {
+			return notSupported("brick: rdma flush: the device does not offer it, or brick was built without -tags rdmacore45 (rdma-core >= 45 headers)")
+		}
+	case verbs.OpRead:
+		if int(wr.Local.Length) > c.cfg.MaxReadSize {
+			return fmt.Errorf("%w: read of %d bytes exceeds MaxReadSize %d", verbs.ErrInvalid, wr.Local.Length, c.cfg.MaxReadSize)
+		}
+	case verbs.OpSend, verbs.OpWrite:
+	default:
+		return fmt.Errorf("%w: send work request opcode %v", verbs.ErrInvalid, wr.Op)
+	}
 	return nil
 }
 

@@ -182,9 +182,10 @@ func (p *roomProbe) read(fd uintptr) {
 	p.queued, p.sndbuf = int(info[skMemInfoWmemQueued]), int(info[skMemInfoSndbuf])
 }
 
-// serveRead answers an inbound Read Request from registered memory,
-// re-validating the source per FPDU so that a Deregister between FPDUs
-// stops it (the request was validated on arrival too).
+// serveRead answers an inbound Read Request (or FLUSH) from registered
+// memory. The source is validated again as it is sent, once for a small
+// Read and per batch of FPDUs for a large one, so that a Deregister while
+// it is served stops it (the request was validated on arrival too).
 func (q *QP) serveRead(r irqe) error {
 	hdr := q.tx.hdr[:mpaLenSize+taggedHdrSize]
 	if r.flush {
@@ -203,22 +204,26 @@ func (q *QP) serveRead(r irqe) error {
 		if err := q.flushCork(); err != nil { // what precedes the batch
 			return err
 		}
-	} else {
-		if err := q.corkRoom(); err != nil { // not under the region's lock
-			return err
-		}
-		m, off, f := q.pd.acquire(r.rr.srcSTag, r.rr.srcTO, uint64(n), verbs.AccessRemoteRead)
-		if f != faultNone {
-			q.txFault(termForFault(f, false).withSegment(readReqSegment(r)).withReadReq(readReqBytes(r.rr)),
-				fmt.Errorf("soft: serving RDMA Read of STag %#x: %v: %w", r.rr.srcSTag, f, verbs.ErrRemoteAccess))
-			return nil
-		}
-		putTagged(hdr[mpaLenSize:], opReadResp, true, r.rr.sink.stag, r.rr.sink.to)
-		ReadBytesServed.Add(uint64(n))
-		err := q.corkStaged(hdr, m.buf[off:off+n])
-		m.mu.RUnlock()
+		return q.serveReadBatched(r, n)
+	}
+	if err := q.corkRoom(); err != nil { // not under the region's lock
 		return err
 	}
+	m, off, f := q.pd.acquire(r.rr.srcSTag, r.rr.srcTO, uint64(n), verbs.AccessRemoteRead)
+	if f != faultNone {
+		q.readFault(r, f)
+		return nil
+	}
+	putTagged(hdr[mpaLenSize:], opReadResp, true, r.rr.sink.stag, r.rr.sink.to)
+	ReadBytesServed.Add(uint64(n))
+	err := q.corkStaged(hdr, m.buf[off:off+n])
+	m.mu.RUnlock()
+	return err
+}
+
+// serveReadBatched sends a Read Response of n bytes, larger than a corked
+// FPDU takes, as batches of FPDUs, each one writev.
+func (q *QP) serveReadBatched(r irqe, n int) error {
 	b := &q.tx.batch
 	defer b.unstage()
 	for sent := 0; sent < n; {
@@ -226,8 +231,7 @@ func (q *QP) serveRead(r irqe) error {
 		span := min(n-sent, fpduBatch*maxSegPayload)
 		m, off, f := q.pd.acquire(r.rr.srcSTag, r.rr.srcTO+uint64(sent), uint64(span), verbs.AccessRemoteRead)
 		if f != faultNone {
-			q.txFault(termForFault(f, false).withSegment(readReqSegment(r)).withReadReq(readReqBytes(r.rr)),
-				fmt.Errorf("soft: serving RDMA Read of STag %#x: %v: %w", r.rr.srcSTag, f, verbs.ErrRemoteAccess))
+			q.readFault(r, f)
 			return nil
 		}
 		// Memory the brick promises nobody stores into is sent as it is,
@@ -261,6 +265,13 @@ func (q *QP) serveRead(r irqe) error {
 		sent += span
 	}
 	return nil
+}
+
+// readFault fails the QP for a Read Request whose source the access check
+// refused, sending the Terminate that names the request.
+func (q *QP) readFault(r irqe, f accessFault) {
+	q.txFault(termForFault(f, false).withSegment(readReqSegment(r)).withReadReq(readReqBytes(r.rr)),
+		fmt.Errorf("soft: serving RDMA Read of STag %#x: %v: %w", r.rr.srcSTag, f, verbs.ErrRemoteAccess))
 }
 
 // readReqSegment rebuilds the ULPDU_Length and DDP header of a received

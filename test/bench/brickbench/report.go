@@ -23,65 +23,59 @@ func reportCommand() *cli.Command {
 			&cli.StringFlag{Name: "html", Usage: "write the HTML page to `FILE`"},
 			&cli.StringFlag{Name: "machine", Usage: "a line saying which machine ran it"},
 		},
-		Action: action(func(c *call) error {
-			figs, err := bench.ReadFigures(c.String("figures"))
+		Action: action(runReport),
+	}
+}
+
+// runReport merges the figures with those of the brickctl bench reports,
+// prints the goals table, and writes the JSON and HTML asked for.
+func runReport(c *call) error {
+	figs, err := bench.ReadFigures(c.String("figures"))
+	if err != nil {
+		return err
+	}
+	var reports []*bench.Report
+	for _, set := range []struct {
+		flag string
+		anon bool
+	}{{"brick-report", false}, {"anon-report", true}} {
+		for _, path := range c.StringSlice(set.flag) {
+			r, err := readReport(path)
 			if err != nil {
 				return err
 			}
-			var reports []*bench.Report
-			for _, set := range []struct {
-				flag string
-				anon bool
-			}{{"brick-report", false}, {"anon-report", true}} {
-				for _, path := range c.StringSlice(set.flag) {
-					r, err := readReport(path)
-					if err != nil {
-						return err
-					}
-					reports = append(reports, r)
-					f := bench.FiguresFromReport(r, set.anon)
-					for k, v := range f.Values {
-						figs.Values[k] = v
-					}
-					for k, v := range f.Notes {
-						figs.Notes[k] = v
-					}
-				}
+			reports = append(reports, r)
+			f := bench.FiguresFromReport(r, set.anon)
+			for k, v := range f.Values {
+				figs.Values[k] = v
 			}
-			goals := bench.Goals(figs)
-			if err := bench.GoalsTable(os.Stdout, goals); err != nil {
-				return err
+			for k, v := range f.Notes {
+				figs.Notes[k] = v
 			}
-			if path := c.String("json"); path != "" {
-				b, err := json.MarshalIndent(struct {
-					Machine string         `json:"machine,omitempty"`
-					Figures *bench.Figures `json:"figures"`
-					Goals   []bench.Goal   `json:"goals"`
-				}{c.String("machine"), figs, goals}, "", "  ")
-				if err != nil {
-					return err
-				}
-				if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-					return err
-				}
-			}
-			if path := c.String("html"); path != "" {
-				page := &bench.GoalsPage{Title: "brick: make bench", Started: time.Now(), Machine: c.String("machine"), Goals: goals, Reports: reports}
-				f, err := os.Create(path)
-				if err != nil {
-					return err
-				}
-				if err := page.HTML(f); err != nil {
-					f.Close()
-					return err
-				}
-				if err := f.Close(); err != nil {
-					return err
-				}
-			}
-			return nil
-		}),
+		}
 	}
+	goals := bench.Goals(figs)
+	if err := bench.GoalsTable(os.Stdout, goals); err != nil {
+		return err
+	}
+	if path := c.String("json"); path != "" {
+		b, err := json.MarshalIndent(struct {
+			Machine string         `json:"machine,omitempty"`
+			Figures *bench.Figures `json:"figures"`
+			Goals   []bench.Goal   `json:"goals"`
+		}{c.String("machine"), figs, goals}, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if path := c.String("html"); path != "" {
+		page := &bench.GoalsPage{Title: "brick: make bench", Started: time.Now(), Machine: c.String("machine"), Goals: goals, Reports: reports}
+		return bench.WriteHTMLFile(path, page.HTML)
+	}
+	return nil
 }
 
 func readReport(path string) (*bench.Report, error) {

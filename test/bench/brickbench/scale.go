@@ -134,6 +134,38 @@ func rss(pid int) (int64, error) {
 	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 }
 
+// inParallel runs f(i) for i from 0 to n-1 in width goroutines, every
+// one of them whatever the others return, and returns the first error.
+func inParallel(n, width int, f func(i int) error) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var first struct {
+		sync.Mutex
+		err error
+	}
+	for range width {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := f(i); err != nil {
+					first.Lock()
+					if first.err == nil {
+						first.err = err
+					}
+					first.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first.err
+}
+
 // forEach runs f(id) for ids in parallel sessions, printing progress.
 func forEach(ctx context.Context, addr string, parallel int, ids []uint64, what string, f func(context.Context, *client.Client, uint64) error) error {
 	var next, done atomic.Int64
@@ -359,35 +391,9 @@ func idleSessions(ctx context.Context, addr string, pid, n int) (served int, per
 			}
 		}
 	}()
-	var firstErr error
-	var mu sync.Mutex
-	run := func(f func(i int) error) {
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		for range 64 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					i := int(next.Add(1) - 1)
-					if i >= n {
-						return
-					}
-					if err := f(i); err != nil {
-						mu.Lock()
-						if firstErr == nil {
-							firstErr = err
-						}
-						mu.Unlock()
-					}
-				}
-			}()
-		}
-		wg.Wait()
-	}
 	// A small staging buffer: the sessions are idle, and this process holds
 	// all n of them.
-	run(func(i int) (err error) {
+	firstErr := inParallel(n, 64, func(i int) (err error) {
 		cls[i], err = client.Dial(ctx, addr, client.Options{StagingSize: 4096})
 		return err
 	})
@@ -405,7 +411,7 @@ func idleSessions(ctx context.Context, addr string, pid, n int) (served int, per
 		perSession = float64(after-before) / float64(open)
 	}
 	var ok atomic.Int64
-	run(func(i int) error {
+	statusErr := inParallel(n, 64, func(i int) error {
 		if cls[i] == nil {
 			return nil
 		}
@@ -416,6 +422,9 @@ func idleSessions(ctx context.Context, addr string, pid, n int) (served int, per
 		return nil
 	})
 	fmt.Fprintf(os.Stderr, "scale: %d of %d sessions open, %d answered; brickd VmRSS %d → %d MiB\n", open, n, ok.Load(), before>>20, after>>20)
+	if firstErr == nil {
+		firstErr = statusErr
+	}
 	if firstErr != nil {
 		firstErr = fmt.Errorf("%d of %d sessions served; first failure: %w", ok.Load(), n, firstErr)
 	}
