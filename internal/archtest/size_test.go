@@ -13,10 +13,11 @@ import (
 
 // The house limits on size (issue 14): a production file that grows past
 // maxFileLines holds more than one job, and a function past maxFuncLines
-// wants a name for its parts. Test files are exempt: a table is long.
+// wants a name for its parts (the issue's hard limit is 80 lines, and it
+// asks for a split from about 70). Test files are exempt: a table is long.
 const (
 	maxFileLines = 500
-	maxFuncLines = 80
+	maxFuncLines = 70
 )
 
 // sizeFinding is one file or function over its limit.
