@@ -214,7 +214,7 @@ func TestAuth(t *testing.T) {
 // authenticated and is served.
 func TestAuthKeyless(t *testing.T) {
 	e := newEnv(t, envOpts{})
-	if _, err := client.Dial(e.ctx, e.addr, client.Options{AuthKey: testKey}); !errors.Is(err, client.ErrPermission) {
+	if _, err := client.Dial(e.ctx, e.addr, client.Options{AuthKey: testKey}); !errors.Is(err, client.ErrPermission) || !errors.Is(err, client.ErrBrickHasNoKey) {
 		t.Fatalf("client with a key, brick without: %v", err)
 	}
 	c := e.dial()

@@ -90,8 +90,9 @@ var statusGauges = []struct {
 	value      func(st *protocol.StatusReply) float64
 }{
 	{"frames", "Data frames in the pmem region.", func(st *protocol.StatusReply) float64 { return float64(st.Frames) }},
-	{"frames_free", "Free data frames.", func(st *protocol.StatusReply) float64 { return float64(st.FreeFrames) }},
+	{"frames_free", "Data frames holding no block (a block takes a frame at its first map).", func(st *protocol.StatusReply) float64 { return float64(st.FreeFrames) }},
 	{"blocks", "Allocated blocks.", func(st *protocol.StatusReply) float64 { return float64(st.Blocks) }},
+	{"blocks_capacity", "Blocks the brick admits: frames, plus tier slots less one; an alloc fails once brick_blocks reaches it.", func(st *protocol.StatusReply) float64 { return float64(st.BlockCapacity()) }},
 	{"blocks_mapped", "Blocks with at least one live map.", func(st *protocol.StatusReply) float64 { return float64(st.Mapped) }},
 	{"blocks_unclean", "Blocks that were mapped read-write at an unclean shutdown.", func(st *protocol.StatusReply) float64 { return float64(st.Unclean) }},
 	{"tier_slots", "Slots of the slow tier (0: no tier).", func(st *protocol.StatusReply) float64 { return float64(st.TierSlots) }},

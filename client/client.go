@@ -123,7 +123,7 @@ type reply struct {
 func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	p, hostport, err := providers.ForAddrWith(addr, providers.Options{OptionalCRC: opts.OptionalCRC})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrAddress, err)
 	}
 	if opts.Provider != nil {
 		p = opts.Provider
@@ -225,8 +225,8 @@ func (c *Client) acceptHello(addr string, asked uint64, opts Options) error {
 	case brickAuth && opts.AuthKey == nil:
 		return fmt.Errorf("brick at %s requires authentication and no key was given: %w", addr, protocol.ErrPermission)
 	case !brickAuth && opts.AuthKey != nil:
-		return fmt.Errorf("brick at %s does not authenticate (it has no key), so it cannot prove it is the brick; refusing it because a key was given: %w",
-			addr, protocol.ErrPermission)
+		return fmt.Errorf("brick at %s does not authenticate (it has no key), so it cannot prove it is the brick; refusing it because a key was given: %w: %w",
+			addr, ErrBrickHasNoKey, protocol.ErrPermission)
 	}
 	c.depth = min(opts.RecvDepth, int(c.hello.RecvDepth))
 	if c.depth <= 0 {

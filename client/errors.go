@@ -34,6 +34,14 @@ var (
 
 // Client-side errors.
 var (
+	// ErrAddress: the address is malformed, or names a transport this
+	// build cannot dial (rdma:// without -tags ibverbs, or with no RDMA
+	// device); nothing was sent.
+	ErrAddress = errors.New("brick: cannot dial this address")
+	// ErrBrickHasNoKey: a key was given and the brick has none, so it
+	// cannot prove it is the brick; the session is refused. It wraps
+	// ErrPermission too.
+	ErrBrickHasNoKey = errors.New("brick: the brick has no key")
 	// ErrClosed: the client was closed or its connection ended.
 	ErrClosed = errors.New("brick: connection to the brick is closed")
 	// ErrVolatile: the block lives in volatile memory; nothing the client

@@ -36,6 +36,18 @@ type StatusReply struct {
 	TierSlots, TierFreeSlots, Tiered uint64
 }
 
+// BlockCapacity is how many blocks the brick admits: a new block takes no
+// frame until its first map, so this counts frames, plus tier slots less
+// the one the brick holds back for crash-safe moves (alloc2m's capacity).
+// An alloc fails with ErrNoSpace once Blocks reaches it, whatever
+// FreeFrames says.
+func (m *StatusReply) BlockCapacity() uint64 {
+	if m.TierSlots == 0 {
+		return m.Frames
+	}
+	return m.Frames + m.TierSlots - 1
+}
+
 // DDIODevice is one RDMA device's DDIO state in a StatusReply.
 type DDIODevice struct {
 	Name     string // at most 64 bytes (longer is cut)

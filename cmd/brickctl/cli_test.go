@@ -86,7 +86,7 @@ func TestCheckAddr(t *testing.T) {
 	for addr, ok := range map[string]bool{
 		"tcp://127.0.0.1:7470": true, "rdma://10.0.0.5:7470": true, "tcp://[::1]:7470": true, "tcp://host:7470/": true,
 		"127.0.0.1:7470": false, "http://127.0.0.1:7470": false, "tcp://127.0.0.1": false, "tcp://:7470": false,
-		"tcp://h:1/x": false, "": false,
+		"tcp://h:1/x": false, "": false, "tcp://127.0.0.1:99999": false, "tcp://127.0.0.1:0": false, "tcp://127.0.0.1:http": false,
 	} {
 		if err := checkAddr(addr); (err == nil) != ok || err != nil && exitCode(err) != exitUsage {
 			t.Errorf("checkAddr(%q) = %v", addr, err)

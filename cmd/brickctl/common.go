@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -72,18 +73,20 @@ func sizeFlag(c *call, name string) (int64, error) {
 	}
 	n, err := size.Parse(s)
 	if err != nil {
-		return 0, usagef("--%s: %v", name, err)
+		return 0, usagef("--%s: %s", name, strings.TrimSuffix(err.Error(), ": "+size.ErrInvalid.Error()))
 	}
 	return n, nil
 }
 
 // checkAddr refuses an --addr the client could never dial, before
-// dialing: a missing or unknown scheme, or no port.
+// dialing: a missing or unknown scheme, or no port or one past 65535.
 func checkAddr(addr string) error {
 	u, err := url.Parse(addr)
 	if err == nil && (u.Scheme == "tcp" || u.Scheme == "rdma") && (u.Path == "" || u.Path == "/") && u.RawQuery == "" {
-		if host, port, err := net.SplitHostPort(u.Host); err == nil && host != "" && port != "" {
-			return nil
+		if host, port, err := net.SplitHostPort(u.Host); err == nil && host != "" {
+			if n, err := strconv.ParseUint(port, 10, 16); err == nil && n > 0 {
+				return nil
+			}
 		}
 	}
 	return usagef("--addr %q is not a brick address: give tcp://HOST:PORT (software RNIC) or rdma://HOST:PORT, e.g. tcp://127.0.0.1:7470", addr)
@@ -111,8 +114,15 @@ func connectWith(c *call, opts client.Options) (*client.Client, context.Context,
 	}
 	opts.AuthKey = key
 	opts.OptionalCRC = c.Bool("optional-crc")
+	if d := c.Duration("timeout"); d <= 0 {
+		return nil, nil, nil, usagef("--timeout %v: give a positive duration, e.g. 30s (BRICK_TIMEOUT likewise)", d)
+	}
 	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 	cl, err := client.Dial(ctx, addr, opts)
+	if errors.Is(err, client.ErrAddress) {
+		cancel()
+		return nil, nil, nil, usagef("--addr %s: %v", addr, err)
+	}
 	if err != nil {
 		cancel()
 		return nil, nil, nil, &connectError{addr: addr, err: err}

@@ -111,6 +111,8 @@ func sentence(err error) string {
 		return ue.msg + "."
 	case errors.As(err, &me):
 		return "the metadata in " + me.dir + " is in use by a running brickd; stop brickd for the offline view, or drop --meta to ask it."
+	case errors.As(err, &ce) && errors.Is(err, client.ErrBrickHasNoKey):
+		return fmt.Sprintf("the brick at %s has no key, so brickctl, holding one, refused it (%v); start brickd with the same --auth-key, or unset --auth-key and BRICK_AUTH_KEY to use a brick without a key.", ce.addr, ce.err)
 	case errors.As(err, &ce) && errors.Is(err, protocol.ErrPermission):
 		return fmt.Sprintf("the brick at %s did not accept this session (%v); give the brick's key with --auth-key FILE or BRICK_AUTH_KEY.", ce.addr, ce.err)
 	case errors.As(err, &ce) && errors.Is(err, protocol.ErrLimit):
@@ -128,9 +130,9 @@ func sentence(err error) string {
 	case errors.Is(err, protocol.ErrNotFound):
 		return "that block is not allocated (" + err.Error() + "); brickctl list shows the allocated blocks."
 	case errors.Is(err, protocol.ErrInvalid):
-		return "the brick refused an invalid argument (" + err.Error() + "): block IDs are multiples of 2 MiB (0x200000)."
+		return "the brick refused an invalid argument (" + err.Error() + ")."
 	case errors.Is(err, protocol.ErrNoSpace):
-		return "the brick is full (" + err.Error() + "): free a block, or give brickd a larger --pmem-size or a --tier."
+		return "the brick is full (" + err.Error() + "): free a block, or give brickd a larger --pmem-size or --tier."
 	case errors.Is(err, protocol.ErrBusy):
 		return "that block is busy (" + err.Error() + "): another session has it mapped; it must unmap first."
 	case errors.Is(err, protocol.ErrNotMapped):

@@ -51,9 +51,12 @@ func runGet(c *call) error {
 	}
 	defer cl.Close()
 
-	ps, n, err := getSpan(c, cl, id, off, n)
+	ps, n, unclean, err := getSpan(c, cl, id, off, n)
 	if err != nil {
 		return err
+	}
+	if unclean > 0 {
+		fmt.Fprintf(os.Stderr, "brickctl: warning: %d block(s) of the span are unclean: they were mapped read-write when brickd last stopped uncleanly, and may hold torn writes (brickctl list shows which).\n", unclean)
 	}
 	if err := getInto(c, cl, path, ps, n); err != nil {
 		return err
@@ -61,18 +64,19 @@ func runGet(c *call) error {
 	if path == "-" {
 		return nil
 	}
-	v := spanFields(id, ps, off, n)
-	v["file"] = path
-	human := fmt.Sprintf("read %d bytes from %s at offset %d into %s", n, hexID(id), off, path)
+	v := spanFields(ps, n)
+	v["file"], v["unclean_blocks"] = path, unclean
+	human := fmt.Sprintf("read %d bytes from %s at offset %d into %s", n, hexID(ps[0].id), ps[0].off, path)
 	if len(ps) > 1 {
-		human = fmt.Sprintf("read %d bytes from %d blocks %s…%s from offset %d into %s", n, len(ps), hexID(id), hexID(ps[len(ps)-1].id), off, path)
+		human = fmt.Sprintf("read %d bytes from %d blocks %s…%s from offset %d into %s", n, len(ps), hexID(ps[0].id), hexID(ps[len(ps)-1].id), ps[0].off, path)
 	}
 	return emit(c, v, human)
 }
 
-// getSpan returns the pieces get reads and their length: every block
-// must be allocated; without --length, the run of allocated blocks.
-func getSpan(c *call, cl *client.Client, id uint64, off, n int64) ([]piece, int64, error) {
+// getSpan returns the pieces get reads, their length, and how many of
+// their blocks are unclean: every block must be allocated; without
+// --length, the run of allocated blocks.
+func getSpan(c *call, cl *client.Client, id uint64, off, n int64) ([]piece, int64, uint64, error) {
 	startID := id + uint64(off/blockSize)*blockSize
 	var want uint64
 	if c.IsSet("length") {
@@ -80,29 +84,29 @@ func getSpan(c *call, cl *client.Client, id uint64, off, n int64) ([]piece, int6
 		want = uint64(len(ps))
 	}
 	ctx, cancel := opContext(c)
-	run, err := allocatedRun(ctx, cl, startID, want)
+	run, unclean, err := allocatedRun(ctx, cl, startID, want)
 	cancel()
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	if !c.IsSet("length") {
 		if run == 0 {
-			return nil, 0, notAllocated([]uint64{startID}, "is not allocated; allocate it first with brickctl alloc")
+			return nil, 0, 0, notAllocated([]uint64{startID}, "is not allocated; allocate it first with brickctl alloc")
 		}
 		n = int64(run)*blockSize - off%blockSize
 	}
 	ps, err := pieces(id, off, n)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	if run < uint64(len(ps)) {
 		var missing []uint64
 		for _, p := range ps[run:] {
 			missing = append(missing, p.id)
 		}
-		return nil, 0, notAllocated(missing[:1], fmt.Sprintf("(block %d of the %d the range spans) is not allocated", run+1, len(ps)))
+		return nil, 0, 0, notAllocated(missing[:1], fmt.Sprintf("(block %d of the %d the range spans) is not allocated", run+1, len(ps)))
 	}
-	return ps, n, nil
+	return ps, n, uncleanIn(unclean, ps), nil
 }
 
 // getInto reads the n bytes of ps into the file at path (- for stdout).

@@ -23,7 +23,7 @@ func mapCommand() *cli.Command {
 		ArgsUsage: "ID",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "rw", Usage: "map read-write; without it the map is read-only"},
-			&cli.BoolFlag{Name: "shared", Usage: "allow other shared read-write maps of the block"},
+			&cli.BoolFlag{Name: "shared", Usage: "let shared read-write maps of the block coexist with this one (read-only or, with --rw, read-write)"},
 			&cli.BoolFlag{Name: "hold", Usage: "keep the map until interrupted"},
 		},
 		Action: action(func(c *call) error {

@@ -72,13 +72,17 @@ func runPut(c *call) error {
 	if !persistent {
 		fmt.Fprintln(os.Stderr, "brickctl: warning: the brick's memory is volatile; the data will not survive a brickd restart.")
 	}
-	last := ps[len(ps)-1].id
-	v := spanFields(id, ps, off, st.Size())
+	first, last := ps[0], ps[len(ps)-1]
+	v := spanFields(ps, st.Size())
 	v["allocated"], v["persistent"], v["method"] = allocated, persistent, method.String()
-	human := fmt.Sprintf("wrote %d bytes to %s at offset %d (persisted by %s)", st.Size(), hexID(id), off, method)
+	human := fmt.Sprintf("wrote %d bytes to %s at offset %d (persisted by %s)", st.Size(), hexID(first.id), first.off, method)
 	if len(ps) > 1 {
-		human = fmt.Sprintf("wrote %d bytes to %d blocks %s…%s from offset %d (persisted by %s); read them back with get --length %d",
-			st.Size(), len(ps), hexID(id), hexID(last), off, method, st.Size())
+		getArgs := fmt.Sprintf("--length %d", st.Size())
+		if first.off > 0 {
+			getArgs = fmt.Sprintf("--offset %d %s", first.off, getArgs)
+		}
+		human = fmt.Sprintf("wrote %d bytes to %d blocks %s…%s from offset %d (persisted by %s); read them back with get %s",
+			st.Size(), len(ps), hexID(first.id), hexID(last.id), first.off, method, getArgs)
 	}
 	if allocated > 0 {
 		human += fmt.Sprintf("\nallocated %d block(s)", allocated)
@@ -118,20 +122,47 @@ func prepareSpan(c *call, cl *client.Client, ps []piece, alloc bool) (int, error
 		}
 		return 0, notAllocated(missing, "of the span "+verb+" not allocated; allocate them with brickctl alloc, or give put --alloc")
 	}
-	n := 0
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if room := st.BlockCapacity() - min(st.Blocks, st.BlockCapacity()); uint64(len(missing)) > room {
+		return 0, fmt.Errorf("the span needs %d block(s) allocated and the brick has room for %d (%d of at most %d allocated); nothing was allocated or written: %w",
+			len(missing), room, st.Blocks, st.BlockCapacity(), protocol.ErrNoSpace)
+	}
+	var allocated []uint64
 	for _, id := range missing {
 		ctx, cancel := opContext(c)
 		err := cl.Alloc(ctx, id)
 		cancel()
 		switch {
 		case err == nil:
-			n++
+			allocated = append(allocated, id)
 		case errors.Is(err, protocol.ErrExist): // allocated since the List: fine
 		default:
-			return n, err
+			return 0, fmt.Errorf("%w%s", err, undoAllocs(c, cl, allocated))
 		}
 	}
-	return n, nil
+	return len(allocated), nil
+}
+
+// undoAllocs frees the blocks a put allocated before one of its allocs
+// failed, so that a put that writes nothing leaves nothing behind, and
+// says what it did for the error's sentence.
+func undoAllocs(c *call, cl *client.Client, ids []uint64) string {
+	if len(ids) == 0 {
+		return ""
+	}
+	for i, id := range ids {
+		ctx, cancel := opContext(c)
+		err := cl.Free(ctx, id)
+		cancel()
+		if err != nil && !errors.Is(err, protocol.ErrNotFound) {
+			return fmt.Sprintf("; %d of the %d block(s) this put allocated are still allocated, from %s on (freeing it: %v)",
+				len(ids)-i, len(ids), hexID(id), err)
+		}
+	}
+	return fmt.Sprintf("; the %d block(s) this put allocated were freed again", len(ids))
 }
 
 // putPieces writes each piece from f, persists it and unmaps.

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/brick-storage/brick/client"
+	"github.com/brick-storage/brick/protocol"
 )
 
 const blockSize = client.BlockSize
@@ -74,9 +75,10 @@ func spanArgs(c *call, verb string) (id uint64, off int64, path string, err erro
 }
 
 // spanFields are the JSON fields get and put report for the span they
-// moved: n bytes from byte off of block id, in the blocks of ps.
-func spanFields(id uint64, ps []piece, off, n int64) map[string]any {
-	return map[string]any{"id": hexID(id), "last": hexID(ps[len(ps)-1].id), "blocks": len(ps), "offset": off, "bytes": n}
+// moved: n bytes in the blocks of ps, from the first piece's block and
+// offset (an --offset of 2 MiB or more starts in a later block than ID).
+func spanFields(ps []piece, n int64) map[string]any {
+	return map[string]any{"id": hexID(ps[0].id), "last": hexID(ps[len(ps)-1].id), "blocks": len(ps), "offset": ps[0].off, "bytes": n}
 }
 
 // eachBlock maps each piece's block with flags, calls do on it and unmaps
@@ -109,9 +111,9 @@ func eachBlock(c *call, cl *client.Client, ps []piece, flags uint32, do func(h *
 const listWindow = 1024
 
 // allocatedRun returns how many consecutive blocks starting at first are
-// allocated, stopping once it has found limit (0: no limit).
-func allocatedRun(ctx context.Context, cl *client.Client, first uint64, limit uint64) (uint64, error) {
-	var run uint64
+// allocated, stopping once it has found limit (0: no limit), and the
+// extents of the run that are unclean.
+func allocatedRun(ctx context.Context, cl *client.Client, first uint64, limit uint64) (run uint64, unclean []protocol.Extent, err error) {
 	next := first
 	for limit == 0 || run < limit {
 		last := next + (listWindow-1)*blockSize
@@ -120,20 +122,37 @@ func allocatedRun(ctx context.Context, cl *client.Client, first uint64, limit ui
 		}
 		ext, err := cl.List(ctx, next, last)
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		for _, e := range ext {
 			if e.First != next {
-				return run, nil
+				return run, unclean, nil
+			}
+			if e.State == protocol.StateUnclean {
+				unclean = append(unclean, e)
 			}
 			run += e.Blocks
 			next += e.Blocks * blockSize
 		}
 		if next == 0 || next <= last {
-			return run, nil // past the last ID, or the run ended in this window
+			return run, unclean, nil // past the last ID, or the run ended in this window
 		}
 	}
-	return run, nil
+	return run, unclean, nil
+}
+
+// uncleanIn is how many blocks of the extents lie in the span of ps.
+func uncleanIn(unclean []protocol.Extent, ps []piece) uint64 {
+	lo, hi := ps[0].id, ps[len(ps)-1].id
+	var n uint64
+	for _, e := range unclean {
+		for i := uint64(0); i < e.Blocks; i++ {
+			if id := e.First + i*blockSize; id >= lo && id <= hi {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // opContext bounds one verb by --timeout: a long put or get is many verbs,

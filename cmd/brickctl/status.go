@@ -64,9 +64,9 @@ func printStatus(c *call, addr string, st *protocol.StatusReply, crc string) err
 		"capacity_bytes": st.Frames * protocol.BlockSize, "used_bytes": used * protocol.BlockSize,
 		"mapped_blocks": st.Mapped, "unclean_blocks": st.Unclean, "sessions": st.Sessions,
 		"backend": backendName(st), "capabilities": st.Capabilities.String(), "persistent": st.Persistent, "persist_methods": methodNames(st.Methods),
-		"cpu_flush":      cpuFlushName(st.CPUFlush),
+		"cpu_flush":      st.CPUFlush.String(), // "none" where the text leaves it out
 		"persistence":    postureJSON(st),
-		"block_capacity": blockCapacity(st),
+		"block_capacity": st.BlockCapacity(),
 		"tier_slots":     st.TierSlots, "tier_free_slots": st.TierFreeSlots, "tiered_blocks": st.Tiered,
 	}
 	if crc != "" {
@@ -82,9 +82,13 @@ func printStatus(c *call, addr string, st *protocol.StatusReply, crc string) err
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "brick %s at %s\n", uuid.UUID(st.UUID), addr)
-	fmt.Fprintf(&b, "capacity   %s in %d frames, %s of them used, %d frames free\n",
+	fmt.Fprintf(&b, "capacity   %s in %d frames, %s of them holding data, %d frames free\n",
 		humanBytes(st.Frames*protocol.BlockSize), st.Frames, humanBytes(used*protocol.BlockSize), st.FreeFrames)
-	fmt.Fprintf(&b, "blocks     %d allocated of at most %d\n", st.Blocks, blockCapacity(st))
+	fmt.Fprintf(&b, "blocks     %d allocated of at most %d", st.Blocks, st.BlockCapacity())
+	if st.Blocks >= st.BlockCapacity() {
+		b.WriteString(": full, every alloc fails (a block takes its frame at its first map)")
+	}
+	b.WriteString("\n")
 	if st.TierSlots > 0 {
 		fmt.Fprintf(&b, "tier       %s in %d slots, %d block(s) tiered, %d slots free\n",
 			humanBytes(st.TierSlots*protocol.BlockSize), st.TierSlots, st.Tiered, st.TierFreeSlots)
@@ -99,14 +103,4 @@ func printStatus(c *call, addr string, st *protocol.StatusReply, crc string) err
 		fmt.Fprintf(&b, "\nwarning    %d block(s) were mapped read-write at an unclean shutdown and may hold torn writes", st.Unclean)
 	}
 	return emit(c, v, b.String())
-}
-
-// blockCapacity is how many blocks the brick admits: a new block takes no
-// frame until its first map, so this counts frames, plus tier slots less
-// the one the brick holds back for crash-safe moves (alloc2m's capacity).
-func blockCapacity(st *protocol.StatusReply) uint64 {
-	if st.TierSlots == 0 {
-		return st.Frames
-	}
-	return st.Frames + st.TierSlots - 1
 }

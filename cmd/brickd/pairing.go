@@ -51,9 +51,19 @@ func explainRegion(err error, image, meta string) error {
 }
 
 // checkStoreMissing refuses an image that holds blocks (or cannot say it
-// does not) when there is no metadata store to map them.
+// does not) when there is no metadata store to map them, and anonymous
+// memory, which holds none, when there is one.
 func checkStoreMissing(region pmem.Region, metaExists bool, image, meta string) error {
-	if metaExists || region.Kind() == pmem.KindAnonymous {
+	if region.Kind() == pmem.KindAnonymous {
+		if metaExists {
+			// Anonymous memory comes up empty: a store from an earlier run
+			// maps blocks whose bytes went with that process.
+			return &refusal{fmt.Sprintf("the pmem backend is anonymous memory, which starts empty at every start, but the metadata store in %s belongs to an earlier brick, whose blocks went with it; give --meta a new directory, or remove %s.",
+				meta, meta), alloc2m.ErrUUIDMismatch}
+		}
+		return nil
+	}
+	if metaExists {
 		return nil
 	}
 	b, recorded := region.Binding()

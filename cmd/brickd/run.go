@@ -108,6 +108,9 @@ func flagConfig(c *call) (brick.Config, error) {
 	if c.NArg() > 0 {
 		return brick.Config{}, fmt.Errorf("unexpected argument %q: brickd takes only flags (brickd --help lists them)", c.Args().First())
 	}
+	if err := checkAddrs(c); err != nil {
+		return brick.Config{}, err
+	}
 	timeout := c.Duration("session-timeout")
 	if timeout == 0 {
 		timeout = -1 // brick.Config: negative disables
@@ -178,6 +181,22 @@ func newServer(c *call, log *slog.Logger, cfg brick.Config, reg *prometheus.Regi
 	}
 	registerPostureMetrics(reg, srv.Status)
 	return srv, nil
+}
+
+// checkAddrs refuses a malformed --listen or --metrics before brickd
+// creates anything: a typo must not leave a new image and store behind.
+// An address that is well formed but taken is found only when brickd
+// listens on it; the image and store it made then serve the next start.
+func checkAddrs(c *call) error {
+	if _, _, err := verbs.ParseAddr(c.String("listen")); err != nil {
+		return &refusal{"--listen: " + strings.TrimPrefix(err.Error(), verbs.ErrInvalid.Error()+": ") + ".", err}
+	}
+	if addr := c.String("metrics"); addr != "" {
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+			return fmt.Errorf("--metrics %q: want HOST:PORT, e.g. 127.0.0.1:9470 (empty disables the metrics)", addr)
+		}
+	}
+	return nil
 }
 
 // listen listens on --listen, and returns the listener and its URL.

@@ -144,6 +144,16 @@ func TestCLIFlowAndCrash(t *testing.T) {
 	if !strings.Contains(d2.log.String(), "uncleanly") {
 		t.Errorf("restart did not warn about unclean blocks:\n%s", d2.log)
 	}
+	// get warns of the unclean block it reads, and only of that one.
+	for _, tt := range []struct {
+		id   string
+		warn bool
+	}{{"0xa00000", true}, {"0x200000", false}} {
+		r := ctl(t, a, "get", "--length", "10", tt.id, filepath.Join(dir, "head"))
+		if r.code != 0 || strings.Contains(r.stderr, "unclean") != tt.warn {
+			t.Errorf("get %s after the crash: exit %d, stderr %q; want a warning of unclean blocks: %v", tt.id, r.code, r.stderr, tt.warn)
+		}
+	}
 
 	// A clean map/unmap cycle clears the unclean mark; SIGTERM is a clean stop.
 	mustCtl(t, a, "map", "--rw", "0xa00000")

@@ -60,6 +60,44 @@ func TestPutGetSpan(t *testing.T) {
 	}
 }
 
+// TestPutSpanEdges: an --offset of a block or more starts the span in a
+// later block, and put reports that block; a put --alloc the brick has no
+// room for is refused before it allocates or writes anything.
+func TestPutSpanEdges(t *testing.T) {
+	dir := t.TempDir()
+	d := startDaemon(t, brickdArgs(dir)...) // 64 MiB: room for 31 blocks
+	a := d.Addr
+	src, data := randomFile(t, dir, "small", 1000)
+
+	mustCtl(t, a, "alloc", "0x400000")
+	var put struct {
+		ID     string `json:"id"`
+		Offset int64  `json:"offset"`
+		Blocks int    `json:"blocks"`
+	}
+	ctlJSON(t, a, &put, "put", "--offset", strconv.Itoa(2*mib+100), "0x200000", src)
+	if put.ID != "0x400000" || put.Offset != 100 || put.Blocks != 1 {
+		t.Fatalf("put --offset 2MiB+100 at 0x200000 = %+v, want block 0x400000 at offset 100", put)
+	}
+	if got := get(t, a, "--offset", "100", "--length", "1000", "0x400000"); !bytes.Equal(got, data) {
+		t.Fatal("get of the block put reported returned different bytes")
+	}
+
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(big, 40*2*mib); err != nil { // 40 blocks
+		t.Fatal(err)
+	}
+	if r := ctl(t, a, "put", "--alloc", "0x1000000", big); r.code != 12 || !strings.Contains(r.stderr, "room for 30") {
+		t.Fatalf("put --alloc of 40 blocks into room for 30: exit %d %q", r.code, r.stderr)
+	}
+	if out := mustCtl(t, a, "list"); !strings.Contains(out, "1 extent(s), 1 block(s)") {
+		t.Fatalf("a refused put --alloc left blocks allocated:\n%s", out)
+	}
+}
+
 // TestBench runs a tiny bench against a real brickd: every case reports
 // operations and latencies, the HTML report is written, and the bench's
 // blocks are freed afterwards.

@@ -145,3 +145,17 @@ func TestRefusePersistence(t *testing.T) {
 		})
 	}
 }
+
+// TestAnonymousRestart: anonymous memory starts empty, so brickd refuses
+// the metadata store an earlier anonymous brick left, with what to do,
+// rather than serve blocks whose bytes are gone.
+func TestAnonymousRestart(t *testing.T) {
+	dir := t.TempDir()
+	args := brickdArgs(dir, "--pmem-backend", "anonymous")
+	d := startDaemon(t, args...)
+	mustCtl(t, d.Addr, "alloc", "0")
+	d.term()
+	if stderr := brickdRefuses(t, time.Minute, args...); !strings.Contains(stderr, "belongs to an earlier brick") || !strings.Contains(stderr, "give --meta a new directory") {
+		t.Errorf("second anonymous brickd on the same --meta:\n%s", stderr)
+	}
+}

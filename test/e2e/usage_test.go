@@ -9,7 +9,8 @@ import (
 
 // TestCLIUsageErrors: a mistake on the command line is one sentence on
 // stderr and exit 2 (brickctl) — not the help text, not exit 1 — and
-// brickd refuses stray arguments instead of starting on its defaults.
+// brickd refuses stray arguments and malformed addresses before it creates
+// anything.
 func TestCLIUsageErrors(t *testing.T) {
 	const nobody = "tcp://127.0.0.1:1" // never dialled: the command line fails first
 	for _, args := range [][]string{
@@ -20,6 +21,8 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"--timeout", "soon", "list"},
 		{"bench", "--duration", "x"},
 		{"alloc", "zz"},
+		{"--timeout", "0", "status"},
+		{"--addr", "tcp://127.0.0.1:99999", "status"},
 	} {
 		r := ctl(t, nobody, args...)
 		lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
@@ -29,13 +32,22 @@ func TestCLIUsageErrors(t *testing.T) {
 		}
 	}
 
-	dir := t.TempDir()
-	stderr := brickdRefuses(t, time.Minute, "--listen", "tcp://127.0.0.1:1", "--metrics", "",
-		"--pmem", filepath.Join(dir, "pmem.img"), "--meta", filepath.Join(dir, "meta"), "stray")
-	if !strings.Contains(stderr, `unexpected argument "stray"`) {
-		t.Errorf("brickd with a stray argument:\n%s", stderr)
-	}
-	if m, _ := filepath.Glob(filepath.Join(dir, "*")); len(m) != 0 {
-		t.Errorf("brickd with a stray argument created %v", m)
+	for _, tt := range []struct {
+		args []string
+		say  string
+	}{
+		{[]string{"--listen", "tcp://127.0.0.1:1", "--metrics", "", "stray"}, `unexpected argument "stray"`},
+		{[]string{"--listen", "127.0.0.1:7470", "--metrics", ""}, "has no scheme"},
+		{[]string{"--listen", "tcp://127.0.0.1:1", "--metrics", "9470"}, "want HOST:PORT"},
+	} {
+		dir := t.TempDir()
+		stderr := brickdRefuses(t, time.Minute, append(tt.args,
+			"--pmem", filepath.Join(dir, "pmem.img"), "--meta", filepath.Join(dir, "meta"))...)
+		if !strings.Contains(stderr, tt.say) {
+			t.Errorf("brickd %v:\n%s", tt.args, stderr)
+		}
+		if m, _ := filepath.Glob(filepath.Join(dir, "*")); len(m) != 0 {
+			t.Errorf("brickd %v created %v", tt.args, m)
+		}
 	}
 }
