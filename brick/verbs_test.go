@@ -117,8 +117,9 @@ func TestFreeUnmap(t *testing.T) {
 	wantErr(t, "c allocs 5", c.Alloc(ctx, 5*block), nil)
 	hc, err := c.Map(ctx, 5*block, protocol.MapReadWrite)
 	wantErr(t, "c maps 5", err, nil)
+	stale := *hc // a copy the client does not know is freed: the brick must refuse it
 	wantErr(t, "c frees 5 with its handle", hc.Free(ctx), nil)
-	if _, err := hc.WriteAt([]byte("late"), 0); !errors.Is(err, verbs.ErrRemoteAccess) {
+	if _, err := stale.WriteAt([]byte("late"), 0); !errors.Is(err, verbs.ErrRemoteAccess) {
 		t.Fatalf("a write through the freed map: got %v, want a remote access error", err)
 	}
 	for i, tc := range []struct {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/brick-storage/brick/client"
 	"github.com/brick-storage/brick/protocol"
 	"github.com/brick-storage/brick/verbs"
 )
@@ -47,8 +48,12 @@ func TestMapWindows(t *testing.T) {
 	if _, err := h1.ReadAt(got, block-6); err != nil || !bytes.Equal(got, []byte("window")) {
 		t.Fatalf("read back %q, %v", got, err)
 	}
+	stale := *h1 // a copy the client does not know is unmapped: the brick must refuse it
 	wantErr(t, "unmap", h1.Unmap(ctx), nil)
-	if _, err := h1.WriteAt([]byte("late"), 0); !errors.Is(err, verbs.ErrRemoteAccess) {
+	if _, err := h1.WriteAt([]byte("late"), 0); !errors.Is(err, client.ErrNotMapped) {
+		t.Fatalf("write through the unmapped handle: %v, want ErrNotMapped from the client", err)
+	}
+	if _, err := stale.WriteAt([]byte("late"), 0); !errors.Is(err, verbs.ErrRemoteAccess) {
 		t.Fatalf("write after unmap: %v, want a remote access error", err)
 	}
 }

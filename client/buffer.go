@@ -102,6 +102,9 @@ func (h *Handle) ReadInto(ctx context.Context, b *Buffer, bufOff, n int, off int
 }
 
 func (h *Handle) direct(ctx context.Context, op verbs.Opcode, b *Buffer, bufOff, n int, off int64) error {
+	if err := h.live(op.String()); err != nil {
+		return err
+	}
 	if b.c != h.c {
 		return fmt.Errorf("rdma %s block %#x: %w: the buffer belongs to another session", op, h.ID, ErrInvalid)
 	}
@@ -125,7 +128,7 @@ func (h *Handle) direct(ctx context.Context, op verbs.Opcode, b *Buffer, bufOff,
 		err = h.readBarrier(off) // b is the caller's again only once the Write left it
 	}
 	if err != nil {
-		return fmt.Errorf("rdma %s block %#x at %d: %w", op, h.ID, off, closedErr(err))
+		return fmt.Errorf("rdma %s block %#x at %d: %w", op, h.ID, off, h.c.dataErr(err))
 	}
 	return nil
 }

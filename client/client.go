@@ -120,6 +120,11 @@ type reply struct {
 }
 
 // Dial connects to the brick at addr (tcp://host:port or rdma://host:port).
+// A malformed address, or one this build cannot dial, is ErrAddress; a
+// brick that refuses the session says why with ErrPermission (its key),
+// ErrLimit (its session limits) or ErrNotSupported (no common protocol
+// version); a brick that cannot be reached returns the transport's error
+// (syscall.ECONNREFUSED, a timeout of ctx, ...).
 func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	p, hostport, err := providers.ForAddrWith(addr, providers.Options{OptionalCRC: opts.OptionalCRC})
 	if err != nil {
@@ -363,7 +368,10 @@ func (c *Client) MPACRC() string {
 // Hello is what the brick said when the session started.
 func (c *Client) Hello() protocol.HelloReply { return c.hello }
 
-// Close ends the session; the brick revokes every map it holds.
+// Close ends the session; the brick revokes every map it holds. The
+// revocation follows the connection's end at the brick, which Close does
+// not wait for: another session may find a block this one mapped busy
+// (ErrBusy) for a moment after Close returns.
 func (c *Client) Close() error {
 	c.qp.Close()
 	c.wg.Wait()

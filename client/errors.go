@@ -20,6 +20,8 @@ var (
 	ErrPermission   = protocol.ErrPermission
 	ErrNotSupported = protocol.ErrNotSupported
 	ErrLimit        = protocol.ErrLimit
+	ErrNoSession    = protocol.ErrNoSession // EndSession, RevokeSession
+	ErrInternal     = protocol.ErrInternal
 )
 
 // The RDMA data path's errors, as returned (wrapped) by handles, so that

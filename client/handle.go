@@ -4,13 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/brick-storage/brick/protocol"
 	"github.com/brick-storage/brick/verbs"
 )
 
 // Handle is a mapped block: the RDMA key and address the brick returned.
-// Its fields are the handle as the brick sent it.
+// Its fields are the handle as the brick sent it. A Handle may be used
+// from several goroutines at once, as its Client may.
+//
+// Once its Unmap or Free has succeeded, the handle refuses every data
+// operation and Unmap with ErrNotMapped, without asking the brick: its key
+// is dead, and an RDMA access with a dead key would end the session; an
+// Unmap would revoke a newer map of the same block.
 type Handle struct {
 	c      *Client
 	ID     uint64
@@ -19,7 +26,23 @@ type Handle struct {
 	Length uint64
 	Access uint8                  // protocol.AccessRead | protocol.AccessWrite
 	Method protocol.PersistMethod // how Persist makes writes durable
+
+	// unmapped is set (to 1) by a successful Unmap or Free of this handle.
+	// A plain uint32 under sync/atomic's functions, not an atomic.Bool:
+	// a Handle is a value its users may copy, and a copy made before the
+	// Unmap is another handle, which does not know of it.
+	unmapped uint32
 }
+
+// live refuses an operation on a handle this process has unmapped.
+func (h *Handle) live(what string) error {
+	if atomic.LoadUint32(&h.unmapped) != 0 {
+		return fmt.Errorf("%s block %#x: %w: this handle was unmapped", what, h.ID, ErrNotMapped)
+	}
+	return nil
+}
+
+func (h *Handle) markUnmapped() { atomic.StoreUint32(&h.unmapped, 1) }
 
 // Writable reports whether the handle allows RDMA Writes.
 func (h *Handle) Writable() bool { return h.Access&protocol.AccessWrite != 0 }
@@ -27,8 +50,15 @@ func (h *Handle) Writable() bool { return h.Access&protocol.AccessWrite != 0 }
 // WriteAt writes p at offset off of the block with RDMA Writes. When it
 // returns the bytes have reached the brick but are not yet persistent: call
 // Persist. The handle's own bounds and access are checked first; the brick's
-// RNIC checks them again, and a fault there ends the session.
+// RNIC checks them again, and a fault there (a key the brick revoked)
+// ends the session: the error then matches ErrClosed as well as
+// ErrRemoteAccess. It takes no context: a transfer in flight runs to
+// completion, and a brick that stops answering is noticed by the
+// keep-alive (Options.KeepAlive), which ends the session.
 func (h *Handle) WriteAt(p []byte, off int64) (int, error) {
+	if err := h.live("write"); err != nil {
+		return 0, err
+	}
 	if !h.Writable() {
 		return 0, fmt.Errorf("write block %#x: %w: mapped read-only", h.ID, ErrAccess)
 	}
@@ -39,7 +69,11 @@ func (h *Handle) WriteAt(p []byte, off int64) (int, error) {
 }
 
 // ReadAt reads len(p) bytes at offset off of the block with RDMA Reads.
+// Its errors are WriteAt's.
 func (h *Handle) ReadAt(p []byte, off int64) (int, error) {
+	if err := h.live("read"); err != nil {
+		return 0, err
+	}
 	if err := h.checkRange(off, len(p)); err != nil {
 		return 0, err
 	}
@@ -86,7 +120,7 @@ func (h *Handle) transfer(op verbs.Opcode, p []byte, off int64) (int, error) {
 			}
 		}
 		if err != nil {
-			return done, fmt.Errorf("rdma %s block %#x at %d: %w", op, h.ID, off+int64(done), closedErr(err))
+			return done, fmt.Errorf("rdma %s block %#x at %d: %w", op, h.ID, off+int64(done), c.dataErr(err))
 		}
 		if op == verbs.OpRead {
 			copy(p[done:done+n], c.stage.mem[:n])
@@ -145,9 +179,9 @@ func (c *Client) post(wr verbs.SendWR) (verbs.WC, error) {
 	}
 }
 
-// Persist makes the writes in [off, off+n) that WriteAt has returned for
-// persistent, by the handle's method, and returns only once the method has
-// completed:
+// Persist makes the writes in [off, off+n) that WriteAt or WriteFrom has
+// returned for persistent, by the handle's method, and returns only once
+// the method has completed:
 //
 //   - FLUSH: an RDMA FLUSH of the range; done when the brick's RNIC
 //     reports the range persistent.
@@ -158,9 +192,22 @@ func (c *Client) post(wr verbs.SendWR) (verbs.WC, error) {
 //   - GPSPM: a persist request; done when the brick has flushed the range
 //     (CPU flush or msync) and replied.
 //
-// It returns ErrVolatile when the brick's memory cannot be made persistent.
+// It returns ErrVolatile when the brick's memory cannot be made
+// persistent, and ErrAccess for a read-only handle, through which nothing
+// was written. ctx bounds a GPSPM request; FLUSH and APM are RDMA
+// operations that, once posted, run to completion (see WriteAt), so ctx
+// is checked only before they start.
 func (h *Handle) Persist(ctx context.Context, off, n int64) error {
+	if err := h.live("persist"); err != nil {
+		return err
+	}
+	if !h.Writable() {
+		return fmt.Errorf("persist block %#x: %w: mapped read-only", h.ID, ErrAccess)
+	}
 	if err := h.checkRange(off, int(n)); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	var err error
@@ -181,7 +228,7 @@ func (h *Handle) Persist(ctx context.Context, off, n int64) error {
 		return fmt.Errorf("persist block %#x: %w: method %s", h.ID, ErrNotSupported, h.Method)
 	}
 	if err != nil {
-		return fmt.Errorf("persist block %#x by %s: %w", h.ID, h.Method, err)
+		return fmt.Errorf("persist block %#x by %s: %w", h.ID, h.Method, h.c.dataErr(err))
 	}
 	return nil
 }
@@ -212,15 +259,29 @@ func (h *Handle) flush(off, n int64) error {
 	return wc.Err()
 }
 
-// Unmap revokes the handle.
-func (h *Handle) Unmap(ctx context.Context) error { return h.c.Unmap(ctx, h.ID) }
+// Unmap revokes the handle; a second Unmap is ErrNotMapped, and so is any
+// data operation after it.
+func (h *Handle) Unmap(ctx context.Context) error {
+	if err := h.live("unmap"); err != nil {
+		return err
+	}
+	err := h.c.Unmap(ctx, h.ID)
+	if err == nil || errors.Is(err, ErrNotMapped) { // revoked by an admin meanwhile: dead too
+		h.markUnmapped()
+	}
+	return err
+}
 
 // Free revokes the handle and frees its block: in one round trip (a Free
 // with FreeUnmap) when the brick offers it, else as Unmap then Free. A map
 // of the block by another session makes it ErrBusy, and Free may be
 // called again. The handle still works after that refusal, except with
-// a brick older than FreeUnmap: there the Unmap has revoked it.
+// a brick older than FreeUnmap: there the Unmap has revoked it. After the
+// handle's Unmap, Free frees the block (a plain Free).
 func (h *Handle) Free(ctx context.Context) error {
+	if atomic.LoadUint32(&h.unmapped) != 0 {
+		return h.c.Free(ctx, h.ID)
+	}
 	if h.c.hello.Features&protocol.FeatureFreeUnmap == 0 {
 		// A second try finds the handle already unmapped by the first.
 		if err := h.Unmap(ctx); err != nil && !errors.Is(err, ErrNotMapped) {
@@ -231,5 +292,6 @@ func (h *Handle) Free(ctx context.Context) error {
 	if _, err := h.c.call(ctx, &protocol.FreeRequest{ID: h.ID, Flags: protocol.FreeUnmap}); err != nil {
 		return fmt.Errorf("free %#x: %w", h.ID, err)
 	}
+	h.markUnmapped()
 	return nil
 }

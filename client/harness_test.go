@@ -16,6 +16,19 @@ func startBrick(t *testing.T) (string, context.Context) {
 	return b.Addr, b.Ctx
 }
 
+// dialBrick starts a brick as startBrick does and dials one session,
+// closed at the test's end.
+func dialBrick(t *testing.T) (*client.Client, context.Context) {
+	t.Helper()
+	addr, ctx := startBrick(t)
+	c, err := client.Dial(ctx, addr, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, ctx
+}
+
 // bothPaths runs test twice, each with a session of its own: once as
 // the brick granted it, and once as if the brick had not offered feature
 // (the older brick's path). i is 0, then 1.

@@ -150,8 +150,12 @@ func (c *Client) takeSlot(ctx context.Context) (int, error) {
 	}
 }
 
-// call sends one request and waits for its reply.
+// call sends one request and waits for its reply. A ctx already done
+// sends nothing.
 func (c *Client) call(ctx context.Context, req protocol.Message) (protocol.Message, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	select {
 	case <-c.credits:
 	case <-c.done:
@@ -219,4 +223,20 @@ func closedErr(err error) error {
 		return fmt.Errorf("%w: %w", ErrClosed, err)
 	}
 	return err
+}
+
+// dataErr is what a data operation returns for err. A failed completion
+// (a remote access fault, a flush) has put the queue pair in error, which
+// ends the session: the client is failed at once, so that Err and Done
+// say so before the receive loop notices, and the error matches ErrClosed
+// as well as its own sentinel.
+func (c *Client) dataErr(err error) error {
+	if errors.Is(err, verbs.ErrCompletion) {
+		if !errors.Is(err, ErrClosed) {
+			err = fmt.Errorf("%w: %w", ErrClosed, err)
+		}
+		c.fail(fmt.Errorf("a data transfer failed, which ends the session: %w", err))
+		return err
+	}
+	return closedErr(err)
 }

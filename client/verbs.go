@@ -32,6 +32,11 @@ func (c *Client) Free(ctx context.Context, id uint64) error {
 
 // Map maps block id with protocol.MapReadOnly or protocol.MapReadWrite
 // (optionally | protocol.MapShared) and returns its RDMA handle.
+// Read-only maps of a block coexist; a read-write map coexists with
+// others only if it and all of them asked for MapShared. A conflicting
+// map, or a second map of the block by this session, is ErrBusy; an
+// unallocated block ErrNotFound; bad flags or an unaligned ID ErrInvalid;
+// a session at the brick's maximum of maps ErrLimit.
 func (c *Client) Map(ctx context.Context, id uint64, flags uint32) (*Handle, error) {
 	m, err := c.call(ctx, &protocol.MapRequest{ID: id, Flags: flags})
 	if err != nil {
@@ -91,8 +96,15 @@ func (c *Client) Unmap(ctx context.Context, id uint64) error {
 	return nil
 }
 
-// List returns the extents of allocated blocks with first ≤ ID ≤ last.
+// List returns the extents of allocated blocks with first ≤ ID ≤ last, in
+// ID order, each a run of consecutive blocks in one state
+// (protocol.ExtentState). A mapped block shows as mapped even when it is
+// also unclean; StatusReply.Unclean counts those. first > last is
+// ErrInvalid.
 func (c *Client) List(ctx context.Context, first, last uint64) ([]protocol.Extent, error) {
+	if first > last {
+		return nil, fmt.Errorf("list %#x..%#x: %w: first is past last", first, last, ErrInvalid)
+	}
 	var out []protocol.Extent
 	for {
 		m, err := c.call(ctx, &protocol.ListRequest{First: first, Last: last, Max: protocol.MaxExtentsPerList})

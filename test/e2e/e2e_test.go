@@ -238,9 +238,11 @@ func TestLibraryDataPath(t *testing.T) {
 			func(h *client.Handle) error { _, err := h.WriteAt(make([]byte, 8), 0); return err }},
 		{"stale rkey after unmap", protocol.MapReadWrite,
 			func(h *client.Handle) {
+				stale := *h
 				if err := h.Unmap(ctx); err != nil {
 					t.Fatal(err)
 				}
+				*h = stale // the client refuses an unmapped handle; the copy does not know
 			},
 			func(h *client.Handle) error { _, err := h.WriteAt([]byte("late"), 0); return err }},
 	}

@@ -1,0 +1,121 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/brick-storage/brick/client"
+	"github.com/brick-storage/brick/protocol"
+)
+
+// TestUnmappedHandle: a handle whose Unmap has returned refuses data
+// operations, Persist and a second Unmap with ErrNotMapped, without a word
+// to the brick: the session and its other handles live on, and a newer
+// map of the same block is not revoked by the old handle. Free still
+// frees the block.
+func TestUnmappedHandle(t *testing.T) {
+	c, ctx := dialBrick(t)
+	const id, other = client.BlockSize, 2 * client.BlockSize
+	old, err := c.AllocMap(ctx, id, protocol.MapReadWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep, err := c.AllocMap(ctx, other, protocol.MapReadWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Unmap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8)
+	for name, op := range map[string]func() error{
+		"WriteAt": func() error { _, err := old.WriteAt(buf, 0); return err },
+		"ReadAt":  func() error { _, err := old.ReadAt(buf, 0); return err },
+		"Persist": func() error { return old.Persist(ctx, 0, 8) },
+		"Unmap":   func() error { return old.Unmap(ctx) },
+	} {
+		if err := op(); !errors.Is(err, client.ErrNotMapped) {
+			t.Errorf("%s through the unmapped handle: %v, want ErrNotMapped", name, err)
+		}
+	}
+	newer, err := c.Map(ctx, id, protocol.MapReadWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Unmap(ctx); !errors.Is(err, client.ErrNotMapped) {
+		t.Fatalf("old handle's Unmap with a newer map: %v", err)
+	}
+	for _, h := range []*client.Handle{newer, keep} {
+		if _, err := h.WriteAt(buf, 0); err != nil {
+			t.Fatalf("handle of %#x after the old one's refusals: %v", h.ID, err)
+		}
+	}
+	if err := newer.Unmap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Free(ctx); err != nil {
+		t.Fatalf("Free through the unmapped handle: %v", err)
+	}
+	if ext, err := c.List(ctx, id, id); err != nil || len(ext) != 0 {
+		t.Fatalf("after Free: %v, %v; want no block", ext, err)
+	}
+}
+
+// TestClientRefusals: what the client refuses before the brick is asked
+// leaves the session serving: Persist through a read-only handle, a verb
+// with a context already done (nothing is sent, so nothing is allocated),
+// a List whose first ID is past its last.
+func TestClientRefusals(t *testing.T) {
+	c, ctx := dialBrick(t)
+	const id = client.BlockSize
+	ro, err := c.AllocMap(ctx, id, protocol.MapReadOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ro.Persist(ctx, 0, 8); !errors.Is(err, client.ErrAccess) {
+		t.Errorf("Persist through a read-only handle (%s): %v, want ErrAccess", ro.Method, err)
+	}
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	for i := range 20 {
+		if err := c.Alloc(done, uint64(i+2)*client.BlockSize); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Alloc with a cancelled context: %v", err)
+		}
+	}
+	if _, err := c.List(ctx, 2*id, id); !errors.Is(err, client.ErrInvalid) {
+		t.Errorf("List(2, 1): %v, want ErrInvalid", err)
+	}
+	ext, err := c.List(ctx, 0, client.MaxID)
+	if err != nil || len(ext) != 1 || ext[0].Blocks != 1 {
+		t.Fatalf("List after cancelled Allocs: %v, %v; want only block %#x", ext, err, id)
+	}
+	if err := c.Ping(ctx); err != nil {
+		t.Fatalf("the session after the refusals: %v", err)
+	}
+}
+
+// TestDataFaultEndsSession: an RDMA fault at the brick ends the session,
+// and the client says so at once: the error matches ErrClosed as well as
+// ErrRemoteAccess, Err is set and Done closed when the call returns.
+func TestDataFaultEndsSession(t *testing.T) {
+	c, ctx := dialBrick(t)
+	h, err := c.AllocMap(ctx, client.BlockSize, protocol.MapReadWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bent := *h
+	bent.Length *= 2 // past the window the brick granted
+	_, err = bent.WriteAt(make([]byte, 8), int64(h.Length))
+	if !errors.Is(err, client.ErrRemoteAccess) || !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("write past the block: %v, want ErrRemoteAccess and ErrClosed", err)
+	}
+	select {
+	case <-c.Done():
+	default:
+		t.Fatal("Done not closed when the faulting call returned")
+	}
+	if c.Err() == nil {
+		t.Fatal("Err is nil after the fault")
+	}
+}
