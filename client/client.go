@@ -128,7 +128,10 @@ type reply struct {
 func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	p, hostport, err := providers.ForAddrWith(addr, providers.Options{OptionalCRC: opts.OptionalCRC})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrAddress, err)
+		if !errors.Is(err, ErrAddress) {
+			err = fmt.Errorf("%w: %w", ErrAddress, err)
+		}
+		return nil, err
 	}
 	if opts.Provider != nil {
 		p = opts.Provider

@@ -22,6 +22,10 @@ var (
 	ErrLimit        = protocol.ErrLimit
 	ErrNoSession    = protocol.ErrNoSession // EndSession, RevokeSession
 	ErrInternal     = protocol.ErrInternal
+	// ErrBrickHasNoKey: a key was given and the brick has none, so it
+	// cannot prove it is the brick; the session is refused. It comes
+	// with ErrPermission.
+	ErrBrickHasNoKey = protocol.ErrBrickHasNoKey
 )
 
 // The RDMA data path's errors, as returned (wrapped) by handles, so that
@@ -32,18 +36,14 @@ var (
 	ErrRemoteAccess = verbs.ErrRemoteAccess
 	// ErrTransfer: an RDMA transfer did not complete.
 	ErrTransfer = verbs.ErrCompletion
+	// ErrAddress: Dial's address is malformed, or names a transport this
+	// build cannot dial (rdma:// without -tags ibverbs, or with no RDMA
+	// device); nothing was sent.
+	ErrAddress = verbs.ErrAddress
 )
 
 // Client-side errors.
 var (
-	// ErrAddress: the address is malformed, or names a transport this
-	// build cannot dial (rdma:// without -tags ibverbs, or with no RDMA
-	// device); nothing was sent.
-	ErrAddress = errors.New("brick: cannot dial this address")
-	// ErrBrickHasNoKey: a key was given and the brick has none, so it
-	// cannot prove it is the brick; the session is refused. It wraps
-	// ErrPermission too.
-	ErrBrickHasNoKey = errors.New("brick: the brick has no key")
 	// ErrClosed: the client was closed or its connection ended.
 	ErrClosed = errors.New("brick: connection to the brick is closed")
 	// ErrVolatile: the block lives in volatile memory; nothing the client

@@ -22,6 +22,10 @@ var (
 // ErrKey: a pre-shared key or key file that cannot be used.
 var ErrKey = errors.New("brick: unusable authentication key")
 
+// ErrBrickHasNoKey: a client that has a key refuses a brick whose hello
+// lacks FeatureAuth, which could be anyone (docs/protocol.md §5.8).
+var ErrBrickHasNoKey = errors.New("brick: the brick has no key")
+
 // Decoding errors; each wraps ErrProtocol.
 var (
 	ErrShort     = wrapProto("brick: message too short")

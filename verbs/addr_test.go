@@ -29,8 +29,8 @@ func TestParseAddr(t *testing.T) {
 		if ok := err == nil; ok != tt.ok || scheme != tt.scheme || hostport != tt.hostport {
 			t.Errorf("ParseAddr(%q) = %q, %q, %v; want %q, %q, ok %v", tt.url, scheme, hostport, err, tt.scheme, tt.hostport, tt.ok)
 		}
-		if err != nil && !errors.Is(err, ErrInvalid) {
-			t.Errorf("ParseAddr(%q): %v does not wrap ErrInvalid", tt.url, err)
+		if err != nil && !errors.Is(err, ErrAddress) {
+			t.Errorf("ParseAddr(%q): %v does not wrap ErrAddress", tt.url, err)
 		}
 	}
 }

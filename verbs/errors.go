@@ -17,6 +17,9 @@ var (
 	ErrRejected = errors.New("brick: connection rejected")
 	// ErrInvalid: a malformed work request or argument.
 	ErrInvalid = errors.New("brick: invalid verbs argument")
+	// ErrAddress: a transport address that is malformed (ParseAddr), or
+	// that names a transport this process cannot dial or listen on.
+	ErrAddress = errors.New("brick: unusable transport address")
 	// ErrRemoteAccess: a remote access fault (bad rkey, range, right).
 	ErrRemoteAccess = errors.New("brick: remote access error")
 	// ErrFlushed: the request was flushed because the QP is in error.

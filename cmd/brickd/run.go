@@ -189,7 +189,7 @@ func newServer(c *call, log *slog.Logger, cfg brick.Config, reg *prometheus.Regi
 // listens on it; the image and store it made then serve the next start.
 func checkAddrs(c *call) error {
 	if _, _, err := verbs.ParseAddr(c.String("listen")); err != nil {
-		return &refusal{"--listen: " + strings.TrimPrefix(err.Error(), verbs.ErrInvalid.Error()+": ") + ".", err}
+		return &refusal{"--listen: " + strings.TrimPrefix(err.Error(), verbs.ErrAddress.Error()+": ") + ".", err}
 	}
 	if addr := c.String("metrics"); addr != "" {
 		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
