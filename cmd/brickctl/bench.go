@@ -263,7 +263,8 @@ func runBench(c *call) error {
 }
 
 // checkBenchRoom returns the brick's status after checking that the
-// bench's need IDs base..last are all free and that need frames are.
+// bench's need IDs base..last are all free, that need frames are (it
+// maps its blocks), and that the brick admits need more blocks.
 func checkBenchRoom(c *call, cl *client.Client, base, last, need uint64) (*protocol.StatusReply, error) {
 	octx, cancel := opContext(c)
 	st, err := cl.Status(octx)
@@ -279,6 +280,10 @@ func checkBenchRoom(c *call, cl *client.Client, base, last, need uint64) (*proto
 	}
 	if st.FreeFrames < need {
 		return nil, fmt.Errorf("the bench needs %d free frames and the brick has %d; lower --qd or --sessions: %w", need, st.FreeFrames, protocol.ErrNoSpace)
+	}
+	if room := st.BlockCapacity() - min(st.Blocks, st.BlockCapacity()); room < need {
+		return nil, fmt.Errorf("the bench needs %d blocks allocated and the brick has room for %d (%d of at most %d allocated); free some, or lower --qd or --sessions: %w",
+			need, room, st.Blocks, st.BlockCapacity(), protocol.ErrNoSpace)
 	}
 	return st, nil
 }

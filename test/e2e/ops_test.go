@@ -96,6 +96,15 @@ func TestPutSpanEdges(t *testing.T) {
 	if out := mustCtl(t, a, "list"); !strings.Contains(out, "1 extent(s), 1 block(s)") {
 		t.Fatalf("a refused put --alloc left blocks allocated:\n%s", out)
 	}
+
+	// Allocated but never mapped, 29 more blocks take no frame: the
+	// frames are free, the room is not, and the bench says so.
+	for i := range 29 {
+		mustCtl(t, a, "alloc", fmt.Sprintf("%#x", 0x1000000+i*2*mib))
+	}
+	if r := ctl(t, a, "bench", "--duration", "100ms"); r.code != 12 || !strings.Contains(r.stderr, "room for 1") {
+		t.Fatalf("bench on a brick with room for one block: exit %d %q", r.code, r.stderr)
+	}
 }
 
 // TestBench runs a tiny bench against a real brickd: every case reports
