@@ -14,6 +14,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -119,6 +120,21 @@ type reply struct {
 	err error
 }
 
+// CheckAddr refuses, with ErrAddress, an address Dial could never dial:
+// one verbs.ParseAddr refuses (no or an unknown scheme, no port, a port
+// past 65535), or one without a host or with port 0, which only a
+// listener may have.
+func CheckAddr(addr string) error {
+	_, hostport, err := verbs.ParseAddr(addr)
+	if err != nil {
+		return err
+	}
+	if host, port, _ := net.SplitHostPort(hostport); host == "" || port == "0" {
+		return fmt.Errorf("%w: address %q: a dial needs a host and a port other than 0", ErrAddress, addr)
+	}
+	return nil
+}
+
 // Dial connects to the brick at addr (tcp://host:port or rdma://host:port).
 // A malformed address, or one this build cannot dial, is ErrAddress; a
 // brick that refuses the session says why with ErrPermission (its key),
@@ -126,6 +142,9 @@ type reply struct {
 // version); a brick that cannot be reached returns the transport's error
 // (syscall.ECONNREFUSED, a timeout of ctx, ...).
 func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
+	if err := CheckAddr(addr); err != nil {
+		return nil, err
+	}
 	p, hostport, err := providers.ForAddrWith(addr, providers.Options{OptionalCRC: opts.OptionalCRC})
 	if err != nil {
 		if !errors.Is(err, ErrAddress) {

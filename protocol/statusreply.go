@@ -48,6 +48,9 @@ func (m *StatusReply) BlockCapacity() uint64 {
 	return m.Frames + m.TierSlots - 1
 }
 
+// BlockRoom is how many more blocks the brick admits now.
+func (m *StatusReply) BlockRoom() uint64 { return m.BlockCapacity() - min(m.Blocks, m.BlockCapacity()) }
+
 // DDIODevice is one RDMA device's DDIO state in a StatusReply.
 type DDIODevice struct {
 	Name     string // at most 64 bytes (longer is cut)

@@ -281,7 +281,7 @@ func checkBenchRoom(c *call, cl *client.Client, base, last, need uint64) (*proto
 	if st.FreeFrames < need {
 		return nil, fmt.Errorf("the bench needs %d free frames and the brick has %d; lower --qd or --sessions: %w", need, st.FreeFrames, protocol.ErrNoSpace)
 	}
-	if room := st.BlockCapacity() - min(st.Blocks, st.BlockCapacity()); room < need {
+	if room := st.BlockRoom(); room < need {
 		return nil, fmt.Errorf("the bench needs %d blocks allocated and the brick has room for %d (%d of at most %d allocated); free some, or lower --qd or --sessions: %w",
 			need, room, st.Blocks, st.BlockCapacity(), protocol.ErrNoSpace)
 	}

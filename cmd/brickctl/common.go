@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -79,15 +77,10 @@ func sizeFlag(c *call, name string) (int64, error) {
 }
 
 // checkAddr refuses an --addr the client could never dial, before
-// dialing: a missing or unknown scheme, or no port or one past 65535.
+// dialing (client.CheckAddr), with the forms it takes.
 func checkAddr(addr string) error {
-	u, err := url.Parse(addr)
-	if err == nil && (u.Scheme == "tcp" || u.Scheme == "rdma") && (u.Path == "" || u.Path == "/") && u.RawQuery == "" {
-		if host, port, err := net.SplitHostPort(u.Host); err == nil && host != "" {
-			if n, err := strconv.ParseUint(port, 10, 16); err == nil && n > 0 {
-				return nil
-			}
-		}
+	if client.CheckAddr(addr) == nil {
+		return nil
 	}
 	return usagef("--addr %q is not a brick address: give tcp://HOST:PORT (software RNIC) or rdma://HOST:PORT, e.g. tcp://127.0.0.1:7470", addr)
 }

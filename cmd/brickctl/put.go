@@ -126,7 +126,7 @@ func prepareSpan(c *call, cl *client.Client, ps []piece, alloc bool) (int, error
 	if err != nil {
 		return 0, err
 	}
-	if room := st.BlockCapacity() - min(st.Blocks, st.BlockCapacity()); uint64(len(missing)) > room {
+	if room := st.BlockRoom(); uint64(len(missing)) > room {
 		return 0, fmt.Errorf("the span needs %d block(s) allocated and the brick has room for %d (%d of at most %d allocated); nothing was allocated or written: %w",
 			len(missing), room, st.Blocks, st.BlockCapacity(), protocol.ErrNoSpace)
 	}

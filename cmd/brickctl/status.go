@@ -85,7 +85,7 @@ func printStatus(c *call, addr string, st *protocol.StatusReply, crc string) err
 	fmt.Fprintf(&b, "capacity   %s in %d frames, %s of them holding data, %d frames free\n",
 		humanBytes(st.Frames*protocol.BlockSize), st.Frames, humanBytes(used*protocol.BlockSize), st.FreeFrames)
 	fmt.Fprintf(&b, "blocks     %d allocated of at most %d", st.Blocks, st.BlockCapacity())
-	if st.Blocks >= st.BlockCapacity() {
+	if st.BlockRoom() == 0 {
 		b.WriteString(": full, every alloc fails (a block takes its frame at its first map)")
 	}
 	b.WriteString("\n")
