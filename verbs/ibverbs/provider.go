@@ -99,15 +99,9 @@ func (p *Provider) Listen(ctx context.Context, hostport string, cfg verbs.Listen
 	if backlog <= 0 {
 		backlog = 128
 	}
-	ec, id, err := newCMID()
+	ec, id, err := listenCMID(ip, port, backlog, hostport)
 	if err != nil {
 		return nil, err
-	}
-	b := ipBytes(ip)
-	if rc := C.brick_listen(id, (*C.uint8_t)(unsafe.Pointer(&b[0])), C.int(len(b)), C.uint16_t(port), C.int(backlog)); rc != 0 {
-		C.rdma_destroy_id(id)
-		ec.destroy()
-		return nil, cmError("listen on "+hostport, int(rc))
 	}
 	l := &listener{
 		p: p, nd: nd, ec: ec, id: id,
@@ -119,6 +113,32 @@ func (p *Provider) Listen(ctx context.Context, hostport string, cfg verbs.Listen
 	l.wg.Add(1)
 	go l.loop()
 	return l, nil
+}
+
+// listenCMID binds and listens a CM ID of its own on ip:port. Port 0 is
+// tried again (dialAttempts) on EADDRINUSE: on iWARP the rdma_cm picks the
+// port from its own port space, and the RNIC's TCP listener then binds it
+// in the kernel's, where a TCP connection may hold it (seen in the lab:
+// siw's listener for the Flush subtest of TestCrossSoft, beside the
+// software RNIC's kernel sockets). A named port is the caller's to choose.
+func listenCMID(ip net.IP, port uint16, backlog int, hostport string) (*eventChannel, *C.struct_rdma_cm_id, error) {
+	b := ipBytes(ip)
+	for attempt := 1; ; attempt++ {
+		ec, id, err := newCMID()
+		if err != nil {
+			return nil, nil, err
+		}
+		rc := C.brick_listen(id, (*C.uint8_t)(unsafe.Pointer(&b[0])), C.int(len(b)), C.uint16_t(port), C.int(backlog))
+		if rc == 0 {
+			return ec, id, nil
+		}
+		C.rdma_destroy_id(id)
+		ec.destroy()
+		err = cmError("listen on "+hostport, int(rc))
+		if port != 0 || attempt == dialAttempts || !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, nil, err
+		}
+	}
 }
 
 // Dial connects to hostport: address and route resolution, a PD, CQs and
@@ -148,7 +168,8 @@ func (p *Provider) Dial(ctx context.Context, hostport string, cfg verbs.QPConfig
 	}
 }
 
-// dialAttempts bounds Dial's tries on EADDRINUSE. On iWARP the rdma_cm
+// dialAttempts bounds Dial's tries on EADDRINUSE (and listenCMID's, on
+// port 0). On iWARP the rdma_cm
 // picks the source port from its own port space, and the RNIC's TCP
 // socket then binds it in the kernel's: a port some other TCP connection
 // holds (one in TIME_WAIT too) fails the connect with EADDRINUSE. That
