@@ -18,6 +18,8 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+
+	"github.com/brick-storage/brick/protocol"
 )
 
 var (
@@ -79,20 +81,21 @@ func TestVerbErrors(t *testing.T) {
 	mustAlloc(t, s, id(1))
 
 	tests := []struct {
-		name string
-		op   func() error
-		want error
+		name   string
+		op     func() error
+		want   error
+		status protocol.Status // what a client is told
 	}{
-		{"alloc unaligned", func() error { return s.Alloc(id(2) + 4096) }, ErrUnaligned},
-		{"alloc exists", func() error { return s.Alloc(id(1)) }, ErrExist},
-		{"free unaligned", func() error { return s.Free(1) }, ErrUnaligned},
-		{"free missing", func() error { return s.Free(id(7)) }, ErrNotFound},
-		{"lookup unaligned", func() error { _, err := s.Lookup(3); return err }, ErrUnaligned},
-		{"lookup missing", func() error { _, err := s.Lookup(id(7)); return err }, ErrNotFound},
-		{"markrw unaligned", func() error { return s.MarkRW(5) }, ErrUnaligned},
-		{"markrw missing", func() error { return s.MarkRW(id(7)) }, ErrNotFound},
-		{"clearrw unaligned", func() error { return s.ClearRW(5) }, ErrUnaligned},
-		{"clearrw missing", func() error { return s.ClearRW(id(7)) }, ErrNotFound},
+		{"alloc unaligned", func() error { return s.Alloc(id(2) + 4096) }, ErrUnaligned, protocol.StatusInvalid},
+		{"alloc exists", func() error { return s.Alloc(id(1)) }, ErrExist, protocol.StatusExist},
+		{"free unaligned", func() error { return s.Free(1) }, ErrUnaligned, protocol.StatusInvalid},
+		{"free missing", func() error { return s.Free(id(7)) }, ErrNotFound, protocol.StatusNotFound},
+		{"lookup unaligned", func() error { _, err := s.Lookup(3); return err }, ErrUnaligned, protocol.StatusInvalid},
+		{"lookup missing", func() error { _, err := s.Lookup(id(7)); return err }, ErrNotFound, protocol.StatusNotFound},
+		{"markrw unaligned", func() error { return s.MarkRW(5) }, ErrUnaligned, protocol.StatusInvalid},
+		{"markrw missing", func() error { return s.MarkRW(id(7)) }, ErrNotFound, protocol.StatusNotFound},
+		{"clearrw unaligned", func() error { return s.ClearRW(5) }, ErrUnaligned, protocol.StatusInvalid},
+		{"clearrw missing", func() error { return s.ClearRW(id(7)) }, ErrNotFound, protocol.StatusNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,7 +106,17 @@ func TestVerbErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), "brick: ") {
 				t.Fatalf("message %q lacks the brick: prefix", err)
 			}
+			if got := protocol.StatusOf(err); got != tt.status {
+				t.Fatalf("status of %v = %v, want %v", err, got, tt.status)
+			}
 		})
+	}
+	for err, want := range map[error]protocol.Status{
+		ErrNoSpace: protocol.StatusNoSpace, ErrBusy: protocol.StatusBusy, ErrCorrupt: protocol.StatusInternal,
+	} {
+		if got := protocol.StatusOf(fmt.Errorf("block %#x: %w", id(1), err)); got != want {
+			t.Errorf("status of %v = %v, want %v", err, got, want)
+		}
 	}
 	if st := s.Stats(); st != (Stats{Frames: 8, FreeFrames: 7, Blocks: 1, Capacity: 8}) {
 		t.Fatalf("stats after failed verbs: %+v", st)

@@ -1,22 +1,27 @@
 package alloc2m
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/brick-storage/brick/protocol"
+)
 
 // Sentinel errors. Errors returned by this package wrap one of these with
-// the block ID, frame or directory concerned; test with errors.Is. The brick
-// maps them to protocol statuses (EINVAL, EEXIST, ENOSPC, ENOENT, EBUSY).
+// the block ID, frame or directory concerned; test with errors.Is. The
+// first five are outcomes a client is told of: each refines the protocol
+// status it is reported as (in brackets), so protocol.StatusOf maps them.
 var (
 	// ErrUnaligned: a logical ID that is not a multiple of BlockSize (EINVAL).
-	ErrUnaligned = errors.New("brick: block ID is not 2 MiB aligned")
+	ErrUnaligned = protocol.Refine(protocol.ErrInvalid, "brick: block ID is not 2 MiB aligned")
 	// ErrExist: the ID is already allocated (EEXIST).
-	ErrExist = errors.New("brick: block already allocated")
+	ErrExist = protocol.Refine(protocol.ErrExist, "brick: block already allocated")
 	// ErrNoSpace: the store is at capacity, or every frame (or slot) is
 	// in use or reserved (ENOSPC).
-	ErrNoSpace = errors.New("brick: no free pmem frame or tier slot")
+	ErrNoSpace = protocol.Refine(protocol.ErrNoSpace, "brick: no free pmem frame or tier slot")
 	// ErrNotFound: the ID is not allocated (ENOENT).
-	ErrNotFound = errors.New("brick: block not allocated")
+	ErrNotFound = protocol.Refine(protocol.ErrNotFound, "brick: block not allocated")
 	// ErrBusy: another operation on the same block is being committed (EBUSY).
-	ErrBusy = errors.New("brick: block busy with another operation")
+	ErrBusy = protocol.Refine(protocol.ErrBusy, "brick: block busy with another operation")
 	// ErrUUIDMismatch: the metadata belongs to a different pmem region.
 	ErrUUIDMismatch = errors.New("brick: metadata belongs to another brick")
 	// ErrCorrupt: a metadata record cannot be decoded or contradicts another.

@@ -46,7 +46,7 @@ func (s *Server) FreeRange(first, last uint64) (*protocol.FreeRangeReply, error)
 		switch err := s.Free(id); {
 		case err == nil:
 			r.Freed++
-		case errors.Is(err, protocol.ErrBusy), errors.Is(err, alloc2m.ErrBusy):
+		case errors.Is(err, protocol.ErrBusy): // the brick's, or the store's (which refines it)
 			if r.Busy == 0 {
 				r.FirstBusy = id
 			}

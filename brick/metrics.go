@@ -206,7 +206,7 @@ func (m *Metrics) verbDone(t protocol.Type, err error, d time.Duration) {
 	}
 	o := m.observers(t)
 	if err != nil {
-		m.verbs.WithLabelValues(t.String(), statusOf(err).Label()).Inc()
+		m.verbs.WithLabelValues(t.String(), protocol.StatusOf(err).Label()).Inc()
 	} else {
 		o.ok.Inc()
 	}

@@ -2,7 +2,6 @@ package brick
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"time"
 
@@ -326,23 +325,6 @@ func (s *Server) Persist(ss *session, id, off, n uint64) error {
 	}
 	s.metrics.persisted(s.method, n)
 	return nil
-}
-
-// statusOf maps a service error to its protocol status.
-func statusOf(err error) protocol.Status {
-	switch {
-	case errors.Is(err, alloc2m.ErrUnaligned):
-		return protocol.StatusInvalid
-	case errors.Is(err, alloc2m.ErrExist):
-		return protocol.StatusExist
-	case errors.Is(err, alloc2m.ErrNoSpace):
-		return protocol.StatusNoSpace
-	case errors.Is(err, alloc2m.ErrNotFound):
-		return protocol.StatusNotFound
-	case errors.Is(err, alloc2m.ErrBusy):
-		return protocol.StatusBusy
-	}
-	return protocol.StatusOf(err)
 }
 
 // zeroChunk is what isZero compares against: bytes.Equal runs the

@@ -406,7 +406,7 @@ func (ss *session) authenticate(h protocol.Header, req *protocol.AuthRequest, sl
 		return errBadProof
 	}
 	if err := ss.srv.admit(ss); err != nil {
-		ss.sendFinal(h, statusOf(err))
+		ss.sendFinal(h, protocol.StatusOf(err))
 		return err
 	}
 	ss.authed = true
@@ -452,7 +452,7 @@ func (ss *session) serveOne(h protocol.Header, m protocol.Message, slot int) err
 	}
 	st := protocol.StatusOK
 	if err != nil {
-		st = statusOf(err)
+		st = protocol.StatusOf(err)
 		reply = nil
 		switch st {
 		case protocol.StatusInternal:

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/brick-storage/brick/internal/imghdr"
 )
 
 func TestReadDevDAXInfo(t *testing.T) {
@@ -36,13 +38,13 @@ func TestReadDevDAXInfo(t *testing.T) {
 			size: 8 << 20, align: 4096, checkErr: ErrNotSupported, errSubstr: "2 MiB or larger"},
 		{name: "size not frame multiple", dev: "dax0.0", files: map[string]string{
 			"bus/dax/devices/dax0.0/size": "3145728\n", "bus/dax/devices/dax0.0/align": "2097152\n"},
-			size: 3 << 20, align: 2 << 20, checkErr: ErrGeometry},
+			size: 3 << 20, align: 2 << 20, checkErr: imghdr.ErrGeometry},
 		{name: "absent", dev: "dax3.0", files: map[string]string{"bus/dax/devices/dax0.0/size": "1"},
 			err: ErrNotSupported, errSubstr: "not in sysfs"},
 		{name: "no align", dev: "dax0.0", files: map[string]string{"bus/dax/devices/dax0.0/size": "8388608"},
 			err: ErrNotSupported},
 		{name: "garbage size", dev: "dax0.0", files: map[string]string{
-			"bus/dax/devices/dax0.0/size": "lots\n", "bus/dax/devices/dax0.0/align": "2097152\n"}, err: ErrGeometry},
+			"bus/dax/devices/dax0.0/size": "lots\n", "bus/dax/devices/dax0.0/align": "2097152\n"}, err: imghdr.ErrGeometry},
 		{name: "bad name", dev: "pmem0", files: map[string]string{}, err: ErrNotSupported},
 	}
 	for _, tt := range tests {
@@ -141,8 +143,8 @@ func TestOpenDevDAXOnCharDevice(t *testing.T) {
 	}
 	// Declared eADR skips the line flushes.
 	r2, err := OpenDevDAX("/dev/zero", Options{SysfsRoot: root, Domain: DomainEADR, Size: 16 << 20})
-	if !errors.Is(err, ErrGeometry) {
-		t.Fatalf("wrong size: %v, want ErrGeometry", err)
+	if !errors.Is(err, imghdr.ErrGeometry) {
+		t.Fatalf("wrong size: %v, want imghdr.ErrGeometry", err)
 	}
 	_ = r2
 	if err := r.Close(); err != nil {

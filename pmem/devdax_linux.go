@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/brick-storage/brick/internal/imghdr"
 )
 
 // devdaxRegion is a device-DAX character device mapped MAP_SHARED.
@@ -47,7 +49,7 @@ func OpenDevDAX(path string, opts Options) (Region, error) {
 		return nil, err
 	}
 	if opts.Size != 0 && opts.Size != info.Size {
-		return nil, fmt.Errorf("pmem: device-DAX %s is %d bytes, configured size is %d: %w", path, info.Size, opts.Size, ErrGeometry)
+		return nil, fmt.Errorf("pmem: device-DAX %s is %d bytes, configured size is %d: %w", path, info.Size, opts.Size, imghdr.ErrGeometry)
 	}
 	if uint64(info.Size) > uint64(^uint(0)>>1) {
 		return nil, fmt.Errorf("pmem: device-DAX %s of %d bytes does not fit the address space: %w", path, info.Size, ErrInvalidSize)

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/brick-storage/brick/internal/imghdr"
 )
 
 // MinDevDAXAlign is the smallest device-DAX alignment brick accepts: with
@@ -81,7 +83,7 @@ func (info DevDAXInfo) check() error {
 			info.Name, info.Align, ErrNotSupported)
 	}
 	if _, ok := checkFrameCount(info.Size); !ok {
-		return fmt.Errorf("pmem: device-DAX %s is %d bytes, not a multiple of %d of at least 2 frames: %w", info.Name, info.Size, FrameSize, ErrGeometry)
+		return fmt.Errorf("pmem: device-DAX %s is %d bytes, not a multiple of %d of at least 2 frames: %w", info.Name, info.Size, FrameSize, imghdr.ErrGeometry)
 	}
 	return nil
 }
@@ -109,7 +111,7 @@ func readSysfsInt(p string) (int64, error) {
 	}
 	v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 0, 64)
 	if err != nil || v < 0 {
-		return 0, fmt.Errorf("pmem: %s holds %q, not a size: %w", p, strings.TrimSpace(string(b)), ErrGeometry)
+		return 0, fmt.Errorf("pmem: %s holds %q, not a size: %w", p, strings.TrimSpace(string(b)), imghdr.ErrGeometry)
 	}
 	return v, nil
 }

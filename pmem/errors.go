@@ -6,14 +6,6 @@ import "errors"
 // (or an operating-system error) together with the image path or frame
 // concerned; test with errors.Is.
 var (
-	// ErrBadMagic: the image does not start with the brick superblock magic.
-	ErrBadMagic = errors.New("brick: not a brick pmem image")
-	// ErrBadChecksum: the superblock is damaged (torn write or corruption).
-	ErrBadChecksum = errors.New("brick: pmem superblock checksum mismatch (damaged superblock)")
-	// ErrVersion: the superblock was written by an incompatible brick.
-	ErrVersion = errors.New("brick: unsupported pmem superblock version")
-	// ErrGeometry: the frame size or frame count disagrees with the image size.
-	ErrGeometry = errors.New("brick: pmem geometry does not match the image")
 	// ErrInvalidSize: a size that is not a multiple of the frame size, too
 	// small to hold a superblock and one data frame, or unparseable.
 	ErrInvalidSize = errors.New("brick: invalid pmem size")

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/brick-storage/brick/internal/imghdr"
 )
 
 // FileOptions configures OpenFile.
@@ -17,7 +19,7 @@ type FileOptions struct {
 	// Size is the image size in bytes for a new file: a multiple of
 	// FrameSize, at least two frames (superblock + one data frame). Zero
 	// means use the existing file's size. An existing file whose size
-	// differs from a non-zero Size is refused with ErrGeometry.
+	// differs from a non-zero Size is refused with imghdr.ErrGeometry.
 	Size int64
 	// Existing: the image must exist and be formatted; OpenFile writes
 	// nothing to create or format one (ErrNoImage, ErrUnformatted). For a
@@ -169,10 +171,10 @@ func imageSize(fd int, path string, opts FileOptions) (size int64, created bool,
 		size = opts.Size
 		created = true
 	case opts.Size != 0 && size != opts.Size:
-		return 0, false, fmt.Errorf("pmem: image %s is %d bytes, configured size is %d: %w", path, size, opts.Size, ErrGeometry)
+		return 0, false, fmt.Errorf("pmem: image %s is %d bytes, configured size is %d: %w", path, size, opts.Size, imghdr.ErrGeometry)
 	}
 	if _, ok := checkFrameCount(size); !ok {
-		return 0, false, fmt.Errorf("pmem: image %s is %d bytes, not a multiple of %d of at least 2 frames: %w", path, size, FrameSize, ErrGeometry)
+		return 0, false, fmt.Errorf("pmem: image %s is %d bytes, not a multiple of %d of at least 2 frames: %w", path, size, FrameSize, imghdr.ErrGeometry)
 	}
 	if uint64(size) > uint64(^uint(0)>>1) {
 		return 0, false, fmt.Errorf("pmem: image %s of %d bytes does not fit the address space: %w", path, size, ErrInvalidSize)

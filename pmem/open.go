@@ -10,7 +10,7 @@ type Options struct {
 	// Size is the image size in bytes for a new file (a multiple of
 	// FrameSize, at least two frames), or for anonymous memory. Zero means
 	// the existing file's or device's size. A non-zero Size that differs
-	// from an existing image or device is refused with ErrGeometry.
+	// from an existing image or device is refused with imghdr.ErrGeometry.
 	Size int64
 	// Backend forces a backend; "" chooses from the path (see Open).
 	Backend Kind

@@ -94,12 +94,14 @@
 // the binding; Bind overwrites the other one, so a torn write loses at most
 // the update in flight. Version 1 has no slots: it predates bindings, and
 // its first Bind writes both slots and then the version. A version-1 brick
-// refuses a version-2 image (ErrVersion) instead of ignoring its binding.
+// refuses a version-2 image as a version it does not read, instead of
+// ignoring its binding.
 //
 // An all-zero header is unformatted and is formatted on first open (the
 // header is written and msync'ed before OpenFile returns) unless
-// Options.Existing forbids it; anything else must validate: ErrBadMagic,
-// ErrBadChecksum, ErrVersion or ErrGeometry otherwise.
+// Options.Existing forbids it; anything else must validate, or it is
+// refused with one of internal/imghdr's header errors (ErrBadMagic,
+// ErrBadChecksum, ErrVersion, ErrGeometry).
 //
 // An image is locked with flock(LOCK_EX) while it is mapped, so two brickd
 // processes cannot hand out the same memory.

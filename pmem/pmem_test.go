@@ -119,22 +119,22 @@ func TestFileOpenErrors(t *testing.T) {
 		opts FileOptions
 		want error
 	}{
-		{"magic", corrupt("magic.img", func(b []byte) { b[0] = 'X' }), FileOptions{}, ErrBadMagic},
-		{"checksum", corrupt("sum.img", func(b []byte) { b[imghdr.OffUUID] ^= 1 }), FileOptions{}, ErrBadChecksum},
+		{"magic", corrupt("magic.img", func(b []byte) { b[0] = 'X' }), FileOptions{}, imghdr.ErrBadMagic},
+		{"checksum", corrupt("sum.img", func(b []byte) { b[imghdr.OffUUID] ^= 1 }), FileOptions{}, imghdr.ErrBadChecksum},
 		{"version", corrupt("ver.img", func(b []byte) {
 			binary.LittleEndian.PutUint32(b[imghdr.OffVersion:], 9)
 			reseal(b)
-		}), FileOptions{}, ErrVersion},
+		}), FileOptions{}, imghdr.ErrVersion},
 		{"frame count", corrupt("count.img", func(b []byte) {
 			binary.LittleEndian.PutUint64(b[imghdr.OffCount:], 99)
 			reseal(b)
-		}), FileOptions{}, ErrGeometry},
+		}), FileOptions{}, imghdr.ErrGeometry},
 		{"frame size", corrupt("fsize.img", func(b []byte) {
 			binary.LittleEndian.PutUint32(b[imghdr.OffUnit:], 4096)
 			reseal(b)
-		}), FileOptions{}, ErrGeometry},
-		{"truncated image", corrupt("short.img", func(b []byte) {}), FileOptions{Size: 4 * FrameSize}, ErrGeometry},
-		{"size mismatch", good, FileOptions{Size: 16 * FrameSize}, ErrGeometry},
+		}), FileOptions{}, imghdr.ErrGeometry},
+		{"truncated image", corrupt("short.img", func(b []byte) {}), FileOptions{Size: 4 * FrameSize}, imghdr.ErrGeometry},
+		{"size mismatch", good, FileOptions{Size: 16 * FrameSize}, imghdr.ErrGeometry},
 		{"unaligned size", filepath.Join(dir, "new1.img"), FileOptions{Size: 3*FrameSize + 1}, ErrInvalidSize},
 		{"one frame", filepath.Join(dir, "new2.img"), FileOptions{Size: FrameSize}, ErrInvalidSize},
 		{"new without size", filepath.Join(dir, "new3.img"), FileOptions{}, ErrInvalidSize},
@@ -157,8 +157,8 @@ func TestFileOpenErrors(t *testing.T) {
 	if err := os.WriteFile(odd, make([]byte, FrameSize+100), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := OpenFile(odd, FileOptions{}); !errors.Is(err, ErrGeometry) {
-		t.Fatalf("odd size: %v, want ErrGeometry", err)
+	if _, err := OpenFile(odd, FileOptions{}); !errors.Is(err, imghdr.ErrGeometry) {
+		t.Fatalf("odd size: %v, want imghdr.ErrGeometry", err)
 	}
 }
 

@@ -34,9 +34,8 @@ const (
 )
 
 var superblockKind = imghdr.Kind{
-	Magic:       [8]byte{'B', 'R', 'I', 'C', 'K', 'P', 'M', 0},
-	ErrMagic:    ErrBadMagic,
-	ErrChecksum: ErrBadChecksum,
+	Magic: [8]byte{'B', 'R', 'I', 'C', 'K', 'P', 'M', 0},
+	Name:  "pmem superblock",
 }
 
 // Binding is what a superblock records of the metadata store that maps the
@@ -124,7 +123,7 @@ func decodeBinding(b []byte) (Binding, int, error) {
 	case sc == slotValid:
 		return c, sbOffBindB, nil
 	case sa == slotDamaged && sc == slotDamaged:
-		return Binding{}, 0, fmt.Errorf("both metadata binding records are damaged: %w", ErrBadChecksum)
+		return Binding{}, 0, fmt.Errorf("both metadata binding records are damaged: %w", imghdr.ErrBadChecksum)
 	}
 	// Empty, or one torn write next to an empty slot: the first Bind writes
 	// both slots, so a crash inside it is the only way to get here, and
@@ -148,7 +147,7 @@ func isZeroHeader(b []byte) bool { return imghdr.IsZero(b) }
 func decodeSuperblock(b []byte, size int64) (superblock, error) {
 	var sb superblock
 	if len(b) < sbAreaSize {
-		return sb, fmt.Errorf("image shorter than a superblock: %w", ErrGeometry)
+		return sb, fmt.Errorf("image shorter than a superblock: %w", imghdr.ErrGeometry)
 	}
 	h, err := superblockKind.Decode(b)
 	if err != nil {
@@ -165,14 +164,14 @@ func decodeSuperblock(b []byte, size int64) (superblock, error) {
 	case superblockV1:
 		// No binding slots: whatever lies past the header is ignored.
 	default:
-		return sb, fmt.Errorf("version %d, this brick reads versions %d and %d: %w", sb.version, superblockV1, superblockVersion, ErrVersion)
+		return sb, fmt.Errorf("superblock version %d, this brick reads versions %d and %d: %w", sb.version, superblockV1, superblockVersion, imghdr.ErrVersion)
 	}
 	if sb.frameSize != FrameSize {
-		return sb, fmt.Errorf("frame size %d, this brick uses %d: %w", sb.frameSize, FrameSize, ErrGeometry)
+		return sb, fmt.Errorf("superblock frame size %d, this brick uses %d: %w", sb.frameSize, FrameSize, imghdr.ErrGeometry)
 	}
 	frames, ok := checkFrameCount(size)
 	if !ok || sb.frames != frames {
-		return sb, fmt.Errorf("superblock says %d data frames, image of %d bytes holds %d: %w", sb.frames, size, frames, ErrGeometry)
+		return sb, fmt.Errorf("superblock says %d data frames, image of %d bytes holds %d: %w", sb.frames, size, frames, imghdr.ErrGeometry)
 	}
 	return sb, nil
 }

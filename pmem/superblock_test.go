@@ -56,7 +56,7 @@ func TestBinding(t *testing.T) {
 		{"intact", func([]byte) {}, Binding{store, 3}, nil},
 		{"newest slot torn", func(b []byte) { b[sbOffBindB+bindOffGen] ^= 0xff }, Binding{store, 2}, nil},
 		{"older slot torn", func(b []byte) { b[sbOffBindA+3] ^= 1 }, Binding{store, 3}, nil},
-		{"both slots damaged", func(b []byte) { b[sbOffBindA] ^= 1; b[sbOffBindB] ^= 1 }, Binding{}, ErrBadChecksum},
+		{"both slots damaged", func(b []byte) { b[sbOffBindA] ^= 1; b[sbOffBindB] ^= 1 }, Binding{}, imghdr.ErrBadChecksum},
 	}
 	img, err := os.ReadFile(path)
 	if err != nil {

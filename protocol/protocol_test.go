@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -159,6 +160,13 @@ func TestStatusMapping(t *testing.T) {
 	}
 	if StatusOf(ErrChecksum) != StatusProtocol {
 		t.Error("decode error not StatusProtocol")
+	}
+	busy := Refine(ErrBusy, "brick: test: block busy below")
+	if err := fmt.Errorf("block 0x200000: %w", busy); StatusOf(err) != StatusBusy || !errors.Is(err, busy) || errors.Is(ErrBusy, busy) {
+		t.Errorf("refined sentinel: status %v, matches itself %v, matched by its parent %v", StatusOf(err), errors.Is(err, busy), errors.Is(ErrBusy, busy))
+	}
+	if ErrNoSession.Error() != "brick: no such session" || StatusNoSession.Label() != "enosession" || StatusOK.Label() != "ok" {
+		t.Errorf("status sentinel or label: %q, %q, %q", ErrNoSession, StatusNoSession.Label(), StatusOK.Label())
 	}
 	if !errors.Is(Status(999).Err(), ErrProtocol) {
 		t.Error("unknown status must be a protocol error")

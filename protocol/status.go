@@ -29,19 +29,20 @@ const (
 	StatusMax = StatusNoSession
 )
 
-var statusErrs = [...]error{
-	StatusExist:        ErrExist,
-	StatusNoSpace:      ErrNoSpace,
-	StatusInvalid:      ErrInvalid,
-	StatusNotFound:     ErrNotFound,
-	StatusBusy:         ErrBusy,
-	StatusNotMapped:    ErrNotMapped,
-	StatusProtocol:     ErrProtocol,
-	StatusPermission:   ErrPermission,
-	StatusInternal:     ErrInternal,
-	StatusNotSupported: ErrNotSupported,
-	StatusLimit:        ErrLimit,
-	StatusNoSession:    ErrNoSession,
+// statuses holds each code's sentinel and metric label, filed by
+// statusErr as package errors.go initialises its sentinels. StatusOK has
+// neither; a code no sentinel names is unknown.
+var statuses [StatusMax + 1]struct {
+	err   error
+	label string
+}
+
+// statusErr makes the sentinel for status s and files it, with the
+// label, under s.
+func statusErr(s Status, label, msg string) error {
+	err := errors.New("brick: " + msg)
+	statuses[s].err, statuses[s].label = err, label
+	return err
 }
 
 // Err returns the sentinel for s (nil for StatusOK).
@@ -49,8 +50,8 @@ func (s Status) Err() error {
 	if s == StatusOK {
 		return nil
 	}
-	if int(s) < len(statusErrs) && statusErrs[s] != nil {
-		return statusErrs[s]
+	if int(s) < len(statuses) && statuses[s].err != nil {
+		return statuses[s].err
 	}
 	return fmt.Errorf("%w: unknown status %d", ErrProtocol, uint16(s))
 }
@@ -68,29 +69,22 @@ func StatusOf(err error) Status {
 	if err == nil {
 		return StatusOK
 	}
-	for s, e := range statusErrs {
-		if e != nil && errors.Is(err, e) {
+	for s, st := range statuses {
+		if st.err != nil && errors.Is(err, st.err) {
 			return Status(s)
 		}
 	}
 	return StatusInternal
 }
 
-// Label is s as a short metric label value (errno-like).
-func (s Status) Label() string { return enumName(statusLabels[:], s, "internal") }
-
-var statusLabels = [...]string{
-	StatusOK:           "ok",
-	StatusExist:        "eexist",
-	StatusNoSpace:      "enospc",
-	StatusInvalid:      "einval",
-	StatusNotFound:     "enoent",
-	StatusBusy:         "ebusy",
-	StatusNotMapped:    "enotmapped",
-	StatusProtocol:     "eproto",
-	StatusPermission:   "eperm",
-	StatusInternal:     "internal",
-	StatusNotSupported: "enotsup",
-	StatusLimit:        "elimit",
-	StatusNoSession:    "enosession",
+// Label is s as a short metric label value (errno-like): "ok", the
+// label statusErr filed, or "internal" for a code no sentinel names.
+func (s Status) Label() string {
+	switch {
+	case s == StatusOK:
+		return "ok"
+	case int(s) < len(statuses) && statuses[s].err != nil:
+		return statuses[s].label
+	}
+	return "internal"
 }

@@ -6,15 +6,6 @@ import "errors"
 // operating-system error) with the file or slot concerned; test with
 // errors.Is.
 var (
-	// ErrBadMagic: the file does not start with the tier header magic.
-	ErrBadMagic = errors.New("brick: not a brick tier file")
-	// ErrBadChecksum: the header is damaged.
-	ErrBadChecksum = errors.New("brick: tier header checksum mismatch (damaged header)")
-	// ErrVersion: the header was written by an incompatible brick.
-	ErrVersion = errors.New("brick: unsupported tier header version")
-	// ErrGeometry: the slot size or count disagrees with the file or the
-	// configuration.
-	ErrGeometry = errors.New("brick: tier geometry does not match the file")
 	// ErrInvalidSize: a tier size that is not a positive multiple of SlotSize.
 	ErrInvalidSize = errors.New("brick: invalid tier size")
 	// ErrUUIDMismatch: the tier belongs to another brick.

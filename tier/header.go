@@ -18,9 +18,8 @@ const (
 )
 
 var headerKind = imghdr.Kind{
-	Magic:       [8]byte{'B', 'R', 'I', 'C', 'K', 'T', 'R', 0},
-	ErrMagic:    ErrBadMagic,
-	ErrChecksum: ErrBadChecksum,
+	Magic: [8]byte{'B', 'R', 'I', 'C', 'K', 'T', 'R', 0},
+	Name:  "tier header",
 }
 
 type header struct {
@@ -45,13 +44,13 @@ func unmarshalHeader(b []byte) (h header, zero bool, err error) {
 		return header{}, false, err
 	}
 	if d.Version != headerVersion {
-		return header{}, false, fmt.Errorf("version %d, this brick reads %d: %w", d.Version, headerVersion, ErrVersion)
+		return header{}, false, fmt.Errorf("tier header version %d, this brick reads %d: %w", d.Version, headerVersion, imghdr.ErrVersion)
 	}
 	if d.Unit != SlotSize {
-		return header{}, false, fmt.Errorf("slot size %d, want %d: %w", d.Unit, SlotSize, ErrGeometry)
+		return header{}, false, fmt.Errorf("tier header slot size %d, want %d: %w", d.Unit, SlotSize, imghdr.ErrGeometry)
 	}
 	if d.Count == 0 || d.Count > maxSlots {
-		return header{}, false, fmt.Errorf("%d slots: %w", d.Count, ErrGeometry)
+		return header{}, false, fmt.Errorf("tier header says %d slots: %w", d.Count, imghdr.ErrGeometry)
 	}
 	return header{slots: d.Count, uuid: d.UUID}, false, nil
 }

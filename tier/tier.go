@@ -25,6 +25,8 @@ import (
 	"io"
 	"math"
 	"sync"
+
+	"github.com/brick-storage/brick/internal/imghdr"
 )
 
 // SlotSize is the size of a slot: one block.
@@ -57,7 +59,7 @@ type Options struct {
 	// Size is the bytes of slots for a new tier: a positive multiple of
 	// SlotSize (the file is HeaderSize larger). Zero means use the existing
 	// file's; an existing file with a different non-zero Size is refused
-	// with ErrGeometry (resizing a tier is not supported).
+	// with imghdr.ErrGeometry (resizing a tier is not supported).
 	Size int64
 	// UUID is the brick's identity, written into a new tier's header and
 	// required of an existing one (ErrUUIDMismatch).
@@ -139,9 +141,9 @@ func load(f File, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("tier file %s belongs to brick %x, this brick is %x; refusing to use it: %w", path, h.uuid, opts.UUID, ErrUUIDMismatch)
 	case opts.Size != 0 && uint64(opts.Size/SlotSize) != h.slots:
 		return nil, fmt.Errorf("tier file %s has %d slots (%d bytes), configured size is %d bytes; resizing a tier is not supported: %w",
-			path, h.slots, h.slots*SlotSize, opts.Size, ErrGeometry)
+			path, h.slots, h.slots*SlotSize, opts.Size, imghdr.ErrGeometry)
 	case size < HeaderSize+int64(h.slots)*SlotSize:
-		return nil, fmt.Errorf("tier file %s is %d bytes, its %d slots need %d: %w", path, size, h.slots, HeaderSize+int64(h.slots)*SlotSize, ErrGeometry)
+		return nil, fmt.Errorf("tier file %s is %d bytes, its %d slots need %d: %w", path, size, h.slots, HeaderSize+int64(h.slots)*SlotSize, imghdr.ErrGeometry)
 	}
 	s := &Store{path: path, slots: h.slots, uuid: h.uuid}
 	s.mu.f = f

@@ -76,7 +76,7 @@ func TestOSFile(t *testing.T) {
 		say  string
 	}{
 		{"other brick", Options{UUID: uuidB}, ErrUUIDMismatch, "belongs to brick"},
-		{"other size", Options{UUID: uuidA, Size: 8 * SlotSize}, ErrGeometry, "resizing a tier is not supported"},
+		{"other size", Options{UUID: uuidA, Size: 8 * SlotSize}, imghdr.ErrGeometry, "resizing a tier is not supported"},
 		{"unaligned size", Options{UUID: uuidA, Size: SlotSize + 1}, ErrInvalidSize, "not a multiple"},
 	}
 	for _, tt := range bad {
@@ -167,9 +167,9 @@ func TestBadHeader(t *testing.T) {
 		patch func(b []byte)
 		want  error
 	}{
-		{"magic", func(b []byte) { b[0] = 'X' }, ErrBadMagic},
-		{"checksum", func(b []byte) { b[imghdr.OffCount] ^= 1 }, ErrBadChecksum},
-		{"truncated file", nil, ErrGeometry},
+		{"magic", func(b []byte) { b[0] = 'X' }, imghdr.ErrBadMagic},
+		{"checksum", func(b []byte) { b[imghdr.OffCount] ^= 1 }, imghdr.ErrBadChecksum},
+		{"truncated file", nil, imghdr.ErrGeometry},
 	}
 	for _, tt := range tests {
 		b := append([]byte(nil), good...)

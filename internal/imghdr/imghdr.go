@@ -12,7 +12,8 @@
 //	    40     4  CRC-32C (Castagnoli) of bytes [0, 40)
 //
 // The image's own package checks the version and the geometry: what they
-// must be is its business, not the layout's.
+// must be is its business, not the layout's. The errors for a refused
+// header are this package's (errors.go), whichever kind it is.
 package imghdr
 
 import (
@@ -44,13 +45,10 @@ type Header struct {
 	UUID    [16]byte
 }
 
-// Kind is one kind of image: its magic, and the errors its package
-// returns for a header that is not of this kind or is damaged, so that
-// callers keep testing for their own package's sentinels.
+// Kind is one kind of image: its magic, and its name in errors.
 type Kind struct {
-	Magic       [8]byte
-	ErrMagic    error
-	ErrChecksum error
+	Magic [8]byte
+	Name  string // "pmem superblock", "tier header"
 }
 
 // Encode writes h into b, which must hold at least Size bytes.
@@ -75,14 +73,14 @@ func Seal(b []byte) {
 func (k Kind) Decode(b []byte) (Header, error) {
 	var h Header
 	if len(b) < Size {
-		return h, fmt.Errorf("header of %d bytes, want %d: %w", len(b), Size, k.ErrMagic)
+		return h, fmt.Errorf("%s of %d bytes, want %d: %w", k.Name, len(b), Size, ErrBadMagic)
 	}
 	if !bytes.Equal(b[OffMagic:OffMagic+len(k.Magic)], k.Magic[:]) {
-		return h, k.ErrMagic
+		return h, fmt.Errorf("%s magic %q, want %q: %w", k.Name, b[OffMagic:OffMagic+len(k.Magic)], k.Magic[:], ErrBadMagic)
 	}
 	stored, computed := binary.LittleEndian.Uint32(b[OffCRC:]), crc32c.Checksum(b[:OffCRC])
 	if stored != computed {
-		return h, fmt.Errorf("stored %#08x, computed %#08x: %w", stored, computed, k.ErrChecksum)
+		return h, fmt.Errorf("%s checksum stored %#08x, computed %#08x: %w", k.Name, stored, computed, ErrBadChecksum)
 	}
 	h.Version = binary.LittleEndian.Uint32(b[OffVersion:])
 	h.Unit = binary.LittleEndian.Uint32(b[OffUnit:])

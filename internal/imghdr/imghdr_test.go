@@ -8,11 +8,9 @@ import (
 )
 
 var (
-	errMagic    = errors.New("brick: test: bad magic")
-	errChecksum = errors.New("brick: test: bad checksum")
-	pm          = Kind{Magic: [8]byte{'B', 'R', 'I', 'C', 'K', 'P', 'M', 0}, ErrMagic: errMagic, ErrChecksum: errChecksum}
-	tr          = Kind{Magic: [8]byte{'B', 'R', 'I', 'C', 'K', 'T', 'R', 0}, ErrMagic: errMagic, ErrChecksum: errChecksum}
-	uuid        = [16]byte{0xb7, 0x1c, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}
+	pm   = Kind{Magic: [8]byte{'B', 'R', 'I', 'C', 'K', 'P', 'M', 0}, Name: "pmem superblock"}
+	tr   = Kind{Magic: [8]byte{'B', 'R', 'I', 'C', 'K', 'T', 'R', 0}, Name: "tier header"}
+	uuid = [16]byte{0xb7, 0x1c, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}
 )
 
 // TestGolden: the bytes are those pmem's superblock and tier's header
@@ -60,12 +58,12 @@ func TestDecodeErrors(t *testing.T) {
 		b    []byte
 		want error
 	}{
-		{"short", pm, good[:Size-1], errMagic},
-		{"other kind", tr, good, errMagic},
-		{"magic", pm, flip(0), errMagic},
-		{"count", pm, flip(16), errChecksum},
-		{"checksum", pm, flip(40), errChecksum},
-		{"zero", pm, make([]byte, Size), errMagic},
+		{"short", pm, good[:Size-1], ErrBadMagic},
+		{"other kind", tr, good, ErrBadMagic},
+		{"magic", pm, flip(0), ErrBadMagic},
+		{"count", pm, flip(16), ErrBadChecksum},
+		{"checksum", pm, flip(40), ErrBadChecksum},
+		{"zero", pm, make([]byte, Size), ErrBadMagic},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if _, err := c.kind.Decode(c.b); !errors.Is(err, c.want) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/brick-storage/brick/internal/imghdr"
 	"github.com/brick-storage/brick/internal/leaktest"
 	"github.com/brick-storage/brick/pmem"
 )
@@ -196,7 +197,7 @@ func TestPowerFailRegionErrors(t *testing.T) {
 	img := r.PersistentImage()
 	bad := append([]byte(nil), img...)
 	bad[0] ^= 1
-	if _, err := NewImage(bad, Config{}); !errors.Is(err, pmem.ErrBadMagic) {
+	if _, err := NewImage(bad, Config{}); !errors.Is(err, imghdr.ErrBadMagic) {
 		t.Fatalf("damaged image: %v", err)
 	}
 	if c, err := NewImage(img, Config{}); err != nil || c.UUID() != r.UUID() {
