@@ -252,7 +252,7 @@ func (s *Server) revokeAll(ss *session) (int, error) {
 func (s *Server) revokeMapOf(ss *session, id uint64) (bool, error) {
 	mu := s.stripe(id)
 	mu.Lock()
-	m, underWay := s.markRevokingLocked(ss, id)
+	m, underWay := s.markRevokingLocked(ss, id, anyKey)
 	mu.Unlock()
 	switch {
 	case m == nil:

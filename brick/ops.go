@@ -30,6 +30,9 @@ func (s *Server) serve(ss *session, m protocol.Message) (reply protocol.Message,
 		}
 		return &protocol.AllocMapReply{MapReply: *r}, nil
 	case *protocol.UnmapRequest:
+		if m.Keyed {
+			return nil, s.UnmapKey(ss, m.ID, m.RKey)
+		}
 		return nil, s.Unmap(ss, m.ID)
 	case *protocol.ListRequest:
 		return s.List(m.First, m.Last, int(m.Max))
@@ -289,16 +292,25 @@ func (m *mapping) access(method protocol.PersistMethod) verbs.Access {
 	return access
 }
 
+// rkey is the key of m's handle.
+func (m *mapping) rkey() uint32 {
+	if m.mw != nil {
+		return m.mw.RKey()
+	}
+	return m.mr.RKey()
+}
+
 // reply is the Map reply for the granted mapping m.
 func (m *mapping) reply(method protocol.PersistMethod) *protocol.MapReply {
 	r := &protocol.MapReply{Access: protocol.AccessRead, Method: method, Length: alloc2m.BlockSize}
 	if m.rw() {
 		r.Access |= protocol.AccessWrite
 	}
+	r.RKey = m.rkey()
 	if m.mw != nil {
-		r.RKey, r.Addr = m.mw.RKey(), m.mw.Addr()
+		r.Addr = m.mw.Addr()
 	} else {
-		r.RKey, r.Addr = m.mr.RKey(), m.mr.Addr()
+		r.Addr = m.mr.Addr()
 	}
 	return r
 }

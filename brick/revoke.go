@@ -44,12 +44,26 @@ func (s *Server) revokeBound() time.Duration {
 
 // Unmap revokes the session's handle on block id before returning.
 func (s *Server) Unmap(ss *session, id uint64) error {
-	m, err := s.startRevoke(ss, id)
+	m, err := s.startRevoke(ss, id, anyKey)
 	if err != nil {
 		return err
 	}
 	return s.finishRevoke(m, s.revoke(m))
 }
+
+// UnmapKey is Unmap of the map whose handle has rkey. A handle whose map
+// an administrator revoked, the block mapped again since by the same
+// session, gets ErrNotMapped, and the newer map stays.
+func (s *Server) UnmapKey(ss *session, id uint64, rkey uint32) error {
+	m, err := s.startRevoke(ss, id, func(m *mapping) bool { return m.rkey() == rkey })
+	if err != nil {
+		return err
+	}
+	return s.finishRevoke(m, s.revoke(m))
+}
+
+// anyKey names the session's map of a block whatever its key.
+func anyKey(*mapping) bool { return true }
 
 // unmapAll revokes every map of a session that is ending.
 func (s *Server) unmapAll(ss *session) {
@@ -60,7 +74,7 @@ func (s *Server) unmapAll(ss *session) {
 	}
 	s.mu.Unlock()
 	for _, id := range ids {
-		m, err := s.startRevoke(ss, id)
+		m, err := s.startRevoke(ss, id, anyKey)
 		if err != nil {
 			continue // not mapped after all, or already being revoked
 		}
@@ -70,12 +84,13 @@ func (s *Server) unmapAll(ss *session) {
 	}
 }
 
-// startRevoke marks the session's map of block id revoking (step 1).
-func (s *Server) startRevoke(ss *session, id uint64) (*mapping, error) {
+// startRevoke marks the session's map of block id revoking (step 1), if
+// it is the map named (ErrNotMapped otherwise).
+func (s *Server) startRevoke(ss *session, id uint64, named func(*mapping) bool) (*mapping, error) {
 	mu := s.stripe(id)
 	mu.Lock()
 	defer mu.Unlock()
-	m, revoking := s.markRevokingLocked(ss, id)
+	m, revoking := s.markRevokingLocked(ss, id, named)
 	switch {
 	case revoking:
 		return nil, fmt.Errorf("%w: block %#x is being unmapped", protocol.ErrBusy, id)
@@ -89,13 +104,13 @@ func (s *Server) startRevoke(ss *session, id uint64) (*mapping, error) {
 }
 
 // markRevokingLocked marks the session's map of block id revoking, with
-// id's stripe lock held. It returns the map, nil if there is none, and
-// whether a revocation of it was already under way.
-func (s *Server) markRevokingLocked(ss *session, id uint64) (m *mapping, underWay bool) {
+// id's stripe lock held. It returns the map, nil if there is none or it is
+// not the one named, and whether a revocation of it was already under way.
+func (s *Server) markRevokingLocked(ss *session, id uint64, named func(*mapping) bool) (m *mapping, underWay bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m, ok := ss.maps[id]
-	if !ok {
+	if !ok || !named(m) {
 		return nil, false
 	}
 	underWay = m.revoking

@@ -217,7 +217,7 @@ func (s *Server) reject(req verbs.ConnRequest, st protocol.Status) {
 // features are what the brick offers; a session gets those its client
 // asked for too.
 func (s *Server) features() uint64 {
-	return s.posture.Features() | protocol.FeatureFreeUnmap | protocol.FeatureAllocMap
+	return s.posture.Features() | protocol.FeatureFreeUnmap | protocol.FeatureAllocMap | protocol.FeatureUnmapKey
 }
 
 // prepare registers the session's message buffers and posts every receive

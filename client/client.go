@@ -59,7 +59,7 @@ type Options struct {
 
 // features are what this client can use: asked for in the hello.
 const features = protocol.FeatureGPSPM | protocol.FeatureAPM | protocol.FeatureFlush |
-	protocol.FeatureFreeUnmap | protocol.FeatureAllocMap
+	protocol.FeatureFreeUnmap | protocol.FeatureAllocMap | protocol.FeatureUnmapKey
 
 // msgWR marks send work requests that carry messages (the low bits are the
 // send slot); data work requests count up from zero.

@@ -260,12 +260,17 @@ func (h *Handle) flush(off, n int64) error {
 }
 
 // Unmap revokes the handle; a second Unmap is ErrNotMapped, and so is any
-// data operation after it.
+// data operation after it. With a brick that offers FeatureUnmapKey it
+// names the map by the handle's key, so a handle whose map an
+// administrator revoked gets ErrNotMapped and leaves a later map of the
+// block by this session alone; an older brick revokes the session's map
+// of the block, whichever it is.
 func (h *Handle) Unmap(ctx context.Context) error {
 	if err := h.live("unmap"); err != nil {
 		return err
 	}
-	err := h.c.Unmap(ctx, h.ID)
+	keyed := h.c.hello.Features&protocol.FeatureUnmapKey != 0
+	err := h.c.unmap(ctx, &protocol.UnmapRequest{ID: h.ID, RKey: h.RKey, Keyed: keyed})
 	if err == nil || errors.Is(err, ErrNotMapped) { // revoked by an admin meanwhile: dead too
 		h.markUnmapped()
 	}

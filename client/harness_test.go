@@ -33,7 +33,7 @@ func dialBrick(t *testing.T) (*client.Client, context.Context) {
 // the brick granted it, and once as if the brick had not offered feature
 // (the older brick's path). i is 0, then 1.
 func bothPaths(t *testing.T, ctx context.Context, addr string, feature uint64, older string, test func(t *testing.T, i int, c *client.Client)) {
-	for i, name := range []string{"one round trip", older + ", older brick"} {
+	for i, name := range []string{"feature granted", older + ", older brick"} {
 		t.Run(name, func(t *testing.T) {
 			c, err := client.Dial(ctx, addr, client.Options{})
 			if err != nil {

@@ -119,3 +119,50 @@ func TestDataFaultEndsSession(t *testing.T) {
 		t.Fatal("Err is nil after the fault")
 	}
 }
+
+// TestAdminRevokedHandle: an administrator revokes a session's map and the
+// session maps the block again. The old handle's Unmap names its own key,
+// so it gets ErrNotMapped and the newer map keeps working. A brick without
+// FeatureUnmapKey cannot tell the two maps apart: there the old handle's
+// Unmap revokes the newer map (the documented hazard the key removes).
+func TestAdminRevokedHandle(t *testing.T) {
+	addr, ctx := startBrick(t)
+	admin, err := client.Dial(ctx, addr, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	bothPaths(t, ctx, addr, protocol.FeatureUnmapKey, "unkeyed Unmap", func(t *testing.T, i int, c *client.Client) {
+		id := uint64(i+1) * client.BlockSize
+		old, err := c.AllocMap(ctx, id, protocol.MapReadWrite)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := admin.RevokeSession(ctx, c.SessionID()); err != nil || n != 1 {
+			t.Fatalf("admin revoke: %d maps, %v", n, err)
+		}
+		newer, err := c.Map(ctx, id, protocol.MapReadWrite)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = old.Unmap(ctx)
+		if i == 1 {
+			if err != nil {
+				t.Fatalf("unkeyed Unmap of the old handle: %v, want it to revoke the newer map", err)
+			}
+			if err := newer.Unmap(ctx); !errors.Is(err, client.ErrNotMapped) {
+				t.Fatalf("newer handle after the unkeyed Unmap: %v, want ErrNotMapped", err)
+			}
+			return
+		}
+		if !errors.Is(err, client.ErrNotMapped) {
+			t.Fatalf("old handle's Unmap: %v, want ErrNotMapped", err)
+		}
+		if _, err := newer.WriteAt([]byte("still mapped"), 0); err != nil {
+			t.Fatalf("newer map after the old handle's Unmap: %v", err)
+		}
+		if err := newer.Unmap(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -88,10 +88,14 @@ func (c *Client) handle(id uint64, r *protocol.MapReply) *Handle {
 	return &Handle{c: c, ID: id, RKey: r.RKey, Addr: r.Addr, Length: r.Length, Access: r.Access, Method: r.Method}
 }
 
-// Unmap revokes this session's handle on block id.
+// Unmap revokes this session's handle on block id, whatever its key.
 func (c *Client) Unmap(ctx context.Context, id uint64) error {
-	if _, err := c.call(ctx, &protocol.UnmapRequest{ID: id}); err != nil {
-		return fmt.Errorf("unmap %#x: %w", id, err)
+	return c.unmap(ctx, &protocol.UnmapRequest{ID: id})
+}
+
+func (c *Client) unmap(ctx context.Context, req *protocol.UnmapRequest) error {
+	if _, err := c.call(ctx, req); err != nil {
+		return fmt.Errorf("unmap %#x: %w", req.ID, err)
 	}
 	return nil
 }

@@ -28,6 +28,9 @@ func TestWriteCorpus(t *testing.T) {
 		if tc.t == TypeFree && tc.m.(*FreeRequest).Flags != 0 {
 			name += "-flags"
 		}
+		if tc.t == TypeUnmap && tc.m.(*UnmapRequest).Keyed {
+			name += "-keyed"
+		}
 		frames[name] = append([]byte(nil), buf[:n]...)
 	}
 	n, _ := Encode(buf, TypeMap|ReplyBit, StatusBusy, 9, nil)

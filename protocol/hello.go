@@ -28,10 +28,11 @@ const (
 	FeatureAuth          uint64 = 1 << 5 // pre-shared-key authentication
 	FeatureFreeUnmap     uint64 = 1 << 6 // FreeRequest takes FreeUnmap
 	FeatureAllocMap      uint64 = 1 << 7 // AllocMapRequest is served
+	FeatureUnmapKey      uint64 = 1 << 8 // UnmapRequest may name the handle's rkey
 
 	// KnownFeatures is every bit this version defines.
 	KnownFeatures = FeatureGPSPM | FeatureAPM | FeatureFlush | FeatureAtomicWrite |
-		FeatureMemoryWindows | FeatureAuth | FeatureFreeUnmap | FeatureAllocMap
+		FeatureMemoryWindows | FeatureAuth | FeatureFreeUnmap | FeatureAllocMap | FeatureUnmapKey
 )
 
 // NegotiateVersion returns the highest version in both [min, max] and

@@ -74,6 +74,7 @@ func (s ExtentState) String() string { return enumName(extentStateNames[:], s, "
 const (
 	idSize          = 8
 	freeFlagsSize   = idSize + 4
+	unmapKeyedSize  = idSize + 4
 	mapRequestSize  = 12
 	MapReplySize    = 24
 	listRequestSize = 20
@@ -114,8 +115,16 @@ type FreeRequest struct {
 	Flags uint32
 }
 
-// UnmapRequest revokes this session's handle on block ID.
-type UnmapRequest struct{ ID uint64 }
+// UnmapRequest revokes this session's map of block ID. Keyed, it names the
+// map by its handle's RKey as well, and a map with another key is not
+// revoked (StatusNotMapped): a handle whose map an administrator revoked
+// cannot revoke the block's next map by the same session. A client sends
+// the keyed form only to a brick that offered FeatureUnmapKey.
+type UnmapRequest struct {
+	ID    uint64
+	RKey  uint32
+	Keyed bool
+}
 
 func (*AllocRequest) Type() Type { return TypeAlloc }
 func (*FreeRequest) Type() Type  { return TypeFree }
@@ -128,7 +137,12 @@ func (m *FreeRequest) size() int {
 	}
 	return freeFlagsSize
 }
-func (*UnmapRequest) size() int { return idSize }
+func (m *UnmapRequest) size() int {
+	if !m.Keyed {
+		return idSize
+	}
+	return unmapKeyedSize
+}
 
 func (m *AllocRequest) marshal(b []byte) { be.PutUint64(b, m.ID) }
 func (m *FreeRequest) marshal(b []byte) {
@@ -137,7 +151,12 @@ func (m *FreeRequest) marshal(b []byte) {
 		be.PutUint32(b[idSize:], m.Flags)
 	}
 }
-func (m *UnmapRequest) marshal(b []byte) { be.PutUint64(b, m.ID) }
+func (m *UnmapRequest) marshal(b []byte) {
+	be.PutUint64(b, m.ID)
+	if m.Keyed {
+		be.PutUint32(b[idSize:], m.RKey)
+	}
+}
 
 func (m *AllocRequest) unmarshal(b []byte) error { return unmarshalID(b, &m.ID) }
 
@@ -156,7 +175,18 @@ func (m *FreeRequest) unmarshal(b []byte) error {
 	}
 	return nil
 }
-func (m *UnmapRequest) unmarshal(b []byte) error { return unmarshalID(b, &m.ID) }
+
+// unmarshal takes either layout: the length says whether it is keyed.
+func (m *UnmapRequest) unmarshal(b []byte) error {
+	if len(b) == idSize {
+		return unmarshalID(b, &m.ID)
+	}
+	if err := checkLen(b, unmapKeyedSize); err != nil {
+		return err
+	}
+	m.ID, m.RKey, m.Keyed = be.Uint64(b), be.Uint32(b[idSize:]), true
+	return nil
+}
 
 func unmarshalID(b []byte, id *uint64) error {
 	if err := checkLen(b, idSize); err != nil {

@@ -52,6 +52,7 @@ func sampleMessages() []struct {
 		{TypeRevoke, &RevokeRequest{Session: 4, Block: 0x200000, Flags: RevokeBlock}},
 		{TypeRevoke | ReplyBit, &RevokeReply{Maps: 3, Sessions: 1}},
 		{TypeFree, &FreeRequest{ID: 0x200000, Flags: FreeUnmap}},
+		{TypeUnmap, &UnmapRequest{ID: 0x600000, RKey: 0xabcd0001, Keyed: true}},
 		{TypeAllocMap, &AllocMapRequest{MapRequest{ID: 0x800000, Flags: MapReadWrite}}},
 		{TypeAllocMap | ReplyBit, &AllocMapReply{MapReply{RKey: 0x1234, Access: AccessRead | AccessWrite, Method: PersistFlush, Addr: 0x200000, Length: 2 << 20}}},
 	}
@@ -206,6 +207,32 @@ func TestFreeLayouts(t *testing.T) {
 	}
 	if !ValidFreeFlags(FreeUnmap) || !ValidFreeFlags(0) || ValidFreeFlags(1<<3) {
 		t.Error("ValidFreeFlags: want FreeUnmap and 0 valid, unknown bits not")
+	}
+}
+
+// TestUnmapLayouts: an Unmap is the 8-byte request every brick knows, or
+// the 12-byte keyed one; the length alone says which, and any other length
+// is refused.
+func TestUnmapLayouts(t *testing.T) {
+	buf := make([]byte, MaxMessage)
+	for _, want := range []UnmapRequest{{ID: 0x200000}, {ID: 0x200000, Keyed: true}, {ID: 0x400000, RKey: 7, Keyed: true}} {
+		n, err := Encode(buf, TypeUnmap, StatusOK, 1, &want)
+		if err != nil || n != HeaderSize+want.size() {
+			t.Fatalf("%+v: encoded %d bytes (%v)", want, n, err)
+		}
+		var got UnmapRequest
+		if err := got.unmarshal(buf[HeaderSize:n]); err != nil || got != want {
+			t.Fatalf("%+v: decoded %+v, %v", want, got, err)
+		}
+	}
+	if n := (&UnmapRequest{ID: 1, RKey: 9}).size(); n != 8 {
+		t.Errorf("an unkeyed Unmap with an RKey is %d bytes; the key must not be sent", n)
+	}
+	for _, b := range [][]byte{make([]byte, 10), make([]byte, 16), make([]byte, 4)} {
+		var m UnmapRequest
+		if err := m.unmarshal(b); !errors.Is(err, ErrLength) && !errors.Is(err, ErrShort) {
+			t.Errorf("%d-byte unmap request: got %v, want a length error", len(b), err)
+		}
 	}
 }
 
