@@ -68,8 +68,13 @@ func allocIn(s *Store, id uint64, prepare func(frame uint64) error) error {
 // inFrame is a clean block resident in frame f.
 func inFrame(id, f uint64) Block { return Block{ID: id, Loc: FrameLoc(f), Frame: f} }
 
+// walker is a Store or a View.
+type walker interface {
+	Walk(first, last uint64, fn func(Block) bool)
+}
+
 // snapshot returns the store's blocks by ID.
-func snapshot(s *Store) map[uint64]Block {
+func snapshot(s walker) map[uint64]Block {
 	m := map[uint64]Block{}
 	s.Walk(0, MaxID, func(b Block) bool { m[b.ID] = b; return true })
 	return m
@@ -552,10 +557,10 @@ func TestOpenReadOnly(t *testing.T) {
 		t.Fatalf("uuid %x stats %+v", ro.UUID(), ro.Stats())
 	}
 	for name, op := range map[string]func() error{
-		"alloc":   func() error { return ro.Alloc(id(3)) },
-		"free":    func() error { return ro.Free(id(1)) },
-		"markrw":  func() error { return ro.MarkRW(id(1)) },
-		"clearrw": func() error { return ro.ClearRW(id(2)) },
+		"alloc":   func() error { return ro.store.Alloc(id(3)) },
+		"free":    func() error { return ro.store.Free(id(1)) },
+		"markrw":  func() error { return ro.store.MarkRW(id(1)) },
+		"clearrw": func() error { return ro.store.ClearRW(id(2)) },
 	} {
 		if err := op(); !errors.Is(err, ErrReadOnly) {
 			t.Errorf("%s on read-only store: %v, want ErrReadOnly", name, err)

@@ -38,9 +38,14 @@ func Open(dir string, opts Options) (*Store, error) {
 // directory lock as Open, so it fails with ErrLocked while a brickd has the
 // store open (and a brickd cannot start while it is held). It needs no
 // write access: on read-only media it takes a shared lock instead (see
-// roLockFS) and Pebble opens read-only. Changes return ErrReadOnly.
-func OpenReadOnly(dir string) (*Store, error) {
-	return open(dir, Options{}, true)
+// roLockFS) and Pebble opens read-only. A View has no method that
+// changes the store, and the store under it refuses changes besides.
+func OpenReadOnly(dir string) (*View, error) {
+	s, err := open(dir, Options{}, true)
+	if err != nil {
+		return nil, err
+	}
+	return &View{store: s}, nil
 }
 
 func open(dir string, opts Options, readOnly bool) (_ *Store, err error) {

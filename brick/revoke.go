@@ -14,7 +14,7 @@ import (
 // finishes a transfer in progress through the key before the key dies, and
 // a peer that stopped reading holds that transfer up. So no stripe lock is
 // held while a key is revoked, or one slow peer would stall the verbs of
-// every block in the stripe (issue 11):
+// every block in the stripe:
 //
 //  1. under the block's stripe, the map is marked revoking. It stays among
 //     the block's maps: until step 2 ends the key may still work, so Free

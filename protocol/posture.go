@@ -20,8 +20,8 @@ func enumName[T ~uint8 | ~uint16](names []string, v T, unknown string) string {
 // simulator) still reports something true.
 type Backend uint8
 
-// Backends. 5 is reserved: test builds once sent it for the power-fail
-// simulator, which now sends BackendOther.
+// Backends. 5 is reserved and never sent: bricks built for tests have
+// used it, so a peer that meets it should read it as BackendOther.
 const (
 	BackendOther     Backend = 0 // not one of the below: see the capabilities
 	BackendAnonymous Backend = 1

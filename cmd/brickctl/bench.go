@@ -81,7 +81,7 @@ func parseBench(c *call) (*benchPlan, error) {
 		return nil, usagef("--size: %v", err)
 	}
 	for _, s := range p.sizes {
-		if s > blockSize {
+		if s > protocol.BlockSize {
 			return nil, usagef("--size: %s is larger than a block (2MiB)", bench.SizeString(s))
 		}
 	}
@@ -97,7 +97,7 @@ func parseBench(c *call) (*benchPlan, error) {
 	if p.base, err = parseID(c.String("base")); err != nil {
 		return nil, err
 	}
-	if p.base%blockSize != 0 {
+	if p.base%protocol.BlockSize != 0 {
 		return nil, usagef("--base %s is not a multiple of 2 MiB", hexID(p.base))
 	}
 	return p, nil
@@ -209,7 +209,7 @@ func runBench(c *call) error {
 	}
 	last := p.base // a bench of pings alone uses no block
 	if nData+nCtl > 0 {
-		last += uint64(nData+nCtl-1) * blockSize
+		last += uint64(nData+nCtl-1) * protocol.BlockSize
 	}
 	if last < p.base || last > client.MaxID {
 		return usagef("--base %s leaves no room for the %d blocks the bench needs", hexID(p.base), nData+nCtl)
@@ -233,11 +233,11 @@ func runBench(c *call) error {
 	if err != nil {
 		return err
 	}
-	ctlBase := p.base + uint64(nData)*blockSize
+	ctlBase := p.base + uint64(nData)*protocol.BlockSize
 	defer func() { // control IDs a failed cycle may have left allocated
 		ids := make([]uint64, nCtl)
 		for i := range ids {
-			ids[i] = ctlBase + uint64(i)*blockSize
+			ids[i] = ctlBase + uint64(i)*protocol.BlockSize
 		}
 		freeAll(c, cl, ids)
 	}()
@@ -279,11 +279,11 @@ func checkBenchRoom(c *call, cl *client.Client, base, last, need uint64) (*proto
 		return nil, err
 	}
 	if st.FreeFrames < need {
-		return nil, fmt.Errorf("the bench needs %d free frames and the brick has %d; lower --qd or --sessions: %w", need, st.FreeFrames, protocol.ErrNoSpace)
+		return nil, fmt.Errorf("the bench needs %d free frames and the brick has %d; lower --qd or --sessions: %w", need, st.FreeFrames, client.ErrNoSpace)
 	}
 	if room := st.BlockRoom(); room < need {
 		return nil, fmt.Errorf("the bench needs %d blocks allocated and the brick has room for %d (%d of at most %d allocated); free some, or lower --qd or --sessions: %w",
-			need, room, st.Blocks, st.BlockCapacity(), protocol.ErrNoSpace)
+			need, room, st.Blocks, st.BlockCapacity(), client.ErrNoSpace)
 	}
 	return st, nil
 }
@@ -293,7 +293,7 @@ func checkBenchRoom(c *call, cl *client.Client, base, last, need uint64) (*proto
 func allocBenchData(c *call, cl *client.Client, base uint64, n int) ([]uint64, error) {
 	var ids []uint64
 	for i := 0; i < n; i++ {
-		id := base + uint64(i)*blockSize
+		id := base + uint64(i)*protocol.BlockSize
 		octx, cancel := opContext(c)
 		err := cl.Alloc(octx, id)
 		cancel()
@@ -415,12 +415,12 @@ func freeAll(c *call, cl *client.Client, ids []uint64) {
 	for _, id := range ids {
 		ctx, cancel := context.WithTimeout(context.Background(), c.Duration("timeout"))
 		err := cl.Free(ctx, id)
-		if errors.Is(err, protocol.ErrBusy) { // still mapped by this session after a failure
+		if errors.Is(err, client.ErrBusy) { // still mapped by this session after a failure
 			cl.Unmap(ctx, id)
 			err = cl.Free(ctx, id)
 		}
 		cancel()
-		if err != nil && !errors.Is(err, protocol.ErrNotFound) {
+		if err != nil && !errors.Is(err, client.ErrNotFound) {
 			fmt.Fprintf(os.Stderr, "brickctl: warning: could not free bench block %s: %s\n", hexID(id), sentence(err))
 		}
 	}

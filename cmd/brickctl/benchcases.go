@@ -43,7 +43,7 @@ func benchData(ctx context.Context, c *call, clients []*client.Client, bc benchC
 			bcase.Method += " (asked for " + bc.method.String() + ")"
 		}
 	}
-	slots := int64(blockSize / bc.size) // offsets a worker cycles through
+	slots := int64(protocol.BlockSize / bc.size) // offsets a worker cycles through
 	ops := make([]bench.Op, n)
 	for w := range ops {
 		// Each worker has its own registered buffer, so the qd workers of
@@ -132,7 +132,7 @@ func benchControl(ctx context.Context, clients []*client.Client, bc benchCase, c
 	ops := make([]bench.Op, n)
 	for w := range ops {
 		cl := clients[w/bc.qd]
-		id := ctlBase + uint64(w)*blockSize
+		id := ctlBase + uint64(w)*protocol.BlockSize
 		h := make([]bench.Histogram, len(cy.verbs))
 		hists[w] = h
 		timed := func(k int, f func() error) error {

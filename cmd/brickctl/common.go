@@ -47,9 +47,9 @@ func parseID(s string) (uint64, error) {
 	if err != nil {
 		return 0, usagef("%q is not a block ID: give a number, hex (0x200000) or decimal", s)
 	}
-	if v%blockSize != 0 {
+	if v%protocol.BlockSize != 0 {
 		return 0, usagef("%s is not a block ID: block IDs are multiples of 2 MiB (0x200000); the nearest are %s and %s",
-			s, hexID(v/blockSize*blockSize), hexID(v/blockSize*blockSize+blockSize))
+			s, hexID(v/protocol.BlockSize*protocol.BlockSize), hexID(v/protocol.BlockSize*protocol.BlockSize+protocol.BlockSize))
 	}
 	return v, nil
 }

@@ -60,7 +60,7 @@ func (e *metaInUseError) Unwrap() error { return e.err }
 type spanError struct{ msg string }
 
 func (e *spanError) Error() string { return e.msg }
-func (e *spanError) Unwrap() error { return protocol.ErrNotFound }
+func (e *spanError) Unwrap() error { return client.ErrNotFound }
 
 // busyRangeError: free FIRST..LAST left mapped blocks allocated; it
 // exits like EBUSY (15).
@@ -69,7 +69,7 @@ type busyRangeError struct{ n, first uint64 }
 func (e *busyRangeError) Error() string {
 	return fmt.Sprintf("%d mapped block(s) in the range were left allocated, the first %#x", e.n, e.first)
 }
-func (e *busyRangeError) Unwrap() error { return protocol.ErrBusy }
+func (e *busyRangeError) Unwrap() error { return client.ErrBusy }
 
 func exitCode(err error) int {
 	var ue *usageError
@@ -87,7 +87,7 @@ func exitCode(err error) int {
 	case errors.Is(err, client.ErrTransfer), errors.Is(err, client.ErrClosed):
 		return exitRDMA // the session ended under a transfer or a held map
 	}
-	if st := protocol.StatusOf(err); st != protocol.StatusInternal || errors.Is(err, protocol.ErrInternal) {
+	if st := protocol.StatusOf(err); st != protocol.StatusInternal || errors.Is(err, client.ErrInternal) {
 		return exitStatus + int(st)
 	}
 	if strings.Contains(err.Error(), "Required flag") || strings.Contains(err.Error(), "flag provided but not defined") {
@@ -113,35 +113,35 @@ func sentence(err error) string {
 		return "the metadata in " + me.dir + " is in use by a running brickd; stop brickd for the offline view, or drop --meta to ask it."
 	case errors.As(err, &ce) && errors.Is(err, client.ErrBrickHasNoKey):
 		return fmt.Sprintf("the brick at %s has no key, so brickctl, holding one, refused it (%v); start brickd with the same --auth-key, or unset --auth-key and BRICK_AUTH_KEY to use a brick without a key.", ce.addr, ce.err)
-	case errors.As(err, &ce) && errors.Is(err, protocol.ErrPermission):
+	case errors.As(err, &ce) && errors.Is(err, client.ErrPermission):
 		return fmt.Sprintf("the brick at %s did not accept this session (%v); give the brick's key with --auth-key FILE or BRICK_AUTH_KEY.", ce.addr, ce.err)
-	case errors.As(err, &ce) && errors.Is(err, protocol.ErrLimit):
+	case errors.As(err, &ce) && errors.Is(err, client.ErrLimit):
 		return fmt.Sprintf("the brick at %s refused a new session: a limit was reached (%v); end other sessions or raise brickd --max-sessions.", ce.addr, ce.err)
 	case errors.As(err, &ce) && protocol.StatusOf(err) == protocol.StatusInternal:
 		return fmt.Sprintf("cannot reach the brick at %s (%v); is brickd running there? Set --addr or BRICK_ADDR.", ce.addr, ce.err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return "the brick did not answer in time (" + err.Error() + "); raise --timeout or check brickd."
-	case errors.Is(err, protocol.ErrExist):
+	case errors.Is(err, client.ErrExist):
 		return "that block is already allocated (" + err.Error() + ")."
 	case errors.As(err, &se):
 		return se.msg + "."
 	case errors.As(err, &be):
 		return be.Error() + ": a session maps them; brickctl sessions shows which, brickctl unmap ID revokes a map."
-	case errors.Is(err, protocol.ErrNotFound):
+	case errors.Is(err, client.ErrNotFound):
 		return "that block is not allocated (" + err.Error() + "); brickctl list shows the allocated blocks."
-	case errors.Is(err, protocol.ErrInvalid):
+	case errors.Is(err, client.ErrInvalid):
 		return "the brick refused an invalid argument (" + err.Error() + ")."
-	case errors.Is(err, protocol.ErrNoSpace):
+	case errors.Is(err, client.ErrNoSpace):
 		return "the brick is full (" + err.Error() + "): free a block, or give brickd a larger --pmem-size or --tier."
-	case errors.Is(err, protocol.ErrBusy):
+	case errors.Is(err, client.ErrBusy):
 		return "that block is busy (" + err.Error() + "): another session has it mapped; it must unmap first."
-	case errors.Is(err, protocol.ErrNotMapped):
+	case errors.Is(err, client.ErrNotMapped):
 		return "that block is not mapped (" + err.Error() + "); brickctl sessions lists the maps sessions hold."
-	case errors.Is(err, protocol.ErrNoSession):
+	case errors.Is(err, client.ErrNoSession):
 		return "there is no such session (" + err.Error() + "); brickctl sessions lists them."
-	case errors.Is(err, protocol.ErrLimit):
+	case errors.Is(err, client.ErrLimit):
 		return "the brick refused: a limit was reached (" + err.Error() + "); unmap or end sessions, or raise brickd's --max-maps-per-session / --max-sessions."
-	case errors.Is(err, protocol.ErrPermission):
+	case errors.Is(err, client.ErrPermission):
 		return "the brick refused permission (" + err.Error() + "); give the brick's key with --auth-key FILE or BRICK_AUTH_KEY."
 	case errors.Is(err, client.ErrVolatile):
 		return "the brick runs on volatile memory; the data is there but will not survive a restart."

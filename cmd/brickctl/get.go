@@ -77,7 +77,7 @@ func runGet(c *call) error {
 // their blocks are unclean: every block must be allocated; without
 // --length, the run of allocated blocks.
 func getSpan(c *call, cl *client.Client, id uint64, off, n int64) ([]piece, int64, uint64, error) {
-	startID := id + uint64(off/blockSize)*blockSize
+	startID := id + uint64(off/protocol.BlockSize)*protocol.BlockSize
 	var want uint64
 	if c.IsSet("length") {
 		ps, _ := pieces(id, off, n)
@@ -93,7 +93,7 @@ func getSpan(c *call, cl *client.Client, id uint64, off, n int64) ([]piece, int6
 		if run == 0 {
 			return nil, 0, 0, notAllocated([]uint64{startID}, "is not allocated; allocate it first with brickctl alloc")
 		}
-		n = int64(run)*blockSize - off%blockSize
+		n = int64(run)*protocol.BlockSize - off%protocol.BlockSize
 	}
 	ps, err := pieces(id, off, n)
 	if err != nil {

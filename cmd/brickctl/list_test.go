@@ -30,9 +30,9 @@ func referenceExtents(extents []protocol.Extent, asJSON bool) string {
 	fmt.Fprintln(tw, "FIRST\tLAST\tBLOCKS\tSIZE\tSTATE")
 	var total uint64
 	for _, e := range extents {
-		lastID := e.First + (e.Blocks-1)*alloc2m.BlockSize
-		js = append(js, extentJSON{First: fmt.Sprintf("%#x", e.First), Last: fmt.Sprintf("%#x", lastID), Blocks: e.Blocks, Bytes: e.Blocks * alloc2m.BlockSize, State: e.State.String()})
-		fmt.Fprintf(tw, "%#x\t%#x\t%d\t%s\t%s\n", e.First, lastID, e.Blocks, referenceBytes(e.Blocks*alloc2m.BlockSize), e.State)
+		lastID := e.First + (e.Blocks-1)*protocol.BlockSize
+		js = append(js, extentJSON{First: fmt.Sprintf("%#x", e.First), Last: fmt.Sprintf("%#x", lastID), Blocks: e.Blocks, Bytes: e.Blocks * protocol.BlockSize, State: e.State.String()})
+		fmt.Fprintf(tw, "%#x\t%#x\t%d\t%s\t%s\n", e.First, lastID, e.Blocks, referenceBytes(e.Blocks*protocol.BlockSize), e.State)
 		total += e.Blocks
 	}
 	tw.Flush()
@@ -52,7 +52,7 @@ func referenceExtents(extents []protocol.Extent, asJSON bool) string {
 func referenceBytes(n uint64) string { return size.Format(int64(n)) }
 
 func TestWriteExtents(t *testing.T) {
-	const bs = alloc2m.BlockSize
+	const bs = protocol.BlockSize
 	alternate := make([]protocol.Extent, 1000)
 	for i := range alternate {
 		alternate[i] = protocol.Extent{First: uint64(2*i) * bs, Blocks: 1, State: protocol.ExtentState(1 + i%5)}

@@ -103,7 +103,7 @@ func prepareSpan(c *call, cl *client.Client, ps []piece, alloc bool) (int, error
 	have := make(map[uint64]bool)
 	for _, e := range ext {
 		for i := uint64(0); i < e.Blocks; i++ {
-			have[e.First+i*blockSize] = true
+			have[e.First+i*protocol.BlockSize] = true
 		}
 	}
 	var missing []uint64
@@ -128,7 +128,7 @@ func prepareSpan(c *call, cl *client.Client, ps []piece, alloc bool) (int, error
 	}
 	if room := st.BlockRoom(); uint64(len(missing)) > room {
 		return 0, fmt.Errorf("the span needs %d block(s) allocated and the brick has room for %d (%d of at most %d allocated); nothing was allocated or written: %w",
-			len(missing), room, st.Blocks, st.BlockCapacity(), protocol.ErrNoSpace)
+			len(missing), room, st.Blocks, st.BlockCapacity(), client.ErrNoSpace)
 	}
 	var allocated []uint64
 	for _, id := range missing {
@@ -138,7 +138,7 @@ func prepareSpan(c *call, cl *client.Client, ps []piece, alloc bool) (int, error
 		switch {
 		case err == nil:
 			allocated = append(allocated, id)
-		case errors.Is(err, protocol.ErrExist): // allocated since the List: fine
+		case errors.Is(err, client.ErrExist): // allocated since the List: fine
 		default:
 			return 0, fmt.Errorf("%w%s", err, undoAllocs(c, cl, allocated))
 		}
@@ -157,7 +157,7 @@ func undoAllocs(c *call, cl *client.Client, ids []uint64) string {
 		ctx, cancel := opContext(c)
 		err := cl.Free(ctx, id)
 		cancel()
-		if err != nil && !errors.Is(err, protocol.ErrNotFound) {
+		if err != nil && !errors.Is(err, client.ErrNotFound) {
 			return fmt.Sprintf("; %d of the %d block(s) this put allocated are still allocated, from %s on (freeing it: %v)",
 				len(ids)-i, len(ids), hexID(id), err)
 		}

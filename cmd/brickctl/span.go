@@ -19,8 +19,6 @@ import (
 	"github.com/brick-storage/brick/protocol"
 )
 
-const blockSize = client.BlockSize
-
 // piece is the part of a span that falls in one block.
 type piece struct {
 	id      uint64 // block ID
@@ -35,25 +33,25 @@ func pieces(first uint64, off, n int64) ([]piece, error) {
 	if off < 0 || n < 0 {
 		return nil, usagef("offsets and lengths cannot be negative")
 	}
-	if first%blockSize != 0 {
+	if first%protocol.BlockSize != 0 {
 		return nil, usagef("%s is not a block ID: block IDs are multiples of 2 MiB (0x200000)", hexID(first))
 	}
-	id := first + uint64(off/blockSize)*blockSize
+	id := first + uint64(off/protocol.BlockSize)*protocol.BlockSize
 	if id < first {
 		return nil, usagef("offset %d runs past the last block ID", off)
 	}
-	off %= blockSize
+	off %= protocol.BlockSize
 	var out []piece
 	var done int64
 	for done < n || len(out) == 0 {
-		k := min(n-done, blockSize-off)
+		k := min(n-done, protocol.BlockSize-off)
 		out = append(out, piece{id: id, off: off, n: k, fileOff: done})
 		done += k
 		if done < n {
 			if id == client.MaxID {
 				return nil, usagef("%d bytes from %s run past the last block ID", n, hexID(first))
 			}
-			id += blockSize
+			id += protocol.BlockSize
 		}
 		off = 0
 	}
@@ -116,7 +114,7 @@ const listWindow = 1024
 func allocatedRun(ctx context.Context, cl *client.Client, first uint64, limit uint64) (run uint64, unclean []protocol.Extent, err error) {
 	next := first
 	for limit == 0 || run < limit {
-		last := next + (listWindow-1)*blockSize
+		last := next + (listWindow-1)*protocol.BlockSize
 		if last < next || last > client.MaxID {
 			last = client.MaxID
 		}
@@ -132,7 +130,7 @@ func allocatedRun(ctx context.Context, cl *client.Client, first uint64, limit ui
 				unclean = append(unclean, e)
 			}
 			run += e.Blocks
-			next += e.Blocks * blockSize
+			next += e.Blocks * protocol.BlockSize
 		}
 		if next == 0 || next <= last {
 			return run, unclean, nil // past the last ID, or the run ended in this window
@@ -147,7 +145,7 @@ func uncleanIn(unclean []protocol.Extent, ps []piece) uint64 {
 	var n uint64
 	for _, e := range unclean {
 		for i := uint64(0); i < e.Blocks; i++ {
-			if id := e.First + i*blockSize; id >= lo && id <= hi {
+			if id := e.First + i*protocol.BlockSize; id >= lo && id <= hi {
 				n++
 			}
 		}

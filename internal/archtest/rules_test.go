@@ -69,9 +69,13 @@ var rules = []rule{
 
 	// Test machinery: production code never names it.
 	{"internal/bricktest", onlyImportedBy, nil, nil, "an in-process brick is for tests only"},
-	{"internal/leaktest", onlyImportedBy, nil, nil, "the leak check is for tests only"},
+	{"internal/leaktest", onlyImportedBy, []string{"verbs/verbstest"}, nil, "the leak check is for tests only (and the verbs conformance suite)"},
 	{"internal/testlog", onlyImportedBy, nil, nil, "a log sink for tests only"},
 	{"internal/blockstamp", onlyImportedBy, nil, nil, "block contents for tests only"},
+	{"pmem/powerfail", onlyImportedBy, nil, nil, "the power-fail simulator is for tests only, like pebble's errorfs"},
+	{"verbs/verbstest", onlyImportedBy, nil, nil, "the verbs conformance suite is for tests only"},
+	{"internal/testfs", onlyImportedBy, nil, nil, "fault-injecting file systems are for tests only"},
+	{"internal/brickdproc", onlyImportedBy, nil, nil, "running brickd as a child process is for tests only"},
 
 	// Providers are chosen by scheme through the registry.
 	{"verbs/soft", onlyImportedBy, []string{"verbs/providers", "cmd/..."}, nil, "code names the verbs interface; the registry picks the provider"},

@@ -5,10 +5,14 @@
 // TestMain:
 //
 //	func TestMain(m *testing.M) { os.Exit(leaktest.Main(m)) }
+//
+// A suite that must leave no goroutine behind before the binary ends (the
+// verbs conformance suite, run once per provider) uses Goroutines.
 package leaktest
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"strings"
@@ -40,6 +44,18 @@ func Main(m *testing.M) int {
 		return 1
 	}
 	return 0
+}
+
+// Goroutines notes the goroutines running now. The function it returns
+// fails t if a goroutine started since is still running after settle.
+func Goroutines(t testing.TB) (check func()) {
+	before := goleak.IgnoreCurrent()
+	return func() {
+		t.Helper()
+		if err := wait(before, math.MaxInt); err != nil { // no fd limit
+			t.Fatalf("goroutines outlive the suite: %v", err)
+		}
+	}
 }
 
 // wait gives goroutines and fds until settle to go, then reports what

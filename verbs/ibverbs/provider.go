@@ -172,9 +172,9 @@ func (p *Provider) Dial(ctx context.Context, hostport string, cfg verbs.QPConfig
 // port 0). On iWARP the rdma_cm
 // picks the source port from its own port space, and the RNIC's TCP
 // socket then binds it in the kernel's: a port some other TCP connection
-// holds (one in TIME_WAIT too) fails the connect with EADDRINUSE. That
-// was seen once in the lab, siw dialling the software RNIC's listener; a
-// new CM ID gets another port.
+// holds (one in TIME_WAIT too) fails the connect with EADDRINUSE (the
+// lab has met it: siw dialling the software RNIC's listener); a new CM ID
+// gets another port.
 const dialAttempts = 3
 
 // dialOnce is one try of Dial, on a CM ID of its own.

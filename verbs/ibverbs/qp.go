@@ -8,185 +8,315 @@ package ibverbs
 import "C"
 
 import (
-	"errors"
 	"fmt"
-	"syscall"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"unsafe"
 
 	"github.com/brick-storage/brick/verbs"
 )
 
-// PostSend posts one signaled work request. ATOMIC WRITE and FLUSH go
-// through the extended QP API and need Caps().AtomicWrite / Caps().Flush.
-func (c *conn) PostSend(wr verbs.SendWR) error {
-	if c.closed.Load() || c.ended() { // a post to an errored QP would only be flushed
-		return c.errClosed()
-	}
-	if err := c.checkSend(wr); err != nil {
-		return err
-	}
-	q := c.scq
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.mu.hw == nil {
-		return c.errClosed()
-	}
-	if q.mu.ring.full(false) {
-		return fmt.Errorf("brick: rdma send queue (%d): %w", c.cfg.SendDepth, verbs.ErrQueueFull)
-	}
-	seq := C.uint64_t(q.mu.ring.head)
-	l := wr.Local
-	var rc C.int
-	switch wr.Op {
-	case verbs.OpSend:
-		rc = C.brick_post_send(c.c.qp, seq, C.IBV_WR_SEND, C.uint64_t(l.Addr), C.uint32_t(l.Length), C.uint32_t(l.LKey), 0, 0, 0)
-	case verbs.OpSendInv:
-		rc = C.brick_post_send(c.c.qp, seq, C.IBV_WR_SEND_WITH_INV, C.uint64_t(l.Addr), C.uint32_t(l.Length), C.uint32_t(l.LKey), 0, 0, C.uint32_t(wr.InvalidateRKey))
-	case verbs.OpWrite:
-		rc = C.brick_post_send(c.c.qp, seq, C.IBV_WR_RDMA_WRITE, C.uint64_t(l.Addr), C.uint32_t(l.Length), C.uint32_t(l.LKey), C.uint32_t(wr.RKey), C.uint64_t(wr.Remote), 0)
-	case verbs.OpRead:
-		rc = C.brick_post_send(c.c.qp, seq, C.IBV_WR_RDMA_READ, C.uint64_t(l.Addr), C.uint32_t(l.Length), C.uint32_t(l.LKey), C.uint32_t(wr.RKey), C.uint64_t(wr.Remote), 0)
-	case verbs.OpAtomicWrite:
-		// The 8 bytes are read from registered (non-Go) memory at post
-		// time and copied into the work queue entry.
-		rc = C.brick_post_atomic_write(c.c.qpx, seq, C.uint32_t(wr.RKey), C.uint64_t(wr.Remote), C.uint64_t(l.Addr))
-	case verbs.OpFlush:
-		rc = postFlush(c.c.qpx, seq, C.uint32_t(wr.RKey), C.uint64_t(wr.Remote), C.size_t(l.Length))
-	}
-	if rc != 0 {
-		if C.brick_qp_down(c.c.qp) == 1 {
-			// siw refuses posts once a Terminate moved the QP out of
-			// RTS, before rdma_cm reports the disconnect.
-			err := fmt.Errorf("brick: rdma queue pair to %s left the ready state: %w", c.remote, verbs.ErrFlushed)
-			c.fault(err)
-			return c.errClosed()
-		}
-		return postError("send", rc)
-	}
-	q.mu.ring.push(slot{id: wr.ID, op: wr.Op})
-	return nil
+// Queue sizing. A zero QPConfig depth means defaultDepth.
+const (
+	defaultDepth = 16
+	// mwSlots are send queue entries kept for memory window binds on
+	// top of the caller's SendDepth.
+	mwSlots = 16
+)
+
+// Extended send operations (ibv_wr_* API) the provider asks for.
+const extAtomicWrite = uint64(C.IBV_QP_EX_WITH_ATOMIC_WRITE)
+
+// conn is one connection: an rdma_cm id, its event channel, and the PD,
+// completion channel, CQs and RC QP in C memory. It implements verbs.QP.
+//
+// Lifetime: Close disconnects (the QP enters the error state and the NIC
+// flushes outstanding work requests) and ends the rdma_cm event goroutine.
+// The verbs objects stay until the last reference is gone: the QP holds
+// one and each live MR and MW one, because the PD cannot be freed under
+// its regions and the caller drains flushed completions after Close. The
+// completion goroutine runs until then, so CQ.Wait still wakes.
+type conn struct {
+	id  *C.struct_rdma_cm_id
+	ec  *eventChannel
+	c   *C.struct_brick_conn // C memory (calloc), freed in release
+	ccf *pollFile            // the completion channel's fd
+	dev deviceCaps
+	cfg verbs.QPConfig
+
+	caps     verbs.Caps
+	pd       *protDomain
+	scq, rcq *cq
+	private  []byte
+	remote   string
+	device   verbs.DeviceInfo // the RDMA device serving the connection (mlx5_0, …)
+
+	// cause is why the connection ended (Err); the first one is kept.
+	cause atomic.Pointer[error]
+
+	closed   atomic.Bool   // Close was called
+	faulted  sync.Once     // an error completion ended the connection
+	done     chan struct{} // closed when the connection ended
+	doneOnce sync.Once
+	gone     chan struct{} // closed when the verbs objects are freed
+	refs     atomic.Int64  // the QP + live MRs and MWs
+	wg       sync.WaitGroup
+	close1   sync.Once
 }
 
-// checkSend refuses a work request the device cannot carry or that is
-// malformed, before anything is posted.
-func (c *conn) checkSend(wr verbs.SendWR) error {
-	switch wr.Op {
-	case verbs.OpSendInv:
-		if !c.caps.MemoryWindows {
-			return notSupported("brick: rdma send with invalidate: the device has no memory windows")
+var _ verbs.QP = (*conn)(nil)
+
+// newConn builds the verbs objects of a connection on id (whose device is
+// known: after route resolution or on a connection request).
+func newConn(id *C.struct_rdma_cm_id, ec *eventChannel, cfg verbs.QPConfig) (*conn, error) {
+	if cfg.SendDepth == 0 {
+		cfg.SendDepth = defaultDepth
+	}
+	if cfg.RecvDepth == 0 {
+		cfg.RecvDepth = defaultDepth
+	}
+	if cfg.MaxReadSize == 0 {
+		cfg.MaxReadSize = 2 << 20
+	}
+	if cfg.SendDepth < 0 || cfg.RecvDepth < 0 || cfg.MaxReadSize < 0 {
+		return nil, fmt.Errorf("%w: queue pair config %+v", verbs.ErrInvalid, cfg)
+	}
+	if id.verbs == nil {
+		return nil, fmt.Errorf("brick: rdma: connection has no device context")
+	}
+	dev, err := queryDevice(id.verbs)
+	if err != nil {
+		return nil, err
+	}
+	sendCap := cfg.SendDepth
+	if dev.memWindows {
+		sendCap += mwSlots
+	}
+	if dev.maxQPWR > 0 && (sendCap > dev.maxQPWR || cfg.RecvDepth > dev.maxQPWR) {
+		return nil, fmt.Errorf("%w: queue depths %d/%d exceed the device's %d", verbs.ErrInvalid, sendCap, cfg.RecvDepth, dev.maxQPWR)
+	}
+	var ext uint64
+	if dev.atomicWrite {
+		ext |= extAtomicWrite
+	}
+	if dev.flushPersistent {
+		ext |= extFlush
+	}
+	cc := (*C.struct_brick_conn)(C.calloc(1, C.size_t(unsafe.Sizeof(C.struct_brick_conn{}))))
+	if cc == nil {
+		return nil, fmt.Errorf("brick: rdma: out of memory")
+	}
+	var got C.uint64_t
+	if rc := C.brick_conn_create(id, cc, C.int(sendCap), C.int(cfg.RecvDepth), C.uint64_t(ext), &got); rc != 0 {
+		C.brick_conn_destroy(id, cc)
+		C.free(unsafe.Pointer(cc))
+		return nil, cmError("create queue pair", int(rc))
+	}
+	ccf, err := newPollFile(cc.cc.fd, "rdma-completion-channel")
+	if err != nil {
+		C.brick_conn_destroy(id, cc)
+		C.free(unsafe.Pointer(cc))
+		return nil, err
+	}
+	c := &conn{
+		id: id, ec: ec, c: cc, ccf: ccf, dev: dev, cfg: cfg,
+		done: make(chan struct{}), gone: make(chan struct{}),
+		device: deviceInfo(C.GoString(C.brick_id_device_name(id))),
+	}
+	c.caps = verbs.Caps{
+		MemoryWindows: dev.memWindows,
+		AtomicWrite:   uint64(got)&extAtomicWrite != 0 && cc.qpx != nil && cc.qpx.wr_atomic_write != nil,
+		Flush:         uint64(got)&extFlush != 0 && flushAvailable(cc.qpx),
+		// iWARP verbs complete a Send or Write once it is sent; siw even
+		// before its pages left (zero-copy transmit, Linux 6.1).
+		EarlyCompletion: C.brick_id_iwarp(id) != 0,
+	}
+	c.pd = &protDomain{conn: c, hw: cc.pd}
+	c.scq = newCQ(c, cc.scq, sendCap, cfg.SendDepth, false)
+	c.rcq = newCQ(c, cc.rcq, cfg.RecvDepth, cfg.RecvDepth, true)
+	c.refs.Store(1)
+	return c, nil
+}
+
+// abort frees a connection that never started (setup failed).
+func (c *conn) abort() {
+	c.ccf.close()
+	c.freeVerbs()
+	close(c.done)
+	close(c.gone)
+}
+
+// freeVerbs destroys the C objects, the id and the event channel.
+func (c *conn) freeVerbs() {
+	c.scq.forget()
+	c.rcq.forget()
+	C.brick_conn_destroy(c.id, c.c)
+	C.free(unsafe.Pointer(c.c))
+	c.c = nil
+	C.rdma_destroy_id(c.id)
+	c.ec.destroy()
+}
+
+// start runs the connection's two event goroutines.
+func (c *conn) start() {
+	c.wg.Add(2)
+	go c.cmLoop()
+	go c.completionLoop()
+}
+
+// cmLoop watches the connection's rdma_cm events until Close.
+func (c *conn) cmLoop() {
+	defer c.wg.Done()
+	for {
+		ev, err := c.ec.next()
+		if err != nil {
+			return
 		}
-	case verbs.OpAtomicWrite:
-		if !c.caps.AtomicWrite {
-			return notSupported("brick: rdma atomic write: the device or the rdma-core it was built against does not offer it")
+		switch ev.kind {
+		case C.RDMA_CM_EVENT_DISCONNECTED, C.RDMA_CM_EVENT_DEVICE_REMOVAL, C.RDMA_CM_EVENT_TIMEWAIT_EXIT:
+			// Completes the disconnect handshake and moves the QP to
+			// the error state, which flushes outstanding requests.
+			C.rdma_disconnect(c.id)
+			c.end(fmt.Errorf("brick: rdma queue pair to %s: the peer or the device ended the connection: %w", c.remote, verbs.ErrClosed))
 		}
-		if wr.Local.Length != 8 || wr.Remote%8 != 0 {
-			return fmt.Errorf("%w: atomic write of %d bytes at remote %#x; want 8 bytes, 8-byte aligned", verbs.ErrInvalid, wr.Local.Length, wr.Remote)
+	}
+}
+
+// completionLoop turns completion channel events into CQ wake-ups. The
+// CQs are re-armed by CQ.Wait before it sleeps.
+func (c *conn) completionLoop() {
+	defer c.wg.Done()
+	c.ccf.read(func() bool {
+		for {
+			switch rc := C.brick_cq_event(c.c); rc {
+			case 1:
+				c.scq.signal()
+			case 2:
+				c.rcq.signal()
+			case -C.EAGAIN:
+				return false
+			default:
+				if rc < 0 {
+					return true // the channel broke; Wait falls back to Done
+				}
+			}
 		}
-		// The provider itself reads the 8 bytes at post time (they go into
-		// the work queue entry), so the SGE must name registered memory.
-		if err := c.pd.checkLocal(wr.Local); err != nil {
-			return fmt.Errorf("brick: rdma atomic write: %w", err)
-		}
-	case verbs.OpFlush:
-		if !c.caps.Flush {
-			return notSupported("brick: rdma flush: the device does not offer it, or brick was built without -tags rdmacore45 (rdma-core >= 45 headers)")
-		}
-	case verbs.OpRead:
-		if int(wr.Local.Length) > c.cfg.MaxReadSize {
-			return fmt.Errorf("%w: read of %d bytes exceeds MaxReadSize %d", verbs.ErrInvalid, wr.Local.Length, c.cfg.MaxReadSize)
-		}
-	case verbs.OpSend, verbs.OpWrite:
+	})
+}
+
+// ended reports whether the connection is over (Close, or the peer or
+// the device ended it).
+func (c *conn) ended() bool {
+	select {
+	case <-c.done:
+		return true
 	default:
-		return fmt.Errorf("%w: send work request opcode %v", verbs.ErrInvalid, wr.Op)
+		return false
 	}
-	return nil
 }
 
-// PostRecv posts one receive.
-func (c *conn) PostRecv(wr verbs.RecvWR) error {
-	if c.closed.Load() || c.ended() {
-		return c.errClosed()
-	}
-	q := c.rcq
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.mu.hw == nil {
-		return c.errClosed()
-	}
-	if q.mu.ring.full(false) {
-		return fmt.Errorf("brick: rdma receive queue (%d): %w", c.cfg.RecvDepth, verbs.ErrQueueFull)
-	}
-	l := wr.Local
-	if rc := C.brick_post_recv(c.c.qp, C.uint64_t(q.mu.ring.head), C.uint64_t(l.Addr), C.uint32_t(l.Length), C.uint32_t(l.LKey)); rc != 0 {
-		return postError("receive", rc)
-	}
-	q.mu.ring.push(slot{id: wr.ID, op: verbs.OpRecv})
-	return nil
+func (c *conn) markDone() { c.doneOnce.Do(func() { close(c.done) }) }
+
+// end records why the connection ended, if nothing did before, and
+// marks it done.
+func (c *conn) end(cause error) {
+	c.cause.CompareAndSwap(nil, &cause)
+	c.markDone()
 }
 
-// postError maps an ibv_post_* errno (returned, not in errno).
-func postError(what string, rc C.int) error {
-	err := errno(int(rc))
-	switch {
-	case errors.Is(err, syscall.ENOMEM):
-		return fmt.Errorf("brick: rdma post %s: %w", what, verbs.ErrQueueFull)
-	case errors.Is(err, syscall.EOPNOTSUPP):
-		return notSupported("brick: rdma post %s: %v", what, err)
-	case errors.Is(err, syscall.EINVAL):
-		return fmt.Errorf("%w: rdma post %s: %v", verbs.ErrInvalid, what, err)
-	}
-	return fmt.Errorf("brick: rdma post %s: %w", what, err)
-}
-
-// BindMW allocates a type-2 window and posts a signaled bind over
-// [off, off+length) of mr. The bind runs in send queue order: requests
-// posted after BindMW leave after it.
-func (c *conn) BindMW(mr verbs.MR, off, length int, access verbs.Access) (verbs.MW, error) {
-	if !c.caps.MemoryWindows {
-		return nil, notSupported("brick: rdma memory windows: the device offers no type-2 memory windows")
-	}
-	m, ok := mr.(*memRegion)
-	if !ok || m.pd != c.pd {
-		return nil, fmt.Errorf("%w: memory region of another protection domain", verbs.ErrInvalid)
-	}
-	if m.access&verbs.AccessMWBind == 0 {
-		return nil, fmt.Errorf("%w: memory region registered without AccessMWBind", verbs.ErrInvalid)
-	}
-	if err := verbs.CheckWindowRights(access, m.access); err != nil {
-		return nil, fmt.Errorf("brick: rdma bind window: %w", err)
-	}
-	if off < 0 || length <= 0 || off > m.Len() || length > m.Len()-off {
-		return nil, fmt.Errorf("%w: window [%d, %d) outside a region of %d bytes", verbs.ErrInvalid, off, off+length, m.Len())
-	}
-	if c.closed.Load() {
-		return nil, c.errClosed()
-	}
-	var cerr C.int
-	hw := C.brick_alloc_mw(c.pd.hw, &cerr)
-	if hw == nil {
-		return nil, postError("memory window allocation", cerr)
-	}
-	q := c.scq
-	q.mu.Lock()
-	if q.mu.hw == nil || q.mu.ring.full(true) {
-		closed := q.mu.hw == nil
-		q.mu.Unlock()
-		C.ibv_dealloc_mw(hw)
-		if closed {
-			return nil, c.errClosed()
+// fault ends the connection after an unsuccessful completion: the RC QP is in
+// the error state, so disconnect, and the peer learns it too (its
+// rdma_cm reports DISCONNECTED). The software RNIC's Terminate does the
+// same for tcp://; without this a NIC peer would wait for a timeout.
+func (c *conn) fault(cause error) {
+	c.faulted.Do(func() {
+		if !c.closed.Load() {
+			C.rdma_disconnect(c.id)
 		}
-		return nil, fmt.Errorf("brick: rdma send queue (binds): %w", verbs.ErrQueueFull)
+		c.end(cause)
+	})
+}
+
+// faultOf is the cause a completion with status st gives the connection.
+// A flush is not a cause of its own (a local Close or a disconnect comes
+// with one, and siw reports a peer's Terminate only by flushing), so it
+// wraps ErrFlushed, not ErrCompletion: only a real fault is reported as one.
+func faultOf(c *conn, wc verbs.WC) error {
+	if wc.Status == verbs.StatusFlushed {
+		return fmt.Errorf("brick: rdma queue pair to %s entered the error state: %w", c.remote, verbs.ErrFlushed)
 	}
-	addr := m.Addr() + uint64(off)
-	var rkey C.uint32_t
-	rc := C.brick_post_bind_mw(c.c.qp, C.uint64_t(q.mu.ring.head), hw, m.hw, C.uint64_t(addr), C.uint64_t(length), C.uint(ibvAccess(access)&^C.IBV_ACCESS_LOCAL_WRITE), &rkey)
-	if rc == 0 {
-		q.mu.ring.push(slot{internal: true})
+	return fmt.Errorf("brick: rdma queue pair to %s: %w", c.remote, wc.Err())
+}
+
+func (c *conn) ref() { c.refs.Add(1) }
+
+// unref drops a reference; the last one frees the verbs objects.
+func (c *conn) unref() {
+	if c.refs.Add(-1) != 0 {
+		return
 	}
-	q.mu.Unlock()
-	if rc != 0 {
-		C.ibv_dealloc_mw(hw)
-		return nil, postError("memory window bind", rc)
+	c.ccf.close()
+	c.ec.stop()
+	c.wg.Wait()
+	c.freeVerbs()
+	close(c.gone)
+}
+
+func (c *conn) PD() verbs.PD          { return c.pd }
+func (c *conn) PrivateData() []byte   { return c.private }
+func (c *conn) SendCQ() verbs.CQ      { return c.scq }
+func (c *conn) RecvCQ() verbs.CQ      { return c.rcq }
+func (c *conn) RemoteAddr() string    { return c.remote }
+func (c *conn) Caps() verbs.Caps      { return c.caps }
+func (c *conn) Done() <-chan struct{} { return c.done }
+
+// Close disconnects. Outstanding work requests complete as flushed.
+func (c *conn) Close() error {
+	c.close1.Do(func() {
+		c.closed.Store(true)
+		C.rdma_disconnect(c.id)
+		c.ec.stop()
+		c.end(c.errClosed())
+		c.unref()
+	})
+	return nil
+}
+
+func (c *conn) errClosed() error {
+	return fmt.Errorf("brick: rdma queue pair to %s: %w", c.remote, verbs.ErrClosed)
+}
+
+// Err says why the connection ended; nil while it works.
+func (c *conn) Err() error {
+	if p := c.cause.Load(); p != nil {
+		return *p
 	}
-	c.ref()
-	return &memWindow{conn: c, hw: hw, rkey: uint32(rkey), addr: addr, n: length}, nil
+	return nil
+}
+
+// Device names the RDMA device serving the connection and its PCI
+// function, so that the persistence policy can use that device's DDIO
+// state (package persist).
+func (c *conn) Device() verbs.DeviceInfo { return c.device }
+
+// sysClassInfiniband is where the kernel lists RDMA devices.
+const sysClassInfiniband = "/sys/class/infiniband"
+
+var bdfRE = regexp.MustCompile(`^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$`)
+
+// deviceInfo describes RDMA device name: its PCI function is the last
+// element of the path its sysfs "device" link resolves to; software
+// devices (siw, rxe) have none.
+func deviceInfo(name string) verbs.DeviceInfo {
+	d := verbs.DeviceInfo{Name: name}
+	fn, err := filepath.EvalSymlinks(filepath.Join(sysClassInfiniband, name, "device"))
+	if err != nil {
+		return d
+	}
+	if b := filepath.Base(fn); bdfRE.MatchString(b) {
+		d.PCI = b
+	}
+	return d
 }

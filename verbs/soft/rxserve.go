@@ -89,8 +89,8 @@ func (q *QP) growIRQLocked() {
 
 // The receive goroutine answers small Read and FLUSH Requests itself
 // (rxServe) rather than waking the send goroutine for each: on a busy
-// machine that wake-up was the largest cost left in a 4 KiB RDMA Read or
-// Write after system calls. It must never wait on the peer, who may be
+// machine that wake-up costs more than anything else in a 4 KiB RDMA Read
+// or Write but the system calls. It must never wait on the peer, who may be
 // waiting for it to read, so it writes only what the socket's send buffer
 // takes at once, as the kernel reports it (SO_MEMINFO: the memory queued
 // against the send buffer's size), and leaves the rest to the send
@@ -167,9 +167,9 @@ const (
 	skMemInfoVars       = 9
 )
 
-// read fills queued and sndbuf with one getsockopt(SO_MEMINFO), where
-// SIOCOUTQ and SO_SNDBUF took two system calls (each probe was a
-// microsecond of every small Read served).
+// read fills queued and sndbuf with one getsockopt(SO_MEMINFO), not two
+// (SIOCOUTQ and SO_SNDBUF): it runs for every small Read served, and a
+// system call is about a microsecond of it.
 func (p *roomProbe) read(fd uintptr) {
 	var info [skMemInfoVars]uint32
 	size := uint32(unsafe.Sizeof(info))

@@ -24,8 +24,8 @@ import (
 // is outstanding. Nor is target memory whose key carries the
 // verbs.AccessStable promise, for Read Responses too large for the cork:
 // they are written from the region itself, its read lock held across the
-// writev (a revocation then waits for the writev, as it did before
-// staging, bounded by the stall timeout). Meanwhile the receive goroutine
+// writev (a revocation then waits for the writev, bounded by the stall
+// timeout). Meanwhile the receive goroutine
 // may wait too: once a revocation waits for the write lock, Go's RWMutex
 // makes new readers wait behind it (a Send with Invalidate of that key,
 // a Read Request through it, ReadServed hooks), until the writev ends or

@@ -39,8 +39,8 @@ type txCork struct {
 }
 
 // fpduBatch bounds the FPDUs of one message gathered into one writev:
-// 16 × 64 KiB is 1 MiB and 48 iovecs. One system call per FPDU was the
-// software RNIC's largest cost. A Write's or Send's batch keeps its
+// 16 × 64 KiB is 1 MiB and 48 iovecs. One system call per FPDU would be
+// the software RNIC's largest cost. A Write's or Send's batch keeps its
 // payloads zero-copy (the iovecs point into registered memory) while the
 // region's read lock is held for the batch, which also bounds how long a
 // Deregister waits; a Read Response's batch points into staged copies.

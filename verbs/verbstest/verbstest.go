@@ -43,11 +43,9 @@
 package verbstest
 
 import (
-	"runtime"
-	"strings"
 	"testing"
-	"time"
 
+	"github.com/brick-storage/brick/internal/leaktest"
 	"github.com/brick-storage/brick/verbs"
 )
 
@@ -64,7 +62,7 @@ func Run(t *testing.T, p verbs.Provider, addr string) {
 // where both ends negotiated them.
 func RunCross(t *testing.T, dial, listen verbs.Provider, addr string) {
 	s := &suite{p: listen, dial: dial, addr: addr}
-	g0 := runtime.NumGoroutine()
+	leaked := leaktest.Goroutines(t)
 	t.Run("Connect", s.testConnect)
 	t.Run("Reject", s.testReject)
 	t.Run("SendRecv", s.testSendRecv)
@@ -81,26 +79,5 @@ func RunCross(t *testing.T, dial, listen verbs.Provider, addr string) {
 	t.Run("Flush", s.testFlush)
 	// Every subtest has ended and run its cleanups: nothing of the
 	// provider may still run.
-	checkGoroutines(t, g0)
-}
-
-// checkGoroutines waits (bounded) for the goroutine count to fall back to
-// what it was before the suite and reports the provider's stacks if not.
-func checkGoroutines(t *testing.T, g0 int) {
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > g0 {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			var left []string
-			for _, g := range strings.Split(string(buf), "\n\n") {
-				if !strings.Contains(g, "verbstest.checkGoroutines") {
-					left = append(left, g)
-				}
-			}
-			t.Fatalf("%d goroutines outlive the suite (started with %d):\n%s",
-				runtime.NumGoroutine(), g0, strings.Join(left, "\n\n"))
-		}
-		time.Sleep(10 * time.Millisecond) // polling a condition, not synchronising
-	}
+	leaked()
 }

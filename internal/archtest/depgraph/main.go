@@ -21,7 +21,7 @@ func main() {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "w", TakesFile: true, Usage: "rewrite the graph between the markers in this `FILE`"},
 		},
-		// A mistake on the command line exits 2, as it did with package flag.
+		// A mistake on the command line exits 2, the usual usage-error code.
 		OnUsageError: func(_ context.Context, _ *cli.Command, err error, _ bool) error {
 			return cli.Exit("depgraph: "+err.Error(), 2)
 		},
