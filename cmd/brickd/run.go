@@ -42,6 +42,12 @@ func run(c *call) error {
 	hup, stopHangups := catchHangups() // reload.go
 	defer stopHangups()
 
+	ls, err := takeAddrs(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	defer ls.close()
+
 	region, err := openPairedRegion(c, log)
 	if err != nil {
 		return err
@@ -73,22 +79,12 @@ func run(c *call) error {
 	}
 	go reloadOnHangup(ctx, hup, log, srv, c.String("auth-key"))
 
-	l, listenURL, err := listen(ctx, c, log)
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-
-	if addr := c.String("metrics"); addr != "" {
-		hs, err := serveMetrics(c, addr, reg, ready, log)
-		if err != nil {
-			return err
-		}
-		defer hs.Close()
+	if ls.metrics != nil {
+		defer serveMetrics(c, ls.metrics, reg, ready, log).Close()
 	}
 
-	logListening(log, listenURL, region, store, srv)
-	if err := serve(ctx, srv, l, ready, log); err != nil {
+	logListening(log, ls.url, region, store, srv)
+	if err := serve(ctx, srv, ls.brick, ready, log); err != nil {
 		return err
 	}
 	stopCleanly(region, store, log)
@@ -199,6 +195,36 @@ func checkAddrs(c *call) error {
 	return nil
 }
 
+// listeners are brickd's addresses. They are taken before anything is
+// created, so that a port in use leaves no image or metadata behind; a
+// peer that connects before the brick serves waits in the backlog.
+type listeners struct {
+	brick   verbs.Listener
+	url     string       // the brick's, with its scheme
+	metrics net.Listener // nil without --metrics
+}
+
+// takeAddrs listens on --listen and --metrics.
+func takeAddrs(ctx context.Context, c *call, log *slog.Logger) (*listeners, error) {
+	l, url, err := listen(ctx, c, log)
+	if err != nil {
+		return nil, err
+	}
+	ml, err := listenMetrics(c.String("metrics"))
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	return &listeners{brick: l, url: url, metrics: ml}, nil
+}
+
+func (ls *listeners) close() {
+	ls.brick.Close()
+	if ls.metrics != nil {
+		ls.metrics.Close()
+	}
+}
+
 // listen listens on --listen, and returns the listener and its URL.
 func listen(ctx context.Context, c *call, log *slog.Logger) (verbs.Listener, string, error) {
 	provider, hostport, err := providers.ForAddrWith(c.String("listen"), providers.Options{RDMANetdev: c.String("rdma-netdev")})
@@ -226,17 +252,25 @@ func readAuthKey(c *call, log *slog.Logger) ([]byte, error) {
 	return key, nil
 }
 
-// serveMetrics serves Prometheus metrics and health (and, if asked,
-// pprof) on addr until the returned server is closed.
-func serveMetrics(c *call, addr string, reg *prometheus.Registry, ready *readiness, log *slog.Logger) (*http.Server, error) {
+// listenMetrics listens on the --metrics address (nil, nil for none).
+func listenMetrics(addr string) (net.Listener, error) {
+	if addr == "" {
+		return nil, nil
+	}
 	ml, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("cannot serve metrics on %s: %w", addr, err)
 	}
+	return ml, nil
+}
+
+// serveMetrics serves Prometheus metrics and health (and, if asked,
+// pprof) on ml until the returned server is closed.
+func serveMetrics(c *call, ml net.Listener, reg *prometheus.Registry, ready *readiness, log *slog.Logger) *http.Server {
 	hs := &http.Server{Handler: withPprof(c, metricsHandler(reg, ready)), ReadHeaderTimeout: 5 * time.Second}
 	go hs.Serve(ml)
 	log.Info("metrics", "addr", ml.Addr().String())
-	return hs, nil
+	return hs
 }
 
 // logListening says what the brick serves, and warns of torn blocks.

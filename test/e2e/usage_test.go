@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -9,9 +10,15 @@ import (
 
 // TestCLIUsageErrors: a mistake on the command line is one sentence on
 // stderr and exit 2 (brickctl) — not the help text, not exit 1 — and
-// brickd refuses stray arguments and malformed addresses before it creates
-// anything.
+// brickd refuses stray arguments, malformed addresses and ports in use
+// before it creates anything.
 func TestCLIUsageErrors(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	inUse := taken.Addr().String()
 	const nobody = "tcp://127.0.0.1:1" // never dialled: the command line fails first
 	for _, args := range [][]string{
 		{"--bogus"},
@@ -39,6 +46,8 @@ func TestCLIUsageErrors(t *testing.T) {
 		{[]string{"--listen", "tcp://127.0.0.1:1", "--metrics", "", "stray"}, `unexpected argument "stray"`},
 		{[]string{"--listen", "127.0.0.1:7470", "--metrics", ""}, "has no scheme"},
 		{[]string{"--listen", "tcp://127.0.0.1:1", "--metrics", "9470"}, "want HOST:PORT"},
+		{[]string{"--listen", "tcp://" + inUse, "--metrics", ""}, "cannot listen on tcp://" + inUse},
+		{[]string{"--listen", "tcp://127.0.0.1:0", "--metrics", inUse}, "cannot serve metrics on " + inUse},
 	} {
 		dir := t.TempDir()
 		stderr := brickdRefuses(t, time.Minute, append(tt.args,
