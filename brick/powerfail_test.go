@@ -265,7 +265,7 @@ func TestPowerFailStatus(t *testing.T) {
 	for _, tc := range []struct {
 		ddio    bool
 		state   protocol.DDIOState
-		methods uint8
+		methods protocol.PersistMethods
 	}{
 		{false, protocol.DDIOOff, 1<<protocol.PersistGPSPM | 1<<protocol.PersistAPM | 1<<protocol.PersistFlush},
 		{true, protocol.DDIOOn, 1<<protocol.PersistGPSPM | 1<<protocol.PersistFlush},

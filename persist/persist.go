@@ -152,15 +152,8 @@ func (p *Posture) Method(caps verbs.Caps, path Path, features uint64) protocol.P
 // Features are the persist features the brick offers in its hello.
 func (p *Posture) Features() uint64 {
 	var f uint64
-	m := p.Methods()
-	if m&(1<<protocol.PersistGPSPM) != 0 {
-		f |= protocol.FeatureGPSPM
-	}
-	if m&(1<<protocol.PersistAPM) != 0 {
-		f |= protocol.FeatureAPM
-	}
-	if m&(1<<protocol.PersistFlush) != 0 {
-		f |= protocol.FeatureFlush
+	for _, m := range p.Methods().List() {
+		f |= m.Feature()
 	}
 	return f
 }
@@ -202,23 +195,23 @@ func (p *Posture) ddio(path Path) protocol.DDIOState {
 	return protocol.DDIOUnknown
 }
 
-// Methods is the set of methods some session may be given, as a bitmask
-// (1<<method), for the status reply. FLUSH is included when the memory can
-// honour it; a session gets it only if its RNIC offers FLUSH.
-func (p *Posture) Methods() uint8 {
+// Methods is the set of methods some session may be given, for the status
+// reply. FLUSH is included when the memory can honour it; a session gets
+// it only if its RNIC offers FLUSH.
+func (p *Posture) Methods() protocol.PersistMethods {
 	if !p.Memory.Persistent {
 		return 0
 	}
-	m := uint8(1) << protocol.PersistGPSPM
+	m := protocol.PersistMethods(0).With(protocol.PersistGPSPM)
 	if p.flushOK(p.SoftwareRNIC) {
-		m |= 1 << protocol.PersistFlush
+		m = m.With(protocol.PersistFlush)
 	}
 	apm := p.SoftwareRNIC && p.apmOK(p.Software)
 	for _, d := range p.Devices {
 		apm = apm || p.apmOK(d.State)
 	}
 	if apm {
-		m |= 1 << protocol.PersistAPM
+		m = m.With(protocol.PersistAPM)
 	}
 	return m
 }
@@ -227,10 +220,8 @@ func (p *Posture) Methods() uint8 {
 // A declared DDIO state is logged as a warning: it is an unverified claim.
 func (p *Posture) Log(log *slog.Logger) {
 	var names []string
-	for m := protocol.PersistGPSPM; m <= protocol.PersistFlush; m++ {
-		if p.Methods()&(1<<m) != 0 {
-			names = append(names, m.String())
-		}
+	for _, m := range p.Methods().List() {
+		names = append(names, m.String())
 	}
 	methods := strings.Join(names, ",")
 	if methods == "" {

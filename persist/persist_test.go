@@ -41,9 +41,9 @@ type nicCase struct {
 	cfg     []byte
 	pol     protocol.DDIOPolicy
 	mem     pmem.Properties
-	want    devWant // mlx5_0's
-	methods uint8   // status bitmask
-	note    string  // "" for none
+	want    devWant                 // mlx5_0's
+	methods protocol.PersistMethods // status set
+	note    string                  // "" for none
 }
 
 func TestProbeDDIO(t *testing.T) {
@@ -52,7 +52,7 @@ func TestProbeDDIO(t *testing.T) {
 	unknown, read := protocol.DDIOUnknown, protocol.DDIOReasonRead
 	skx, clx, amd, icl := (*fakeTree).skx, (*fakeTree).clx, (*fakeTree).amdEPYC, (*fakeTree).iceLake
 	skxP, clxP, iclP := protocol.PlatformSkylakeSP, protocol.PlatformCascadeLake, protocol.PlatformIceLakeSP
-	gf := uint8(1<<gpspm | 1<<protocol.PersistFlush)
+	gf := protocol.PersistMethods(1<<gpspm | 1<<protocol.PersistFlush)
 	gaf := gf | 1<<apm
 	const adr = "memory_controller"
 	nics := []nicCase{
@@ -76,7 +76,7 @@ func TestProbeDDIO(t *testing.T) {
 		pol     protocol.DDIOPolicy
 		mem     pmem.Properties
 		devs    map[string]devWant
-		methods uint8 // status bitmask
+		methods protocol.PersistMethods // status set
 		notes   []string
 	}
 	tests := []probeCase{{
@@ -349,7 +349,7 @@ func TestMethodSoftware(t *testing.T) {
 			if m := p.Method(tc.caps, Path{Software: true}, allFeatures); m != tc.want {
 				t.Fatalf("method %v, want %v", m, tc.want)
 			}
-			if tc.want != protocol.PersistNone && p.Methods()&(1<<tc.want) == 0 {
+			if tc.want != protocol.PersistNone && !p.Methods().Has(tc.want) {
 				t.Fatalf("method %v not in the offered set %08b", tc.want, p.Methods())
 			}
 		})

@@ -48,6 +48,41 @@ var persistMethodNames = [...]string{PersistNone: "none (volatile)", PersistGPSP
 
 func (m PersistMethod) String() string { return enumName(persistMethodNames[:], m, "unknown") }
 
+// Feature is the hello feature that asks for m (0 for PersistNone).
+func (m PersistMethod) Feature() uint64 {
+	switch m {
+	case PersistGPSPM:
+		return FeatureGPSPM
+	case PersistAPM:
+		return FeatureAPM
+	case PersistFlush:
+		return FeatureFlush
+	}
+	return 0
+}
+
+// PersistMethods is a set of persist methods, bit 1<<m for method m: the
+// methods a StatusReply says some session may be given.
+type PersistMethods uint8
+
+// With returns s with m added.
+func (s PersistMethods) With(m PersistMethod) PersistMethods { return s | 1<<m }
+
+// Has reports whether m is in s.
+func (s PersistMethods) Has(m PersistMethod) bool { return s&(1<<m) != 0 }
+
+// List returns the methods in s, in ascending order; a bit that names no
+// method is left out.
+func (s PersistMethods) List() []PersistMethod {
+	var out []PersistMethod
+	for m := PersistGPSPM; m <= PersistFlush; m++ {
+		if s.Has(m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // Message sizes.
 const (
 	idSize          = 8

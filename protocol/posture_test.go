@@ -46,3 +46,24 @@ func TestCPUFlushOf(t *testing.T) {
 		}
 	}
 }
+
+// TestPersistMethods: the status reply's set of methods lists the methods
+// its bits name, in order, and leaves out bits that name none; each method
+// maps to the hello feature that asks for it.
+func TestPersistMethods(t *testing.T) {
+	all := PersistMethods(0).With(PersistFlush).With(PersistGPSPM).With(PersistAPM)
+	if got := all.List(); len(got) != 3 || got[0] != PersistGPSPM || got[1] != PersistAPM || got[2] != PersistFlush || all != 14 {
+		t.Errorf("List of %#x = %v", uint8(all), got)
+	}
+	if got := PersistMethods(1 | 1<<7).List(); len(got) != 0 {
+		t.Errorf("bits that name no method listed as %v", got)
+	}
+	if all.Has(PersistNone) || !all.Has(PersistAPM) || PersistMethods(2).Has(PersistAPM) {
+		t.Error("Has is wrong")
+	}
+	for m, f := range map[PersistMethod]uint64{PersistNone: 0, PersistGPSPM: FeatureGPSPM, PersistAPM: FeatureAPM, PersistFlush: FeatureFlush, 9: 0} {
+		if m.Feature() != f {
+			t.Errorf("%v.Feature() = %#x, want %#x", m, m.Feature(), f)
+		}
+	}
+}

@@ -16,7 +16,7 @@ type StatusReply struct {
 	Sessions                                    uint32
 	Backend                                     Backend
 	Persistent                                  bool
-	Methods                                     uint8 // bit (1<<PersistMethod) per method offered
+	Methods                                     PersistMethods
 	CPUFlush                                    CPUFlush
 	UUID                                        [16]byte
 
@@ -74,7 +74,7 @@ func (m *StatusReply) marshal(b []byte) {
 	be.PutUint32(b[40:], m.Sessions)
 	b[44] = uint8(m.Backend)
 	b[45] = boolByte(m.Persistent)
-	b[46] = m.Methods
+	b[46] = uint8(m.Methods)
 	b[47] = uint8(m.CPUFlush)
 	copy(b[48:64], m.UUID[:])
 	h := b[statusReplyBase:statusReplyHead]
@@ -114,7 +114,7 @@ func (m *StatusReply) unmarshal(b []byte) error {
 	m.Sessions = be.Uint32(b[40:])
 	m.Backend = Backend(b[44])
 	m.Persistent = b[45] != 0
-	m.Methods = b[46]
+	m.Methods = PersistMethods(b[46])
 	m.CPUFlush = CPUFlush(b[47])
 	copy(m.UUID[:], b[48:64])
 	h := b[statusReplyBase:statusReplyHead]

@@ -137,25 +137,6 @@ func (p *benchPlan) cases(methods []protocol.PersistMethod) []benchCase {
 	return out
 }
 
-// methodFeature is the hello feature that asks for a persist method.
-var methodFeature = map[protocol.PersistMethod]uint64{
-	protocol.PersistGPSPM: protocol.FeatureGPSPM,
-	protocol.PersistAPM:   protocol.FeatureAPM,
-	protocol.PersistFlush: protocol.FeatureFlush,
-}
-
-// offeredMethods lists the persist methods in a status's bit set.
-func offeredMethods(bits uint8) []protocol.PersistMethod {
-	var out []protocol.PersistMethod
-	for m := range methodFeature {
-		if bits&(1<<m) != 0 {
-			out = append(out, m)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
 // sessionPool dials sessions on demand: the plain ones, and per persist
 // method ones whose hello asks for that method only (GPSPM is always
 // asked for too, so the brick may still choose it; the result says which
@@ -170,7 +151,7 @@ func (p *sessionPool) get(method protocol.PersistMethod, n int) ([]*client.Clien
 	for len(cs) < n {
 		var opts client.Options
 		if method != 0 {
-			opts.PersistFeatures = methodFeature[method]
+			opts.PersistFeatures = method.Feature()
 		}
 		cl, _, cancel, err := connectWith(p.c, opts)
 		if err != nil {
@@ -246,7 +227,7 @@ func runBench(c *call) error {
 		Brick: c.String("addr"), Backend: backendName(st), Methods: methodNames(st.Methods),
 		Started: time.Now(), Duration: p.d.Seconds(), Transport: transportName(c.String("addr")),
 	}
-	cases := p.cases(offeredMethods(st.Methods))
+	cases := p.cases(st.Methods.List())
 	finished, runErr := runBenchCases(ctx, c, pool, p, cases, ctlBase, dataIDs, rep)
 
 	interrupted := errors.Is(runErr, context.Canceled) && ctx.Err() != nil && c.Context.Err() == nil

@@ -50,7 +50,7 @@ func postureText(b *strings.Builder, st *protocol.StatusReply) {
 		}
 		fmt.Fprintf(b, "\n           %s (%s, %s): %s; %s", d.Name, where, p, d.State, d.Reason.Sentence(p))
 	}
-	if st.Methods&(1<<protocol.PersistFlush) != 0 {
+	if st.Methods.Has(protocol.PersistFlush) {
 		b.WriteString("\nnote       flush is used by sessions whose RNIC offers RDMA FLUSH; the others get apm or gpspm")
 	}
 }

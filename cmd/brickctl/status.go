@@ -46,12 +46,10 @@ func backendName(st *protocol.StatusReply) string {
 	return st.Backend.String()
 }
 
-func methodNames(bits uint8) []string {
+func methodNames(s protocol.PersistMethods) []string {
 	var out []string
-	for m := protocol.PersistGPSPM; m <= protocol.PersistFlush; m++ {
-		if bits&(1<<m) != 0 {
-			out = append(out, m.String())
-		}
+	for _, m := range s.List() {
+		out = append(out, m.String())
 	}
 	return out
 }

@@ -117,7 +117,7 @@ func (p postureCollector) Collect(ch chan<- prometheus.Metric) {
 	st := p()
 	for m := protocol.PersistGPSPM; m <= protocol.PersistFlush; m++ {
 		v := 0.0
-		if st.Methods&(1<<m) != 0 {
+		if st.Methods.Has(m) {
 			v = 1
 		}
 		ch <- prometheus.MustNewConstMetric(postureMethod, prometheus.GaugeValue, v, m.String())
