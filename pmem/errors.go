@@ -2,9 +2,13 @@ package pmem
 
 import "errors"
 
-// Sentinel errors. Every error returned by this package wraps one of these
-// (or an operating-system error) together with the image path or frame
-// concerned; test with errors.Is.
+// Sentinel errors. Every error returned by this package wraps one of these,
+// one of the image-header errors of internal/imghdr (ErrBadMagic,
+// ErrBadChecksum, ErrVersion, ErrGeometry: the superblock refused, or a size
+// that disagrees with the image), or an operating-system error, together
+// with the image path or frame concerned; test with errors.Is. The header
+// errors are one definition for both image kinds, internal to the module:
+// pmem is brickd's layer, not a library for callers outside it (client is).
 var (
 	// ErrInvalidSize: a size that is not a multiple of the frame size, too
 	// small to hold a superblock and one data frame, or unparseable.

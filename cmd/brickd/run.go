@@ -180,9 +180,8 @@ func newServer(c *call, log *slog.Logger, cfg brick.Config, reg *prometheus.Regi
 }
 
 // checkAddrs refuses a malformed --listen or --metrics before brickd
-// creates anything: a typo must not leave a new image and store behind.
-// An address that is well formed but taken is found only when brickd
-// listens on it; the image and store it made then serve the next start.
+// creates anything: a typo must not leave a new image and store behind
+// (as a port in use must not: takeAddrs comes before them too).
 func checkAddrs(c *call) error {
 	if _, _, err := verbs.ParseAddr(c.String("listen")); err != nil {
 		return &refusal{"--listen: " + strings.TrimPrefix(err.Error(), verbs.ErrAddress.Error()+": ") + ".", err}
