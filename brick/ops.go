@@ -20,7 +20,7 @@ func (s *Server) serve(ss *session, m protocol.Message) (reply protocol.Message,
 	case *protocol.AllocRequest:
 		return nil, s.Alloc(m.ID)
 	case *protocol.FreeRequest:
-		return nil, s.freeRequest(ss, m.ID, m.Flags)
+		return nil, s.freeRequest(ss, m)
 	case *protocol.MapRequest:
 		return s.Map(ss, m.ID, m.Flags)
 	case *protocol.AllocMapRequest:
@@ -86,14 +86,16 @@ func (s *Server) Free(id uint64) error {
 
 // freeRequest serves a FreeRequest: a plain Free, or with FreeUnmap the
 // session's own map revoked first (unmapAndFree).
-func (s *Server) freeRequest(ss *session, id uint64, flags uint32) error {
+func (s *Server) freeRequest(ss *session, m *protocol.FreeRequest) error {
 	switch {
-	case !protocol.ValidFreeFlags(flags):
-		return fmt.Errorf("%w: free flags %#x", protocol.ErrInvalid, flags)
-	case flags&protocol.FreeUnmap != 0:
-		return s.unmapAndFree(ss, id)
+	case !protocol.ValidFreeFlags(m.Flags):
+		return fmt.Errorf("%w: free flags %#x", protocol.ErrInvalid, m.Flags)
+	case m.Flags&protocol.FreeKeyed != 0:
+		return s.unmapAndFree(ss, m.ID, keyed(m.RKey))
+	case m.Flags&protocol.FreeUnmap != 0:
+		return s.unmapAndFree(ss, m.ID, anyKey)
 	}
-	return s.Free(id)
+	return s.Free(m.ID)
 }
 
 // freeLocked is Free with id's stripe lock held.

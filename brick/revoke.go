@@ -55,7 +55,7 @@ func (s *Server) Unmap(ss *session, id uint64) error {
 // an administrator revoked, the block mapped again since by the same
 // session, gets ErrNotMapped, and the newer map stays.
 func (s *Server) UnmapKey(ss *session, id uint64, rkey uint32) error {
-	m, err := s.startRevoke(ss, id, func(m *mapping) bool { return m.rkey() == rkey })
+	m, err := s.startRevoke(ss, id, keyed(rkey))
 	if err != nil {
 		return err
 	}
@@ -64,6 +64,11 @@ func (s *Server) UnmapKey(ss *session, id uint64, rkey uint32) error {
 
 // anyKey names the session's map of a block whatever its key.
 func anyKey(*mapping) bool { return true }
+
+// keyed names the session's map of a block if its handle has rkey.
+func keyed(rkey uint32) func(*mapping) bool {
+	return func(m *mapping) bool { return m.rkey() == rkey }
+}
 
 // unmapAll revokes every map of a session that is ending.
 func (s *Server) unmapAll(ss *session) {
@@ -196,9 +201,11 @@ func (s *Server) clearRWLocked(id uint64) error {
 // A map by another session refuses the Free before anything changes, and
 // while the key is being revoked no other session may map the block
 // (mapping.freeing), so a refusal always leaves the caller's map working.
-// Without a map of its own the session gets a plain Free.
-func (s *Server) unmapAndFree(ss *session, id uint64) error {
-	m, err := s.startRevokeAlone(ss, id)
+// Without a map of its own the session gets a plain Free; so does a keyed
+// request whose key is not the map's (its handle's map was revoked), which
+// a newer map of the session's then refuses with EBUSY.
+func (s *Server) unmapAndFree(ss *session, id uint64, named func(*mapping) bool) error {
+	m, err := s.startRevokeAlone(ss, id, named)
 	switch {
 	case err != nil:
 		return err
@@ -223,8 +230,8 @@ func (s *Server) unmapAndFree(ss *session, id uint64) error {
 
 // startRevokeAlone marks the session's map of block id revoking, as
 // startRevoke does, unless another session maps the block too (EBUSY). It
-// returns a nil map when the session has none.
-func (s *Server) startRevokeAlone(ss *session, id uint64) (*mapping, error) {
+// returns a nil map when the session has none, or not the one named.
+func (s *Server) startRevokeAlone(ss *session, id uint64, named func(*mapping) bool) (*mapping, error) {
 	mu := s.stripe(id)
 	mu.Lock()
 	defer mu.Unlock()
@@ -237,7 +244,7 @@ func (s *Server) startRevokeAlone(ss *session, id uint64) (*mapping, error) {
 	}
 	m := ss.maps[id]
 	switch {
-	case m == nil:
+	case m == nil || !named(m):
 		return nil, nil
 	case m.revoking:
 		return nil, fmt.Errorf("%w: block %#x is being unmapped", protocol.ErrBusy, id)

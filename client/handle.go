@@ -282,7 +282,10 @@ func (h *Handle) Unmap(ctx context.Context) error {
 // of the block by another session makes it ErrBusy, and Free may be
 // called again. The handle still works after that refusal, except with
 // a brick older than FreeUnmap: there the Unmap has revoked it. After the
-// handle's Unmap, Free frees the block (a plain Free).
+// handle's Unmap, Free frees the block (a plain Free). With a brick that
+// offers FeatureUnmapKey, the Free names the handle's map by its key, as
+// Unmap does: if an administrator revoked that map and this session has
+// mapped the block again, the Free is ErrBusy and the newer map stays.
 func (h *Handle) Free(ctx context.Context) error {
 	if atomic.LoadUint32(&h.unmapped) != 0 {
 		return h.c.Free(ctx, h.ID)
@@ -294,7 +297,11 @@ func (h *Handle) Free(ctx context.Context) error {
 		}
 		return h.c.Free(ctx, h.ID)
 	}
-	if _, err := h.c.call(ctx, &protocol.FreeRequest{ID: h.ID, Flags: protocol.FreeUnmap}); err != nil {
+	req := &protocol.FreeRequest{ID: h.ID, Flags: protocol.FreeUnmap}
+	if h.c.hello.Features&protocol.FeatureUnmapKey != 0 {
+		req.Flags, req.RKey = req.Flags|protocol.FreeKeyed, h.RKey
+	}
+	if _, err := h.c.call(ctx, req); err != nil {
 		return fmt.Errorf("free %#x: %w", h.ID, err)
 	}
 	h.markUnmapped()

@@ -121,10 +121,11 @@ func TestDataFaultEndsSession(t *testing.T) {
 }
 
 // TestAdminRevokedHandle: an administrator revokes a session's map and the
-// session maps the block again. The old handle's Unmap names its own key,
-// so it gets ErrNotMapped and the newer map keeps working. A brick without
-// FeatureUnmapKey cannot tell the two maps apart: there the old handle's
-// Unmap revokes the newer map (the documented hazard the key removes).
+// session maps the block again. The old handle's Unmap and Free name its
+// own key, so they get ErrNotMapped and ErrBusy and the newer map keeps
+// working. A brick without FeatureUnmapKey cannot tell the two maps apart:
+// there the old handle's Unmap revokes the newer map, and its Free revokes
+// it and frees the block (the hazard the key removes).
 func TestAdminRevokedHandle(t *testing.T) {
 	addr, ctx := startBrick(t)
 	admin, err := client.Dial(ctx, addr, client.Options{})
@@ -132,8 +133,9 @@ func TestAdminRevokedHandle(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer admin.Close()
-	bothPaths(t, ctx, addr, protocol.FeatureUnmapKey, "unkeyed Unmap", func(t *testing.T, i int, c *client.Client) {
-		id := uint64(i+1) * client.BlockSize
+	// remapped returns a handle whose map the admin revoked, and the
+	// session's newer map of the same block.
+	remapped := func(t *testing.T, c *client.Client, id uint64) (old, newer *client.Handle) {
 		old, err := c.AllocMap(ctx, id, protocol.MapReadWrite)
 		if err != nil {
 			t.Fatal(err)
@@ -141,28 +143,59 @@ func TestAdminRevokedHandle(t *testing.T) {
 		if n, err := admin.RevokeSession(ctx, c.SessionID()); err != nil || n != 1 {
 			t.Fatalf("admin revoke: %d maps, %v", n, err)
 		}
-		newer, err := c.Map(ctx, id, protocol.MapReadWrite)
-		if err != nil {
+		if newer, err = c.Map(ctx, id, protocol.MapReadWrite); err != nil {
 			t.Fatal(err)
 		}
-		err = old.Unmap(ctx)
-		if i == 1 {
-			if err != nil {
-				t.Fatalf("unkeyed Unmap of the old handle: %v, want it to revoke the newer map", err)
+		return old, newer
+	}
+	t.Run("Free", func(t *testing.T) {
+		bothPaths(t, ctx, addr, protocol.FeatureUnmapKey, "unkeyed Free", func(t *testing.T, i int, c *client.Client) {
+			id := uint64(i+3) * client.BlockSize
+			old, newer := remapped(t, c, id)
+			err := old.Free(ctx)
+			if i == 1 {
+				if err != nil {
+					t.Fatalf("unkeyed Free of the old handle: %v, want it to revoke the newer map and free", err)
+				}
+				if ext, err := c.List(ctx, id, id); err != nil || len(ext) != 0 {
+					t.Fatalf("after the unkeyed Free: %v, %v; want the block freed", ext, err)
+				}
+				return
 			}
-			if err := newer.Unmap(ctx); !errors.Is(err, client.ErrNotMapped) {
-				t.Fatalf("newer handle after the unkeyed Unmap: %v, want ErrNotMapped", err)
+			if !errors.Is(err, client.ErrBusy) {
+				t.Fatalf("old handle's Free: %v, want ErrBusy (the newer map holds the block)", err)
 			}
-			return
-		}
-		if !errors.Is(err, client.ErrNotMapped) {
-			t.Fatalf("old handle's Unmap: %v, want ErrNotMapped", err)
-		}
-		if _, err := newer.WriteAt([]byte("still mapped"), 0); err != nil {
-			t.Fatalf("newer map after the old handle's Unmap: %v", err)
-		}
-		if err := newer.Unmap(ctx); err != nil {
-			t.Fatal(err)
-		}
+			if _, err := newer.WriteAt([]byte("still mapped"), 0); err != nil {
+				t.Fatalf("newer map after the old handle's Free: %v", err)
+			}
+			if err := newer.Free(ctx); err != nil {
+				t.Fatal(err)
+			}
+		})
+	})
+	t.Run("Unmap", func(t *testing.T) {
+		bothPaths(t, ctx, addr, protocol.FeatureUnmapKey, "unkeyed Unmap", func(t *testing.T, i int, c *client.Client) {
+			id := uint64(i+1) * client.BlockSize
+			old, newer := remapped(t, c, id)
+			err := old.Unmap(ctx)
+			if i == 1 {
+				if err != nil {
+					t.Fatalf("unkeyed Unmap of the old handle: %v, want it to revoke the newer map", err)
+				}
+				if err := newer.Unmap(ctx); !errors.Is(err, client.ErrNotMapped) {
+					t.Fatalf("newer handle after the unkeyed Unmap: %v, want ErrNotMapped", err)
+				}
+				return
+			}
+			if !errors.Is(err, client.ErrNotMapped) {
+				t.Fatalf("old handle's Unmap: %v, want ErrNotMapped", err)
+			}
+			if _, err := newer.WriteAt([]byte("still mapped"), 0); err != nil {
+				t.Fatalf("newer map after the old handle's Unmap: %v", err)
+			}
+			if err := newer.Unmap(ctx); err != nil {
+				t.Fatal(err)
+			}
+		})
 	})
 }

@@ -28,6 +28,9 @@ func TestWriteCorpus(t *testing.T) {
 		if tc.t == TypeFree && tc.m.(*FreeRequest).Flags != 0 {
 			name += "-flags"
 		}
+		if tc.t == TypeFree && tc.m.(*FreeRequest).Flags&FreeKeyed != 0 {
+			name += "-keyed"
+		}
 		if tc.t == TypeUnmap && tc.m.(*UnmapRequest).Keyed {
 			name += "-keyed"
 		}

@@ -64,6 +64,8 @@
 //	AllocRequest, FreeRequest, UnmapRequest: id u64                       (8)
 //	FreeRequest with flags: id u64, flags u32 (bit 0: unmap first;
 //	                only to a brick that offered FeatureFreeUnmap)        (12)
+//	FreeRequest keyed: id u64, flags u32 (bits 0 and 1: unmap the map
+//	                with rkey first), rkey u32 (FeatureUnmapKey)          (16)
 //	UnmapRequest keyed: id u64, rkey u32 (only the map with that key;
 //	                only to a brick that offered FeatureUnmapKey)         (12)
 //	MapRequest:     id u64, flags u32                                     (12)

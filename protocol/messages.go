@@ -21,11 +21,18 @@ const (
 const (
 	// FreeUnmap: revoke the session's own map of the block first.
 	FreeUnmap uint32 = 1 << 0
-	freeKnown        = FreeUnmap
+	// FreeKeyed, with FreeUnmap: the map to revoke is the one whose handle
+	// has the request's RKey, as a keyed Unmap names it (the 16-byte
+	// request; only to a brick that offered FeatureUnmapKey).
+	FreeKeyed uint32 = 1 << 1
+	freeKnown        = FreeUnmap | FreeKeyed
 )
 
-// ValidFreeFlags reports whether f has no bit this version does not know.
-func ValidFreeFlags(f uint32) bool { return f&^freeKnown == 0 }
+// ValidFreeFlags reports whether f has no bit this version does not know,
+// and FreeKeyed only with FreeUnmap.
+func ValidFreeFlags(f uint32) bool {
+	return f&^freeKnown == 0 && (f&FreeKeyed == 0 || f&FreeUnmap != 0)
+}
 
 // Access in a MapReply.
 const (
@@ -87,6 +94,7 @@ func (s PersistMethods) List() []PersistMethod {
 const (
 	idSize          = 8
 	freeFlagsSize   = idSize + 4
+	freeKeyedSize   = freeFlagsSize + 4
 	unmapKeyedSize  = idSize + 4
 	mapRequestSize  = 12
 	MapReplySize    = 24
@@ -126,6 +134,7 @@ type AllocRequest struct{ ID uint64 }
 type FreeRequest struct {
 	ID    uint64
 	Flags uint32
+	RKey  uint32 // sent with FreeKeyed only
 }
 
 // UnmapRequest revokes this session's map of block ID. Keyed, it names the
@@ -145,8 +154,11 @@ func (*UnmapRequest) Type() Type { return TypeUnmap }
 
 func (*AllocRequest) size() int { return idSize }
 func (m *FreeRequest) size() int {
-	if m.Flags == 0 {
+	switch {
+	case m.Flags == 0:
 		return idSize
+	case m.Flags&FreeKeyed != 0:
+		return freeKeyedSize
 	}
 	return freeFlagsSize
 }
@@ -163,6 +175,9 @@ func (m *FreeRequest) marshal(b []byte) {
 	if m.Flags != 0 {
 		be.PutUint32(b[idSize:], m.Flags)
 	}
+	if m.Flags&FreeKeyed != 0 {
+		be.PutUint32(b[freeFlagsSize:], m.RKey)
+	}
 }
 func (m *UnmapRequest) marshal(b []byte) {
 	be.PutUint64(b, m.ID)
@@ -173,18 +188,22 @@ func (m *UnmapRequest) marshal(b []byte) {
 
 func (m *AllocRequest) unmarshal(b []byte) error { return unmarshalID(b, &m.ID) }
 
-// unmarshal takes either layout. The 12-byte one with no flag set is
-// refused: each request has one encoding.
+// unmarshal takes any of the three layouts. Each request has one
+// encoding: flags need the 12-byte one, FreeKeyed the 16-byte one, and
+// a length the flags do not call for is refused.
 func (m *FreeRequest) unmarshal(b []byte) error {
 	if len(b) == idSize {
 		return unmarshalID(b, &m.ID)
 	}
-	if err := checkLen(b, freeFlagsSize); err != nil {
-		return err
+	if len(b) < freeFlagsSize {
+		return checkLen(b, freeFlagsSize)
 	}
 	m.ID, m.Flags = be.Uint64(b), be.Uint32(b[idSize:])
-	if m.Flags == 0 {
+	if m.Flags == 0 || len(b) != m.size() {
 		return ErrLength
+	}
+	if m.Flags&FreeKeyed != 0 {
+		m.RKey = be.Uint32(b[freeFlagsSize:])
 	}
 	return nil
 }

@@ -53,6 +53,7 @@ func sampleMessages() []struct {
 		{TypeRevoke | ReplyBit, &RevokeReply{Maps: 3, Sessions: 1}},
 		{TypeFree, &FreeRequest{ID: 0x200000, Flags: FreeUnmap}},
 		{TypeUnmap, &UnmapRequest{ID: 0x600000, RKey: 0xabcd0001, Keyed: true}},
+		{TypeFree, &FreeRequest{ID: 0x800000, Flags: FreeUnmap | FreeKeyed, RKey: 0xabcd0002}},
 		{TypeAllocMap, &AllocMapRequest{MapRequest{ID: 0x800000, Flags: MapReadWrite}}},
 		{TypeAllocMap | ReplyBit, &AllocMapReply{MapReply{RKey: 0x1234, Access: AccessRead | AccessWrite, Method: PersistFlush, Addr: 0x200000, Length: 2 << 20}}},
 	}
@@ -193,20 +194,29 @@ func TestFreeLayouts(t *testing.T) {
 	for _, tc := range []struct {
 		flags   uint32
 		payload int
-	}{{0, 8}, {FreeUnmap, 12}} {
+	}{{0, 8}, {FreeUnmap, 12}, {FreeUnmap | FreeKeyed, 16}} {
 		n, err := Encode(buf, TypeFree, StatusOK, 1, &FreeRequest{ID: 0x200000, Flags: tc.flags})
 		if err != nil || n != HeaderSize+tc.payload {
 			t.Fatalf("flags %#x: encoded %d bytes (%v), want %d", tc.flags, n, err, HeaderSize+tc.payload)
 		}
 	}
-	for _, b := range [][]byte{make([]byte, 12), make([]byte, 10), make([]byte, 16)} {
+	flagged := func(n int, flags uint32) []byte { b := make([]byte, n); be.PutUint32(b[8:], flags); return b }
+	for _, b := range [][]byte{make([]byte, 12), make([]byte, 10), make([]byte, 16),
+		flagged(16, FreeUnmap), flagged(12, FreeUnmap|FreeKeyed), flagged(20, FreeUnmap|FreeKeyed)} {
 		var m FreeRequest
 		if err := m.unmarshal(b); !errors.Is(err, ErrLength) {
-			t.Errorf("%d-byte free request: got %v, want ErrLength", len(b), err)
+			t.Errorf("%d-byte free request %x: got %v, want ErrLength", len(b), b, err)
 		}
 	}
-	if !ValidFreeFlags(FreeUnmap) || !ValidFreeFlags(0) || ValidFreeFlags(1<<3) {
-		t.Error("ValidFreeFlags: want FreeUnmap and 0 valid, unknown bits not")
+	want := FreeRequest{ID: 0x200000, Flags: FreeUnmap | FreeKeyed, RKey: 0xfeed}
+	var got FreeRequest
+	n, _ := Encode(buf, TypeFree, StatusOK, 1, &want)
+	if err := got.unmarshal(buf[HeaderSize:n]); err != nil || got != want {
+		t.Errorf("keyed free decoded as %+v, %v", got, err)
+	}
+	if !ValidFreeFlags(FreeUnmap) || !ValidFreeFlags(0) || ValidFreeFlags(1<<3) ||
+		!ValidFreeFlags(FreeUnmap|FreeKeyed) || ValidFreeFlags(FreeKeyed) {
+		t.Error("ValidFreeFlags: want 0, FreeUnmap and FreeUnmap|FreeKeyed valid; unknown bits and FreeKeyed alone not")
 	}
 }
 
