@@ -38,6 +38,14 @@ func mapCommand() *cli.Command {
 			if c.Bool("shared") {
 				flags |= protocol.MapShared
 			}
+			// --hold's interrupt is caught before the map is printed: a
+			// script may send it as soon as it reads the line.
+			interrupted := context.Background().Done() // never, without --hold
+			if c.Bool("hold") {
+				sig, stop := signal.NotifyContext(c.Context, oscall.StopSignals...)
+				defer stop()
+				interrupted = sig.Done()
+			}
 			return withClient(c, func(ctx context.Context, cl *client.Client) error {
 				h, err := cl.Map(ctx, id, flags)
 				if err != nil {
@@ -57,10 +65,8 @@ func mapCommand() *cli.Command {
 					return err
 				}
 				if c.Bool("hold") {
-					sig, stop := signal.NotifyContext(c.Context, oscall.StopSignals...)
-					defer stop()
 					select {
-					case <-sig.Done():
+					case <-interrupted:
 					case <-cl.Done():
 						return fmt.Errorf("holding the map of %s: %w", hexID(id), cl.Err())
 					}
