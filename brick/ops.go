@@ -31,9 +31,9 @@ func (s *Server) serve(ss *session, m protocol.Message) (reply protocol.Message,
 		return &protocol.AllocMapReply{MapReply: *r}, nil
 	case *protocol.UnmapRequest:
 		if m.Keyed {
-			return nil, s.UnmapKey(ss, m.ID, m.RKey)
+			return nil, s.Unmap(ss, m.ID, keyed(m.RKey))
 		}
-		return nil, s.Unmap(ss, m.ID)
+		return nil, s.Unmap(ss, m.ID, anyKey)
 	case *protocol.ListRequest:
 		return s.List(m.First, m.Last, int(m.Max))
 	case *protocol.StatusRequest:

@@ -42,20 +42,12 @@ func (s *Server) revokeBound() time.Duration {
 	return defaultRevokeBound
 }
 
-// Unmap revokes the session's handle on block id before returning.
-func (s *Server) Unmap(ss *session, id uint64) error {
-	m, err := s.startRevoke(ss, id, anyKey)
-	if err != nil {
-		return err
-	}
-	return s.finishRevoke(m, s.revoke(m))
-}
-
-// UnmapKey is Unmap of the map whose handle has rkey. A handle whose map
-// an administrator revoked, the block mapped again since by the same
-// session, gets ErrNotMapped, and the newer map stays.
-func (s *Server) UnmapKey(ss *session, id uint64, rkey uint32) error {
-	m, err := s.startRevoke(ss, id, keyed(rkey))
+// Unmap revokes the session's map of block id that named picks (anyKey,
+// or keyed for a keyed Unmap) before returning. A keyed Unmap through a
+// handle whose map an administrator revoked, the block mapped again since
+// by the same session, gets ErrNotMapped, and the newer map stays.
+func (s *Server) Unmap(ss *session, id uint64, named func(*mapping) bool) error {
+	m, err := s.startRevoke(ss, id, named)
 	if err != nil {
 		return err
 	}
